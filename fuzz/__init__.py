@@ -1,0 +1,1 @@
+"""Cases, Hypothesis strategies, campaigns and the ``fuzz`` command line."""

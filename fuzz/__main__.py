@@ -1,0 +1,62 @@
+"""``python -m fuzz`` / ``fuzz``: the suite's command line.
+
+Each subcommand lives in its own module under ``fuzz/commands/`` and exposes
+``NAME``, ``HELP``, ``add_arguments(parser)`` and ``main(args) -> int``.
+Exit status: 0 success / no new failure, 1 a (new) failure, 2 usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from fuzz import commands as _commands_pkg
+from fuzz.errors import UsageError
+
+
+def _command_modules():
+    for info in sorted(pkgutil.iter_modules(_commands_pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        yield importlib.import_module(f"fuzz.commands.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fuzz", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--list-backends", action="store_true",
+        help="list every backend with its status and exit",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_main=module.main)
+    return parser
+
+
+def list_backends() -> int:
+    from fuzz.backend_table import print_backend_table
+
+    print_backend_table()
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_backends:
+        return list_backends()
+    if not getattr(args, "_main", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._main(args) or 0)
+    except UsageError as exc:
+        print(f"fuzz {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

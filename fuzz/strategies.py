@@ -1,0 +1,144 @@
+"""Hypothesis strategies producing :class:`fuzz.cases.Case` values.
+
+``cases()`` mixes production shapes (weighted by importance) with arbitrary
+ones (E in [1, 1024], topk in [1, min(E, 255)], mostly <= 16), T from 0 to
+``max_tokens`` biased towards kernel path boundaries, every expert-mask mode,
+unit sizes 16..256, num_local_tokens < T, skewed routing and special weights.
+``contract_violations()`` is the opt-in strategy for inputs outside the
+contract: it yields ``(kwargs, field)`` where ``field`` is what the
+``ContractViolation`` must name.
+"""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from .boundaries import interesting_tokens
+from .cases import MASK_MODES, ROUTINGS, WEIGHT_MODES, Case
+from .shapes import MAX_FUZZ_TOKENS, PRODUCTION_SHAPES, UNIT_SIZES
+
+_WEIGHTED_SHAPES = tuple(s for s in PRODUCTION_SHAPES for _ in range(int(s.weight * 2)))
+
+
+@st.composite
+def shapes(draw, production_only: bool = False, max_experts: int = 1024):
+    """(num_experts, topk, unit_size): production (weighted) or arbitrary."""
+    if production_only or draw(st.integers(0, 9)) < 6:
+        s = draw(st.sampled_from(_WEIGHTED_SHAPES))
+        if s.num_experts <= max_experts:
+            return s.num_experts, s.topk, s.unit_size
+    E = draw(st.integers(1, max_experts))
+    topk = draw(st.one_of(st.integers(1, min(E, 16)), st.integers(1, min(E, 255))))
+    return E, topk, draw(st.sampled_from(UNIT_SIZES))
+
+
+@st.composite
+def token_counts(draw, num_experts: int, topk: int, unit_size: int, max_tokens: int):
+    """T in [0, max_tokens]: near a path boundary, small, or log-uniform."""
+    kind = draw(st.integers(0, 9))
+    if kind < 4:
+        edges = interesting_tokens(num_experts, topk, unit_size, max_tokens)
+        if edges:
+            return draw(st.sampled_from(edges))
+    if kind < 6:
+        return draw(st.integers(0, min(64, max_tokens)))
+    top = max(max_tokens, 1).bit_length()
+    exponent = draw(st.integers(1, top))
+    return draw(st.integers(min(1 << (exponent - 1), max_tokens), min((1 << exponent) - 1, max_tokens)))
+
+
+@st.composite
+def cases(
+    draw,
+    max_tokens: int = MAX_FUZZ_TOKENS,
+    production_only: bool = False,
+    max_experts: int = 1024,
+    mask_modes=MASK_MODES,
+    routings=ROUTINGS,
+    weight_modes=WEIGHT_MODES,
+    tokens=None,
+):
+    """A :class:`Case`; ``tokens`` (a strategy) overrides the T distribution."""
+    E, topk, unit = draw(shapes(production_only, max_experts))
+    T = draw(tokens if tokens is not None else token_counts(E, topk, unit, max_tokens))
+    local = None
+    if T and draw(st.integers(0, 4)) == 0:
+        local = draw(st.integers(0, T - 1))
+    mask_mode = draw(st.sampled_from(("none",) * 3 + tuple(mask_modes))) if "none" in mask_modes \
+        else draw(st.sampled_from(tuple(mask_modes)))
+    ratio = draw(st.sampled_from((0.5, 0.1, 0.9, 0.25))) if mask_mode == "ratio" else 0.5
+    routing = draw(st.sampled_from(("uniform",) * 2 + tuple(routings))) if "uniform" in routings \
+        else draw(st.sampled_from(tuple(routings)))
+    weights = draw(st.sampled_from(("uniform",) * 2 + tuple(weight_modes))) if "uniform" in weight_modes \
+        else draw(st.sampled_from(tuple(weight_modes)))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return Case(E, topk, T, unit, local, mask_mode, ratio, routing, weights, seed)
+
+
+def _valid_kwargs(rng, E=16, k=4, T=8, unit=32):
+    ids = np.argsort(rng.random((T, E)), axis=1)[:, :k].astype(np.int32)
+    return dict(topk_ids=np.ascontiguousarray(ids), topk_weights=rng.random((T, k), dtype=np.float32),
+                num_experts=E, unit_size=unit, expert_mask=None, num_local_tokens=None)
+
+
+@st.composite
+def contract_violations(draw):
+    """(kwargs for oracle.moe_sorting, field the ContractViolation must name)."""
+    rng = np.random.Generator(np.random.PCG64(draw(st.integers(0, 2**32 - 1))))
+    kw = _valid_kwargs(rng, T=draw(st.integers(1, 12)))
+    T, k = kw["topk_ids"].shape
+    kind = draw(st.sampled_from((
+        "dup", "id_high", "id_negative", "unit_not_pow2", "unit_zero", "mask_length",
+        "mask_value", "ids_dtype", "weights_dtype", "ids_noncontig", "weights_shape",
+        "m_over_t", "m_negative", "topk_too_big", "experts_zero",
+    )))
+    row, slot = draw(st.integers(0, T - 1)), draw(st.integers(0, k - 1))
+    if kind == "dup":
+        other = (slot + 1) % k
+        kw["topk_ids"][row, other] = kw["topk_ids"][row, slot]
+        return kw, "topk_ids"
+    if kind == "id_high":
+        kw["topk_ids"][row, slot] = kw["num_experts"] + draw(st.integers(0, 1000))
+        return kw, "topk_ids"
+    if kind == "id_negative":
+        kw["topk_ids"][row, slot] = -draw(st.integers(1, 2**31))
+        return kw, "topk_ids"
+    if kind == "unit_not_pow2":
+        kw["unit_size"] = draw(st.sampled_from((3, 5, 6, 24, 48, 96, 100)))
+        return kw, "unit_size"
+    if kind == "unit_zero":
+        kw["unit_size"] = draw(st.integers(-64, 0))
+        return kw, "unit_size"
+    if kind == "mask_length":
+        kw["expert_mask"] = np.ones(kw["num_experts"] + draw(st.sampled_from((-1, 1, 5))), np.int32)
+        return kw, "expert_mask"
+    if kind == "mask_value":
+        mask = np.ones(kw["num_experts"], np.int32)
+        mask[draw(st.integers(0, kw["num_experts"] - 1))] = draw(st.sampled_from((2, -1, 255)))
+        kw["expert_mask"] = mask
+        return kw, "expert_mask"
+    if kind == "ids_dtype":
+        kw["topk_ids"] = kw["topk_ids"].astype(draw(st.sampled_from((np.int64, np.int16, np.uint32))))
+        return kw, "topk_ids"
+    if kind == "weights_dtype":
+        kw["topk_weights"] = kw["topk_weights"].astype(draw(st.sampled_from((np.float64, np.float16))))
+        return kw, "topk_weights"
+    if kind == "ids_noncontig":
+        kw["topk_ids"] = kw["topk_ids"].repeat(2, axis=1)[:, ::2]  # a strided view (k = 4)
+        return kw, "topk_ids"
+    if kind == "weights_shape":
+        kw["topk_weights"] = np.ones((T + 1, k), np.float32)
+        return kw, "topk_weights"
+    if kind == "m_over_t":
+        kw["num_local_tokens"] = T + draw(st.integers(1, 10))
+        return kw, "num_local_tokens"
+    if kind == "m_negative":
+        kw["num_local_tokens"] = -draw(st.integers(1, 10))
+        return kw, "num_local_tokens"
+    if kind == "topk_too_big":
+        kw["num_experts"] = 300
+        kw["topk_ids"] = np.zeros((1, 256), np.int32)
+        kw["topk_weights"] = np.zeros((1, 256), np.float32)
+        return kw, "topk"
+    kw["num_experts"] = 0
+    return kw, "num_experts"

@@ -1,0 +1,53 @@
+"""The suite's kernel side: one entry point for every backend.
+
+``kernels.run(backend, topk_ids, topk_weights, num_experts, ...)`` launches one
+MoE sort on the named backend and returns a :class:`kernels.registry.BackendResult`
+(the oracle's result fields plus ``moe_buf_zeroed`` and ``path``).
+``kernels.available()`` maps every declared backend to ``None`` (usable here)
+or the reason it is not.
+
+Import scheme.  FlyDSL's own source tree is also a top-level package named
+``kernels`` (its modules import ``kernels.common...``, ``kernels.moe...``).
+When ``FLYDSL_ROOT`` names a FlyDSL checkout, this package appends
+``$FLYDSL_ROOT/kernels`` to its own ``__path__``: ``kernels.moe.moe_sorting_kernel``
+then resolves to FlyDSL's file and ``kernels.run`` / ``kernels.emu`` to ours, in
+one process.  Our subpackage names are chosen to never match FlyDSL's; a
+checkout that has one of them is refused with an ImportError naming it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Our own submodules; none may exist in FlyDSL's kernels/ directory.
+OWN_SUBMODULES = ("backends", "emu", "moesort", "registry", "harness", "toolchain")
+
+
+def _merge_flydsl_checkout() -> None:
+    root = os.environ.get("FLYDSL_ROOT")
+    if not root:
+        return
+    theirs = Path(root).expanduser().resolve() / "kernels"
+    if not (theirs / "__init__.py").is_file():
+        raise ImportError(
+            f"FLYDSL_ROOT={root!r}: {theirs}/__init__.py not found; "
+            "FLYDSL_ROOT must name the root of a FlyDSL source checkout"
+        )
+    clashes = [
+        name for name in OWN_SUBMODULES
+        if (theirs / name).is_dir() or (theirs / f"{name}.py").is_file()
+    ]
+    if clashes:
+        raise ImportError(
+            f"FLYDSL_ROOT={root!r}: FlyDSL's kernels/ has {clashes}, which clash "
+            "with moesort-verify's own kernels.* modules"
+        )
+    if str(theirs) not in __path__:
+        __path__.append(str(theirs))
+
+
+_merge_flydsl_checkout()
+
+from .registry import BackendResult, available, backends, run  # noqa: E402
+
+__all__ = ["BackendResult", "available", "backends", "run"]

@@ -1,0 +1,1 @@
+"""Backend declarations, one module per family; see ``kernels.registry``."""

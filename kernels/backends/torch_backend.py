@@ -1,0 +1,105 @@
+"""A vectorized PyTorch implementation of the contract, on CPU and CUDA/HIP.
+
+Written without host synchronization (no ``.item()``, no data-dependent
+shapes) so a launch can be captured in a CUDA/HIP graph.  It writes the whole
+of ``sorted_ids`` / ``sorted_weights`` / ``sorted_expert_ids`` (past the valid
+extent too: sentinel, 0 and -1), which the contract leaves unspecified.
+"""
+from __future__ import annotations
+
+import torch
+
+from oracle.inputs import to_int32
+
+from ..registry import Backend
+
+
+def torch_moe_sorting(topk_ids, topk_weights, expert_mask, num_experts, unit_size,
+                      m, out_ids, out_weights, out_blocks, out_num_valid, moe_buf) -> None:
+    """Sort on ``topk_ids.device`` into the preallocated outputs (contract sizes)."""
+    dev = topk_ids.device
+    k = topk_ids.shape[1]
+    length = out_ids.numel()
+    experts = topk_ids[:m].reshape(-1).long()
+    weights = topk_weights[:m].reshape(-1)
+    n = experts.numel()
+    flat = torch.arange(n, device=dev, dtype=torch.long)
+    if expert_mask is not None:
+        enabled = expert_mask.long()
+        local = torch.cumsum(enabled, 0) - 1
+        # Tokens of masked experts go to an overflow bucket E that is never laid out.
+        experts = torch.where(enabled[experts] == 1, experts, torch.full_like(experts, num_experts))
+    else:
+        local = torch.arange(num_experts, device=dev, dtype=torch.long)
+    counts = torch.zeros(num_experts + 1, dtype=torch.long, device=dev)
+    counts.scatter_add_(0, experts, torch.ones_like(experts))
+    counts = counts[:num_experts]
+    padded = (counts + unit_size - 1) // unit_size * unit_size
+    ends = torch.cumsum(padded, 0)
+    offsets = ends - padded
+    starts = torch.cumsum(counts, 0) - counts
+
+    # (expert, token, slot) order: a sort by expert * n + flat index.
+    _, perm = torch.sort(experts * max(n, 1) + flat)
+    e_sorted = experts[perm]
+    kept = e_sorted < num_experts
+    e_safe = torch.where(kept, e_sorted, torch.zeros_like(e_sorted))
+    rank = torch.arange(n, device=dev) - starts[e_safe]
+    position = torch.where(kept, offsets[e_safe] + rank, torch.full_like(rank, length))
+    token, slot = flat[perm] // k, flat[perm] % k
+
+    scratch_ids = torch.full((length + 1,), to_int32((k << 24) | m), dtype=torch.int32, device=dev)
+    scratch_w = torch.zeros(length + 1, dtype=torch.float32, device=dev)
+    scratch_ids.index_copy_(0, position, ((slot << 24) | token).to(torch.int32))
+    scratch_w.index_copy_(0, position, weights[perm])
+    out_ids.copy_(scratch_ids[:length])
+    out_weights.copy_(scratch_w[:length])
+
+    total = padded.sum()
+    block_start = torch.arange(out_blocks.numel(), device=dev, dtype=torch.long) * unit_size
+    owner = torch.searchsorted(ends, block_start, right=True).clamp(max=num_experts - 1)
+    out_blocks.copy_(torch.where(block_start < total, local[owner], torch.full_like(owner, -1)).to(torch.int32))
+    out_num_valid[0:1].copy_(total.reshape(1).to(torch.int32))
+    out_num_valid[1:2].fill_(m)
+    moe_buf.zero_()
+
+
+def _launch(inputs, buffers, target):
+    d = buffers.device_inputs
+    torch_moe_sorting(d.topk_ids, d.topk_weights, d.expert_mask, inputs.num_experts,
+                      inputs.unit_size, inputs.m, buffers.sorted_ids, buffers.sorted_weights,
+                      buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf)
+    return None
+
+
+def _cuda_reason():
+    if not torch.cuda.is_available():
+        return "no CUDA/HIP device visible to torch (torch.cuda.is_available() is False)"
+    return None
+
+
+def _gpu_name(target):
+    kind = "hip" if torch.version.hip else "cuda"
+    return f"{kind} {torch.cuda.get_device_name()}" if torch.cuda.is_available() else kind
+
+
+BACKENDS = [
+    Backend(
+        name="torch-cpu",
+        description="vectorized PyTorch implementation on the CPU",
+        needs=("torch",),
+        probe=lambda: None,
+        launch=_launch,
+        writes_past_extent=True,
+    ),
+    Backend(
+        name="torch-cuda",
+        description="vectorized PyTorch implementation on a CUDA/HIP GPU (graph-capturable)",
+        needs=("torch", "cuda-or-rocm-gpu"),
+        probe=_cuda_reason,
+        launch=_launch,
+        device=lambda: "cuda",
+        executes_on=_gpu_name,
+        writes_past_extent=True,
+    ),
+]

@@ -1,0 +1,171 @@
+"""Device-side harness: allocate, poison, launch, synchronize, read back.
+
+:func:`launch_and_read` is the only way the suite launches a backend.  On the
+backend's device (``cpu``, ``cuda`` — which is also ROCm's device type in
+PyTorch) it
+
+1. copies the inputs to device tensors (:class:`DeviceInputs`);
+2. allocates every output with ``red_zone`` extra elements behind it and
+   fills all of it with a poison bit pattern; ``moe_buf`` is filled with a
+   non-zero byte pattern;
+3. calls ``backend.launch(inputs, buffers, target)``;  with ``graph=True`` the
+   launch is captured into a CUDA/HIP graph (after one warm-up launch), the
+   outputs are poisoned again and the graph is replayed;
+4. synchronizes and reads the outputs back as NumPy, reporting whether
+   ``moe_buf`` became all zero and (when ``red_zone`` > 0) the raw buffers for
+   the comparator's canary check.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import torch
+
+from oracle import SortInputs
+
+#: Poison bit patterns (as uint32) for each output; none is a plausible value.
+POISON = {
+    "sorted_ids": 0x7EADBEEF,
+    "sorted_weights": 0x7FBADBAD,  # a NaN with a payload no kernel produces
+    "sorted_expert_ids": 0x7EEDFACE,
+    "num_valid_ids": 0x7E7E7E7E,
+}
+MOE_BUF_POISON_BYTE = 0xA5
+DEFAULT_MOE_BUF_COLUMNS = 8
+
+
+@dataclasses.dataclass
+class DeviceInputs:
+    """The inputs as torch tensors on the launch device."""
+
+    topk_ids: torch.Tensor
+    topk_weights: torch.Tensor
+    expert_mask: Optional[torch.Tensor]
+
+
+@dataclasses.dataclass
+class OutputBuffers:
+    """Output tensors on the launch device, each exactly the contract's length.
+
+    ``raw`` holds the full allocations (contract length + red zone) by name;
+    ``device_inputs`` the inputs on the same device.
+    """
+
+    sorted_ids: torch.Tensor
+    sorted_weights: torch.Tensor
+    sorted_expert_ids: torch.Tensor
+    num_valid_ids: torch.Tensor
+    moe_buf: torch.Tensor
+    raw: dict
+    device_inputs: DeviceInputs
+
+    @property
+    def device(self) -> torch.device:
+        return self.sorted_ids.device
+
+
+def _poisoned(length: int, red_zone: int, dtype: torch.dtype, pattern: int, device) -> torch.Tensor:
+    raw = torch.empty(length + red_zone, dtype=dtype, device=device)
+    raw.view(torch.int32).fill_(np.int32(np.uint32(pattern).view(np.int32)).item())
+    return raw
+
+
+def _moe_buf(moe_buf, tokens: int, device) -> torch.Tensor:
+    if moe_buf is None:
+        buf = torch.empty((tokens, DEFAULT_MOE_BUF_COLUMNS), dtype=torch.float32, device=device)
+    elif isinstance(moe_buf, np.ndarray):
+        buf = torch.from_numpy(np.ascontiguousarray(moe_buf)).to(device)
+    else:
+        buf = moe_buf.to(device).contiguous()
+    return buf
+
+
+def _poison_all(buffers: OutputBuffers) -> None:
+    for name, raw in buffers.raw.items():
+        raw.view(torch.int32).fill_(np.int32(np.uint32(POISON[name]).view(np.int32)).item())
+    if buffers.moe_buf.numel():
+        buffers.moe_buf.view(-1).view(torch.uint8).fill_(MOE_BUF_POISON_BYTE)
+
+
+def allocate(inputs: SortInputs, device, red_zone: int = 0, moe_buf=None) -> OutputBuffers:
+    """Device inputs plus poisoned, red-zoned outputs for one launch."""
+    device = torch.device(device)
+    lengths = {
+        "sorted_ids": inputs.max_num_tokens_padded,
+        "sorted_weights": inputs.max_num_tokens_padded,
+        "sorted_expert_ids": inputs.num_blocks,
+        "num_valid_ids": 2,
+    }
+    dtypes = {"sorted_ids": torch.int32, "sorted_weights": torch.float32,
+              "sorted_expert_ids": torch.int32, "num_valid_ids": torch.int32}
+    raw = {name: _poisoned(n, red_zone, dtypes[name], POISON[name], device)
+           for name, n in lengths.items()}
+    mask = None
+    if inputs.expert_mask is not None:
+        mask = torch.from_numpy(inputs.expert_mask.copy()).to(device)
+    dev_inputs = DeviceInputs(
+        torch.from_numpy(inputs.topk_ids.copy()).to(device),
+        torch.from_numpy(inputs.topk_weights.copy()).to(device),
+        mask,
+    )
+    buffers = OutputBuffers(
+        **{name: raw[name][: lengths[name]] for name in lengths},
+        moe_buf=_moe_buf(moe_buf, inputs.tokens, device),
+        raw=raw,
+        device_inputs=dev_inputs,
+    )
+    _poison_all(buffers)
+    return buffers
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _launch_graph(backend, inputs, buffers, target):
+    """Warm up, capture one launch into a graph, re-poison, replay."""
+    if buffers.device.type != "cuda":
+        raise RuntimeError(f"graph=True needs a CUDA/HIP device; backend={backend.name!r} runs on {buffers.device}")
+    stream = torch.cuda.Stream(device=buffers.device)
+    stream.wait_stream(torch.cuda.current_stream(buffers.device))
+    with torch.cuda.stream(stream):
+        backend.launch(inputs, buffers, target)
+    torch.cuda.current_stream(buffers.device).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        path = backend.launch(inputs, buffers, target)
+    _poison_all(buffers)
+    graph.replay()
+    return path
+
+
+def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
+                    red_zone: int = 0, graph: bool = False):
+    """Run ``backend`` on ``inputs`` and return a ``kernels.registry.BackendResult``."""
+    from .registry import BackendResult
+
+    if target not in backend.targets:
+        raise ValueError(f"target={target!r}: backend {backend.name!r} supports {backend.targets}")
+    buffers = allocate(inputs, backend.device(), red_zone=red_zone, moe_buf=moe_buf)
+    if graph:
+        path = _launch_graph(backend, inputs, buffers, target)
+    else:
+        path = backend.launch(inputs, buffers, target)
+    _synchronize(buffers.device)
+    host = {name: getattr(buffers, name).cpu().numpy().copy()
+            for name in ("sorted_ids", "sorted_weights", "sorted_expert_ids", "num_valid_ids")}
+    zeroed = bool((buffers.moe_buf.reshape(-1).view(torch.uint8) == 0).all().item())
+    canary = None
+    if red_zone:
+        canary = {
+            "raw": {name: t.cpu().numpy().copy() for name, t in buffers.raw.items()},
+            "poison": {name: np.uint32(p) for name, p in POISON.items()},
+            "lengths": {name: getattr(buffers, name).numel() for name in buffers.raw},
+        }
+    return BackendResult(
+        **host, moe_buf_zeroed=zeroed, path=path, backend=backend.name, target=target,
+        executed_on=backend.executes_on(target), canary=canary,
+    )

@@ -1,0 +1,150 @@
+"""Backend registry: the one place that declares every kernel backend.
+
+A backend is a :class:`Backend` entry in some module listed in
+``BACKEND_MODULES``; each such module exposes ``BACKENDS: list[Backend]``.
+Adding a backend is adding one entry.  Every test, fuzz run and replay goes
+through :func:`run`, which validates the inputs against the contract (via the
+oracle), allocates poisoned, red-zoned outputs on the backend's device, calls
+the backend's ``launch``, and reads the results back.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Callable, Optional
+
+import numpy as np
+
+from oracle import SortInputs, SortResult, normalize_inputs
+
+# Modules whose BACKENDS lists make up the registry, in display order.
+BACKEND_MODULES = (
+    "kernels.backends.reference",
+    "kernels.backends.torch_backend",
+    "kernels.backends.flydsl_own",
+    "kernels.backends.flydsl_upstream",
+    "kernels.backends.aiter_backend",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """Declaration of one backend.
+
+    ``probe()`` returns None when the backend can run here, else a one-line
+    reason (shown in pytest skips and ``--list-backends``).  ``launch(inputs,
+    outputs, target)`` writes the sort into ``outputs`` (a
+    :class:`kernels.harness.OutputBuffers`) and returns the kernel path it took
+    (or None when it does not report one).  ``contract`` is ``"strict"``
+    (positions bit-exact) or ``"per_block"`` (same set of ids per block).
+    ``max_tokens`` bounds T for slow backends (None: no bound).
+    ``writes_past_extent`` is True for backends that fill the unspecified tail
+    of the outputs (the canary check does not apply to them).
+    ``executes_on(target)`` says, in words, where a launch runs.
+    """
+
+    name: str
+    description: str
+    needs: tuple[str, ...]
+    probe: Callable[[], Optional[str]]
+    launch: Callable[..., Optional[str]]
+    contract: str = "strict"
+    reports_path: bool = False
+    device: Callable[[], str] = lambda: "cpu"
+    executes_on: Callable[[Optional[str]], str] = lambda target: "cpu"
+    targets: tuple[str, ...] = (None,)
+    max_tokens: Optional[int] = None
+    writes_past_extent: bool = False
+    test_only: bool = False
+
+
+@dataclasses.dataclass
+class BackendResult(SortResult):
+    """The oracle's result fields plus what only a kernel run can tell."""
+
+    moe_buf_zeroed: bool = False
+    path: Optional[str] = None
+    backend: str = ""
+    target: Optional[str] = None
+    executed_on: str = ""
+    canary: Optional[dict] = None
+
+
+_REGISTRY: dict[str, Backend] | None = None
+_EXTRA: dict[str, Backend] = {}
+
+
+def register(backend: Backend) -> None:
+    """Add a backend at run time (test-only backends, plugins)."""
+    _EXTRA[backend.name] = backend
+    if _REGISTRY is not None:
+        _REGISTRY[backend.name] = backend
+
+
+def backends() -> dict[str, Backend]:
+    """Every declared backend by name, available here or not."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        found: dict[str, Backend] = {}
+        for modname in BACKEND_MODULES:
+            try:
+                module = importlib.import_module(modname)
+            except ModuleNotFoundError as exc:
+                if exc.name == modname:
+                    continue
+                raise
+            for b in module.BACKENDS:
+                found[b.name] = b
+        found.update(_EXTRA)
+        _REGISTRY = found
+    return _REGISTRY
+
+
+def get(name: str) -> Backend:
+    table = backends()
+    if name not in table:
+        raise KeyError(f"backend={name!r} is not declared; known: {sorted(table)}")
+    return table[name]
+
+
+def available() -> dict[str, Optional[str]]:
+    """Map each backend name to None (usable here) or the reason it is not."""
+    return {name: b.probe() for name, b in backends().items()}
+
+
+def run(
+    backend: str,
+    topk_ids,
+    topk_weights,
+    num_experts: int,
+    unit_size: int = 32,
+    expert_mask=None,
+    num_local_tokens: Optional[int] = None,
+    *,
+    target: Optional[str] = None,
+    moe_buf=None,
+    red_zone: int = 0,
+) -> BackendResult:
+    """Launch one sort on ``backend`` and return its outputs as NumPy arrays.
+
+    Inputs may be NumPy arrays or torch tensors; they are validated against
+    the contract first (``oracle.ContractViolation`` on bad input).
+    ``moe_buf`` (optional, any dtype/shape) is poisoned before the launch and
+    checked for zero afterwards; by default a float32 [T, 8] buffer is used.
+    ``red_zone`` > 0 allocates that many poisoned elements behind every output
+    and reports, in ``result.canary``, which were overwritten.
+    """
+    from .harness import launch_and_read
+
+    b = get(backend)
+    reason = b.probe()
+    if reason is not None:
+        raise RuntimeError(f"backend={backend!r} is unavailable here: {reason}")
+    inputs = normalize_inputs(
+        topk_ids, topk_weights, num_experts, unit_size, expert_mask, num_local_tokens
+    )
+    if b.max_tokens is not None and inputs.tokens > b.max_tokens:
+        raise ValueError(
+            f"backend={backend!r} handles T <= {b.max_tokens}; got T={inputs.tokens}"
+        )
+    return launch_and_read(b, inputs, target=target, moe_buf=moe_buf, red_zone=red_zone)

@@ -1,0 +1,98 @@
+"""The golden model of MoE sorting: vectorized NumPy, no Python loop over
+tokens or experts.  The rules it implements, and why, are in CONTRACT.md.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ContractViolation
+from .inputs import TOKEN_BITS, SortInputs, normalize_inputs
+from .result import SortResult
+
+
+def local_expert_ids(num_experts: int, expert_mask) -> np.ndarray:
+    """Local id of every global expert (its id minus the masked experts below
+    it); -1 for masked experts."""
+    if expert_mask is None:
+        return np.arange(num_experts, dtype=np.int32)
+    enabled = expert_mask.astype(bool)
+    local = np.cumsum(enabled, dtype=np.int64) - 1
+    return np.where(enabled, local, -1).astype(np.int32)
+
+
+def moe_sorting(
+    topk_ids,
+    topk_weights,
+    num_experts,
+    unit_size=32,
+    expert_mask=None,
+    num_local_tokens=None,
+    *,
+    min_one_block=False,
+) -> SortResult:
+    """Sort (token, slot) pairs by expert as the contract in CONTRACT.md says.
+
+    Arguments follow aiter's ``moe_sorting_fwd``.  ``min_one_block=True``
+    selects CK's variant in which every enabled expert takes at least one
+    block even with no tokens (off by default).  Raises ContractViolation for
+    input outside the contract.
+    """
+    inputs = normalize_inputs(
+        topk_ids, topk_weights, num_experts, unit_size, expert_mask, num_local_tokens
+    )
+    return sort_validated(inputs, min_one_block=min_one_block)
+
+
+def sort_validated(inputs: SortInputs, *, min_one_block: bool = False) -> SortResult:
+    """:func:`moe_sorting` on inputs already checked by ``normalize_inputs``."""
+    E, unit, k, m = inputs.num_experts, inputs.unit_size, inputs.topk, inputs.m
+    length = inputs.max_num_tokens_padded
+    sentinel = np.int32(inputs.sentinel)
+
+    experts = inputs.topk_ids[:m].reshape(-1)
+    weights = inputs.topk_weights[:m].reshape(-1)
+    flat = np.arange(experts.size, dtype=np.int64)  # = token * topk + slot
+
+    local = local_expert_ids(E, inputs.expert_mask)
+    if inputs.expert_mask is not None:
+        keep = local[experts] >= 0
+        experts, weights, flat = experts[keep], weights[keep], flat[keep]
+        enabled = inputs.expert_mask.astype(bool)
+    else:
+        enabled = np.ones(E, dtype=bool)
+
+    # A stable sort by expert keeps (token, slot) order inside each expert;
+    # 16-bit keys let NumPy use its O(n) radix sort.
+    key_dtype = np.uint16 if E <= 0xFFFF else np.int32
+    order = np.argsort(experts.astype(key_dtype), kind="stable")
+    experts, weights, flat = experts[order], weights[order], flat[order]
+
+    counts = np.bincount(experts, minlength=E).astype(np.int64)
+    padded = -(-counts // unit) * unit
+    if min_one_block:
+        padded = np.where(enabled & (padded == 0), unit, padded)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    offsets = np.concatenate(([0], np.cumsum(padded)[:-1]))
+    total = int(padded.sum())
+    if total > length:
+        # Only CK's min_one_block variant can get here (T = 0 with every expert
+        # enabled needs E*unit_size rows, the buffer has E*unit_size - topk).
+        raise ContractViolation(
+            "min_one_block",
+            f"needs {total} rows but sorted_ids holds {length} (T={inputs.tokens})",
+        )
+
+    position = offsets[experts] + (np.arange(experts.size) - starts[experts])
+    tokens, slots = flat // k, flat % k
+
+    sorted_ids = np.full(length, sentinel, dtype=np.int32)
+    sorted_weights = np.zeros(length, dtype=np.float32)
+    sorted_ids[position] = ((slots << TOKEN_BITS) | tokens).astype(np.int32)
+    sorted_weights[position] = weights
+
+    sorted_expert_ids = np.full(inputs.num_blocks, -1, dtype=np.int32)
+    blocks = np.repeat(local, padded // unit)
+    sorted_expert_ids[: blocks.size] = blocks
+
+    num_valid_ids = np.array([total, m], dtype=np.int32)
+    return SortResult(sorted_ids, sorted_weights, sorted_expert_ids, num_valid_ids)
