@@ -32,7 +32,7 @@ def pytest_addoption(parser):
 
 
 def selected_backends(config) -> list[str]:
-    from kernels import backends
+    from kernels import all_backends as backends
 
     names = config.getoption("--backend") or [n for n, b in backends().items() if not b.test_only]
     unknown = sorted(set(names) - set(backends()))

@@ -17,7 +17,9 @@ from .boundaries import interesting_tokens
 from .cases import MASK_MODES, ROUTINGS, WEIGHT_MODES, Case
 from .shapes import MAX_FUZZ_TOKENS, PRODUCTION_SHAPES, UNIT_SIZES
 
-_WEIGHTED_SHAPES = tuple(s for s in PRODUCTION_SHAPES for _ in range(int(s.weight * 2)))
+# Smallest first, so that shrinking moves towards the smallest production shape.
+_WEIGHTED_SHAPES = tuple(s for s in sorted(PRODUCTION_SHAPES, key=lambda s: (s.num_experts, s.topk))
+                         for _ in range(int(s.weight * 2)))
 
 
 @st.composite

@@ -48,6 +48,6 @@ def _merge_flydsl_checkout() -> None:
 
 _merge_flydsl_checkout()
 
-from .registry import BackendResult, available, backends, run  # noqa: E402
+from .registry import BackendResult, all_backends, available, run  # noqa: E402
 
-__all__ = ["BackendResult", "available", "backends", "run"]
+__all__ = ["BackendResult", "all_backends", "available", "run"]

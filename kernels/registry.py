@@ -24,6 +24,7 @@ BACKEND_MODULES = (
     "kernels.backends.flydsl_own",
     "kernels.backends.flydsl_upstream",
     "kernels.backends.aiter_backend",
+    "kernels.backends.planted",
 )
 
 
@@ -70,6 +71,9 @@ class BackendResult(SortResult):
     canary: Optional[dict] = None
 
 
+#: Which backend a campaign fuzzes when none is named: the first available.
+DEFAULT_FUZZ_ORDER = ("flydsl-own", "flydsl-upstream", "torch-cuda", "torch-cpu")
+
 _REGISTRY: dict[str, Backend] | None = None
 _EXTRA: dict[str, Backend] = {}
 
@@ -81,7 +85,7 @@ def register(backend: Backend) -> None:
         _REGISTRY[backend.name] = backend
 
 
-def backends() -> dict[str, Backend]:
+def all_backends() -> dict[str, Backend]:
     """Every declared backend by name, available here or not."""
     global _REGISTRY
     if _REGISTRY is None:
@@ -101,15 +105,24 @@ def backends() -> dict[str, Backend]:
 
 
 def get(name: str) -> Backend:
-    table = backends()
+    table = all_backends()
     if name not in table:
         raise KeyError(f"backend={name!r} is not declared; known: {sorted(table)}")
     return table[name]
 
 
+def default_backend() -> str:
+    """The best backend available here, per :data:`DEFAULT_FUZZ_ORDER`."""
+    status = available()
+    for name in DEFAULT_FUZZ_ORDER:
+        if status.get(name, "undeclared") is None:
+            return name
+    raise RuntimeError(f"no backend is available here: {status}")
+
+
 def available() -> dict[str, Optional[str]]:
     """Map each backend name to None (usable here) or the reason it is not."""
-    return {name: b.probe() for name, b in backends().items()}
+    return {name: b.probe() for name, b in all_backends().items()}
 
 
 def run(

@@ -118,6 +118,13 @@ def _hex(v) -> str:
     return f"0x{int(v) & 0xFFFFFFFF:08x}"
 
 
+def _describe_id(expected, packed) -> str:
+    if expected.sentinel is not None and int(packed) == expected.sentinel:
+        return f"the sentinel ({_hex(packed)})"
+    token, slot = unpack_id(packed)
+    return f"token {token} slot {slot} ({_hex(packed)})"
+
+
 def _weight_repr(bits: int) -> str:
     return f"{np.uint32(bits).view(np.float32)!r} ({_hex(bits)})"
 
@@ -196,6 +203,8 @@ def _compare_num_valid(expected, actual, out) -> None:
 def _context(expected, index: int, unit: int) -> dict:
     block = index // unit
     token, slot = unpack_id(expected.sorted_ids[index])
+    if expected.sentinel is not None and int(expected.sorted_ids[index]) == expected.sentinel:
+        token = slot = None  # padding: no (token, slot)
     return {"block": block, "expert": int(expected.sorted_expert_ids[block]),
             "token": token, "slot": slot}
 
@@ -203,13 +212,11 @@ def _context(expected, index: int, unit: int) -> dict:
 def _compare_strict(expected, actual, valid, unit, out) -> None:
     e_ids, a_ids = expected.sorted_ids[:valid], np.asarray(actual.sorted_ids)[:valid]
     bad = np.flatnonzero(e_ids != a_ids)
-    for n, i in enumerate(bad[: out.limit]):
-        et, es = unpack_id(e_ids[i])
-        at, as_ = unpack_id(a_ids[i])
+    for i in bad[: out.limit]:
         out.add(Mismatch("sorted_ids", "value", index=int(i), **_context(expected, i, unit),
                          expected=int(e_ids[i]), actual=int(a_ids[i]),
-                         detail=f"expected token {et} slot {es} ({_hex(e_ids[i])}), "
-                                f"got token {at} slot {as_} ({_hex(a_ids[i])})"))
+                         detail=f"expected {_describe_id(expected, e_ids[i])}, "
+                                f"got {_describe_id(expected, a_ids[i])}"))
     if bad.size > out.limit:
         out.counts["sorted_ids:value"] += bad.size - out.limit
     e_w = expected.sorted_weights[:valid].view(np.uint32)

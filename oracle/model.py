@@ -51,28 +51,28 @@ def sort_validated(inputs: SortInputs, *, min_one_block: bool = False) -> SortRe
 
     experts = inputs.topk_ids[:m].reshape(-1)
     weights = inputs.topk_weights[:m].reshape(-1)
-    flat = np.arange(experts.size, dtype=np.int64)  # = token * topk + slot
 
     local = local_expert_ids(E, inputs.expert_mask)
     if inputs.expert_mask is not None:
-        keep = local[experts] >= 0
-        experts, weights, flat = experts[keep], weights[keep], flat[keep]
+        flat = np.flatnonzero(local[experts] >= 0)  # = token * topk + slot of kept pairs
+        experts = experts[flat]
         enabled = inputs.expert_mask.astype(bool)
     else:
+        flat = None
         enabled = np.ones(E, dtype=bool)
 
     # A stable sort by expert keeps (token, slot) order inside each expert;
     # 16-bit keys let NumPy use its O(n) radix sort.
     key_dtype = np.uint16 if E <= 0xFFFF else np.int32
     order = np.argsort(experts.astype(key_dtype), kind="stable")
-    experts, weights, flat = experts[order], weights[order], flat[order]
+    source = order if flat is None else flat[order]  # flat index of each sorted pair
 
     counts = np.bincount(experts, minlength=E).astype(np.int64)
     padded = -(-counts // unit) * unit
     if min_one_block:
         padded = np.where(enabled & (padded == 0), unit, padded)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    offsets = np.concatenate(([0], np.cumsum(padded)[:-1]))
+    starts = np.cumsum(counts) - counts
+    offsets = np.cumsum(padded) - padded
     total = int(padded.sum())
     if total > length:
         # Only CK's min_one_block variant can get here (T = 0 with every expert
@@ -82,17 +82,18 @@ def sort_validated(inputs: SortInputs, *, min_one_block: bool = False) -> SortRe
             f"needs {total} rows but sorted_ids holds {length} (T={inputs.tokens})",
         )
 
-    position = offsets[experts] + (np.arange(experts.size) - starts[experts])
-    tokens, slots = flat // k, flat % k
+    # Sorted pairs of expert e are contiguous: position = rank + (offset - start).
+    position = np.arange(source.size, dtype=np.int64) + np.repeat(offsets - starts, counts)
+    tokens, slots = np.divmod(source, k)
 
     sorted_ids = np.full(length, sentinel, dtype=np.int32)
     sorted_weights = np.zeros(length, dtype=np.float32)
     sorted_ids[position] = ((slots << TOKEN_BITS) | tokens).astype(np.int32)
-    sorted_weights[position] = weights
+    sorted_weights[position] = weights[source]
 
     sorted_expert_ids = np.full(inputs.num_blocks, -1, dtype=np.int32)
     blocks = np.repeat(local, padded // unit)
     sorted_expert_ids[: blocks.size] = blocks
 
     num_valid_ids = np.array([total, m], dtype=np.int32)
-    return SortResult(sorted_ids, sorted_weights, sorted_expert_ids, num_valid_ids)
+    return SortResult(sorted_ids, sorted_weights, sorted_expert_ids, num_valid_ids, int(sentinel))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 import numpy as np
 
@@ -24,6 +25,7 @@ class SortResult:
     sorted_weights: np.ndarray
     sorted_expert_ids: np.ndarray
     num_valid_ids: np.ndarray
+    sentinel: Optional[int] = None  # set by the models: (topk << 24) | M as int32
 
     @property
     def valid_length(self) -> int:

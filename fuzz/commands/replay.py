@@ -1,0 +1,80 @@
+"""``fuzz replay``: run saved fixtures against chosen backends and print a table.
+
+Exit status 0 when every (fixture, backend, target) agrees with the golden
+model or is a declared known failure, 1 otherwise, 2 on a usage error.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from fuzz.errors import UsageError
+
+NAME = "replay"
+HELP = "replay regression fixtures against backends"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--backend", action="append", default=[], metavar="NAME",
+                   help="backend (repeatable); default: every available non-test backend")
+    p.add_argument("--target", action="append", default=[], help="restrict FlyDSL targets (repeatable)")
+    p.add_argument("--fixture", action="append", default=[], metavar="PATH", help="fixture file(s)")
+    p.add_argument("--name", default="", help="only fixtures whose file name contains this")
+    p.add_argument("--dir", default=None, help="fixture directory (default regressions/fixtures)")
+
+
+def _fixtures(args):
+    from regressions.fixtures import FIXTURE_DIR, FixtureError, load, load_all
+
+    try:
+        if args.fixture:
+            return [load(Path(p)) for p in args.fixture]
+        return load_all(args.dir or FIXTURE_DIR, args.name)
+    except FixtureError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def main(args) -> int:
+    from fuzz.cases import Case
+    from fuzz.check import run_case
+    from kernels.registry import all_backends, available
+
+    status = available()
+    names = args.backend or [n for n, b in all_backends().items() if not b.test_only and status[n] is None]
+    for n in names:
+        if n not in status:
+            raise UsageError(f"--backend {n!r} is not declared; known: {sorted(status)}")
+        if status[n] is not None:
+            raise UsageError(f"--backend {n!r} is unavailable here: {status[n]}")
+    fixtures = _fixtures(args)
+    if not fixtures:
+        raise UsageError("no fixture matched")
+    rows, failed = [], 0
+    import oracle
+    import kernels
+
+    for fx in fixtures:
+        for n in names:
+            b = all_backends()[n]
+            targets = [t for t in b.targets if not args.target or t in args.target] or list(b.targets)
+            for t in targets:
+                if b.max_tokens is not None and fx.topk_ids.shape[0] > b.max_tokens:
+                    rows.append((fx.name, n, t, "skip", f"T exceeds max_tokens={b.max_tokens}"))
+                    continue
+                try:
+                    result = kernels.run(n, **fx.run_args(), target=t, red_zone=16)
+                    verdict = oracle.compare(oracle.moe_sorting(**fx.run_args()), result, b.contract,
+                                             canary=not b.writes_past_extent)
+                    ok, summary = verdict.ok, verdict.summary
+                except Exception as exc:  # a crashing backend is a failing row
+                    ok, summary = False, f"launch raised {type(exc).__name__}: {exc}"
+                if not ok and n in fx.known_failures:
+                    rows.append((fx.name, n, t, "known", fx.known_failures[n]))
+                    continue
+                failed += not ok
+                rows.append((fx.name, n, t, "pass" if ok else "FAIL", "" if ok else summary))
+    width = max(len(r[0]) for r in rows)
+    for fx_name, n, t, verdict, detail in rows:
+        print(f"{fx_name:<{width}}  {n}@{t or '-':<8} {verdict:<5} {detail}")
+    print(f"{len(rows) - failed} passed, {failed} failed")
+    return 1 if failed else 0

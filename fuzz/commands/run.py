@@ -1,0 +1,184 @@
+"""``fuzz run``: a campaign against one or more backends, with a live display.
+
+Failures are shrunk and saved as fixtures (deduplicated by signature) in
+``--fixtures``; the Hypothesis database in ``--db`` (plus Redis with
+``--redis``) lets a later run resume where this one stopped.  The run ends
+with a summary including ``N cases/s`` and writes ``campaign.json`` into
+``--out``.  Exit status 0: no new failure; 1: at least one; 2: usage error.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue
+import re
+import signal
+import time
+from pathlib import Path
+
+from fuzz.errors import UsageError
+
+NAME = "run"
+HELP = "run a fuzz campaign and print a summary"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--backend", action="append", default=[], metavar="NAME",
+                   help="backend to fuzz (repeatable); default: the best one available here")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--budget", default="30s", help="time budget: 30s, 10m, 8h, 1h30m (default 30s)")
+    g.add_argument("--cases", type=int, help="stop after this many cases per worker instead")
+    p.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    p.add_argument("--profile", choices=("ci", "dev", "overnight"), default=None,
+                   help="Hypothesis profile: sets examples per chunk (ci 10, dev 25, overnight 100)")
+    p.add_argument("--target", action="append", default=[], metavar="gfx942|gfx950|native",
+                   help="target(s) for FlyDSL backends (repeatable); default: every target the backend has")
+    p.add_argument("--shape", default=None,
+                   help="shape filter: 'production', or E<n>[-k<n>][-u<n>] such as E513-k9")
+    p.add_argument("--max-tokens", type=int, default=4096, help="largest T to draw (default 4096)")
+    p.add_argument("--db", default=".hypothesis/fuzz", help="local Hypothesis example database directory")
+    p.add_argument("--redis", default=None, metavar="URL", help="also share the database through Redis at URL")
+    p.add_argument("--fixtures", default=None, help="where failures are saved (default regressions/fixtures)")
+    p.add_argument("--out", default="campaigns/default", help="campaign record directory (campaign.json)")
+    p.add_argument("--fresh", action="store_true", help="do not add to an existing campaign.json in --out")
+    p.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
+
+
+_SHAPE = re.compile(r"E(\d+)(?:-k(\d+))?(?:-u(\d+))?")
+
+
+def _shape_filter(text):
+    if text is None:
+        return {}
+    if text == "production":
+        return {"production_only": True}
+    m = _SHAPE.fullmatch(text)
+    if not m:
+        raise UsageError(f"--shape {text!r}: expected 'production' or E<n>[-k<n>][-u<n>], e.g. E513-k9")
+    E, k, u = (int(x) if x else None for x in m.groups())
+    if not 1 <= E <= 4096 or (k is not None and not 1 <= k <= min(E, 255)) or (u is not None and u & (u - 1)):
+        raise UsageError(f"--shape {text!r}: E in [1, 4096], k in [1, min(E, 255)], u a power of two")
+    return {"experts": E, "topk": k, "unit_size": u}
+
+
+def _pairs(args):
+    from kernels.registry import all_backends, available, default_backend
+
+    status = available()
+    names = args.backend or [default_backend()]
+    pairs = []
+    for name in names:
+        if name not in all_backends():
+            raise UsageError(f"--backend {name!r} is not declared; known: {sorted(all_backends())}")
+        if status[name] is not None:
+            raise UsageError(f"--backend {name!r} is unavailable here: {status[name]}")
+        targets = all_backends()[name].targets
+        chosen = targets
+        if args.target:
+            wanted = [None if t == "native" else t for t in args.target]
+            chosen = tuple(t for t in targets if t in wanted) or ((None,) if targets == (None,) else ())
+            if not chosen:
+                raise UsageError(f"--target {args.target}: backend {name!r} supports {targets}")
+        pairs.extend((name, t) for t in chosen)
+    return pairs
+
+
+def _config(args):
+    from fuzz.budget import parse_duration
+    from fuzz.campaign import CHUNK, CampaignConfig
+    from regressions.fixtures import FIXTURE_DIR
+
+    if args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: must be >= 1")
+    if args.cases is not None and args.cases < 1:
+        raise UsageError(f"--cases {args.cases}: must be >= 1")
+    if not 0 <= args.max_tokens < (1 << 24):
+        raise UsageError(f"--max-tokens {args.max_tokens}: must be in [0, 2^24)")
+    seconds = None if args.cases is not None else parse_duration(args.budget)
+    chunk = {"ci": 10, "dev": CHUNK, "overnight": 100, None: CHUNK}[args.profile]
+    return CampaignConfig(
+        pairs=_pairs(args), seed=args.seed,
+        deadline=None if seconds is None else time.time() + seconds,
+        max_cases=args.cases, max_tokens=args.max_tokens,
+        db_dir=args.db, fixtures_dir=str(args.fixtures or FIXTURE_DIR), redis_url=args.redis,
+        max_examples_per_chunk=chunk, **_shape_filter(args.shape),
+    )
+
+
+def _worker_entry(config, worker, events):
+    from fuzz.campaign import run_worker
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    run_worker(config, worker, events.put)
+
+
+def _run_workers(config, workers, on_event):
+    if workers == 1:
+        from fuzz.campaign import run_worker
+
+        run_worker(config, 0, on_event)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    events = ctx.Queue()
+    procs = [ctx.Process(target=_worker_entry, args=(config, i, events), daemon=True) for i in range(workers)]
+    for p in procs:
+        p.start()
+    done = 0
+    interrupted = False
+    while done < workers:
+        try:
+            event = events.get(timeout=0.5)
+        except queue.Empty:
+            if not any(p.is_alive() for p in procs):
+                break
+            continue
+        except KeyboardInterrupt:
+            interrupted = True
+            for p in procs:
+                if p.is_alive():
+                    os.kill(p.pid, signal.SIGTERM)
+            continue
+        on_event(event)
+        done += event["type"] == "done"
+    for p in procs:
+        p.join(timeout=10 if not interrupted else 30)
+
+
+def main(args) -> int:
+    from fuzz.progress import make_progress
+    from fuzz.stats import CampaignStats
+    from fuzz.summary import print_summary
+    from kernels.registry import all_backends
+
+    config = _config(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = out / "campaign.json"
+    stats = CampaignStats()
+    if record.exists() and not args.fresh:
+        stats.merge(json.loads(record.read_text()).get("stats", {}))
+    previous_failures = set(stats.failures)
+    budget = args.budget if args.cases is None else f"{args.cases} cases/worker"
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with make_progress(stats, budget, plain=args.plain) as progress:
+        def on_event(event):
+            stats.consume(event)
+            progress.event(event)
+        try:
+            _run_workers(config, args.workers, on_event)
+        except KeyboardInterrupt:
+            progress.event({"type": "warning", "message": "interrupted: every failure found so far is saved"})
+    new = sorted(set(stats.failures) - previous_failures)
+    backends = all_backends()
+    executed = {f"{b}@{t}" if t else b: backends[b].executes_on(t) for b, t in config.pairs}
+    data = {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
+                       "workers": args.workers, "max_tokens": config.max_tokens,
+                       "shape": args.shape, "db": config.db_dir, "redis": config.redis_url},
+            "executed_on": executed, "stats": stats.to_dict(), "new_failures": new}
+    tmp = record.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    tmp.replace(record)
+    print_summary(data, record)
+    return 1 if new else 0

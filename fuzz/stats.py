@@ -1,0 +1,83 @@
+"""Campaign statistics: aggregated from worker events, printed and saved.
+
+:class:`CampaignStats` consumes the events of :mod:`fuzz.campaign` and keeps
+counts per backend, path and shape bucket, the (E, T) cells covered per path
+(for the report's heat map), the failures by signature, and the timing.
+``to_dict()`` is what ``campaign.json`` holds; ``merge`` lets a resumed
+campaign add to an earlier file.
+"""
+from __future__ import annotations
+
+import collections
+import time
+
+
+class CampaignStats:
+    def __init__(self):
+        self.started = time.time()
+        self.cases = 0
+        self.failed_cases = 0
+        self.seconds_in_kernels = 0.0
+        self.by_backend = collections.Counter()
+        self.by_path = collections.Counter()
+        self.by_bucket = collections.Counter()
+        self.cells = collections.Counter()  # "path|E|T" -> count
+        self.failures = {}  # signature -> {"count", "case", "summary", "fixture"}
+        self.duplicates = collections.Counter()
+        self.warnings = []
+        self.previous_elapsed = 0.0
+        self.previous_cases = 0
+
+    @property
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+    @property
+    def cases_per_second(self) -> float:
+        return self.cases / self.elapsed if self.elapsed > 0 else 0.0
+
+    def consume(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "case":
+            self.cases += 1
+            self.seconds_in_kernels += event["seconds"]
+            backend = event["backend"] + (f"@{event['target']}" if event.get("target") else "")
+            path = event.get("path") or "-"
+            self.by_backend[backend] += 1
+            self.by_path[f"{backend}:{path}"] += 1
+            self.by_bucket[event["bucket"]] += 1
+            self.cells[f"{path}|{event['experts']}|{event['tokens']}"] += 1
+            if not event["ok"]:
+                self.failed_cases += 1
+                self.duplicates[event["signature"]] += 1
+        elif kind == "failure":
+            entry = self.failures.setdefault(event["signature"], {"count": 0})
+            entry.update(case=event["case"], summary=event["summary"], fixture=event["fixture"])
+        elif kind == "warning":
+            self.warnings.append(event["message"])
+
+    def to_dict(self) -> dict:
+        for key, entry in self.failures.items():
+            entry["count"] = self.duplicates.get(key, 0)
+        return {
+            "cases": self.cases + self.previous_cases,
+            "elapsed_s": round(self.elapsed + self.previous_elapsed, 3),
+            "cases_per_second": round(self.cases_per_second, 3),
+            "seconds_in_kernels": round(self.seconds_in_kernels, 3),
+            "failed_cases": self.failed_cases,
+            "by_backend": dict(self.by_backend),
+            "by_path": dict(self.by_path),
+            "by_bucket": dict(self.by_bucket),
+            "cells": dict(self.cells),
+            "failures": self.failures,
+            "warnings": self.warnings,
+        }
+
+    def merge(self, previous: dict) -> None:
+        """Add an earlier run's counts (a resumed campaign)."""
+        self.previous_cases = previous.get("cases", 0)
+        self.previous_elapsed = previous.get("elapsed_s", 0.0)
+        for name in ("by_backend", "by_path", "by_bucket", "cells"):
+            getattr(self, name).update(previous.get(name, {}))
+        for key, entry in previous.get("failures", {}).items():
+            self.failures.setdefault(key, dict(entry))

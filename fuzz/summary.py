@@ -1,0 +1,25 @@
+"""The end-of-run summary of a campaign, as plain text."""
+from __future__ import annotations
+
+
+def print_summary(data: dict, record_path) -> None:
+    s = data["stats"]
+    print("\n== fuzz run summary ==")
+    for name, where in data["executed_on"].items():
+        print(f"backend {name}: executed on {where}")
+    print(f"{s['cases']} cases in {s['elapsed_s']:.1f} s: {s['cases_per_second']:.2f} cases/s "
+          f"({s['seconds_in_kernels']:.1f} s inside backends)")
+    if s["by_path"]:
+        print("per backend:path: " + ", ".join(f"{k} {v}" for k, v in sorted(s["by_path"].items())))
+    if s["by_bucket"]:
+        print("per shape bucket: " + ", ".join(f"{k} {v}" for k, v in sorted(s["by_bucket"].items())))
+    if s["failures"]:
+        print(f"failures by signature ({len(s['failures'])}; {s['failed_cases']} failing cases in all):")
+        for key, entry in s["failures"].items():
+            print(f"  {key}: {entry.get('count', 0)} case(s), minimal {entry.get('case')}\n"
+                  f"    {entry.get('summary')}\n    fixture: {entry.get('fixture')}")
+    else:
+        print("no failures")
+    for w in s["warnings"]:
+        print(f"warning: {w}")
+    print(f"new failures: {len(data['new_failures'])}; campaign record: {record_path}")
