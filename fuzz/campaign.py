@@ -1,7 +1,14 @@
 """A fuzz campaign: Hypothesis-driven workers that shrink and save every failure.
 
 Each worker runs Hypothesis in chunks of ``CHUNK`` examples (a fresh seed per
-chunk) until the deadline or case budget is spent.  Every example is one
+chunk, the (backend, target) pairs taken in turn) until the deadline or case
+budget is spent.  Examples are saved in the database under one key per
+(backend, target).  Each minimal failure is also published as a JSON record
+under :data:`SHARED_FAILURES_KEY` of the same database (local directory, plus
+Redis when configured); every worker replays records it has not seen at start
+and after every chunk, so a failure found on one machine becomes a fixture on
+every machine.  Hypothesis's own reuse phase is off: it would delete saved
+examples that now pass because their signature is known.  Every example is one
 (case, backend, target) run judged by :func:`fuzz.check.run_case`.  A failure
 whose signature is new is saved at once, unshrunk, as a fixture (so an
 interrupt loses nothing), then raised so Hypothesis shrinks it; the minimal
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import json
 import os
 import signal
 import time
@@ -29,6 +37,7 @@ from hypothesis import strategies as st
 
 from regressions.fixtures import Fixture, load_all, save
 
+from .boundaries import path_boundaries
 from .buckets import shape_bucket
 from .cases import Case
 from .check import Outcome, run_case
@@ -37,6 +46,9 @@ from .signature import Signature
 from .strategies import cases
 
 CHUNK = 25
+#: Database key under which workers publish minimal failing cases (JSON) for
+#: every other worker, here or on another machine, to replay.
+SHARED_FAILURES_KEY = b"moesort-verify:failures:v1"
 
 
 @dataclasses.dataclass
@@ -144,6 +156,15 @@ def case_strategy(config: CampaignConfig):
     return fixed_shape()
 
 
+def boundary_label(case: Case) -> Optional[str]:
+    """``E257-k9-u32@2048-1`` when T is within one of a path boundary, else None."""
+    for b in path_boundaries(case.num_experts, case.topk, case.unit_size):
+        if abs(case.tokens - b) <= 1:
+            delta = {-1: "-1", 0: "", 1: "+1"}[case.tokens - b]
+            return f"E{case.num_experts}-k{case.topk}-u{case.unit_size}@{b}{delta}"
+    return None
+
+
 def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]) -> None:
     """Fuzz until the deadline / case budget; report through ``emit``."""
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -157,7 +178,7 @@ def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]
             return True
         return config.max_cases is not None and state["cases"] >= config.max_cases
 
-    def body(case: Case, pair) -> None:
+    def check(case: Case, pair) -> None:
         if out_of_budget() and state["target_key"] is None:
             return
         outcome = run_case(case, *pair)
@@ -165,6 +186,7 @@ def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]
         emit({"type": "case", "worker": worker, "backend": outcome.backend, "target": outcome.target,
               "path": outcome.path, "bucket": shape_bucket(case.num_experts, case.tokens),
               "experts": case.num_experts, "tokens": case.tokens, "ok": outcome.ok,
+              "boundary": boundary_label(case),
               "seconds": outcome.seconds, "signature": outcome.signature.key if outcome.signature else None})
         if outcome.ok:
             return
@@ -178,32 +200,81 @@ def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]
             state["last"] = outcome
             raise _NewFailure(key)
 
-    chunk = 0
-    try:
-        while not out_of_budget():
-            state["target_key"], state["last"] = None, None
-            test = settings(
-                database=db, max_examples=config.max_examples_per_chunk, deadline=None,
-                suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-                phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-                print_blob=False, verbosity=settings.default.verbosity,
-            )(hypothesis_seed(config.seed * 1_000_003 + worker * 10_007 + chunk)(
-                given(case_strategy(config), st.sampled_from(config.pairs))(body)))
+    def run_chunk(pair, chunk: int, phases) -> bool:
+        """One Hypothesis run on ``pair``; True when it found a new signature."""
+        state["target_key"], state["last"] = None, None
+
+        def body(case: Case) -> None:
+            check(case, pair)
+
+        # One database key per (backend, target), so that a saved example
+        # replays on the backend that failed it, whatever the pair list.
+        body._hypothesis_internal_add_digest = f"{pair[0]}@{pair[1]}".encode()
+        test = settings(
+            database=db, max_examples=config.max_examples_per_chunk, deadline=None,
+            suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+            phases=phases, print_blob=False, verbosity=settings.default.verbosity,
+        )(hypothesis_seed(config.seed * 1_000_003 + worker * 10_007 + chunk)(
+            given(case_strategy(config))(body)))
+        try:
+            test()
+        except Exception as exc:  # _NewFailure, or Hypothesis's Flaky wrapping one
+            outcome: Optional[Outcome] = state["last"]
+            if outcome is None and "run no examples" in str(exc):
+                return False  # a replay-only run with nothing saved for this pair
+            if outcome is None:
+                emit({"type": "warning", "worker": worker,
+                      "message": f"chunk {chunk} ended with {type(exc).__name__}: {exc}"})
+                return False
+            key = outcome.signature.key
+            path = save_failure(outcome, config.fixtures_dir, shrunk=True)
+            state["unshrunk"].pop(key, None)
+            known.add(key)
+            state["publish"](outcome)
+            emit({"type": "failure", "worker": worker, "signature": key, "case": outcome.case.name,
+                  "summary": outcome.summary, "fixture": str(path)})
+            return True
+        return False
+
+    seen_records: set = set()
+
+    def replay_shared() -> None:
+        """Replay every failure any worker published that this one has not seen."""
+        for raw in list(db.fetch(SHARED_FAILURES_KEY)):
+            if raw in seen_records:
+                continue
+            seen_records.add(raw)
             try:
-                test()
-            except Exception as exc:  # _NewFailure, or Hypothesis's Flaky wrapping one
-                outcome: Optional[Outcome] = state["last"]
-                if outcome is None:
-                    emit({"type": "warning", "worker": worker,
-                          "message": f"chunk {chunk} ended with {type(exc).__name__}: {exc}"})
-                    chunk += 1
-                    continue
-                key = outcome.signature.key
+                record = json.loads(raw)
+                case, pair = Case.from_dict(record["case"]), (record["backend"], record["target"])
+            except (ValueError, KeyError, TypeError) as exc:
+                emit({"type": "warning", "worker": worker, "message": f"bad shared failure record: {exc}"})
+                continue
+            if record.get("signature") in known or pair not in config.pairs:
+                continue
+            outcome = run_case(case, *pair)
+            state["cases"] += 1
+            if not outcome.ok and outcome.signature.key not in known:
                 path = save_failure(outcome, config.fixtures_dir, shrunk=True)
-                state["unshrunk"].pop(key, None)
-                known.add(key)
-                emit({"type": "failure", "worker": worker, "signature": key, "case": outcome.case.name,
-                      "summary": outcome.summary, "fixture": str(path)})
+                known.add(outcome.signature.key)
+                emit({"type": "failure", "worker": worker, "signature": outcome.signature.key,
+                      "case": case.name, "summary": outcome.summary, "fixture": str(path)})
+
+    def publish(outcome: Outcome) -> None:
+        record = {"case": outcome.case.to_dict(), "backend": outcome.backend, "target": outcome.target,
+                  "signature": outcome.signature.key}
+        raw = json.dumps(record, sort_keys=True).encode()
+        seen_records.add(raw)
+        db.save(SHARED_FAILURES_KEY, raw)
+
+    state["publish"] = publish
+    try:
+        chunk = 0
+        replay_shared()
+        while not out_of_budget():
+            pair = config.pairs[(worker + chunk) % len(config.pairs)]
+            run_chunk(pair, chunk, [Phase.explicit, Phase.generate, Phase.shrink])
+            replay_shared()
             chunk += 1
     except KeyboardInterrupt:
         pass

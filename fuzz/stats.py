@@ -24,6 +24,7 @@ class CampaignStats:
         self.cells = collections.Counter()  # "path|E|T" -> count
         self.failures = {}  # signature -> {"count", "case", "summary", "fixture"}
         self.duplicates = collections.Counter()
+        self.boundaries = collections.Counter()  # "E257-k9-u32@2048-1" -> count
         self.warnings = []
         self.previous_elapsed = 0.0
         self.previous_cases = 0
@@ -47,6 +48,8 @@ class CampaignStats:
             self.by_path[f"{backend}:{path}"] += 1
             self.by_bucket[event["bucket"]] += 1
             self.cells[f"{path}|{event['experts']}|{event['tokens']}"] += 1
+            if event.get("boundary"):
+                self.boundaries[event["boundary"]] += 1
             if not event["ok"]:
                 self.failed_cases += 1
                 self.duplicates[event["signature"]] += 1
@@ -69,6 +72,7 @@ class CampaignStats:
             "by_path": dict(self.by_path),
             "by_bucket": dict(self.by_bucket),
             "cells": dict(self.cells),
+            "boundaries": dict(self.boundaries),
             "failures": self.failures,
             "warnings": self.warnings,
         }
@@ -77,7 +81,7 @@ class CampaignStats:
         """Add an earlier run's counts (a resumed campaign)."""
         self.previous_cases = previous.get("cases", 0)
         self.previous_elapsed = previous.get("elapsed_s", 0.0)
-        for name in ("by_backend", "by_path", "by_bucket", "cells"):
+        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries"):
             getattr(self, name).update(previous.get(name, {}))
         for key, entry in previous.get("failures", {}).items():
             self.failures.setdefault(key, dict(entry))

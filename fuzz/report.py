@@ -1,0 +1,97 @@
+"""A campaign report a person reads in a minute: Markdown plus a PNG heat map.
+
+``write_report(campaign_dir)`` reads ``campaign.json`` and writes
+``report.md`` and ``coverage.png`` (cases per (E bucket, T bucket) cell, one
+panel per kernel path) beside it.
+"""
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+
+from .buckets import EXPERT_EDGES, TOKEN_EDGES, expert_bucket, token_bucket
+
+
+def _table(header, rows) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _cells_by_path(cells: dict) -> dict:
+    grid = collections.defaultdict(collections.Counter)
+    for key, count in cells.items():
+        path, E, T = key.split("|")
+        grid[path][(expert_bucket(int(E)), token_bucket(int(T)))] += count
+    return grid
+
+
+def heat_map(cells: dict, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    grid = _cells_by_path(cells)
+    paths = sorted(grid) or ["-"]
+    e_labels = [expert_bucket(e) for e in EXPERT_EDGES[:-1]]
+    t_labels = [token_bucket(t) for t in TOKEN_EDGES[:-1]]
+    fig, axes = plt.subplots(1, len(paths), figsize=(4.5 * len(paths), 4), squeeze=False)
+    for ax, path in zip(axes[0], paths):
+        data = np.array([[grid[path][(e, t)] for e in e_labels] for t in t_labels], dtype=float)
+        im = ax.imshow(np.log10(1 + data), origin="lower", cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(e_labels)), e_labels, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(t_labels)), t_labels, fontsize=7)
+        for (y, x), v in np.ndenumerate(data):
+            if v:
+                ax.text(x, y, int(v), ha="center", va="center", fontsize=6, color="w")
+        ax.set_title(f"path: {path}")
+        fig.colorbar(im, ax=ax, label="log10(1 + cases)")
+    fig.suptitle("cases per (E, T) cell")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(campaign_dir) -> Path:
+    campaign_dir = Path(campaign_dir)
+    data = json.loads((campaign_dir / "campaign.json").read_text())
+    s, cfg = data["stats"], data["config"]
+    lines = [f"# Fuzz campaign report: {campaign_dir.name}", ""]
+    lines.append(f"**{s['cases']} cases in {s['elapsed_s']:.0f} s: {s['cases_per_second']:.2f} cases/s**; "
+                 f"{len(s['failures'])} failure signature(s), {s['failed_cases']} failing case(s); "
+                 f"seed {cfg['seed']}, {cfg['workers']} worker(s), T <= {cfg['max_tokens']}.")
+    lines.append("")
+    lines += _table(["backend", "executed on"], sorted(data["executed_on"].items()))
+    lines += ["", "## Failures by signature", ""]
+    if s["failures"]:
+        lines += _table(["signature", "cases", "minimal case", "summary", "fixture"],
+                        [(k, e.get("count", 0), e.get("case"), e.get("summary", "").replace("|", "\\|"),
+                          e.get("fixture")) for k, e in s["failures"].items()])
+    else:
+        lines.append("None.")
+    lines += ["", "## Cases per backend and path", ""]
+    lines += _table(["backend:path", "cases"], sorted(s["by_path"].items()))
+    lines += ["", "## Cases per shape bucket", ""]
+    lines += _table(["E/T bucket", "cases"], sorted(s["by_bucket"].items()))
+    lines += ["", "## Path-boundary coverage", ""]
+    if s.get("boundaries"):
+        per_boundary = collections.defaultdict(dict)
+        for key, count in s["boundaries"].items():
+            shape, at = key.split("@")
+            base = at.rstrip("+-1") if at.endswith(("-1", "+1")) else at
+            per_boundary[(shape, base)][at[len(base):] or "0"] = count
+        lines += _table(["shape", "boundary T", "T-1", "T", "T+1"],
+                        [(shape, b, d.get("-1", 0), d.get("0", 0), d.get("+1", 0))
+                         for (shape, b), d in sorted(per_boundary.items())])
+    else:
+        lines.append("No case landed within one of a kernel path boundary.")
+    heat_map(s["cells"], campaign_dir / "coverage.png")
+    lines += ["", "## Coverage heat map", "", "![cases per (E, T) cell and path](coverage.png)"]
+    if s["warnings"]:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in s["warnings"]]
+    report = campaign_dir / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
