@@ -17,15 +17,17 @@ import numpy as np
 
 from oracle import SortInputs, SortResult, normalize_inputs
 
-# Modules whose BACKENDS lists make up the registry, in display order.
-BACKEND_MODULES = (
-    "kernels.backends.reference",
-    "kernels.backends.torch_backend",
-    "kernels.backends.flydsl_own",
-    "kernels.backends.flydsl_upstream",
-    "kernels.backends.aiter_backend",
-    "kernels.backends.planted",
-)
+# Modules whose BACKENDS lists make up the registry, in display order, with
+# the backend names each declares (used to report them as unavailable when the
+# module cannot be imported because a dependency, e.g. flydsl, is missing).
+BACKEND_MODULES = {
+    "kernels.backends.reference": ("loop-model",),
+    "kernels.backends.torch_backend": ("torch-cpu", "torch-cuda"),
+    "kernels.backends.flydsl_own": ("flydsl-own",),
+    "kernels.backends.flydsl_upstream": ("flydsl-upstream",),
+    "kernels.backends.aiter_backend": ("aiter-ck", "aiter-opus"),
+    "kernels.backends.planted": ("planted-sentinel-t", "planted-block-expert"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +80,13 @@ _REGISTRY: dict[str, Backend] | None = None
 _EXTRA: dict[str, Backend] = {}
 
 
+def _unimportable(name: str, reason: str) -> Backend:
+    def launch(*_):
+        raise RuntimeError(reason)
+    return Backend(name=name, description="(module failed to import)", needs=(),
+                   probe=lambda: reason, launch=launch)
+
+
 def register(backend: Backend) -> None:
     """Add a backend at run time (test-only backends, plugins)."""
     _EXTRA[backend.name] = backend
@@ -90,13 +99,14 @@ def all_backends() -> dict[str, Backend]:
     global _REGISTRY
     if _REGISTRY is None:
         found: dict[str, Backend] = {}
-        for modname in BACKEND_MODULES:
+        for modname, names in BACKEND_MODULES.items():
             try:
                 module = importlib.import_module(modname)
-            except ModuleNotFoundError as exc:
-                if exc.name == modname:
-                    continue
-                raise
+            except ImportError as exc:
+                reason = f"{modname} does not import: {type(exc).__name__}: {exc}"
+                for name in names:
+                    found[name] = _unimportable(name, reason)
+                continue
             for b in module.BACKENDS:
                 found[b.name] = b
         found.update(_EXTRA)
