@@ -1,0 +1,93 @@
+"""``fuzz mutate``: mutation testing of FlyDSL kernel sources.
+
+Generates mutants of the given kernel files, judges each with the suite's ci
+checks and with FlyDSL's own test-shape list (the baseline), and writes
+``mutation.json`` (keys mutants, killed, equivalent, compile_failed,
+survivors, plus the baseline's numbers) and ``mutation.md`` into ``--out``.
+Surviving mutants judged equivalent are listed, with the reason, in
+``fuzz/mutation/equivalent.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from fuzz.errors import UsageError
+
+NAME = "mutate"
+HELP = "mutation testing: how many planted kernel bugs the suite kills"
+
+#: The suite's own kernel files and, per file, the expression for T that the
+#: ``sentinel_t`` operator puts in place of M.
+OWN_SOURCES = {
+    "kernels/moesort/small.py": {"m": "(n_in // i32(topk))"},
+    "kernels/moesort/multi.py": {"m": "(n_in // i32(topk))"},
+    "kernels/moesort/dsl.py": {},
+}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--source", action="append", default=[], metavar="PATH",
+                   help="kernel file to mutate, relative to the repo (repeatable); default: the suite's own kernels")
+    p.add_argument("--operator", action="append", default=[], help="only these operators (repeatable)")
+    p.add_argument("--sample", type=int, default=None, help="judge a deterministic sample of this many mutants")
+    p.add_argument("--const-per-file", type=int, default=None, help="at most this many const mutants per file")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once")
+    p.add_argument("--timeout", type=float, default=900, help="seconds per mutant and check set (default 900)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="flydsl-own")
+    p.add_argument("--no-baseline", action="store_true", help="skip the FlyDSL test-shape baseline")
+    p.add_argument("--list", action="store_true", help="only list the mutants and their diffs")
+    p.add_argument("--out", default=".", help="directory for mutation.json and mutation.md (default: repo root)")
+
+
+def main(args) -> int:
+    from fuzz.mutation import operators, runner
+
+    root = runner.ROOT
+    sources = args.source or list(OWN_SOURCES)
+    for s in sources:
+        if not (root / s).is_file():
+            raise UsageError(f"--source {s!r}: no such file under {root}")
+    known_ops = {"cmp", "const", "barrier", "select_swap", "shift", "scan", "mask_invert", "round_down",
+                 "sentinel_t", "grid"}
+    bad = set(args.operator) - known_ops
+    if bad:
+        raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(known_ops)}")
+    chosen = runner.select(sources, OWN_SOURCES, set(args.operator) or None, args.sample,
+                           args.const_per_file, args.seed)
+    originals = {s: (root / s).read_text() for s in sources}
+    if args.list:
+        for m in chosen:
+            print(f"== {m.id}  {m.path}:{m.line}  {m.before!r} -> {m.after!r}")
+        print(f"{len(chosen)} mutants")
+        return 0
+    total = len(chosen)
+    done = [0]
+
+    def on_done(j):
+        done[0] += 1
+        base = (j.baseline or {}).get("status", "-")
+        print(f"[{done[0]}/{total}] {j.mutant.id:<28} suite={j.suite['status']:<14} "
+              f"({j.suite.get('check') or '-'}) baseline={base:<14} {j.seconds:6.1f}s", flush=True)
+
+    results = runner.run_all(chosen, args.jobs, args.timeout, args.seed, args.backend,
+                             not args.no_baseline, on_done)
+    equivalent = runner.load_equivalent()
+    summary = runner.summarize(results, equivalent)
+    config = {"sources": sources, "operators": args.operator or "all", "sample": args.sample,
+              "const_per_file": args.const_per_file, "seed": args.seed, "backend": args.backend,
+              "timeout_s": args.timeout}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "mutation.json").write_text(json.dumps(dict(summary, config=config), indent=1) + "\n")
+    (out / "mutation.md").write_text(runner.markdown(results, summary, equivalent, originals, config))
+    (out / "mutation-details.json").write_text(json.dumps([r.to_dict(originals[r.mutant.path]) for r in results],
+                                                          indent=1) + "\n")
+    b = summary.get("baseline")
+    print(f"suite kill rate {summary['kill_rate_percent']}% ({summary['killed']} killed, "
+          f"{summary['equivalent']} equivalent, {summary['compile_failed']} compile-failed, "
+          f"{len(summary['survivors'])} survivors of {summary['mutants']})"
+          + (f"; baseline kill rate {b['kill_rate_percent']}%" if b else ""))
+    return 1 if summary["survivors"] else 0

@@ -1,0 +1,150 @@
+"""Judge one mutant: run the suite's checks until one fails (the mutant is killed).
+
+Run in a copy of the repo whose kernel file holds the mutant::
+
+    python -m fuzz.mutation.check_mutant --mode suite|baseline --backend flydsl-own
+
+Prints one JSON line: ``{"status": "killed"|"survived"|"compile_failed",
+"check": ..., "case": ..., "detail": ...}``.  Checks, cheapest first:
+
+``suite`` mode: the regression fixtures, the deterministic boundary cases
+(:mod:`fuzz.mutation.suite_cases`) on both targets, then Hypothesis cases in
+the ``ci`` profile; every launch with the interpreter's sanitizer on and the
+workgroup schedule shuffled.  ``check`` names what killed the mutant:
+``golden-model`` (a mismatch with the oracle), ``sanitizer`` (out of bounds,
+uninitialized read, race, divergent barrier), ``determinism`` (result depends
+on the schedule), ``crash`` (the launch raised).
+
+``baseline`` mode: the fixed FlyDSL test-shape list, compared per block,
+sanitizer off — what FlyDSL's own test file would see.
+
+A mutant whose kernel fails to compile (FlyDSL or MLIR raises while tracing
+or lowering) is ``compile_failed``, counted apart.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+
+import oracle
+
+
+def _is_compile_error(exc: BaseException) -> bool:
+    from kernels import emu
+
+    if isinstance(exc, emu.EmuError):
+        return isinstance(exc, emu.UnsupportedOpError)
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any("/flydsl/" in f.filename or "_mlir" in f.filename for f in frames)
+
+
+def _classify(exc: BaseException) -> str:
+    from kernels import emu
+
+    if isinstance(exc, emu.ScheduleDependenceError):
+        return "determinism"
+    if isinstance(exc, emu.SanitizerError):
+        return "sanitizer"
+    return "crash"
+
+
+def _judge(case, backend, target, ordering, canary):
+    import kernels
+
+    ids, w, mask, local = case.materialize()
+    expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
+    result = kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local,
+                         target=target, red_zone=16 if canary else 0)
+    return oracle.compare(expected, result, ordering, canary=canary)
+
+
+def _cases(mode: str):
+    if mode == "baseline":
+        from .baseline import baseline_cases
+
+        yield from (("baseline", c) for c in baseline_cases())
+        return
+    import regressions
+
+    from ..cases import Case
+    from .suite_cases import boundary_cases
+
+    for fx in regressions.load_all():
+        if fx.case:
+            yield "fixture", Case.from_dict(fx.case)
+    yield from (("boundary", c) for c in boundary_cases())
+
+
+def _hypothesis_cases(seed: int, count: int):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hseed
+
+    from ..strategies import cases
+
+    drawn = []
+
+    @settings(max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @hseed(seed)
+    @given(cases(max_tokens=2048))
+    def collect(case):
+        drawn.append(case)
+    collect()
+    return drawn
+
+
+def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int) -> dict:
+    from kernels import emu
+
+    ordering = "per_block" if mode == "baseline" else "strict"
+    suite = mode == "suite"
+    options = dict(sanitize=suite, shuffle_schedule=suite)
+
+    def attempt(kind, case, target):
+        try:
+            with emu.interpreter_options(**options):
+                verdict = _judge(case, backend, target, ordering, canary=suite)
+        except Exception as exc:  # noqa: BLE001 - any failure of the mutant is a finding
+            if _is_compile_error(exc):
+                return {"status": "compile_failed", "check": "compile", "case": case.name,
+                        "target": target, "detail": f"{type(exc).__name__}: {exc}"[:500]}
+            return {"status": "killed", "check": _classify(exc), "by": kind, "case": case.name,
+                    "target": target, "detail": f"{type(exc).__name__}: {exc}"[:500]}
+        if not verdict.ok:
+            return {"status": "killed", "check": "golden-model", "by": kind, "case": case.name,
+                    "target": target, "detail": verdict.summary[:500]}
+        return None
+
+    runs = 0
+    for kind, case in _cases(mode):
+        for target in targets:
+            runs += 1
+            found = attempt(kind, case, target)
+            if found:
+                return dict(found, runs=runs)
+    if suite:
+        for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples)):
+            runs += 1
+            found = attempt("hypothesis", case, targets[i % len(targets)])
+            if found:
+                return dict(found, runs=runs)
+    return {"status": "survived", "check": None, "runs": runs}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--mode", choices=("suite", "baseline"), default="suite")
+    p.add_argument("--backend", default="flydsl-own")
+    p.add_argument("--target", action="append", default=[])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hypothesis-examples", type=int, default=30)
+    args = p.parse_args(argv)
+    result = check(args.mode, args.backend, args.target or ["gfx942", "gfx950"], args.seed,
+                   args.hypothesis_examples)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Generate mutants of FlyDSL kernel files, judge each in isolation, summarize.
+
+Each mutant is judged in a private copy of the suite's packages (``oracle``,
+``kernels``, ``fuzz``, ``regressions``) in which one kernel file holds the
+mutation, by ``python -m fuzz.mutation.check_mutant`` in a subprocess with a
+time limit: once in ``suite`` mode (the suite's ci checks) and once in
+``baseline`` mode (FlyDSL's own test-shape list, per-block).  Mutants run in
+parallel across ``jobs`` processes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Optional
+
+from .operators import Mutant, mutants
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("oracle", "kernels", "fuzz", "regressions")
+EQUIVALENT_FILE = Path(__file__).with_name("equivalent.json")
+
+
+@dataclasses.dataclass
+class Judged:
+    mutant: Mutant
+    suite: dict
+    baseline: Optional[dict]
+    seconds: float
+
+    def to_dict(self, original: str) -> dict:
+        return {"id": self.mutant.id, "path": self.mutant.path, "operator": self.mutant.operator,
+                "line": self.mutant.line, "before": self.mutant.before, "after": self.mutant.after,
+                "suite": self.suite, "baseline": self.baseline, "seconds": round(self.seconds, 1),
+                "diff": self.mutant.diff(original)}
+
+
+def load_equivalent() -> dict:
+    """Mutant id -> why it is equivalent (reviewed by a person)."""
+    return json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
+
+
+def select(paths, token_names: dict, operators=None, sample: Optional[int] = None,
+           const_per_file: Optional[int] = None, seed: int = 0) -> list[Mutant]:
+    """Mutants of ``paths`` (repo-relative), filtered and (deterministically) sampled."""
+    rng = random.Random(seed)
+    chosen = []
+    for rel in paths:
+        source = (ROOT / rel).read_text()
+        found = [m for m in mutants(source, str(rel), token_names.get(str(rel)))
+                 if operators is None or m.operator in operators]
+        consts = [m for m in found if m.operator == "const"]
+        if const_per_file is not None and len(consts) > const_per_file:
+            keep = set(id(m) for m in rng.sample(consts, const_per_file))
+            found = [m for m in found if m.operator != "const" or id(m) in keep]
+        chosen += found
+    if sample is not None and len(chosen) > sample:
+        chosen = rng.sample(chosen, sample)
+    return sorted(chosen, key=lambda m: (m.path, m.line, m.col, m.operator, m.after))
+
+
+def _workspace(mutant: Mutant, base: Path) -> Path:
+    where = Path(tempfile.mkdtemp(prefix=f"{mutant.id}-", dir=base))
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, where / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (where / mutant.path).write_text(mutant.source)
+    return where
+
+
+def _check(where: Path, mode: str, timeout: float, seed: int, backend: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
+               FLYDSL_RUNTIME_CACHE_DIR=str(where / ".flydsl-cache"))
+    cmd = [sys.executable, "-m", "fuzz.mutation.check_mutant", "--mode", mode, "--seed", str(seed),
+           "--backend", backend]
+    try:
+        proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "check": None, "detail": f"no verdict within {timeout:.0f} s"}
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-600:]
+        if "Error" in tail and ("flydsl" in tail or "mlir" in tail.lower()):
+            return {"status": "compile_failed", "check": "compile", "detail": tail}
+        return {"status": "killed", "check": "crash", "detail": tail}
+    return json.loads(lines[-1])
+
+
+def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, baseline: bool) -> Judged:
+    start = time.time()
+    where = _workspace(mutant, base)
+    try:
+        suite = _check(where, "suite", timeout, seed, backend)
+        base_result = _check(where, "baseline", timeout, seed, backend) if baseline else None
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+    return Judged(mutant, suite, base_result, time.time() - start)
+
+
+def run_all(chosen: list[Mutant], jobs: int, timeout: float, seed: int, backend: str,
+            baseline: bool, on_done: Callable[[Judged], None]) -> list[Judged]:
+    base = Path(tempfile.mkdtemp(prefix="moesort-mutants-"))
+    results = []
+    try:
+        with ThreadPoolExecutor(jobs) as pool:
+            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline) for m in chosen]
+            for f in futures:
+                judged = f.result()
+                results.append(judged)
+                on_done(judged)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return results
+
+
+def _rate(killed: int, total: int) -> float:
+    return round(100.0 * killed / total, 1) if total else 0.0
+
+
+def summarize(results: list[Judged], equivalent: dict) -> dict:
+    """The numbers of ``mutation.json``."""
+    def tally(key):
+        compile_failed = [r for r in results if r.suite["status"] == "compile_failed"]
+        live = [r for r in results if r.suite["status"] != "compile_failed"]
+        verdicts = [getattr(r, key) or {} for r in live]
+        killed = [r for r, v in zip(live, verdicts) if v.get("status") in ("killed", "timeout")]
+        equiv = [r for r, v in zip(live, verdicts) if v.get("status") == "survived" and r.mutant.id in equivalent]
+        survivors = [r for r, v in zip(live, verdicts)
+                     if v.get("status") == "survived" and r.mutant.id not in equivalent]
+        scored = len(live) - len(equiv)
+        return {"mutants": len(results), "killed": len(killed), "equivalent": len(equiv),
+                "compile_failed": len(compile_failed), "survivors": [r.mutant.id for r in survivors],
+                "kill_rate_percent": _rate(len(killed), scored)}
+    summary = tally("suite")
+    if any(r.baseline is not None for r in results):
+        summary["baseline"] = tally("baseline")
+    return summary
+
+
+def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: dict, config: dict) -> str:
+    lines = ["# Mutation testing of the suite's own FlyDSL kernels", ""]
+    lines.append(f"Configuration: {json.dumps(config)}")
+    lines.append("")
+    b = summary.get("baseline")
+    lines.append("| check set | mutants | killed | equivalent | compile failed | survivors | kill rate |")
+    lines.append("|---|---|---|---|---|---|---|")
+    lines.append(f"| the suite (ci profile: fixtures, boundary cases, Hypothesis; sanitizer, shuffled schedule) "
+                 f"| {summary['mutants']} | {summary['killed']} | {summary['equivalent']} | "
+                 f"{summary['compile_failed']} | {len(summary['survivors'])} | **{summary['kill_rate_percent']}%** |")
+    if b:
+        lines.append(f"| FlyDSL's test-file shape list ({31} cases, per-block) | {b['mutants']} | {b['killed']} | "
+                     f"{b['equivalent']} | {b['compile_failed']} | {len(b['survivors'])} | **{b['kill_rate_percent']}%** |")
+    lines += ["", "## Kills by operator and check", ""]
+    table = {}
+    for r in results:
+        row = table.setdefault(r.mutant.operator, {})
+        key = r.suite.get("check") or r.suite["status"]
+        row[key] = row.get(key, 0) + 1
+    checks = sorted({k for row in table.values() for k in row})
+    lines.append("| operator | " + " | ".join(checks) + " |")
+    lines.append("|---|" + "---|" * len(checks))
+    for op, row in sorted(table.items()):
+        lines.append(f"| {op} | " + " | ".join(str(row.get(c, 0)) for c in checks) + " |")
+    lines += ["", "## Survivors", ""]
+    surv = [r for r in results if r.suite["status"] == "survived"]
+    if not surv:
+        lines.append("None.")
+    for r in surv:
+        why = equivalent.get(r.mutant.id)
+        lines.append(f"### {r.mutant.id} ({'equivalent: ' + why if why else 'NOT KILLED'})")
+        lines += ["```diff", r.mutant.diff(originals[r.mutant.path]).rstrip(), "```", ""]
+    lines += ["", "## Every mutant", "", "| mutant | suite | killed by | case | baseline |", "|---|---|---|---|---|"]
+    for r in results:
+        base = (r.baseline or {}).get("status", "-")
+        lines.append(f"| {r.mutant.id} `{r.mutant.path}:{r.mutant.line}` | {r.suite['status']} | "
+                     f"{r.suite.get('check') or '-'} ({r.suite.get('by', '-')}) | {r.suite.get('case', '-')} | {base} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,32 @@
+"""The deterministic part of the suite's ``ci`` checks for a kernel backend.
+
+``boundary_cases(backend)`` lists, for every production shape, T on both
+sides of every path boundary (both targets' thresholds), T = 0 and 1, with
+and without an expert mask, with num_local_tokens < T, plus the edge shapes
+(E=513 topk=9, E=1024, unit sizes 16 and 256).  Cheap cases come first so a
+broken kernel is found quickly.
+"""
+from __future__ import annotations
+
+from ..boundaries import path_boundaries
+from ..cases import Case
+from ..shapes import PRODUCTION_SHAPES
+
+
+def boundary_cases(max_tokens: int = 4096) -> list[Case]:
+    cases: list[Case] = []
+    seed = 0
+    for shape in sorted(PRODUCTION_SHAPES, key=lambda s: s.num_experts):
+        E, k, u = shape.num_experts, shape.topk, shape.unit_size
+        tokens = {0, 1}
+        for b in path_boundaries(E, k, u):
+            tokens.update(t for t in (b - 1, b, b + 1) if 0 <= t <= max_tokens)
+        for T in sorted(tokens):
+            seed += 1
+            cases.append(Case(E, k, T, u, seed=seed))
+            if T > 1:
+                cases.append(Case(E, k, T, u, mask_mode="ratio", seed=seed + 10_000))
+                cases.append(Case(E, k, T, u, num_local_tokens=T // 2, weights="special", seed=seed + 20_000))
+    cases += [Case(513, 9, 300, 16, mask_mode="one", seed=1), Case(1024, 8, 64, 256, seed=2),
+              Case(1024, 8, 700, 32, routing="hot", seed=3), Case(8, 2, 100, 256, seed=4)]
+    return sorted(cases, key=lambda c: c.tokens * c.topk + c.num_experts)

@@ -1,0 +1,89 @@
+"""Backend ``flydsl-upstream``: FlyDSL's own ``moe_sorting_flydsl``, from a checkout.
+
+The kernel is imported from the FlyDSL source checkout named by
+``FLYDSL_ROOT`` (``kernels.moe.moe_sorting_kernel``; see ``kernels/__init__``
+for how both ``kernels`` packages share one process).  On a ROCm GPU it runs
+natively; otherwise on the CPU interpreter, inside ``kernels.emu.emulate``
+with the emulated target's device facts (arch, compute-unit count, LDS size)
+answered to its host code, so its own dispatch logic runs unchanged.
+
+The path it reports is the sequence of kernels it launched (the interpreter
+records them), e.g. ``moe_sorting_oneshot_kernel``; natively, ``None``.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+
+from ..registry import Backend
+
+TARGETS = ("gfx942", "gfx950")
+MODULE = "kernels.moe.moe_sorting_kernel"
+
+
+def _native() -> bool:
+    return bool(torch.cuda.is_available() and torch.version.hip)
+
+
+def _probe():
+    root = os.environ.get("FLYDSL_ROOT")
+    if not root:
+        return "FLYDSL_ROOT is not set (point it at a FlyDSL source checkout)"
+    if not (Path(root) / "kernels" / "moe" / "moe_sorting_kernel.py").is_file():
+        return f"FLYDSL_ROOT={root!r} has no kernels/moe/moe_sorting_kernel.py"
+    if importlib.util.find_spec("flydsl") is None:
+        return "the flydsl package is not installed"
+    if not _native():
+        try:
+            from .. import emu  # noqa: F401
+        except ImportError as exc:
+            return f"no ROCm GPU and the CPU interpreter does not import: {exc}"
+    try:
+        importlib.import_module(MODULE)
+    except Exception as exc:  # noqa: BLE001 - any import failure makes it unavailable
+        return f"{MODULE} from FLYDSL_ROOT does not import: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _launch(inputs, buffers, target):
+    sorting = importlib.import_module(MODULE)
+    d = buffers.device_inputs
+    if _native():
+        ctx = contextlib.nullcontext()
+    else:
+        from .. import emu
+
+        ctx = emu.emulate(target=target or "gfx950")
+    with ctx:
+        sorting.moe_sorting_flydsl(
+            d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
+            buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
+            inputs.num_experts, inputs.unit_size, d.expert_mask, inputs.num_local_tokens,
+        )
+        if _native():
+            return None
+        from .. import emu
+
+        return "+".join(r.kernel for r in emu.last_launches()) or None
+
+
+BACKENDS = [
+    Backend(
+        name="flydsl-upstream",
+        description="FlyDSL's moe_sorting_flydsl from $FLYDSL_ROOT, native on ROCm, else on the CPU interpreter",
+        needs=("flydsl", "FLYDSL_ROOT", "rocm-gpu-or-kernels.emu"),
+        probe=_probe,
+        launch=_launch,
+        reports_path=True,
+        device=lambda: "cuda" if _native() else "cpu",
+        executes_on=lambda target: f"native {torch.cuda.get_device_name()}" if _native()
+        else f"cpu-interpreter {target or 'gfx950'}",
+        targets=TARGETS,
+        writes_past_extent=True,
+    ),
+]
