@@ -81,16 +81,21 @@ def capture_compiles():
     from flydsl._mlir import ir
     from flydsl.compiler.jit_function import JitFunction
 
+    if not hasattr(JitFunction, "_compile_or_execute"):
+        raise RuntimeError(
+            "this flydsl has no JitFunction._compile_or_execute; the compile "
+            "matrix is written against flydsl 0.5.0's internals (fuzz/compile_capture.py)"
+        )
     seen: list = []
     original = JitFunction._compile_or_execute
 
     def recording(self, args, kwargs, *, execute, return_compiled=False):
         top = ir.Context.current is None
-        before = self._last_compiled
+        before = getattr(self, "_last_compiled", None)
         try:
             return original(self, args, kwargs, execute=execute, return_compiled=return_compiled)
         finally:
-            after = self._last_compiled
+            after = getattr(self, "_last_compiled", None)
             if top and after is not None and after is not before:
                 seen.append((self.func.__name__, after[1]))
 

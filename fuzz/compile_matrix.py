@@ -193,10 +193,15 @@ def run_jobs(jobs: Sequence, workers: Optional[int] = None, cache_dir: Optional[
             shutil.rmtree(cache_dir, ignore_errors=True)
 
 
+PATH_ORDER = ("small", "medium", "large", "oneshot", "2k", "4k", "fused", "gating")
+
+
 def sort_rows(rows: Iterable[Row]) -> list:
+    """Backend, shape, target, then paths in execution order (small before large)."""
     order = {"gfx942": 0, "gfx950": 1}
-    return sorted(rows, key=lambda r: (r.backend, r.shape, order.get(r.target, 9), r.tokens,
-                                       r.path, r.mask, r.launcher, r.kernel))
+    rank = {p: i for i, p in enumerate(PATH_ORDER)}
+    return sorted(rows, key=lambda r: (r.backend, r.shape, order.get(r.target, 9), rank.get(r.path, 99),
+                                       r.path, r.tokens, r.mask, r.launcher, r.kernel))
 
 
 # --------------------------------------------------------------------------
