@@ -72,6 +72,15 @@ def _poisoned(length: int, red_zone: int, dtype: torch.dtype, pattern: int, devi
     return raw
 
 
+def _device_copy(array: np.ndarray, device) -> torch.Tensor:
+    """A fresh tensor with torch's standard strides (also for empty shapes,
+    where ``torch.from_numpy`` keeps NumPy's zero strides)."""
+    out = torch.empty(array.shape, dtype=torch.from_numpy(array[:0]).dtype, device=device)
+    if array.size:
+        out.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+    return out
+
+
 def _moe_buf(moe_buf, tokens: int, device) -> torch.Tensor:
     if moe_buf is None:
         buf = torch.empty((tokens, DEFAULT_MOE_BUF_COLUMNS), dtype=torch.float32, device=device)
@@ -102,14 +111,9 @@ def allocate(inputs: SortInputs, device, red_zone: int = 0, moe_buf=None) -> Out
               "sorted_expert_ids": torch.int32, "num_valid_ids": torch.int32}
     raw = {name: _poisoned(n, red_zone, dtypes[name], POISON[name], device)
            for name, n in lengths.items()}
-    mask = None
-    if inputs.expert_mask is not None:
-        mask = torch.from_numpy(inputs.expert_mask.copy()).to(device)
-    dev_inputs = DeviceInputs(
-        torch.from_numpy(inputs.topk_ids.copy()).to(device),
-        torch.from_numpy(inputs.topk_weights.copy()).to(device),
-        mask,
-    )
+    mask = None if inputs.expert_mask is None else _device_copy(inputs.expert_mask, device)
+    dev_inputs = DeviceInputs(_device_copy(inputs.topk_ids, device),
+                              _device_copy(inputs.topk_weights, device), mask)
     buffers = OutputBuffers(
         **{name: raw[name][: lengths[name]] for name in lengths},
         moe_buf=_moe_buf(moe_buf, inputs.tokens, device),
@@ -147,6 +151,8 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
     """Run ``backend`` on ``inputs`` and return a ``kernels.registry.BackendResult``."""
     from .registry import BackendResult
 
+    if target is None:
+        target = backend.targets[0]  # the backend's default (None for target-less backends)
     if target not in backend.targets:
         raise ValueError(f"target={target!r}: backend {backend.name!r} supports {backend.targets}")
     buffers = allocate(inputs, backend.device(), red_zone=red_zone, moe_buf=moe_buf)
