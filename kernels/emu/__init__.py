@@ -1,0 +1,158 @@
+"""CPU interpreter for FlyDSL kernels: runs FlyDSL's own lowered MLIR bit-exactly.
+
+Usage::
+
+    import kernels.emu as emu
+    with emu.emulate(target="gfx950"):          # sanitize=True by default
+        my_flydsl_launcher(a_cpu, b_cpu, c_cpu, n)   # any @flyc.jit launcher, CPU torch tensors
+    print(emu.last_launches())
+
+Environment switch: ``MOESORT_EMULATE=gfx942|gfx950`` makes ``import
+kernels.emu`` enter a process-wide session (``emu.enable(...)`` /
+``emu.disable()`` do the same from code).
+
+Pieces (one job each): :mod:`.capture` (FlyDSL hook + emu backend + module
+cache), :mod:`.irload` (MLIR -> Python IR), :mod:`.mtypes` (types),
+:mod:`.codegen` (Python IR -> generated NumPy code), :mod:`.simt` (host and
+kernel executor), :mod:`.rt` / :mod:`.semantics` / :mod:`.amdgpu` (op
+semantics), :mod:`.memory` (memory model + sanitizer shadows),
+:mod:`.targets` (target facts), :mod:`.stats`, :mod:`.errors`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+from .errors import (DivergentBarrierError, EmuError, OutOfBoundsError, RaceError,
+                     SanitizerError, ScheduleDependenceError, UndefinedBehaviorError,
+                     UninitializedReadError, UnsupportedOpError)
+from .simt import Options
+from .stats import STATS
+from .targets import TARGETS, Target, get_target
+
+__all__ = [
+    "emulate", "interpreter_options", "enable", "disable", "active", "last_launches", "stats", "reset_stats", "clear_cache",
+    "mark_output_only", "unmark_output_only", "output_only",
+    "EmuError", "SanitizerError", "OutOfBoundsError", "UninitializedReadError", "RaceError",
+    "ScheduleDependenceError", "DivergentBarrierError", "UndefinedBehaviorError", "UnsupportedOpError",
+    "TARGETS", "Target", "get_target",
+]
+
+ENV_SWITCH = "MOESORT_EMULATE"
+
+
+_OPTION_DEFAULTS = [dict(sanitize=True, shuffle_schedule=False, profile=False, seed=0)]
+
+
+@contextlib.contextmanager
+def interpreter_options(**options):
+    """Defaults for every :func:`emulate` call inside that does not pass them.
+
+    Harnesses wrap a backend (which enters ``emulate(target=...)`` itself) in
+    ``with interpreter_options(sanitize=False):`` or ``(shuffle_schedule=True)``.
+    """
+    unknown = set(options) - set(_OPTION_DEFAULTS[0])
+    if unknown:
+        raise TypeError(f"interpreter_options: unknown option(s) {sorted(unknown)}")
+    _OPTION_DEFAULTS.append(dict(_OPTION_DEFAULTS[-1], **options))
+    try:
+        yield
+    finally:
+        _OPTION_DEFAULTS.pop()
+
+
+@contextlib.contextmanager
+def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedule: bool | None = None,
+            profile: bool | None = None, seed: int | None = None):
+    """Run every ``@flyc.jit`` launcher called inside on the CPU interpreter.
+
+    ``target``: ``"gfx942"`` or ``"gfx950"`` (wave64; LDS 64/160 KiB).
+    ``sanitize``: out-of-bounds / uninitialized / race / divergent-barrier /
+    division-by-zero checks (cheap; on by default).
+    ``shuffle_schedule``: run each launch twice, the second time with a
+    shuffled workgroup order and store order, and raise
+    :class:`ScheduleDependenceError` if the outputs differ.
+    ``profile``: time every op kind (slow; for benchmarks).
+    Options left as None take the innermost :func:`interpreter_options`
+    value (defaults: sanitize on, no shuffle, no profile, seed 0).
+    """
+    from . import _session
+
+    given = dict(sanitize=sanitize, shuffle_schedule=shuffle_schedule, profile=profile, seed=seed)
+    chosen = {k: (v if v is not None else _OPTION_DEFAULTS[-1][k]) for k, v in given.items()}
+    sanitize, shuffle_schedule, profile, seed = (chosen[k] for k in ("sanitize", "shuffle_schedule", "profile", "seed"))
+
+    s = _session.push(target, Options(sanitize=sanitize, shuffle_schedule=shuffle_schedule,
+                                      profile=profile, seed=seed))
+    try:
+        yield s
+    finally:
+        _session.pop(s)
+
+
+_global = []
+
+
+def enable(target: str = "gfx950", **kw):
+    """Enter a process-wide emulation session (what ``MOESORT_EMULATE`` does)."""
+    cm = emulate(target, **kw)
+    cm.__enter__()
+    _global.append(cm)
+
+
+def disable():
+    """Leave the session entered by :func:`enable`."""
+    if _global:
+        _global.pop().__exit__(None, None, None)
+
+
+def active() -> bool:
+    from . import _session
+    return bool(_session._stack)
+
+
+def last_launches():
+    """LaunchRecords (kernel, grid, block, time_s, ops_by_kind, lane_ops) of the last launcher call."""
+    return STATS.last_call()
+
+
+def stats():
+    """Cumulative summary since :func:`reset_stats`: launches, ops_by_kind, ops, lane_ops, time_s."""
+    return STATS.summary()
+
+
+def reset_stats():
+    STATS.reset()
+
+
+def clear_cache(launcher=None):
+    """Forget captured modules (of one ``@flyc.jit`` launcher, or of every launcher captured so far).
+
+    The cache key is (target, constexpr values, argument signatures); a launcher whose tracing
+    depends on other Python state (globals it reads) must be cleared when that state changes."""
+    from . import capture
+    capture.clear_cache(launcher)
+
+
+def mark_output_only(*tensors):
+    """Flag tensors whose bytes count as uninitialized at each launch until written in it."""
+    from .capture import mark_output_only as _m
+    _m(*tensors)
+
+
+def unmark_output_only(*tensors):
+    from .capture import unmark_output_only as _u
+    _u(*tensors)
+
+
+@contextlib.contextmanager
+def output_only(*tensors):
+    mark_output_only(*tensors)
+    try:
+        yield
+    finally:
+        unmark_output_only(*tensors)
+
+
+if os.environ.get(ENV_SWITCH):
+    enable(os.environ[ENV_SWITCH].strip().lower())

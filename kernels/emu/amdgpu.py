@@ -1,0 +1,202 @@
+"""AMD cross-lane and buffer semantics (GCN/CDNA ISA), on lane arrays.
+
+All functions take per-lane NumPy arrays of length ``L`` (a multiple of the
+wave size ``W``; extra trailing dims for vector values) plus the active-lane
+mask ``m`` (bool, length ``L``) and work wave by wave (``reshape(-1, W)``).
+
+* :func:`dpp` -- ``v_mov_b32_dpp`` / ``llvm.amdgcn.update.dpp``: quad_perm,
+  row_shl/shr/ror 1-15, wave_shl1/rol1/shr1/ror1, row_mirror,
+  row_half_mirror, row_bcast15/31.  A lane whose row (lane/16) is off in
+  ``row_mask`` or whose bank ((lane%16)/4) is off in ``bank_mask`` keeps
+  ``old``.  A written lane whose source lane is invalid (outside the row /
+  wave) or disabled in EXEC gets 0 when ``bound_ctrl`` is set, else ``old``.
+* :func:`bpermute` -- ``ds_bpermute_b32``: lane i reads lane
+  ``(addr[i] >> 2) mod W`` (address bits [7:2] on wave64); a disabled source
+  lane reads as 0.
+* :func:`shuffle` -- ``gpu.shuffle`` exactly as MLIR's gpu-to-rocdl lowering
+  executes it on the GPU: ``seg_end = (lane + width) & -width``; source lane
+  per mode (xor: lane^off, up: lane-off, down: lane+off, idx: off);
+  ``valid = src < seg_end`` (signed); an invalid lane reads itself; the move
+  is a ``ds_bpermute`` (so ``up`` below the segment start wraps inside the
+  wave and reports valid, as the hardware does).
+* :func:`ballot`, :func:`readfirstlane`, :func:`readlane`.
+* :func:`buffer_in_range` -- raw buffer range check (stride 0: each element
+  of size s at byte offset o = voffset + inst_offset is in range iff
+  o + s <= num_records, unsigned and without wrap-around (a component at
+  voffset + 4k past 2^32 is out of range), checked per element -- per dword for
+  dword-sized components; ``soffset`` is not range checked on GFX9).
+  stride != 0 (raw op, index 0): in range iff num_records > 0.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+
+@lru_cache(maxsize=None)
+def dpp_source_table(ctrl: int, W: int):
+    """Source lane per lane of a wave for DPP control ``ctrl``; -1 = invalid."""
+    lane = np.arange(W)
+    row0 = lane & ~15
+    li = lane & 15
+    src = np.full(W, -1, dtype=np.int64)
+    if 0 <= ctrl <= 0xFF:
+        sel = [(ctrl >> (2 * k)) & 3 for k in range(4)]
+        src = (lane & ~3) + np.array(sel)[lane & 3]
+    elif 0x101 <= ctrl <= 0x10F:        # row_shl
+        n = ctrl & 0xF
+        s = li + n
+        src = np.where(s < 16, row0 + s, -1)
+    elif 0x111 <= ctrl <= 0x11F:        # row_shr
+        n = ctrl & 0xF
+        s = li - n
+        src = np.where(s >= 0, row0 + s, -1)
+    elif 0x121 <= ctrl <= 0x12F:        # row_ror
+        n = ctrl & 0xF
+        src = row0 + ((li - n) & 15)
+    elif ctrl == 0x130:                 # wave_shl1
+        src = np.where(lane + 1 < W, lane + 1, -1)
+    elif ctrl == 0x134:                 # wave_rol1
+        src = (lane + 1) % W
+    elif ctrl == 0x138:                 # wave_shr1
+        src = np.where(lane >= 1, lane - 1, -1)
+    elif ctrl == 0x13C:                 # wave_ror1
+        src = (lane - 1) % W
+    elif ctrl == 0x140:                 # row_mirror
+        src = row0 + (15 - li)
+    elif ctrl == 0x141:                 # row_half_mirror
+        src = (lane & ~7) + (7 - (lane & 7))
+    elif ctrl == 0x142:                 # row_bcast15
+        src = np.where(lane >= 16, row0 - 1, -1)
+    elif ctrl == 0x143:                 # row_bcast31
+        src = np.where(lane >= 32, 31, -1)
+    else:
+        raise ValueError(f"unsupported DPP control 0x{ctrl:x}")
+    return src.astype(np.int64)
+
+
+def _waves(x, L, W):
+    x = np.asarray(x)
+    if x.ndim == 0 or x.shape[0] != L:
+        x = np.broadcast_to(x, (L,) + x.shape)
+    return x.reshape((L // W, W) + x.shape[1:])
+
+
+@lru_cache(maxsize=None)
+def _dpp_plan(ctrl, row_mask, bank_mask, bound_ctrl, W):
+    """(source index, take-source, write-zero, keep-old) per lane of a wave, all lanes active."""
+    tbl = dpp_source_table(int(ctrl), W)
+    valid = tbl >= 0
+    lane = np.arange(W)
+    we = (((row_mask >> (lane // 16)) & 1) != 0) & (((bank_mask >> ((lane % 16) // 4)) & 1) != 0)
+    t = np.where(valid, tbl, 0)
+    take = we & valid
+    zero = we & ~valid & bool(bound_ctrl)
+    keep = ~take & ~zero
+    return t, take, zero, keep
+
+
+def dpp(old, src, ctrl, row_mask, bank_mask, bound_ctrl, m, W):
+    L = m.shape[0]
+    s = _waves(src, L, W)
+    if m.all() and s.ndim == 2:
+        t, take, zero, keep = _dpp_plan(int(ctrl), int(row_mask), int(bank_mask), bool(bound_ctrl), W)
+        r = s[:, t]
+        if zero.any():
+            r[:, zero] = 0
+        if keep.any():
+            o = np.asarray(old)
+            r[:, keep] = o if o.ndim == 0 else o.reshape(-1, W)[:, keep]
+        return r.reshape(L).astype(s.dtype, copy=False)
+    o = _waves(old, L, W)
+    mw = m.reshape(-1, W)
+    tbl = dpp_source_table(int(ctrl), W)
+    valid = tbl >= 0
+    t = np.where(valid, tbl, 0)
+    sv = s[:, t]
+    sact = mw[:, t] & valid[None, :]
+    lane = np.arange(W)
+    we = (((row_mask >> (lane // 16)) & 1) != 0) & (((bank_mask >> ((lane % 16) // 4)) & 1) != 0)
+    we = np.broadcast_to(we[None, :], mw.shape)
+    extra = (1,) * (s.ndim - 2)
+    use_src = (we & sact).reshape(mw.shape + extra)
+    zero = (we & ~sact & bool(bound_ctrl)).reshape(mw.shape + extra)
+    r = np.where(use_src, sv, np.where(zero, np.zeros((), s.dtype), o))
+    return r.reshape((L,) + r.shape[2:]).astype(s.dtype)
+
+
+def bpermute(addr, src, m, W):
+    L = m.shape[0]
+    a = _waves(addr, L, W).astype(np.int64)
+    s = _waves(src, L, W)
+    mw = m.reshape(-1, W)
+    idx = (a >> 2) & (W - 1)
+    rows = np.arange(L // W)[:, None]
+    v = s[rows, idx]
+    act = mw[rows, idx]
+    extra = (1,) * (s.ndim - 2)
+    r = np.where(act.reshape(act.shape + extra), v, np.zeros((), s.dtype))
+    return r.reshape((L,) + r.shape[2:])
+
+
+def shuffle(val, offset, width, mode, m, W):
+    L = m.shape[0]
+    lane = np.broadcast_to(np.arange(W, dtype=np.int64)[None, :], (L // W, W))
+    off = _waves(np.asarray(offset).astype(np.int64), L, W)
+    wid = _waves(np.asarray(width).astype(np.int64), L, W)
+    seg_end = ((lane + wid) & -wid).astype(np.int32).astype(np.int64)
+    if mode == "xor":
+        dst = lane ^ off
+    elif mode == "up":
+        dst = lane - off
+    elif mode == "down":
+        dst = lane + off
+    elif mode == "idx":
+        dst = off + 0 * lane
+    else:
+        raise ValueError(f"bad shuffle mode {mode}")
+    dst = dst.astype(np.int32).astype(np.int64)
+    valid = dst < seg_end
+    sel = np.where(valid, dst, lane)
+    res = bpermute((sel << 2).reshape(L), val, m, W)
+    return res, valid.reshape(L)
+
+
+def ballot(pred, m, W, out_dtype):
+    L = m.shape[0]
+    p = _waves(pred, L, W).astype(bool) & m.reshape(-1, W)
+    weights = (np.uint64(1) << np.arange(W, dtype=np.uint64))
+    bits = (p.astype(np.uint64) * weights[None, :]).sum(axis=1, dtype=np.uint64)
+    out = np.repeat(bits, W).astype(np.uint64)
+    return out.astype(np.dtype(out_dtype).newbyteorder("=")) if np.dtype(out_dtype).itemsize == 8 else \
+        (out & np.uint64(0xFFFFFFFF)).astype(np.uint32).astype(out_dtype)
+
+
+def readlane_idx(lanes, val, W):
+    """Broadcast ``val`` of lane ``lanes[w]`` (wave-relative) to all lanes of wave w."""
+    L = lanes.shape[0] * W
+    v = _waves(val, L, W)
+    r = v[np.arange(lanes.shape[0]), lanes]
+    return np.repeat(r, W, axis=0)
+
+
+def readfirstlane(val, m, W):
+    mw = m.reshape(-1, W)
+    first = np.where(mw.any(axis=1), mw.argmax(axis=1), 0)
+    return readlane_idx(first, val, W)
+
+
+def readlane(val, lane, m, W):
+    L = m.shape[0]
+    ln = _waves(np.asarray(lane).astype(np.int64), L, W)[:, 0] & (W - 1)
+    return readlane_idx(ln, val, W)
+
+
+def buffer_in_range(off, size, num_records, stride):
+    """Element-wise range check of a raw buffer access; ``off`` = voffset+inst_offset (bytes)."""
+    nr = np.asarray(num_records).astype(np.int64) & 0xFFFFFFFF
+    if stride != 0:
+        return np.broadcast_to(nr > 0, np.shape(off))
+    o = np.asarray(off).astype(np.int64)      # voffset (u32) + component offset: no wrap (saturating)
+    return (o + size) <= nr

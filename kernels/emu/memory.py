@@ -1,0 +1,517 @@
+"""Memory model of one launch, with the sanitizer's shadow state.
+
+* Global memory is the caller's CPU torch tensors: each is an
+  :class:`Allocation` (its whole storage, ``[start, end)`` in the host address
+  space) viewed as a NumPy byte array, so stores land in the tensors.
+  Raw pointers are host addresses; an access outside every allocation is an
+  :class:`OutOfBoundsError`.
+* LDS is one byte array per workgroup (``lds_bytes`` = the module's static
+  ``addrspace(3)`` globals laid out in order, plus the launch's dynamic shared
+  memory).  LDS pointers are byte offsets; a flat (generic) pointer to LDS is
+  ``LDS_APERTURE + offset``.  An LDS access must stay inside the allocation
+  (global symbol) its pointer was derived from when that is known statically,
+  else inside the workgroup's LDS.
+* Sanitizer shadows (only when ``sanitize``):
+  - LDS: a written-byte map (uninitialized read check) and, per 4-byte word,
+    the epoch/wave of the last writer and of readers; ``barrier()`` starts a
+    new epoch.  A word touched by two waves in one epoch, one writing, is a
+    :class:`RaceError`.
+  - Global: per allocation (lazily), per word, the workgroup that wrote it and
+    the workgroup(s) that read it during this launch: two workgroups touching
+    one word, one writing, is a :class:`RaceError`.
+  - Output-only tensors (:func:`kernels.emu.mark_output_only`): a written-byte
+    map per launch; reading a byte not written in this launch is an
+    :class:`UninitializedReadError`.  All other caller tensors count as
+    initialized.
+"""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from .errors import OutOfBoundsError, RaceError, UninitializedReadError
+
+LDS_APERTURE = np.int64(1 << 60)
+
+
+class Allocation:
+    __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "init", "_views")
+
+    def __init__(self, start, nbytes, name, output_only=False):
+        self.start = int(start)
+        self.end = int(start) + int(nbytes)
+        self.name = name
+        self.output_only = output_only
+        if nbytes:
+            buf = (ctypes.c_uint8 * int(nbytes)).from_address(int(start))
+            self.bytes = np.ctypeslib.as_array(buf)
+        else:
+            self.bytes = np.zeros(0, np.uint8)
+        self.wr = None
+        self.rd = None
+        self.init = np.zeros(int(nbytes), bool) if output_only else None
+        self._views = {}
+
+    def view(self, nbytes):
+        """The allocation as an array of nbytes-wide unsigned words (aligned accesses)."""
+        v = self._views.get(nbytes)
+        if v is None:
+            n = self.bytes.shape[0] // nbytes * nbytes
+            v = self.bytes[:n].view(_UW[nbytes])
+            self._views[nbytes] = v
+        return v
+
+
+_UW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _aligned(o, nbytes):
+    return nbytes in _UW and not (o & (nbytes - 1)).any()
+
+
+def _byte_index(offs, size):
+    if size == 1:
+        return offs
+    return (offs[:, None] + np.arange(size, dtype=np.int64)[None, :]).reshape(-1)
+
+
+class GlobalMemory:
+    """The caller's tensors as the global address space of a launch."""
+
+    def __init__(self, allocations, sanitize=True):
+        self.allocs = sorted(allocations, key=lambda a: a.start)
+        self.starts = np.array([a.start for a in self.allocs], dtype=np.int64)
+        self.ends = np.array([a.end for a in self.allocs], dtype=np.int64)
+        self.sanitize = sanitize
+        self.wg = 0
+        self._last = None
+
+    def begin_launch(self):
+        for a in self.allocs:
+            a.wr = None
+            a.rd = None
+            if a.output_only:
+                a.init[:] = False
+
+    # -- address resolution
+    def _locate(self, addr, size, info):
+        """Map host addresses to (allocation index array, byte offsets); raise if outside."""
+        addr = np.asarray(addr, dtype=np.int64)
+        if len(self.allocs) == 1:
+            a = self.allocs[0]
+            ok = (addr >= a.start) & (addr + size <= a.end)
+            if not ok.all():
+                self._oob(addr[~ok][0], size, info)
+            return None, addr - a.start
+        k = np.searchsorted(self.starts, addr, side="right") - 1
+        if (k < 0).any():
+            self._oob(addr[k < 0][0], size, info)
+        ok = addr + size <= self.ends[k]
+        if not ok.all():
+            self._oob(addr[~ok][0], size, info)
+        k0 = k[0]
+        if (k == k0).all():
+            a = self.allocs[k0]
+            return int(k0), addr - a.start
+        return k, addr - self.starts[k]
+
+    def _find1(self, addr, size, info):
+        a = self._last
+        if a is not None and a.start <= addr and addr + size <= a.end:
+            return a
+        for a in self.allocs:
+            if a.start <= addr and addr + size <= a.end:
+                self._last = a
+                return a
+        self._oob(addr, size, info)
+
+    def read_uniform(self, addr, nbytes, info, wg=0):
+        a = self._find1(addr, nbytes, info)
+        o = addr - a.start
+        if self.sanitize:
+            if a.output_only and not a.init[o:o + nbytes].all():
+                raise UninitializedReadError(
+                    f"read of output-only tensor {a.name} at byte {o} not written in this launch",
+                    op=info[0], loc=info[1])
+            self._track1(a, o, nbytes, wg, False, info)
+        return a.bytes[o:o + nbytes].copy()
+
+    def write_uniform(self, addr, raw, info, wg=0):
+        nbytes = raw.shape[0]
+        a = self._find1(addr, nbytes, info)
+        o = addr - a.start
+        if self.sanitize:
+            if not np.array_equal(a.bytes[o:o + nbytes], raw):
+                self._track1(a, o, nbytes, wg, True, info)
+            if a.output_only:
+                a.init[o:o + nbytes] = True
+        a.bytes[o:o + nbytes] = raw
+
+    def _track1(self, a, o, nbytes, wg, is_write, info):
+        """Scalar version of :meth:`_track` (one access by workgroup ``wg``)."""
+        if a.wr is None:
+            nw = (a.end - a.start + 3) // 4
+            a.wr = np.full(nw, -1, np.int32)
+            a.rd = np.full(nw, -1, np.int32)
+        wr, rd = a.wr, a.rd
+        for w in range(o >> 2, ((o + nbytes - 1) >> 2) + 1):
+            x = int(wr[w])
+            if x >= 0 and x != wg:
+                raise RaceError(
+                    f"global word {w} of {a.name}: workgroup {wg} {'writes' if is_write else 'reads'} it "
+                    f"after workgroup {x} wrote it in the same launch", op=info[0], loc=info[1])
+            r = int(rd[w])
+            if is_write:
+                if r == -2 or (r >= 0 and r != wg):
+                    raise RaceError(
+                        f"global word {w} of {a.name}: workgroup {wg} writes it after another workgroup "
+                        f"read it in the same launch", op=info[0], loc=info[1])
+                wr[w] = wg
+            elif r != wg:
+                rd[w] = wg if r == -1 else -2
+
+    def _oob(self, addr, size, info):
+        near = ", ".join(f"{a.name}=[0x{a.start:x},0x{a.end:x})" for a in self.allocs) or "none"
+        raise OutOfBoundsError(
+            f"global access of {size} bytes at 0x{int(addr):x} is outside every live allocation ({near})",
+            op=info[0], loc=info[1])
+
+    def _groups(self, k, offs):
+        if k is None:
+            yield self.allocs[0], offs, None
+            return
+        if isinstance(k, int):
+            yield self.allocs[k], offs, None
+            return
+        for j in np.unique(k):
+            sel = k == j
+            yield self.allocs[j], offs[sel], sel
+
+    # -- accesses
+    def read(self, addr, nbytes, info, wg=0):
+        """Bytes (n, nbytes) at host addresses ``addr`` (1-D int64)."""
+        k, offs = self._locate(addr, nbytes, info)
+        out = np.empty((addr.shape[0], nbytes), np.uint8)
+        for a, o, sel in self._groups(k, offs):
+            if self.sanitize:
+                if a.output_only:
+                    idx = _byte_index(o, nbytes)
+                    if not a.init[idx].all():
+                        bad = idx[~a.init[idx]][0]
+                        raise UninitializedReadError(
+                            f"read of output-only tensor {a.name} at byte {int(bad)} not written in this launch",
+                            op=info[0], loc=info[1])
+                self._track(a, o, nbytes, wg if sel is None or np.ndim(wg) == 0 else wg[sel], False, info)
+            if _aligned(o, nbytes):
+                vals = a.view(nbytes)[o // nbytes].view(np.uint8).reshape(-1, nbytes)
+            else:
+                vals = a.bytes[_byte_index(o, nbytes)].reshape(-1, nbytes)
+            if sel is None:
+                out = vals
+            else:
+                out[sel] = vals
+        return out
+
+    def write(self, addr, data, info, wg=0):
+        """Store ``data`` (n, nbytes) uint8 at host addresses ``addr``."""
+        nbytes = data.shape[1]
+        k, offs = self._locate(addr, nbytes, info)
+        for a, o, sel in self._groups(k, offs):
+            d = data if sel is None else data[sel]
+            if _aligned(o, nbytes):
+                v = a.view(nbytes)
+                wi = o // nbytes
+                dw = np.ascontiguousarray(d).view(_UW[nbytes]).reshape(-1)
+                if self.sanitize:
+                    ch = v[wi] != dw
+                    if ch.any():
+                        g = wg if np.ndim(wg) == 0 else (wg if sel is None else wg[sel])[ch]
+                        self._track(a, o[ch], nbytes, g, True, info)
+                    if a.output_only:
+                        a.init[_byte_index(o, nbytes)] = True
+                v[wi] = dw
+                continue
+            idx = _byte_index(o, nbytes)
+            if self.sanitize:
+                ch = (a.bytes[idx].reshape(-1, nbytes) != d).any(axis=1)
+                if ch.any():
+                    g = wg if np.ndim(wg) == 0 else (wg if sel is None else wg[sel])[ch]
+                    self._track(a, o[ch], nbytes, g, True, info)
+                if a.output_only:
+                    a.init[idx] = True
+            a.bytes[idx] = d.reshape(-1)
+
+    def _track(self, a, o, nbytes, wg, is_write, info):
+        """Cross-workgroup race check; ``wg`` is a scalar or one workgroup id per access."""
+        nw = (a.end - a.start + 3) // 4
+        if a.wr is None:
+            a.wr = np.full(nw, -1, np.int32)
+            a.rd = np.full(nw, -1, np.int32)
+        w0 = o >> 2
+        w1 = (o + nbytes - 1) >> 2
+        if (w1 == w0).all():
+            words = w0
+        else:
+            k = int((w1 - w0).max()) + 1
+            words = np.minimum(w0[:, None] + np.arange(k)[None, :], nw - 1).reshape(-1)
+            if np.ndim(wg):
+                wg = np.repeat(wg, k)
+        wr = a.wr[words]
+        bad = (wr >= 0) & (wr != wg)
+        if bad.any():
+            j = int(np.nonzero(bad)[0][0])
+            who = int(wg[j]) if np.ndim(wg) else int(wg)
+            raise RaceError(
+                f"global word {int(words[j])} of {a.name}: workgroup {who} {'writes' if is_write else 'reads'} it "
+                f"after workgroup {int(wr[j])} wrote it in the same launch", op=info[0], loc=info[1])
+        if is_write:
+            rd = a.rd[words]
+            bad = (rd == -2) | ((rd >= 0) & (rd != wg))
+            if bad.any():
+                j = int(np.nonzero(bad)[0][0])
+                raise RaceError(
+                    f"global word {int(words[j])} of {a.name}: workgroup "
+                    f"{int(wg[j]) if np.ndim(wg) else int(wg)} writes it after another workgroup "
+                    f"read it in the same launch", op=info[0], loc=info[1])
+            a.wr[words] = wg
+            if np.ndim(wg):
+                back = a.wr[words]
+                if (back != wg).any():
+                    j = int(np.nonzero(back != wg)[0][0])
+                    raise RaceError(
+                        f"global word {int(words[j])} of {a.name} written with different values by workgroups "
+                        f"{int(wg[j])} and {int(back[j])} in the same launch", op=info[0], loc=info[1])
+        else:
+            rd = a.rd[words]
+            a.rd[words] = np.where((rd == -1) | (rd == wg), wg, -2)
+            if np.ndim(wg):
+                back = a.rd[words]
+                multi = (back != wg) & (back != -2)
+                if multi.any():
+                    a.rd[words[multi]] = -2
+
+
+class LDS:
+    """Shared memory of one workgroup, with sanitizer shadows."""
+
+    def __init__(self, nbytes, wave_size, sanitize=True, copies=1, lanes_per_wg=0):
+        """``copies`` workgroups run together (batched); lane l belongs to workgroup
+        ``l // lanes_per_wg`` and its LDS starts at ``(l // lanes_per_wg) * nbytes``."""
+        self.nbytes = nbytes
+        self.copies = copies
+        self.Lp = lanes_per_wg
+        self.stride = (nbytes + 15) // 16 * 16          # bytes between workgroup copies
+        self.wpc = max(self.stride // 4, 1)             # words per copy
+        total = self.stride * copies if copies > 1 else self.stride
+        self.mem = np.zeros(total, np.uint8)
+        self.mem32 = self.mem.view(np.uint32)
+        self.sanitize = sanitize
+        self.W = wave_size
+        self.epoch = np.ones(copies, np.int32)          # barrier epoch per workgroup copy
+        if sanitize:
+            nw = (total + 3) // 4
+            self.init = np.zeros(total, bool)
+            self.init32 = self.init.view(np.uint32)       # 0x01010101 = all four bytes written
+            self.wr_ep = np.zeros(nw, np.int32)
+            self.wr_wave = np.zeros(nw, np.int32)
+            self.rd_ep = np.zeros(nw, np.int32)
+            self.rd_wave = np.zeros(nw, np.int32)
+
+    def reset(self, garbage):
+        """New workgroup: contents are garbage (a pattern), shadows cleared."""
+        self.mem[:] = garbage
+        self.epoch[:] = 1
+        if self.sanitize:
+            self.init[:] = False
+            self.wr_ep[:] = 0
+            self.rd_ep[:] = 0
+
+    def barrier(self, copies=None):
+        """A barrier of the workgroups ``copies`` (all when None) starts their new epoch."""
+        if copies is None:
+            self.epoch += 1
+        else:
+            self.epoch[copies] += 1
+
+    def _ep(self, words):
+        if self.copies == 1:
+            return self.epoch[0]
+        return self.epoch[np.minimum(words // self.wpc, self.copies - 1)]
+
+    def _check(self, offs, nbytes, lo, hi, info):
+        if not self.sanitize:
+            return
+        bad = (offs < lo) | (offs + nbytes > hi)
+        if bad.any():
+            raise OutOfBoundsError(
+                f"LDS access of {nbytes} bytes at offset {int(offs[bad][0])} is outside its shared "
+                f"allocation [{lo}, {hi})", op=info[0], loc=info[1])
+
+    def _phys(self, offs, lanes):
+        if self.copies == 1:
+            return offs
+        return offs + (lanes // self.Lp) * self.stride
+
+    def _hw_read(self, offs, nbytes, lanes):
+        """Without the sanitizer: what the hardware does -- LDS reads past the workgroup's
+        allocation return 0."""
+        ok = (offs >= 0) & (offs + nbytes <= self.nbytes)
+        out = np.zeros((offs.shape[0], nbytes), np.uint8)
+        if ok.any():
+            out[ok] = self.mem[_byte_index(self._phys(offs[ok], lanes[ok]), nbytes)].reshape(-1, nbytes)
+        return out
+
+    def read(self, offs, nbytes, lanes, lo, hi, info):
+        if not self.sanitize:
+            return self._hw_read(offs, nbytes, lanes)
+        self._check(offs, nbytes, lo, hi, info)
+        offs = self._phys(offs, lanes)
+        if nbytes == 4 and not (offs & 3).any():         # aligned dwords: word views
+            w = offs >> 2
+            if (self.init32[w] != 0x01010101).any():
+                b = int(offs[self.init32[w] != 0x01010101][0])
+                raise UninitializedReadError(
+                    f"LDS byte {b} read before any write in this launch", op=info[0], loc=info[1])
+            self._race(offs, 4, lanes // self.W, False, info)
+            return self.mem32[w].view(np.uint8).reshape(-1, 4)
+        idx = _byte_index(offs, nbytes)
+        if self.sanitize:
+            ini = self.init[idx]
+            if not ini.all():
+                b = idx[~ini][0]
+                raise UninitializedReadError(
+                    f"LDS byte {int(b)} read before any write in this launch", op=info[0], loc=info[1])
+            self._race(offs, nbytes, lanes // self.W, False, info)
+        return self.mem[idx].reshape(-1, nbytes)
+
+    def write(self, offs, data, lanes, lo, hi, info, order=None):
+        nbytes = data.shape[1]
+        self._check(offs, nbytes, lo, hi, info)
+        if order is not None:        # schedule perturbation: another lane order for same-address stores
+            offs, data, lanes = offs[order], data[order], lanes[order]
+        if not self.sanitize:
+            ok = (offs >= 0) & (offs + nbytes <= self.nbytes)     # hardware drops out-of-range LDS writes
+            if not ok.all():
+                offs, data, lanes = offs[ok], data[ok], lanes[ok]
+        offs = self._phys(offs, lanes)
+        if self.sanitize and nbytes == 4 and not (offs & 3).any():     # aligned dwords: word views
+            w = offs >> 2
+            d = np.ascontiguousarray(data).view(np.uint32).reshape(-1)
+            old = self.mem32[w]
+            self.mem32[w] = d
+            changed = (old != d) | (self.mem32[w] != d)
+            if changed.any():
+                sel = changed if not changed.all() else slice(None)
+                self._race(offs[sel], 4, (lanes // self.W)[sel], True, info)
+            self.init32[w] = 0x01010101
+            return
+        idx = _byte_index(offs, nbytes)
+        if self.sanitize:
+            old = self.mem[idx].reshape(-1, nbytes)
+            self.mem[idx] = data.reshape(-1)
+            final = self.mem[idx].reshape(-1, nbytes)
+            # a store that leaves the bytes as they were (and agrees with every other lane
+            # storing there) is benign and not tracked as a write
+            changed = (old != data).any(axis=1) | (final != data).any(axis=1)
+            if changed.any():
+                sel = changed if not changed.all() else slice(None)
+                self._race(offs[sel], nbytes, (lanes // self.W)[sel], True, info)
+            self.init[idx] = True
+        else:
+            self.mem[idx] = data.reshape(-1)
+
+    def read_uniform(self, off, nbytes, waves, lo, hi, info):
+        if not self.sanitize:
+            if 0 <= off and off + nbytes <= self.nbytes:
+                return self.mem[off:off + nbytes].copy()
+            return np.zeros(nbytes, np.uint8)           # hardware: LDS reads past the allocation give 0
+        if off < lo or off + nbytes > hi:
+            self._check(np.array([off]), nbytes, lo, hi, info)
+        if self.sanitize:
+            if not self.init[off:off + nbytes].all():
+                raise UninitializedReadError(
+                    f"LDS byte {off} read before any write in this launch", op=info[0], loc=info[1])
+            self._race1(off, nbytes, waves, False, info)
+        return self.mem[off:off + nbytes].copy()
+
+    def write_uniform(self, off, raw, waves, lo, hi, info):
+        nbytes = raw.shape[0]
+        if not self.sanitize and (off < 0 or off + nbytes > self.nbytes):
+            return
+        if off < lo or off + nbytes > hi:
+            self._check(np.array([off]), nbytes, lo, hi, info)
+        if self.sanitize:
+            # every active lane stores the same value at the same address: only a
+            # change of the bytes counts as a write for the race check
+            if not np.array_equal(self.mem[off:off + nbytes], raw):
+                if len(waves) > 1:
+                    raise RaceError(
+                        f"LDS byte {off} written by waves {list(waves)} in one instruction without a barrier",
+                        op=info[0], loc=info[1])
+                self._race1(off, nbytes, waves, True, info)
+            self.init[off:off + nbytes] = True
+        self.mem[off:off + nbytes] = raw
+
+    def _race1(self, off, nbytes, waves, is_write, info):
+        ep = self.epoch[0]
+        for w in range(off >> 2, ((off + nbytes - 1) >> 2) + 1):
+            wcur = self.wr_ep[w] == ep
+            for wv in waves:
+                bad = wcur and self.wr_wave[w] != wv
+                if is_write and not bad and self.rd_ep[w] == ep:
+                    rw = self.rd_wave[w]
+                    bad = rw == -2 or rw != wv
+                if bad:
+                    raise RaceError(
+                        f"LDS word {w} (byte {w * 4}) touched by wave {wv} and another wave between two "
+                        f"barriers, at least one writing (missing gpu.barrier?)", op=info[0], loc=info[1])
+            if is_write:
+                self.wr_ep[w] = ep
+                self.wr_wave[w] = waves[0]
+            else:
+                if self.rd_ep[w] != ep:
+                    self.rd_ep[w] = ep
+                    self.rd_wave[w] = waves[0] if len(waves) == 1 else -2
+                elif len(waves) > 1 or self.rd_wave[w] != waves[0]:
+                    self.rd_wave[w] = -2
+
+    def _race(self, offs, nbytes, waves, is_write, info):
+        w0 = offs >> 2
+        if nbytes > 4 or ((offs & 3) + nbytes > 4).any():
+            nwd = (nbytes + 3) // 4 + 1
+            words = (w0[:, None] + np.arange(nwd)[None, :])
+            words = np.minimum(words, self.wr_ep.shape[0] - 1).reshape(-1)
+            waves = np.repeat(waves, nwd)
+        else:
+            words = w0
+        ep = self._ep(words)
+        wcur = self.wr_ep[words] == ep
+        conflict = wcur & (self.wr_wave[words] != waves)
+        if is_write:
+            rcur = self.rd_ep[words] == ep
+            rw = self.rd_wave[words]
+            conflict |= rcur & ((rw == -2) | (rw != waves))
+        if conflict.any():
+            j = np.nonzero(conflict)[0][0]
+            raise RaceError(
+                f"LDS word {int(words[j])} (byte {int(words[j]) * 4}) touched by wave {int(waves[j])} and another "
+                f"wave between two barriers, at least one writing (missing gpu.barrier?)", op=info[0], loc=info[1])
+        if is_write:
+            self.wr_ep[words] = ep
+            self.wr_wave[words] = waves
+            back = self.wr_wave[words]
+            if (back != waves).any():
+                j = np.nonzero(back != waves)[0][0]
+                raise RaceError(
+                    f"LDS word {int(words[j])} written by two waves in one instruction without a barrier",
+                    op=info[0], loc=info[1])
+        else:
+            old_ep = self.rd_ep[words]
+            old = np.where(old_ep == ep, self.rd_wave[words], waves)
+            self.rd_ep[words] = ep
+            self.rd_wave[words] = waves
+            back = self.rd_wave[words]
+            multi = (old != waves) | (back != waves)
+            if multi.any():
+                self.rd_wave[words[multi]] = -2

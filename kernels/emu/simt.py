@@ -1,0 +1,296 @@
+"""Executor: runs the host function and, per ``gpu.launch_func``, the kernel over its grid.
+
+Execution model (documented choice): a workgroup of B threads is a NumPy lane
+array of ``Lp = ceil(B / W) * W`` lanes (W = wave size; padding lanes are never
+active), waves are consecutive groups of W lanes and every op runs for all
+waves in lockstep.  **Independent workgroups are vectorized too**: up to
+``Options.max_batch_lanes`` lanes' worth of workgroups run as one lane array
+(block ids become lane arrays, each workgroup gets its own LDS copy and its own
+barrier epoch; a barrier must be reached by all live lanes of each workgroup
+that reaches it).  This is one legal schedule of a launch; the schedule check
+(``shuffle_schedule``) and ``wg_batch=False`` run one workgroup at a time
+(then uniform values stay NumPy scalars and uniform loads/stores take scalar
+fast paths).
+
+``Program(module_ir, target)`` caches the generated code of every function;
+``Program.run_host(name, args, gmem, opts)`` executes the host function.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+
+from .codegen import Gen
+from .errors import EmuError, ScheduleDependenceError, UnsupportedOpError
+from .memory import LDS
+from .mtypes import byte_size
+from .stats import LaunchRecord, STATS
+
+
+class Options:
+    def __init__(self, sanitize=True, shuffle_schedule=False, profile=False, seed=0, wg_batch=True,
+                 max_batch_lanes=8192):
+        self.wg_batch = wg_batch
+        self.max_batch_lanes = max_batch_lanes
+        self.sanitize = sanitize
+        self.shuffle_schedule = shuffle_schedule
+        self.profile = profile
+        self.seed = seed
+
+
+class WG:
+    """Context of one batch of ``nb`` workgroups (what generated kernel code sees as ``X``).
+
+    Lane ``l`` is thread ``l % Lp`` of the batch's workgroup ``l // Lp`` (``Lp`` = threads
+    rounded up to whole waves).  With ``nb == 1`` block ids and the workgroup id are
+    scalars (uniform); with ``nb > 1`` they are lane arrays."""
+
+    def __init__(self, Lp, W, nthreads, block, nb, lds, gmem, sanitize, rec, hist, prof):
+        L = Lp * nb
+        self.L = L
+        self.Lp = Lp
+        self.nb = nb
+        self.W = W
+        self.lane_ids = np.arange(L, dtype=np.int64)
+        t = self.lane_ids % Lp
+        bx, by, bz = block
+        self.tid_x = (t % bx).astype(np.int64)
+        self.tid_y = ((t // bx) % by).astype(np.int64)
+        self.tid_z = (t // (bx * by)).astype(np.int64)
+        self.tid32_x = self.tid_x.astype(np.int32)
+        self.tid32_y = self.tid_y.astype(np.int32)
+        self.tid32_z = self.tid_z.astype(np.int32)
+        self.lane64 = (t % W).astype(np.int64)
+        self.lane32 = (t % W).astype(np.int32)
+        self.bdim_x, self.bdim_y, self.bdim_z = (np.int64(b) for b in block)
+        self.m0 = t < nthreads
+        self.n_live = nthreads * nb
+        self.full = nthreads == Lp
+        self.lds = lds
+        self.gmem = gmem
+        self.sanitize = sanitize
+        self.rec = rec
+        self.hist = hist
+        self.prof = prof
+        self.rng = None
+        self.wg = 0
+        self.wg_lane = None
+        self.mcache = (None, None, None)
+
+    def set_workgroups(self, ws, grid):
+        gx, gy, _gz = grid
+        ws = np.asarray(ws, dtype=np.int64)
+        bx, by, bz = ws % gx, (ws // gx) % gy, ws // (gx * gy)
+        self.mcache = (None, None, None)
+        self.wg = int(ws[0])
+        if self.nb == 1:
+            self.bid_x, self.bid_y, self.bid_z = np.int64(bx[0]), np.int64(by[0]), np.int64(bz[0])
+            self.wg_lane = None
+        else:
+            self.bid_x, self.bid_y, self.bid_z = (np.repeat(v, self.Lp) for v in (bx, by, bz))
+            self.wg_lane = np.repeat(ws, self.Lp)
+
+    def all_active(self, m):
+        return self.full and (m is self.m0 or m.all())
+
+    def all_live(self, m):
+        return m is self.m0 or np.array_equal(m, self.m0)
+
+    def count(self, rid, n, m):
+        """Region ``rid`` (``n`` ops) runs under mask ``m``: ops are counted once per workgroup
+        with an active lane (batch-independent), lane-ops once per active lane."""
+        if m is self.m0:
+            self.rec.region_counts[rid] += self.nb
+            self.rec.lane_ops += n * self.n_live
+        else:
+            self.rec.region_counts[rid] += 1 if self.nb == 1 else int(np.count_nonzero(m.reshape(self.nb, -1).any(1)))
+            self.rec.lane_ops += n * int(np.count_nonzero(m))
+
+    def prof(self, kind, dt, m):  # noqa: F811  (replaced per instance when profiling)
+        pass
+
+    def store_order(self, idx):
+        if self.rng is None:
+            return None
+        return self.rng.permutation(idx.shape[0])
+
+    def mbcnt_lo(self, mask, base):
+        mk = int(np.asarray(mask).reshape(-1)[0]) & 0xFFFFFFFF
+        lane = self.lane64
+        if mk == 0xFFFFFFFF:
+            return (np.minimum(lane, 32) + base).astype(np.int32)
+        bits = np.array([(mk >> i) & 1 for i in range(32)], np.int64)
+        cum = np.concatenate([[0], np.cumsum(bits)])
+        return (cum[np.minimum(lane, 32)] + base).astype(np.int32)
+
+    def mbcnt_hi(self, mask, base):
+        mk = int(np.asarray(mask).reshape(-1)[0]) & 0xFFFFFFFF
+        lane = self.lane64
+        if mk == 0xFFFFFFFF:
+            return (np.maximum(lane - 32, 0) + base).astype(np.int32)
+        bits = np.array([(mk >> i) & 1 for i in range(32)], np.int64)
+        cum = np.concatenate([[0], np.cumsum(bits)])
+        return (cum[np.clip(lane - 32, 0, 32)] + base).astype(np.int32)
+
+
+class _Prof:
+    def __init__(self, rec):
+        self.rec = rec
+
+    def __call__(self, kind, dt, m):
+        self.rec.time_by_kind[kind] += dt
+
+
+class HostCtx:
+    def __init__(self, program, gmem, opts):
+        self.program = program
+        self.gmem = gmem
+        self.opts = opts
+        self.sanitize = opts.sanitize
+
+    def count(self, rid, n, m):
+        pass
+
+    def launch(self, kname, grid, block, dyn_smem, kargs, info):
+        self.program.launch(kname, grid, block, int(dyn_smem), kargs, self.gmem, self.opts, info)
+
+
+class Program:
+    def __init__(self, module_ir, target):
+        self.ir = module_ir
+        self.target = target
+        self._compiled = {}
+        self.lds_layout, self.static_lds = self._layout_lds()
+        self.launch_seq = 0
+
+    def _layout_lds(self):
+        layout = {}
+        off = 0
+        dynamic = []
+        for name, g in self.ir.globals.items():
+            if int(g.attrs.get("addr_space", 0)) != 3:
+                continue
+            t = g.attrs.get("global_type")
+            size = byte_size(t) if t is not None else 0
+            align = int(g.attrs.get("alignment", 16) or 16)
+            if size == 0:
+                dynamic.append((name, align))
+                continue
+            off = (off + align - 1) // align * align
+            layout[name] = (off, off + size)
+            off += size
+        for name, align in dynamic:
+            off = (off + align - 1) // align * align
+            layout[name] = (off, None)
+        return layout, off
+
+    def compiled(self, name, kind, profile=False):
+        key = (name, kind, profile)
+        c = self._compiled.get(key)
+        if c is None:
+            funcs = self.ir.kernels if kind == "kernel" else self.ir.host
+            if name not in funcs:
+                raise EmuError(f"function @{name} not found in the captured module")
+            lay = {k: (lo, hi if hi is not None else None) for k, (lo, hi) in self.lds_layout.items()}
+            g = Gen(self.ir, funcs[name], kind, profile=profile, lds_layout=lay)
+            c = g.build()
+            self._compiled[key] = c
+        return c
+
+    def prepare(self):
+        """Generate code for every function now (unknown ops fail here, before running)."""
+        for n in self.ir.host:
+            self.compiled(n, "host")
+        for n in self.ir.kernels:
+            self.compiled(n, "kernel")
+
+    def run_host(self, name, args, gmem, opts):
+        c = self.compiled(name, "host")
+        X = HostCtx(self, gmem, opts)
+        with np.errstate(all="ignore"):
+            c.fn(X, np.True_, args)
+
+    def launch(self, kname, grid, block, dyn_smem, kargs, gmem, opts, info):
+        grid = tuple(int(g) for g in grid)
+        block = tuple(int(b) for b in block)
+        if opts.shuffle_schedule:
+            snap = [a.bytes.copy() for a in gmem.allocs]
+            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None)
+            first = [a.bytes.copy() for a in gmem.allocs]
+            for a, s in zip(gmem.allocs, snap):
+                a.bytes[:] = s
+            rng = np.random.default_rng(opts.seed + self.launch_seq)
+            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, rng)
+            for a, f in zip(gmem.allocs, first):
+                if not np.array_equal(a.bytes, f):
+                    j = int(np.nonzero(a.bytes != f)[0][0])
+                    raise ScheduleDependenceError(
+                        f"kernel {kname}: result differs under a shuffled workgroup order / store order "
+                        f"(tensor {a.name}, first differing byte {j}: {f[j]} vs {a.bytes[j]})",
+                        op="gpu.launch_func", loc=info[1])
+        else:
+            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None)
+        self.launch_seq += 1
+
+    def _launch_once(self, kname, grid, block, dyn_smem, kargs, gmem, opts, rng):
+        c = self.compiled(kname, "kernel", opts.profile)
+        t0 = time.perf_counter()
+        W = self.target.wave_size
+        nthreads = block[0] * block[1] * block[2]
+        if nthreads > self.target.max_threads_per_block:
+            raise EmuError(f"kernel {kname}: block of {nthreads} threads exceeds "
+                           f"{self.target.max_threads_per_block}")
+        L = -(-nthreads // W) * W
+        lds_bytes = self.static_lds + dyn_smem
+        if lds_bytes > self.target.lds_bytes:
+            raise EmuError(f"kernel {kname}: needs {lds_bytes} bytes of LDS, target {self.target.arch} has "
+                           f"{self.target.lds_bytes}")
+        rec = LaunchRecord(kname, grid, block, c.region_hist)
+        gx, gy, gz = grid
+        n_wg = gx * gy * gz
+        # schedule check: reversed grid order, then a random swap of neighbours, so the
+        # last-writer of any word shared by workgroups changes
+        if rng is None:
+            order = np.arange(n_wg)
+        else:
+            order = np.arange(n_wg)[::-1].copy()
+            if n_wg > 2:
+                k = int(rng.integers(0, n_wg - 1))
+                order[k], order[k + 1] = order[k + 1], order[k]
+        nb = 1
+        if opts.wg_batch and rng is None and n_wg > 1:
+            nb = max(1, min(n_wg, opts.max_batch_lanes // L, (64 << 20) // max(lds_bytes, 1)))
+        ctxs = {}
+
+        def ctx(k):
+            X = ctxs.get(k)
+            if X is None:
+                lds = LDS(lds_bytes, W, opts.sanitize, copies=k, lanes_per_wg=L)
+                X = WG(L, W, nthreads, block, k, lds, gmem, opts.sanitize, rec, c.region_hist, None)
+                if opts.profile:
+                    X.prof = _Prof(rec)
+                X.rng = rng
+                X.gdim_x, X.gdim_y, X.gdim_z = np.int64(gx), np.int64(gy), np.int64(gz)
+                ctxs[k] = X
+            return X
+
+        gmem.sanitize = opts.sanitize
+        gmem.begin_launch()
+        fn = c.fn
+        args = tuple(kargs)
+        with np.errstate(all="ignore"):
+            for start in range(0, n_wg, nb):
+                ws = order[start:start + nb]
+                X = ctx(len(ws))
+                X.set_workgroups(ws, grid)
+                if lds_bytes:
+                    X.lds.reset(0)
+                fn(X, X.m0, args)
+        rec.workgroups = n_wg
+        rec.batch = nb
+        rec.time_s = time.perf_counter() - t0
+        rec.workgroups = n_wg
+        rec.finish()
+        STATS.record(rec)

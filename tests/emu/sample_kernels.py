@@ -1,0 +1,334 @@
+"""Small FlyDSL kernels of our own, used to test the CPU interpreter.
+
+Each ``launch_*`` is an ``@flyc.jit`` launcher taking CPU torch tensors; the
+tests compare their results with NumPy.  Helpers build buffer resources and
+raw buffer ops directly from FlyDSL's MLIR dialect bindings (the pip package
+has no high-level buffer API), so these kernels exercise exactly the ops the
+MoE sort kernels lower to.  The ``broken_*`` kernels each contain one bug a
+sanitizer check must catch.
+"""
+
+import numpy as np
+
+import flydsl.compiler as flyc
+import flydsl.expr as fx
+from flydsl._mlir import ir
+from flydsl._mlir.dialects import arith as _arith
+from flydsl._mlir.dialects import fly as _fly
+from flydsl._mlir.dialects import rocdl as _rocdl
+from flydsl._mlir.extras import types as T
+from flydsl.expr import gpu
+from flydsl.expr import rocdl as fly_rocdl
+
+BUF_FLAGS = (7 << 12) | (4 << 15)   # CDNA raw-buffer descriptor word 3
+
+
+def _v(x):
+    if hasattr(x, "ir_value") and not isinstance(x, ir.Value):
+        return x.ir_value()
+    return x
+
+
+def _c(ty, val):
+    return _arith.ConstantOp(ty, ir.IntegerAttr.get(ty, val)).result
+
+
+def make_rsrc(tensor, num_records_bytes, stride=0):
+    """Raw buffer descriptor over ``tensor`` with ``num_records_bytes`` (int or i32 value)."""
+    base = _fly.extract_aligned_pointer_as_index(ir.Type.parse("!llvm.ptr"), _v(tensor))
+    nr = num_records_bytes
+    nr = _c(T.i64(), nr) if isinstance(nr, int) else _v(nr)
+    if nr.type != T.i64():
+        nr = _arith.ExtUIOp(T.i64(), nr).result
+    return _rocdl.MakeBufferRsrcOp(ir.Type.parse("!llvm.ptr<8>"), base, _c(T.i16(), stride), nr,
+                                   _c(T.i32(), BUF_FLAGS)).result
+
+
+def buf_load(rsrc, byte_off, ty):
+    return _rocdl.RawPtrBufferLoadOp(ty, rsrc, _v(byte_off), _c(T.i32(), 0)).result
+
+
+def buf_store(val, rsrc, byte_off):
+    _rocdl.RawPtrBufferStoreOp(_v(val), rsrc, _v(byte_off), _c(T.i32(), 0))
+
+
+OOB = 0x7FFFFFFF   # byte offset that is out of range of every descriptor
+
+
+# ---------------------------------------------------------------- vector add
+@flyc.kernel
+def _vadd_kernel(A: fx.Tensor, B: fx.Tensor, C: fx.Tensor, n: fx.Int32):
+    i = fx.Int32(fx.block_idx.x) * 256 + fx.Int32(fx.thread_idx.x)
+    ra, rb, rc = make_rsrc(A, n * 4), make_rsrc(B, n * 4), make_rsrc(C, n * 4)
+    off = (i < n).select(i * 4, fx.Int32(OOB))       # masked tail through buffer OOB
+    s = _arith.AddFOp(buf_load(ra, off, T.f32()), buf_load(rb, off, T.f32())).result
+    buf_store(s, rc, off)
+
+
+@flyc.jit
+def launch_vadd(A: fx.Tensor, B: fx.Tensor, C: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+    _vadd_kernel(A, B, C, n).launch(grid=((n + 255) // 256, 1, 1), block=(256, 1, 1), stream=stream)
+
+
+# ---------------------------------------------------------------- block-wide DPP prefix sum
+def _wave_inclusive_scan(val, lane):
+    for shift, ctrl in ((1, 0x111), (2, 0x112), (4, 0x114), (8, 0x118)):
+        remote = fly_rocdl.update_dpp(T.i32(), _v(fx.Int32(0)), _v(val), ctrl, 0xF, 0xF, True)
+        val = (lane >= fx.Int32(shift)).select(val + fx.Int32(remote), val)
+    src16 = (lane & fx.Int32(0x30)) - fx.Int32(1)
+    r16 = fly_rocdl.ds_bpermute(T.i32(), _v(src16 * fx.Int32(4)), _v(val))
+    val = (lane >= fx.Int32(16)).select(val + fx.Int32(r16), val)
+    src32 = (lane & fx.Int32(0x30)) - fx.Int32(17)
+    r32 = fly_rocdl.ds_bpermute(T.i32(), _v(src32 * fx.Int32(4)), _v(val))
+    val = (lane >= fx.Int32(32)).select(val + fx.Int32(r32), val)
+    return val
+
+
+def make_scan(block: int):
+    nwaves = block // 64
+
+    @fx.struct
+    class Smem:
+        wave_tot: fx.Array[fx.Int32, max(nwaves, 1), 16]
+
+    @flyc.kernel
+    def _scan_kernel(X: fx.Tensor, Y: fx.Tensor, n: fx.Int32):
+        tid = fx.Int32(fx.thread_idx.x)
+        lane = tid & fx.Int32(63)
+        wave = tid >> fx.Int32(6)
+        lds = fx.SharedAllocator().allocate(Smem).peek()
+        tot = lds.wave_tot.ptr
+        rx, ry = make_rsrc(X, n * 4), make_rsrc(Y, n * 4)
+        x = fx.Int32(buf_load(rx, tid * 4, T.i32()))
+        v = _wave_inclusive_scan(x, lane)
+        if lane == fx.Int32(63):
+            fx.ptr_store(v, tot + fx.Int64(wave))
+        gpu.barrier()
+        acc = fx.Int32(0)
+        for w in fx.range_constexpr(nwaves - 1):
+            t = fx.ptr_load(tot + fx.Int64(w))
+            acc = (wave > fx.Int32(w)).select(acc + t, acc)
+        buf_store(v + acc, ry, tid * 4)
+
+    @flyc.jit
+    def launch(X: fx.Tensor, Y: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+        _scan_kernel(X, Y, n).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch
+
+
+# ---------------------------------------------------------------- LDS histogram
+def make_histogram(nbins: int, block: int = 256):
+    @fx.struct
+    class Smem:
+        bins: fx.Array[fx.Int32, nbins, 16]
+
+    @flyc.kernel
+    def _hist_kernel(X: fx.Tensor, H: fx.Tensor, n: fx.Int32):
+        tid = fx.Int32(fx.thread_idx.x)
+        lds = fx.SharedAllocator().allocate(Smem).peek()
+        bins = lds.bins.ptr
+        rx, rh = make_rsrc(X, n * 4), make_rsrc(H, nbins * 4)
+        for b in fx.range_constexpr(0, nbins, block):
+            if tid + fx.Int32(b) < fx.Int32(nbins):
+                fx.ptr_store(fx.Int32(0), bins + fx.Int64(tid + fx.Int32(b)))
+        gpu.barrier()
+        # thread 0 counts serially (no atomics needed, deterministic)
+        if tid == fx.Int32(0):
+            for i in range(fx.Index(0), fx.Index(n), fx.Index(1)):
+                x = fx.Int32(buf_load(rx, fx.Int32(i) * 4, T.i32()))
+                p = bins + fx.Int64(x)
+                fx.ptr_store(fx.ptr_load(p) + fx.Int32(1), p)
+        gpu.barrier()
+        for b in fx.range_constexpr(0, nbins, block):
+            j = tid + fx.Int32(b)
+            if j < fx.Int32(nbins):
+                buf_store(fx.ptr_load(bins + fx.Int64(j)), rh, j * 4)
+
+    @flyc.jit
+    def launch(X: fx.Tensor, H: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+        _hist_kernel(X, H, n).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch
+
+
+def global_ptr(tensor):
+    """Raw ``!llvm.ptr<1>`` to a tensor's first element."""
+    return _fly.extract_aligned_pointer_as_index(ir.Type.parse("!llvm.ptr<1>"), _v(tensor))
+
+
+def ptr_at(base, idx, elem_ty):
+    from flydsl._mlir.dialects import llvm as _llvm
+    return _llvm.GEPOp(base.type, base, [_v(idx)], [-(2 ** 31)], elem_ty, None).result
+
+
+def raw_store(val, ptr):
+    from flydsl._mlir.dialects import llvm as _llvm
+    _llvm.StoreOp(_v(val), ptr)
+
+
+def raw_load(ty, ptr):
+    from flydsl._mlir.dialects import llvm as _llvm
+    return _llvm.LoadOp(ty, ptr).result
+
+
+# ---------------------------------------------------------------- grid-stride zero fill
+@flyc.kernel
+def _zero_kernel(Y: fx.Tensor, n: fx.Int32):
+    gid = fx.Int32(fx.block_idx.x) * fx.Int32(fx.block_dim.x) + fx.Int32(fx.thread_idx.x)
+    stride = fx.Int32(fx.grid_dim.x) * fx.Int32(fx.block_dim.x)
+    ry = make_rsrc(Y, n * 4)
+    niters = (n + stride - fx.Int32(1)) // stride
+    zero4 = fx.Vector.filled(4, 0, fx.Int32)
+    for it in range(fx.Index(0), fx.Index(niters), fx.Index(1)):
+        idx = gid + fx.Int32(it) * stride          # in units of 4 x i32
+        buf_store(zero4, ry, (idx < (n + fx.Int32(3)) // fx.Int32(4)).select(idx * fx.Int32(16), fx.Int32(OOB)))
+
+
+@flyc.jit
+def launch_zero(Y: fx.Tensor, n: fx.Int32, grid: fx.Constexpr[int], stream: fx.Stream = fx.Stream(None)):
+    _zero_kernel(Y, n).launch(grid=(grid, 1, 1), block=(128, 1, 1), stream=stream)
+
+
+# ---------------------------------------------------------------- buffer-OOB masked copy
+@flyc.kernel
+def _oob_copy_kernel(X: fx.Tensor, Y: fx.Tensor, n_valid: fx.Int32, n: fx.Int32):
+    i = fx.Int32(fx.block_idx.x) * 64 + fx.Int32(fx.thread_idx.x)
+    rx = make_rsrc(X, n_valid * 4)       # only the first n_valid elements are in range
+    ry = make_rsrc(Y, n * 4)
+    buf_store(buf_load(rx, i * 4, T.i32()), ry, i * 4)   # reads past n_valid give 0
+
+
+@flyc.jit
+def launch_oob_copy(X: fx.Tensor, Y: fx.Tensor, n_valid: fx.Int32, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+    _oob_copy_kernel(X, Y, n_valid, n).launch(grid=((n + 63) // 64, 1, 1), block=(64, 1, 1), stream=stream)
+
+
+# ================================================================ broken kernels (one bug each)
+@flyc.kernel
+def _broken_oob_kernel(Y: fx.Tensor, n: fx.Int32):
+    tid = fx.Int32(fx.thread_idx.x)
+    p = ptr_at(global_ptr(Y), tid + fx.Int32(1), T.i32())      # BUG: off by one, last thread writes past the end
+    raw_store(tid, p)
+
+
+@flyc.jit
+def launch_broken_oob(Y: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+    _broken_oob_kernel(Y, n).launch(grid=(1, 1, 1), block=(n, 1, 1), stream=stream)
+
+
+def make_broken_race(block: int = 128):
+    @fx.struct
+    class Smem:
+        s: fx.Array[fx.Int32, block, 16]
+
+    @flyc.kernel
+    def _race_kernel(Y: fx.Tensor):
+        tid = fx.Int32(fx.thread_idx.x)
+        s = fx.SharedAllocator().allocate(Smem).peek().s.ptr
+        fx.ptr_store(tid, s + fx.Int64(tid))
+        # BUG: no gpu.barrier() here; the read below is another wave's slot
+        other = (tid + fx.Int32(64)) % fx.Int32(block)
+        v = fx.ptr_load(s + fx.Int64(other))
+        buf_store(v, make_rsrc(Y, block * 4), tid * 4)
+
+    @flyc.jit
+    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+        _race_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch
+
+
+def make_fixed_race(block: int = 128):
+    """The race kernel with its barrier: must pass every check."""
+    @fx.struct
+    class Smem:
+        s: fx.Array[fx.Int32, block, 16]
+
+    @flyc.kernel
+    def _norace_kernel(Y: fx.Tensor):
+        tid = fx.Int32(fx.thread_idx.x)
+        s = fx.SharedAllocator().allocate(Smem).peek().s.ptr
+        fx.ptr_store(tid, s + fx.Int64(tid))
+        gpu.barrier()
+        other = (tid + fx.Int32(64)) % fx.Int32(block)
+        v = fx.ptr_load(s + fx.Int64(other))
+        buf_store(v, make_rsrc(Y, block * 4), tid * 4)
+
+    @flyc.jit
+    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+        _norace_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch
+
+
+def make_broken_uninit(block: int = 64):
+    @fx.struct
+    class Smem:
+        s: fx.Array[fx.Int32, 2 * block, 16]
+
+    @flyc.kernel
+    def _uninit_kernel(Y: fx.Tensor):
+        tid = fx.Int32(fx.thread_idx.x)
+        s = fx.SharedAllocator().allocate(Smem).peek().s.ptr
+        fx.ptr_store(tid, s + fx.Int64(tid))
+        gpu.barrier()
+        v = fx.ptr_load(s + fx.Int64(tid + fx.Int32(block)))   # BUG: upper half never written
+        buf_store(v, make_rsrc(Y, block * 4), tid * 4)
+
+    @flyc.jit
+    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+        _uninit_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch
+
+
+@flyc.kernel
+def _broken_schedule_kernel(Y: fx.Tensor):
+    # BUG: every workgroup writes its id to the same word; the survivor depends on the schedule
+    tid = fx.Int32(fx.thread_idx.x)
+    if tid == fx.Int32(0):
+        buf_store(fx.Int32(fx.block_idx.x), make_rsrc(Y, 4), fx.Int32(0))
+
+
+@flyc.jit
+def launch_broken_schedule(Y: fx.Tensor, nblocks: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+    _broken_schedule_kernel(Y).launch(grid=(nblocks, 1, 1), block=(64, 1, 1), stream=stream)
+
+
+@flyc.kernel
+def _broken_barrier_kernel(Y: fx.Tensor):
+    tid = fx.Int32(fx.thread_idx.x)
+    if tid < fx.Int32(32):
+        gpu.barrier()                      # BUG: barrier reached by half the workgroup
+    buf_store(tid, make_rsrc(Y, 64 * 4), tid * 4)
+
+
+@flyc.jit
+def launch_broken_barrier(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+    _broken_barrier_kernel(Y).launch(grid=(1, 1, 1), block=(64, 1, 1), stream=stream)
+
+
+# ---------------------------------------------------------------- long per-lane loop (benchmark)
+@flyc.kernel
+def _loop_kernel(X: fx.Tensor, Y: fx.Tensor, iters: fx.Int32):
+    tid = fx.Int32(fx.thread_idx.x)
+    rx, ry = make_rsrc(X, 4 * 1024), make_rsrc(Y, 4 * 1024)
+    acc = fx.Int32(buf_load(rx, tid * 4, T.i32()))
+    for i in range(fx.Index(0), fx.Index(iters), fx.Index(1)):
+        acc = (acc * fx.Int32(1103515245) + fx.Int32(i)) ^ (acc >> fx.Int32(7))
+    buf_store(acc, ry, tid * 4)
+
+
+@flyc.jit
+def launch_loop(X: fx.Tensor, Y: fx.Tensor, iters: fx.Int32, block: fx.Constexpr[int],
+                stream: fx.Stream = fx.Stream(None)):
+    _loop_kernel(X, Y, iters).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+
+def loop_reference(x, iters):
+    acc = x.astype(np.int64)
+    for i in range(iters):
+        acc = (((acc * 1103515245 + i) & 0xFFFFFFFF) ^ ((acc.astype(np.int32) >> 7).astype(np.int64) & 0xFFFFFFFF))
+        acc = ((acc + 2**31) % 2**32) - 2**31
+    return acc.astype(np.int32)

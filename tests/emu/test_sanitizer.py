@@ -1,0 +1,94 @@
+"""Each sanitizer check catches one deliberately broken kernel of ours (and passes its fixed twin)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import kernels.emu as emu
+from tests.emu import sample_kernels as K
+
+pytestmark = pytest.mark.interpreter
+SRC = "sample_kernels.py"
+
+
+def test_out_of_bounds_raw_pointer_names_op_and_line():
+    y = torch.zeros(64, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(emu.OutOfBoundsError) as ei:
+        K.launch_broken_oob(y, 64)
+    msg = str(ei.value)
+    assert "llvm.store" in msg and SRC in msg and "outside every live allocation" in msg
+    assert ei.value.loc.split(":")[0].endswith(SRC)
+
+
+def test_out_of_bounds_not_reported_without_sanitizer_but_memory_is_safe():
+    y = torch.zeros(64, dtype=torch.int32)
+    with emu.emulate("gfx950", sanitize=False), pytest.raises(emu.OutOfBoundsError):
+        K.launch_broken_oob(y, 64)      # a raw store outside every tensor is refused even then
+
+
+def test_missing_barrier_race():
+    y = torch.zeros(128, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(emu.RaceError) as ei:
+        K.make_broken_race()(y)
+    assert "llvm.load" in str(ei.value) and SRC in str(ei.value)
+
+
+def test_fixed_race_kernel_is_clean_and_correct():
+    y = torch.zeros(128, dtype=torch.int32)
+    with emu.emulate("gfx950", shuffle_schedule=True):
+        K.make_fixed_race()(y)
+    np.testing.assert_array_equal(y.numpy(), (np.arange(128) + 64) % 128)
+
+
+def test_uninitialized_lds_read():
+    y = torch.zeros(64, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(emu.UninitializedReadError) as ei:
+        K.make_broken_uninit()(y)
+    assert "LDS" in str(ei.value) and SRC in str(ei.value)
+
+
+def test_uninitialized_output_only_tensor_read():
+    x = torch.arange(100, dtype=torch.int32)
+    y = torch.zeros(100, dtype=torch.int32)
+    with emu.emulate("gfx950"):
+        K.launch_oob_copy(x, y, 100, 100)                 # reads x: fine, caller tensors are initialized
+        with emu.output_only(x), pytest.raises(emu.UninitializedReadError):
+            K.launch_oob_copy(x, y, 100, 100)             # x flagged output-only: read before written
+
+
+def test_cross_workgroup_global_race():
+    y = torch.zeros(4, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(emu.RaceError) as ei:
+        K.launch_broken_schedule(y, 8)
+    assert "workgroup" in str(ei.value)
+
+
+def test_schedule_dependent_result():
+    y = torch.zeros(4, dtype=torch.int32)
+    with emu.emulate("gfx950", sanitize=False, shuffle_schedule=True), \
+            pytest.raises(emu.ScheduleDependenceError) as ei:
+        K.launch_broken_schedule(y, 8)
+    assert "Y" in str(ei.value)
+
+
+def test_schedule_independent_kernel_passes_shuffled():
+    n = 3000
+    a, b, c = torch.randn(n), torch.randn(n), torch.zeros(n)
+    with emu.emulate("gfx950", shuffle_schedule=True):
+        K.launch_vadd(a, b, c, n)
+    assert torch.equal(c, a + b)
+
+
+def test_divergent_barrier():
+    y = torch.zeros(64, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(emu.DivergentBarrierError) as ei:
+        K.launch_broken_barrier(y)
+    assert "gpu.barrier" in str(ei.value) and SRC in str(ei.value)
+
+
+def test_all_sanitizer_errors_share_the_base_class():
+    for cls in (emu.OutOfBoundsError, emu.UninitializedReadError, emu.RaceError,
+                emu.ScheduleDependenceError, emu.DivergentBarrierError):
+        assert issubclass(cls, emu.SanitizerError)
