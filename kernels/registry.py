@@ -24,7 +24,7 @@ BACKEND_MODULES = {
     "kernels.backends.reference": ("loop-model",),
     "kernels.backends.torch_backend": ("torch-cpu", "torch-cuda"),
     "kernels.backends.flydsl_own": ("flydsl-own",),
-    "kernels.backends.flydsl_upstream": ("flydsl-upstream",),
+    "kernels.backends.flydsl_upstream": ("flydsl-upstream", "flydsl-upstream-sanitized"),
     "kernels.backends.aiter_backend": ("aiter-ck", "aiter-opus"),
     "kernels.backends.planted": ("planted-sentinel-t", "planted-block-expert"),
 }

@@ -8,7 +8,16 @@ with the emulated target's device facts (arch, compute-unit count, LDS size)
 answered to its host code, so its own dispatch logic runs unchanged.
 
 The path it reports is the sequence of kernels it launched (the interpreter
-records them), e.g. ``moe_sorting_oneshot_kernel``; natively, ``None``.
+records them), e.g. ``moe_sorting_oneshot_kernel_0``; natively, ``None``.
+
+Two entries: ``flydsl-upstream`` runs the interpreter with its sanitizer off
+and is judged on its outputs alone; ``flydsl-upstream-sanitized`` runs it
+with the sanitizer on (out-of-bounds, uninitialized, race checks), where the
+known findings are recorded as fixtures.
+
+FlyDSL's host code caches compiled kernels per shape without the arch in the
+key (natively a process sees one arch); when the emulated target changes,
+this backend clears those caches first.
 """
 from __future__ import annotations
 
@@ -50,7 +59,25 @@ def _probe():
     return None
 
 
-def _launch(inputs, buffers, target):
+_last_target = [None]
+
+
+def _reset_host_caches(module) -> None:
+    """Drop the module's per-shape kernel caches (lru_caches and ``*_cache`` dicts)."""
+    for name, obj in vars(module).items():
+        if hasattr(obj, "cache_clear"):
+            obj.cache_clear()
+        elif name.endswith("_cache") and isinstance(obj, dict):
+            obj.clear()
+
+
+def _launcher(sanitize: bool):
+    def launch(inputs, buffers, target):
+        return _launch(inputs, buffers, target, sanitize)
+    return launch
+
+
+def _launch(inputs, buffers, target, sanitize):
     sorting = importlib.import_module(MODULE)
     d = buffers.device_inputs
     if _native():
@@ -58,7 +85,11 @@ def _launch(inputs, buffers, target):
     else:
         from .. import emu
 
-        ctx = emu.emulate(target=target or "gfx950")
+        target = target or "gfx950"
+        if _last_target[0] != target:
+            _reset_host_caches(sorting)
+            _last_target[0] = target
+        ctx = emu.emulate(target=target, sanitize=sanitize)
     with ctx:
         sorting.moe_sorting_flydsl(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
@@ -74,16 +105,18 @@ def _launch(inputs, buffers, target):
 
 BACKENDS = [
     Backend(
-        name="flydsl-upstream",
-        description="FlyDSL's moe_sorting_flydsl from $FLYDSL_ROOT, native on ROCm, else on the CPU interpreter",
+        name=name,
+        description=f"FlyDSL's moe_sorting_flydsl from $FLYDSL_ROOT, native on ROCm, else on the CPU "
+                    f"interpreter, sanitizer {'on' if sanitize else 'off'}",
         needs=("flydsl", "FLYDSL_ROOT", "rocm-gpu-or-kernels.emu"),
         probe=_probe,
-        launch=_launch,
+        launch=_launcher(sanitize),
         reports_path=True,
         device=lambda: "cuda" if _native() else "cpu",
         executes_on=lambda target: f"native {torch.cuda.get_device_name()}" if _native()
         else f"cpu-interpreter {target or 'gfx950'}",
         targets=TARGETS,
         writes_past_extent=True,
-    ),
+    )
+    for name, sanitize in (("flydsl-upstream", False), ("flydsl-upstream-sanitized", True))
 ]

@@ -16,9 +16,10 @@
     the epoch/wave of the last writer and of readers; ``barrier()`` starts a
     new epoch.  A word touched by two waves in one epoch, one writing, is a
     :class:`RaceError`.
-  - Global: per allocation (lazily), per word, the workgroup that wrote it and
+  - Global: per allocation (lazily), per byte, the workgroup that wrote it and
     the workgroup(s) that read it during this launch: two workgroups touching
-    one word, one writing, is a :class:`RaceError`.
+    one byte, one writing, is a :class:`RaceError` (per byte, because global
+    stores carry byte enables: different bytes of one dword never clobber).
   - Output-only tensors (:func:`kernels.emu.mark_output_only`): a written-byte
     map per launch; reading a byte not written in this launch is an
     :class:`UninitializedReadError`.  All other caller tensors count as
@@ -243,27 +244,25 @@ class GlobalMemory:
             a.bytes[idx] = d.reshape(-1)
 
     def _track(self, a, o, nbytes, wg, is_write, info):
-        """Cross-workgroup race check; ``wg`` is a scalar or one workgroup id per access."""
-        nw = (a.end - a.start + 3) // 4
+        """Cross-workgroup race check; ``wg`` is a scalar or one workgroup id per access.
+
+        Tracked per byte: stores of different bytes of one dword by different
+        workgroups do not conflict (the memory system writes with byte enables).
+        """
+        nb = a.end - a.start
         if a.wr is None:
-            a.wr = np.full(nw, -1, np.int32)
-            a.rd = np.full(nw, -1, np.int32)
-        w0 = o >> 2
-        w1 = (o + nbytes - 1) >> 2
-        if (w1 == w0).all():
-            words = w0
-        else:
-            k = int((w1 - w0).max()) + 1
-            words = np.minimum(w0[:, None] + np.arange(k)[None, :], nw - 1).reshape(-1)
-            if np.ndim(wg):
-                wg = np.repeat(wg, k)
+            a.wr = np.full(nb, -1, np.int32)
+            a.rd = np.full(nb, -1, np.int32)
+        words = np.minimum(o[:, None] + np.arange(nbytes)[None, :], nb - 1).reshape(-1)
+        if np.ndim(wg):
+            wg = np.repeat(wg, nbytes)
         wr = a.wr[words]
         bad = (wr >= 0) & (wr != wg)
         if bad.any():
             j = int(np.nonzero(bad)[0][0])
             who = int(wg[j]) if np.ndim(wg) else int(wg)
             raise RaceError(
-                f"global word {int(words[j])} of {a.name}: workgroup {who} {'writes' if is_write else 'reads'} it "
+                f"global byte {int(words[j])} of {a.name}: workgroup {who} {'writes' if is_write else 'reads'} it "
                 f"after workgroup {int(wr[j])} wrote it in the same launch", op=info[0], loc=info[1])
         if is_write:
             rd = a.rd[words]
@@ -271,7 +270,7 @@ class GlobalMemory:
             if bad.any():
                 j = int(np.nonzero(bad)[0][0])
                 raise RaceError(
-                    f"global word {int(words[j])} of {a.name}: workgroup "
+                    f"global byte {int(words[j])} of {a.name}: workgroup "
                     f"{int(wg[j]) if np.ndim(wg) else int(wg)} writes it after another workgroup "
                     f"read it in the same launch", op=info[0], loc=info[1])
             a.wr[words] = wg
@@ -280,7 +279,7 @@ class GlobalMemory:
                 if (back != wg).any():
                     j = int(np.nonzero(back != wg)[0][0])
                     raise RaceError(
-                        f"global word {int(words[j])} of {a.name} written with different values by workgroups "
+                        f"global byte {int(words[j])} of {a.name} written with different values by workgroups "
                         f"{int(wg[j])} and {int(back[j])} in the same launch", op=info[0], loc=info[1])
         else:
             rd = a.rd[words]

@@ -332,3 +332,20 @@ def loop_reference(x, iters):
         acc = (((acc * 1103515245 + i) & 0xFFFFFFFF) ^ ((acc.astype(np.int32) >> 7).astype(np.int64) & 0xFFFFFFFF))
         acc = ((acc + 2**31) % 2**32) - 2**31
     return acc.astype(np.int32)
+
+
+# ---------------------------------------------------------------- byte stores from several workgroups
+@flyc.kernel
+def _byte_per_workgroup_kernel(Y: fx.Tensor, same_byte: fx.Constexpr[bool]):
+    # Workgroup b stores the byte b+1 at byte offset b (or, with same_byte, at offset 0:
+    # then the surviving byte depends on the schedule -- a real race).
+    tid = fx.Int32(fx.thread_idx.x)
+    bid = fx.Int32(fx.block_idx.x)
+    if tid == fx.Int32(0):
+        byte = _arith.TruncIOp(T.i8(), _v(bid + fx.Int32(1))).result
+        buf_store(byte, make_rsrc(Y, 4), fx.Int32(0) if same_byte else bid)
+
+
+@flyc.jit
+def launch_byte_per_workgroup(Y: fx.Tensor, same_byte: fx.Constexpr[bool], stream: fx.Stream = fx.Stream(None)):
+    _byte_per_workgroup_kernel(Y, same_byte).launch(grid=(4, 1, 1), block=(64, 1, 1), stream=stream)

@@ -92,3 +92,16 @@ def test_all_sanitizer_errors_share_the_base_class():
     for cls in (emu.OutOfBoundsError, emu.UninitializedReadError, emu.RaceError,
                 emu.ScheduleDependenceError, emu.DivergentBarrierError):
         assert issubclass(cls, emu.SanitizerError)
+
+
+def test_byte_stores_of_different_workgroups_into_one_dword_are_not_a_race():
+    y = torch.zeros(1, dtype=torch.int32)
+    with emu.emulate("gfx950", shuffle_schedule=True):
+        K.launch_byte_per_workgroup(y, False)
+    assert y.numpy().view(np.uint8).tolist() == [1, 2, 3, 4]
+
+
+def test_byte_stores_of_different_workgroups_into_one_byte_are_a_race():
+    y = torch.zeros(1, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(emu.RaceError, match="global byte 0"):
+        K.launch_byte_per_workgroup(y, True)
