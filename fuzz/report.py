@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 from pathlib import Path
 
 from .buckets import EXPERT_EDGES, TOKEN_EDGES, expert_bucket, token_bucket
+from .shapes import PRODUCTION_SHAPES
 
 
 def _table(header, rows) -> list[str]:
@@ -81,11 +83,17 @@ def write_report(campaign_dir) -> Path:
         per_boundary = collections.defaultdict(dict)
         for key, count in s["boundaries"].items():
             shape, at = key.split("@")
-            base = at.rstrip("+-1") if at.endswith(("-1", "+1")) else at
-            per_boundary[(shape, base)][at[len(base):] or "0"] = count
-        lines += _table(["shape", "boundary T", "T-1", "T", "T+1"],
-                        [(shape, b, d.get("-1", 0), d.get("0", 0), d.get("+1", 0))
-                         for (shape, b), d in sorted(per_boundary.items())])
+            base, offset = re.fullmatch(r"(\d+)([+-]1)?", at).groups()
+            per_boundary[(shape, int(base))][offset or "0"] = count
+        production = {f"E{p.num_experts}-k{p.topk}-u{p.unit_size}" for p in PRODUCTION_SHAPES}
+        rows = [(shape, b, d.get("-1", 0), d.get("0", 0), d.get("+1", 0))
+                for (shape, b), d in sorted(per_boundary.items()) if shape in production]
+        lines.append("Production shapes: cases at T = boundary - 1, boundary, boundary + 1.")
+        lines.append("")
+        lines += _table(["shape", "boundary T", "T-1", "T", "T+1"], rows) if rows else ["None."]
+        others = {shape for shape, _ in per_boundary} - production
+        hits = sum(sum(d.values()) for (shape, _), d in per_boundary.items() if shape in others)
+        lines += ["", f"Other shapes: {hits} case(s) within one of a boundary, over {len(others)} shape(s)."]
     else:
         lines.append("No case landed within one of a kernel path boundary.")
     heat_map(s["cells"], campaign_dir / "coverage.png")
