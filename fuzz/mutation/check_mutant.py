@@ -19,13 +19,17 @@ on the schedule), ``crash`` (the launch raised).
 sanitizer off — what FlyDSL's own test file would see.
 
 A mutant whose kernel fails to compile (FlyDSL or MLIR raises while tracing
-or lowering) is ``compile_failed``, counted apart.
+or lowering) is ``compile_failed``, counted apart.  ``--paths`` restricts the
+suite's cases to the kernel paths the mutated file implements; ``--budget``
+bounds the time (a mutant still alive then is reported ``survived`` with
+``budget_exhausted``, never counted as killed).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 import traceback
 
 import oracle
@@ -94,8 +98,23 @@ def _hypothesis_cases(seed: int, count: int):
     return drawn
 
 
-def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int) -> dict:
+def _case_paths(case, target) -> str:
+    from kernels.moesort import choose_path
+
+    m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
+    return choose_path(m, case.num_experts, case.topk, case.unit_size, target)
+
+
+def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
+          paths=None, budget: float = float("inf")) -> dict:
+    """Run the checks of ``mode``; stop at the first failure or after ``budget`` seconds.
+
+    ``paths`` (suite mode): only cases that take one of these kernel paths
+    (the mutated file implements only those), judged by ``kernels.moesort.choose_path``.
+    """
     from kernels import emu
+
+    deadline = time.monotonic() + budget
 
     ordering = "per_block" if mode == "baseline" else "strict"
     suite = mode == "suite"
@@ -116,19 +135,23 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int)
                     "target": target, "detail": verdict.summary[:500]}
         return None
 
+    def wanted(case, target) -> bool:
+        return not paths or _case_paths(case, target) in paths
+
     runs = 0
-    for kind, case in _cases(mode):
-        for target in targets:
-            runs += 1
-            found = attempt(kind, case, target)
-            if found:
-                return dict(found, runs=runs)
+    plan = [(kind, case, target) for kind, case in _cases(mode) for target in targets]
     if suite:
-        for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples)):
-            runs += 1
-            found = attempt("hypothesis", case, targets[i % len(targets)])
-            if found:
-                return dict(found, runs=runs)
+        plan += [("hypothesis", case, targets[i % len(targets)])
+                 for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
+    for kind, case, target in plan:
+        if not wanted(case, target):
+            continue
+        if time.monotonic() > deadline:
+            return {"status": "survived", "check": None, "runs": runs, "budget_exhausted": True}
+        runs += 1
+        found = attempt(kind, case, target)
+        if found:
+            return dict(found, runs=runs)
     return {"status": "survived", "check": None, "runs": runs}
 
 
@@ -139,9 +162,12 @@ def main(argv=None) -> int:
     p.add_argument("--target", action="append", default=[])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hypothesis-examples", type=int, default=30)
+    p.add_argument("--paths", default="", help="comma-separated kernel paths the mutated file implements")
+    p.add_argument("--budget", type=float, default=float("inf"), help="seconds before giving up (survived)")
     args = p.parse_args(argv)
+    paths = tuple(p for p in args.paths.split(",") if p)
     result = check(args.mode, args.backend, args.target or ["gfx942", "gfx950"], args.seed,
-                   args.hypothesis_examples)
+                   args.hypothesis_examples, paths, args.budget)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -39,11 +39,14 @@ class Mutant:
     before: str
     after: str
     source: str  # the whole mutated file
+    function: str = ""  # innermost enclosing function ("" at module level)
+    occurrence: int = 0  # index among same (function, operator, before, after) edits
 
     @property
     def id(self) -> str:
-        digest = hashlib.sha256(f"{self.path}:{self.line}:{self.col}:{self.operator}:{self.after}".encode())
-        return f"{self.operator}-L{self.line}-{digest.hexdigest()[:6]}"
+        """Stable across edits elsewhere in the file: no line numbers in the hash."""
+        key = f"{self.path}:{self.function}:{self.operator}:{self.before}->{self.after}#{self.occurrence}"
+        return f"{self.operator}-{self.function or 'module'}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
     def diff(self, original: str) -> str:
         return "".join(difflib.unified_diff(original.splitlines(True), self.source.splitlines(True),
@@ -64,7 +67,8 @@ class _Edits:
     def __init__(self, source: str, path: str):
         self.source, self.path = source, path
         self.line_start = _offsets(source)
-        self.items: list[tuple[int, int, int, int, str, str]] = []
+        self.items: list[tuple[int, int, int, int, str, str, str]] = []
+        self.function = ""
 
     def span(self, node) -> tuple[int, int]:
         start = self.line_start[node.lineno - 1] + _col(self.source, self.line_start[node.lineno - 1], node.col_offset)
@@ -74,16 +78,21 @@ class _Edits:
     def add(self, node, replacement: str, operator: str) -> None:
         start, end = self.span(node)
         if self.source[start:end] != replacement:
-            self.items.append((start, end, node.lineno, node.col_offset, replacement, operator))
+            self.items.append((start, end, node.lineno, node.col_offset, replacement, operator, self.function))
 
     def mutants(self) -> Iterator[Mutant]:
         seen = set()
-        for start, end, line, col, replacement, operator in self.items:
+        counts: dict = {}
+        for start, end, line, col, replacement, operator, function in sorted(self.items):
             text = self.source[:start] + replacement + self.source[end:]
             if text in seen:
                 continue
             seen.add(text)
-            yield Mutant(self.path, operator, line, col, self.source[start:end], replacement, text)
+            before = self.source[start:end]
+            key = (function, operator, before, replacement)
+            counts[key] = counts.get(key, 0) + 1
+            yield Mutant(self.path, operator, line, col, before, replacement, text, function or "",
+                         counts[key] - 1)
 
 
 def _col(source: str, line_start: int, col_bytes: int) -> int:
@@ -144,6 +153,7 @@ def mutants(source: str, path: str, token_names: Optional[dict] = None) -> list[
     for node in ast.walk(tree):
         if id(node) in skip:
             continue
+        edits.function = owner.get(id(node)) or ""
         _visit(node, edits, owner.get(id(node)), token_names)
     return list(edits.mutants())
 

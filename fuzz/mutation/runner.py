@@ -27,6 +27,7 @@ from .operators import Mutant, mutants
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("oracle", "kernels", "fuzz", "regressions")
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent.json")
+HANG_GRACE_S = 300  # beyond the check's own budget: the mutant's kernel hangs
 
 
 @dataclasses.dataclass
@@ -75,15 +76,18 @@ def _workspace(mutant: Mutant, base: Path) -> Path:
     return where
 
 
-def _check(where: Path, mode: str, timeout: float, seed: int, backend: str) -> dict:
+def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=()) -> dict:
     env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
                FLYDSL_RUNTIME_CACHE_DIR=str(where / ".flydsl-cache"))
     cmd = [sys.executable, "-m", "fuzz.mutation.check_mutant", "--mode", mode, "--seed", str(seed),
-           "--backend", backend]
+           "--backend", backend, "--paths", ",".join(paths), "--budget", str(timeout)]
     try:
-        proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True, timeout=timeout)
+        # The check stops itself after ``timeout`` s; the hard limit is for kernels that hang.
+        proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True,
+                              timeout=timeout + HANG_GRACE_S)
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "check": None, "detail": f"no verdict within {timeout:.0f} s"}
+        return {"status": "killed", "check": "hang",
+                "detail": f"no verdict within {timeout + HANG_GRACE_S:.0f} s: the kernel does not terminate"}
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout)[-600:]
@@ -93,11 +97,12 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str) -> d
     return json.loads(lines[-1])
 
 
-def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, baseline: bool) -> Judged:
+def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, baseline: bool,
+          paths=()) -> Judged:
     start = time.time()
     where = _workspace(mutant, base)
     try:
-        suite = _check(where, "suite", timeout, seed, backend)
+        suite = _check(where, "suite", timeout, seed, backend, paths)
         base_result = _check(where, "baseline", timeout, seed, backend) if baseline else None
     finally:
         shutil.rmtree(where, ignore_errors=True)
@@ -105,12 +110,13 @@ def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, b
 
 
 def run_all(chosen: list[Mutant], jobs: int, timeout: float, seed: int, backend: str,
-            baseline: bool, on_done: Callable[[Judged], None]) -> list[Judged]:
+            baseline: bool, on_done: Callable[[Judged], None], paths_of=lambda path: ()) -> list[Judged]:
     base = Path(tempfile.mkdtemp(prefix="moesort-mutants-"))
     results = []
     try:
         with ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline) for m in chosen]
+            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline, paths_of(m.path))
+                       for m in chosen]
             for f in futures:
                 judged = f.result()
                 results.append(judged)
@@ -130,7 +136,7 @@ def summarize(results: list[Judged], equivalent: dict) -> dict:
         compile_failed = [r for r in results if r.suite["status"] == "compile_failed"]
         live = [r for r in results if r.suite["status"] != "compile_failed"]
         verdicts = [getattr(r, key) or {} for r in live]
-        killed = [r for r, v in zip(live, verdicts) if v.get("status") in ("killed", "timeout")]
+        killed = [r for r, v in zip(live, verdicts) if v.get("status") == "killed"]
         equiv = [r for r, v in zip(live, verdicts) if v.get("status") == "survived" and r.mutant.id in equivalent]
         survivors = [r for r, v in zip(live, verdicts)
                      if v.get("status") == "survived" and r.mutant.id not in equivalent]
