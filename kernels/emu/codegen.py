@@ -390,6 +390,16 @@ class Gen:
     def op_arith_bitcast(self, op, m):
         t, s = self._rt(op), op.operand_types[0]
         a = self._a(op, 0)
+        t_shape = tuple(t.shape) if t.kind == "vector" else ()
+        s_shape = tuple(s.shape) if s.kind == "vector" else ()
+        if t_shape != s_shape:  # e.g. llvm.bitcast i64 -> vector<2xf32>: the lane axis must stay apart
+            sdt = np.uint16 if self._is_bf16(s) else np_dtype(s)
+            if self._is_bf16(s):
+                a = f"S.bf16_to_bits({a})"
+            ddt = np.uint16 if self._is_bf16(t) else np_dtype(t)
+            expr = f"rt_shaped_bitcast({a}, {self.K(sdt)}, {len(s_shape)}, {self.K(ddt)}, {t_shape!r})"
+            self.emit(f"{self._r(op)} = " + (f"S.bits_to_bf16({expr})" if self._is_bf16(t) else expr))
+            return
         if self._is_bf16(s):
             a = f"S.bf16_to_bits({a})"
             sdt = np.uint16
@@ -957,6 +967,15 @@ def rt_from_elements(els, shape, dt):
     L = max(a.shape[0] for a in arrs if a.ndim)
     st = np.stack([np.broadcast_to(a, (L,)) for a in arrs], axis=-1).astype(dt)
     return st.reshape((L,) + shape)
+
+
+def rt_shaped_bitcast(x, sdt, s_rank, ddt, d_shape):
+    """Bitcast whose source and result shapes differ (scalar <-> vector): the
+    leading (lane) axes are kept, only the trailing ``s_rank`` axes are reinterpreted."""
+    a = np.array(np.asarray(x), dtype=sdt, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
+    lead = a.shape[:a.ndim - s_rank]
+    out = a.reshape(lead + (-1,)).view(ddt).reshape(lead + tuple(d_shape))
+    return out[()] if out.ndim == 0 else out
 
 
 def rt_vbitcast(x, sdt, ddt, n_out):

@@ -1,0 +1,232 @@
+"""FlyDSL's fused ``moe_softmax_sort_flydsl`` (logits -> softmax -> top-k -> sort), checked
+against the golden gating front end ``oracle.softmax_topk`` + ``oracle.moe_sorting``.
+
+Not a registry ``Backend`` (its input is logits, not ids and weights); two functions:
+
+* :func:`run_fused` launches the entry point from the FlyDSL checkout named by
+  ``FLYDSL_ROOT`` on the CPU interpreter (target ``gfx942`` / ``gfx950``, with
+  upstream's host caches reset when the target changes, as the
+  ``flydsl-upstream`` backend does) and returns its outputs as NumPy arrays.
+* :func:`check_fused` judges those outputs, returning a :class:`FusedVerdict`.
+
+What "agree" means (the contract of ``oracle/CONTRACT.md``, gating section):
+
+* **ids exactly**: ``sorted_ids`` and ``sorted_expert_ids`` up to the valid
+  length, and ``num_valid_ids``, bit for bit, against ``moe_sorting`` of the
+  golden ``softmax_topk`` choice (ties to the lower expert id) -- except rows
+  with a **near-tie**: two of the ``topk + 1`` most probable experts whose
+  logits differ but whose golden probabilities differ by at most
+  ``TIE_RTOL`` (relative).  The kernel computes ``exp`` with its own
+  instructions, so such rows may legitimately pick or order differently.
+  For them the kernel's own choice is read back from its output and accepted
+  when each slot's golden probability is within ``TIE_RTOL`` of the golden
+  probability of that rank; the expected sort is then built with that choice.
+  Without a mask this is always possible; with a mask (dropped slots cannot
+  be read back) a case with near-tie rows is *inconclusive* (``checked`` False).
+  Exactly equal logits are not near-ties: they give equal probabilities in
+  any implementation, so the lower-id rule is checked exactly.
+* **weights within tolerance**: ``|w - w_ref| <= WEIGHT_RTOL * |w_ref| + WEIGHT_ATOL``
+  for valid entries; padding weights must be exactly ``+0.0``.
+* ``moe_buf`` all zero afterwards.
+
+Tolerance rationale: the kernel computes ``exp2((x - max) * log2(e))`` with
+fast-math, sums in butterfly order, multiplies by a reciprocal (and, with
+``renormalize``, by ``1 / max(sum, 1e-20)``); each step costs a few f32 ulps
+(~1e-7 relative) and rounding the exponent costs ``|x - max| * 2^-24``
+relative, below 1e-5 for logit spreads up to ~100.  ``TIE_RTOL`` is four
+times the weight tolerance, so two weights each off by the tolerance cannot
+swap ranks unnoticed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Optional
+
+import numpy as np
+import torch
+
+import oracle
+
+from .flydsl_upstream import MODULE, TARGETS, _last_target, _probe, _reset_host_caches
+
+GATING_MODULE = "kernels.moe.topk_gating_softmax_kernel"
+WEIGHT_RTOL = 1e-5
+WEIGHT_ATOL = 1e-9
+TIE_RTOL = 4e-5
+_DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+_POISON = 0x7EADBEEF
+
+
+def probe() -> Optional[str]:
+    """None when the fused entry point can run here, else why not."""
+    return _probe()
+
+
+@dataclasses.dataclass
+class FusedResult:
+    sorted_ids: np.ndarray
+    sorted_weights: np.ndarray
+    sorted_expert_ids: np.ndarray
+    num_valid_ids: np.ndarray
+    moe_buf_zeroed: bool
+    path: Optional[str]  # kernels of the last launcher call (the sort; the fallback's gating kernel precedes it)
+    target: str
+
+
+@dataclasses.dataclass
+class FusedVerdict:
+    ok: bool
+    checked: bool  # False: inconclusive (near-tie rows that could not be read back)
+    problems: list
+    near_tie_rows: list
+
+    @property
+    def summary(self) -> str:
+        state = "agrees" if self.ok else ("INCONCLUSIVE" if not self.checked else "DISAGREES")
+        ties = f"; near-tie rows {self.near_tie_rows}" if self.near_tie_rows else ""
+        return f"fused {state}{ties}" + "".join(f"\n  {p}" for p in self.problems[:8])
+
+
+def _logits_f32(logits: torch.Tensor) -> np.ndarray:
+    return logits.detach().float().cpu().numpy()
+
+
+def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_mask=None,
+              renormalize: bool = True, num_local_tokens: Optional[int] = None,
+              target: str = "gfx950", sanitize: bool = False) -> FusedResult:
+    """Launch ``moe_softmax_sort_flydsl`` on CPU tensors under the interpreter.
+
+    ``logits``: torch [T, E], float32 / float16 / bfloat16.  Outputs are
+    allocated to the contract's lengths and poisoned first.  Raises whatever
+    the entry point raises (e.g. ``ValueError`` for an E its gating layout
+    does not support).
+    """
+    from .. import emu
+
+    reason = probe()
+    if reason is not None:
+        raise RuntimeError(f"moe_softmax_sort_flydsl is unavailable here: {reason}")
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r}; expected one of {TARGETS}")
+    if logits.dtype not in _DTYPES or logits.dim() != 2:
+        raise ValueError(f"logits must be a 2-D float32/float16/bfloat16 tensor, got {logits.dtype} {tuple(logits.shape)}")
+    T, E = logits.shape
+    P = oracle.max_num_tokens_padded(T, topk, E, unit_size)
+    nblk = -(-P // unit_size)
+    poison = int(np.uint32(_POISON).view(np.int32))
+    sids = torch.full((P,), poison, dtype=torch.int32)
+    sw = torch.full((P,), poison, dtype=torch.int32)
+    se = torch.full((nblk,), poison, dtype=torch.int32)
+    nv = torch.full((2,), poison, dtype=torch.int32)
+    moe_buf = torch.full((max(T, 1), 8), 1.5)
+    mask = None if expert_mask is None else torch.as_tensor(np.ascontiguousarray(expert_mask, np.int32))
+    sorting = importlib.import_module(MODULE)
+    if _last_target[0] != target:
+        _reset_host_caches(sorting)
+        _reset_host_caches(importlib.import_module(GATING_MODULE))
+        _last_target[0] = target
+    with emu.emulate(target=target, sanitize=sanitize):
+        sorting.moe_softmax_sort_flydsl(
+            logits.contiguous(), sids, sw.view(torch.float32), se, nv, moe_buf, E, topk,
+            _DTYPES[logits.dtype], unit_size, mask, renormalize, num_local_tokens)
+        path = "+".join(r.kernel for r in emu.last_launches()) or None
+    return FusedResult(sids.numpy().copy(), sw.view(torch.float32).numpy().copy(), se.numpy().copy(),
+                       nv.numpy().copy(), bool((moe_buf == 0).all()), path, target)
+
+
+def near_tie_rows(logits: torch.Tensor, topk: int, num_local_tokens: Optional[int] = None,
+                  tol: float = TIE_RTOL) -> list:
+    """Rows (< M) where two of the ``topk + 1`` most probable experts have different
+    logits but golden probabilities within ``tol`` (relative) of each other."""
+    x = _logits_f32(logits)
+    M = x.shape[0] if num_local_tokens is None else num_local_tokens
+    probs = oracle.softmax(logits)
+    rows = []
+    for r in range(M):
+        order = np.argsort(-probs[r], kind="stable")[: topk + 1]
+        p, xs = probs[r][order], x[r][order]
+        gap = np.abs(p[:-1] - p[1:]) <= tol * np.abs(p[:-1])
+        if (gap & (xs[:-1] != xs[1:])).any():
+            rows.append(r)
+    return rows
+
+
+def _read_back_ids(result: FusedResult, M: int, topk: int, unit_size: int, problems: list):
+    """The kernel's [M, topk] expert choice, from its sorted output (no mask); -1 where absent."""
+    ids = np.full((M, topk), -1, np.int64)
+    n = int(result.num_valid_ids[0])
+    if not 0 <= n <= result.sorted_ids.size or n % unit_size:
+        problems.append(f"num_valid_ids[0]={n} is not a valid padded length")
+        return ids
+    for pos in range(n):
+        v = int(np.uint32(result.sorted_ids[pos]))
+        token, slot = v & 0xFFFFFF, v >> 24
+        if token < M and slot < topk:
+            expert = int(result.sorted_expert_ids[pos // unit_size])
+            if ids[token, slot] != -1:
+                problems.append(f"(token {token}, slot {slot}) appears twice")
+            ids[token, slot] = expert
+    return ids
+
+
+def check_fused(logits: torch.Tensor, topk: int, result: FusedResult, *, unit_size: int = 32,
+                expert_mask=None, renormalize: bool = True,
+                num_local_tokens: Optional[int] = None) -> FusedVerdict:
+    """Judge ``result`` against ``softmax_topk`` + ``moe_sorting`` (module docstring)."""
+    T, E = logits.shape
+    M = T if num_local_tokens is None else num_local_tokens
+    gold_ids, gold_w = oracle.softmax_topk(logits, topk, renormalize)
+    probs = oracle.softmax(logits)
+    ties = near_tie_rows(logits, topk, M)
+    problems: list = []
+    if ties:
+        if expert_mask is not None:
+            return FusedVerdict(False, False, ["near-tie rows with an expert mask: cannot read back the kernel's choice"], ties)
+        kernel_ids = _read_back_ids(result, M, topk, unit_size, problems)
+        for r in ties:
+            row = kernel_ids[r]
+            ranked = np.sort(probs[r])[::-1][:topk]
+            if (row < 0).any() or (row >= E).any() or len(set(row.tolist())) != topk:
+                problems.append(f"near-tie row {r}: kernel's ids {row.tolist()} are not a valid row")
+                continue
+            got = probs[r][row]
+            if (np.abs(got - ranked) > TIE_RTOL * ranked).any():
+                problems.append(f"near-tie row {r}: kernel chose {row.tolist()} (p={got.tolist()}), "
+                                f"golden ranks p={ranked.tolist()}")
+                continue
+            gold_ids[r] = row
+            w = probs[r][row]
+            gold_w[r] = (w / w.sum(dtype=np.float32)).astype(np.float32) if renormalize else w
+    if problems:
+        return FusedVerdict(False, True, problems, ties)
+    expected = oracle.moe_sorting(np.ascontiguousarray(gold_ids, np.int32), np.ascontiguousarray(gold_w, np.float32),
+                                  E, unit_size, expert_mask, num_local_tokens)
+    n = int(expected.num_valid_ids[0])
+    if not np.array_equal(result.num_valid_ids, expected.num_valid_ids):
+        problems.append(f"num_valid_ids {result.num_valid_ids.tolist()} != {expected.num_valid_ids.tolist()}")
+        n = min(n, int(result.num_valid_ids[0]) if 0 <= result.num_valid_ids[0] <= n else n)
+    bad = np.nonzero(result.sorted_ids[:n] != expected.sorted_ids[:n])[0]
+    if bad.size:
+        i = int(bad[0])
+        problems.append(f"sorted_ids differ at {bad.size} positions, first {i}: "
+                        f"{int(np.uint32(result.sorted_ids[i])):#x} != {int(np.uint32(expected.sorted_ids[i])):#x}")
+    nb = n // unit_size
+    badb = np.nonzero(result.sorted_expert_ids[:nb] != expected.sorted_expert_ids[:nb])[0]
+    if badb.size:
+        problems.append(f"sorted_expert_ids differ at blocks {badb[:8].tolist()}")
+    sentinel = np.int32(np.uint32((topk << 24) | M).view(np.int32)) if n else None
+    is_pad = expected.sorted_ids[:n] == sentinel
+    w, w_ref = result.sorted_weights[:n], expected.sorted_weights[:n]
+    pad_bits = w[is_pad].view(np.uint32)
+    if pad_bits.size and pad_bits.any():
+        problems.append(f"padding weights are not +0.0 at {int((pad_bits != 0).sum())} positions")
+    real = ~is_pad
+    err = np.abs(w[real].astype(np.float64) - w_ref[real]) - (WEIGHT_RTOL * np.abs(w_ref[real]) + WEIGHT_ATOL)
+    if err.size and not (err <= 0).all():
+        i = int(np.nonzero(~(err <= 0))[0][0])
+        problems.append(f"weights outside tolerance at {int((~(err <= 0)).sum())} positions, first: "
+                        f"{float(w[real][i])!r} vs {float(w_ref[real][i])!r}")
+    if not result.moe_buf_zeroed:
+        problems.append("moe_buf was not zeroed")
+    return FusedVerdict(not problems, True, problems, ties)
