@@ -2,7 +2,8 @@
 
 A signature is (backend, target, path, output, kind) of the first mismatch,
 where ``kind`` is the comparator's mismatch kind, or ``crash:<ExceptionType>``
-when the launch itself raised.  Its ``key`` is a short string used in file
+(``crash:<ExceptionType>@<file.py>:<line>`` for interpreter errors, which
+name the kernel op) when the launch itself raised.  Its ``key`` is a short string used in file
 names and tables.
 """
 from __future__ import annotations
@@ -41,5 +42,16 @@ def of_verdict(backend: str, target, verdict) -> Signature:
     return Signature(backend, target, verdict.path, output, kind)
 
 
+def _site(exc: BaseException) -> str:
+    """``file.py:LINE`` of the kernel op an interpreter error names (outermost
+    frame of its location), or "" when it names none."""
+    loc = getattr(exc, "loc", "") or ""
+    head = loc.split(" (from")[0].strip()
+    return head.rsplit("/", 1)[-1]
+
+
 def of_exception(backend: str, target, path, exc: BaseException) -> Signature:
-    return Signature(backend, target, path, "launch", f"crash:{type(exc).__name__}")
+    """A crash: the exception type, plus the kernel source line for interpreter
+    errors, so two different sanitizer findings make two signatures."""
+    site = _site(exc)
+    return Signature(backend, target, path, "launch", f"crash:{type(exc).__name__}" + (f"@{site}" if site else ""))
