@@ -76,8 +76,11 @@ def write_report(campaign_dir) -> Path:
         lines.append("None.")
     lines += ["", "## Cases per backend and path", ""]
     lines += _table(["backend:path", "cases"], sorted(s["by_path"].items()))
-    lines += ["", "## Cases per shape bucket", ""]
-    lines += _table(["E/T bucket", "cases"], sorted(s["by_bucket"].items()))
+    lines += ["", "## Cases per shape bucket (all paths)", ""]
+    e_labels = [expert_bucket(e) for e in EXPERT_EDGES[:-1]]
+    t_labels = [token_bucket(t) for t in TOKEN_EDGES[:-1]]
+    lines += _table(["E \\ T"] + t_labels,
+                    [[e] + [s["by_bucket"].get(f"{e}/{t}", 0) for t in t_labels] for e in e_labels])
     lines += ["", "## Path-boundary coverage", ""]
     if s.get("boundaries"):
         per_boundary = collections.defaultdict(dict)
