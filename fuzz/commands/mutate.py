@@ -80,7 +80,10 @@ def main(args) -> int:
                              not args.no_baseline, on_done, lambda path: PATHS_OF.get(path, ()))
     equivalent = runner.load_equivalent()
     summary = runner.summarize(results, equivalent)
-    config = {"sources": sources, "operators": args.operator or "all", "sample": args.sample,
+    import hashlib
+
+    config = {"sources": {src: hashlib.sha256(originals[src].encode()).hexdigest()[:12] for src in sources},
+              "operators": args.operator or "all", "sample": args.sample,
               "const_per_file": args.const_per_file, "seed": args.seed, "backend": args.backend,
               "timeout_s": args.timeout}
     out = Path(args.out)

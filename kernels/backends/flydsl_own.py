@@ -1,0 +1,108 @@
+"""Backend ``flydsl-own``: the suite's own FlyDSL MoE sort (``kernels.moesort``).
+
+Runs natively when torch sees a ROCm GPU (``torch.version.hip`` and a visible
+device); otherwise under the CPU interpreter ``kernels.emu.emulate(target=...)``
+on CPU tensors.  It reports the path taken (small / medium / large) and writes
+nothing past the valid extent of any output.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+
+from ..registry import Backend
+
+TARGETS = ("gfx942", "gfx950")
+
+
+def _native() -> bool:
+    from ..moesort.api import native_gpu
+
+    return native_gpu()
+
+
+def _emulator():
+    """``kernels.emu.emulate``, or None when the interpreter is not available."""
+    try:
+        from .. import emu
+    except ImportError:
+        return None
+    return getattr(emu, "emulate", None)
+
+
+def _probe():
+    if importlib.util.find_spec("flydsl") is None:
+        return "the flydsl package is not installed (pip install flydsl==0.5.0)"
+    if _native():
+        return None
+    if _emulator() is None:
+        return "no ROCm GPU here and the CPU interpreter kernels.emu.emulate is not available yet"
+    return None
+
+
+def _target(target):
+    if target is None:
+        from ..moesort.api import default_target
+
+        return default_target()
+    if target not in TARGETS:
+        raise ValueError(f"flydsl-own: target={target!r}; expected one of {TARGETS}")
+    return target
+
+
+def _executes_on(target) -> str:
+    t = target or "gfx950"
+    return f"native {t}" if _native() else f"cpu-interpreter {t}"
+
+
+def _launch(inputs, buffers, target):
+    from ..moesort.api import moe_sorting
+
+    target = _target(target)
+    d = buffers.device_inputs
+    if _native():
+        ctx = contextlib.nullcontext()
+    else:
+        emulate = _emulator()
+        if emulate is None:
+            raise RuntimeError("flydsl-own: kernels.emu.emulate is not available")
+        ctx = emulate(target=target)
+    with ctx:
+        return moe_sorting(
+            d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
+            buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
+            inputs.num_experts, inputs.unit_size, d.expert_mask, inputs.num_local_tokens,
+            target=target,
+        )
+
+
+def _targets() -> tuple:
+    """Both targets on the interpreter; natively only the GPU's own arch."""
+    try:
+        if _native():
+            from ..moesort.api import default_target
+
+            return (default_target(),)
+    except Exception:  # noqa: BLE001 - a broken GPU stack: declare both, probe reports
+        pass
+    return TARGETS
+
+
+def _device() -> str:
+    return "cuda" if _native() else "cpu"
+
+
+BACKENDS = [
+    Backend(
+        name="flydsl-own",
+        description="the suite's own FlyDSL MoE sort (small/medium/large paths), "
+                    "native on a ROCm GPU, else on the CPU interpreter",
+        needs=("flydsl", "rocm-gpu-or-kernels.emu"),
+        probe=_probe,
+        launch=_launch,
+        reports_path=True,
+        device=_device,
+        executes_on=_executes_on,
+        targets=_targets(),
+    ),
+]

@@ -1,0 +1,49 @@
+"""Host-side checks of ``kernels.moesort.moe_sorting`` (no kernel runs: every
+case here is refused before a launch) and of ``allocate_outputs``'s sizes."""
+import pytest
+import torch
+
+import oracle
+from kernels.moesort import allocate_outputs, moe_sorting
+
+
+@pytest.mark.parametrize("T,topk,E,unit", [(0, 1, 1, 16), (1, 9, 257, 32), (300, 9, 513, 256), (7, 255, 300, 16)])
+def test_allocate_outputs_has_contract_sizes(T, topk, E, unit):
+    ids, w, blocks, nvalid, moe_buf = allocate_outputs(T, topk, E, unit)
+    length = oracle.max_num_tokens_padded(T, topk, E, unit)
+    assert ids.shape == (length,) and ids.dtype == torch.int32
+    assert w.shape == (length,) and w.dtype == torch.float32
+    assert blocks.shape == (-(-length // unit),) and blocks.dtype == torch.int32
+    assert nvalid.shape == (2,) and nvalid.dtype == torch.int32
+    assert moe_buf.shape == (T, 8)
+
+
+def _args(T=4, topk=2, E=8, unit=32):
+    ids = torch.zeros(T, topk, dtype=torch.int32)
+    ids[:, 1] = 1
+    return ids, torch.ones(T, topk), *allocate_outputs(T, topk, E, unit)
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda a: a.__setitem__(0, a[0].long()), "int32"),
+    (lambda a: a.__setitem__(1, a[1].double()), "float32"),
+    (lambda a: a.__setitem__(2, a[2][:-1]), "too small"),
+    (lambda a: a.__setitem__(3, a[3].to(torch.bfloat16)), "sorted_weights"),
+    (lambda a: a.__setitem__(5, a[5][:1]), "too small"),
+    (lambda a: a.__setitem__(0, a[0].t()), "topk_ids and topk_weights"),
+])
+def test_bad_arguments_are_refused(mutate, match):
+    a = list(_args())
+    mutate(a)
+    with pytest.raises(ValueError, match=match):
+        moe_sorting(*a, 8, 32, target="gfx950")
+
+
+def test_bad_scalars_are_refused():
+    a = _args()
+    with pytest.raises(ValueError, match="num_local_tokens"):
+        moe_sorting(*a, 8, 32, None, 5, target="gfx950")
+    with pytest.raises(ValueError, match="target"):
+        moe_sorting(*a, 8, 32, target="gfx90a")
+    with pytest.raises(ValueError, match="expert_mask"):
+        moe_sorting(*a, 8, 32, torch.ones(7, dtype=torch.int32), target="gfx950")
