@@ -10,7 +10,9 @@ Knobs (see :data:`MASK_MODES`, :data:`ROUTINGS`, :data:`WEIGHT_MODES`):
 mask mode ``none | all_on | all_off | ratio | one``; routing ``uniform |
 one_expert`` (every row includes one chosen expert) ``| hot`` (Zipf-skewed
 popularity); weights ``uniform | equal | special`` (NaN with payloads, ±inf,
--0.0, denormals mixed in).
+-0.0, denormals mixed in); ``moe_buf`` ``"<dtype>x<columns>"`` (one of
+:data:`MOE_BUF_DTYPES`): the buffer the kernel must zero is ``[T, columns]`` of
+that dtype, so odd byte counts reach the kernels' byte-tail code.
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ import numpy as np
 MASK_MODES = ("none", "all_on", "all_off", "ratio", "one")
 ROUTINGS = ("uniform", "one_expert", "hot")
 WEIGHT_MODES = ("uniform", "equal", "special")
+MOE_BUF_DTYPES = ("float32", "float16", "int32", "uint8", "int8")
+DEFAULT_MOE_BUF = "float32x8"
 
 # float32 bit patterns for the "special" weight mode
 SPECIAL_WEIGHT_BITS = np.array(
@@ -47,6 +51,7 @@ class Case:
     routing: str = "uniform"
     weights: str = "uniform"
     seed: int = 0
+    moe_buf: str = DEFAULT_MOE_BUF
 
     def __post_init__(self):
         for field, allowed in (("mask_mode", MASK_MODES), ("routing", ROUTINGS), ("weights", WEIGHT_MODES)):
@@ -63,6 +68,7 @@ class Case:
             raise ValueError(f"Case.num_local_tokens={self.num_local_tokens!r} is outside [0, tokens={self.tokens}]")
         if not 0.0 <= self.mask_ratio <= 1.0:
             raise ValueError(f"Case.mask_ratio={self.mask_ratio!r} is outside [0, 1]")
+        _parse_moe_buf(self.moe_buf)
 
     # -- naming and serialization ------------------------------------------------
     @property
@@ -78,10 +84,16 @@ class Case:
             parts.append({"one_expert": "onehot", "hot": "hot"}[self.routing])
         if self.weights != "uniform":
             parts.append({"equal": "weq", "special": "wsp"}[self.weights])
+        if self.moe_buf != DEFAULT_MOE_BUF:
+            parts.append("mb" + self.moe_buf)
         return "-".join(p for p in parts if p)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field; ``moe_buf`` only when it is not the default (older fixtures have none)."""
+        data = dataclasses.asdict(self)
+        if data["moe_buf"] == DEFAULT_MOE_BUF:
+            del data["moe_buf"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Case":
@@ -102,6 +114,24 @@ class Case:
         ids = _route(rng, self, mask)
         weights = _weights(rng, self)
         return ids, weights, mask, self.num_local_tokens
+
+    def moe_buf_array(self) -> np.ndarray:
+        """A fresh ``moe_buf`` of this case's dtype and shape ``[T, columns]``."""
+        return moe_buf_array(self.moe_buf, self.tokens)
+
+
+def _parse_moe_buf(spec: str):
+    dtype, sep, cols = str(spec).rpartition("x")
+    if not sep or dtype not in MOE_BUF_DTYPES or not cols.isdigit() or int(cols) < 1:
+        raise ValueError(f"Case.moe_buf={spec!r}; expected '<dtype>x<columns>' with dtype one of "
+                         f"{MOE_BUF_DTYPES} and columns >= 1")
+    return np.dtype(dtype), int(cols)
+
+
+def moe_buf_array(spec: str, tokens: int) -> np.ndarray:
+    """Zeros of the dtype and ``[tokens, columns]`` shape that ``spec`` names (see :class:`Case`)."""
+    dtype, cols = _parse_moe_buf(spec)
+    return np.zeros((tokens, cols), dtype)
 
 
 def _mask(rng, case: Case) -> Optional[np.ndarray]:

@@ -40,7 +40,7 @@ def run_case(case: Case, backend: str, target: Optional[str] = None, *, canary: 
     start = time.perf_counter()
     try:
         result = kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local,
-                             target=target, red_zone=16 if canary else 0)
+                             target=target, moe_buf=case.moe_buf_array(), red_zone=16 if canary else 0)
     except Exception as exc:  # a crashing kernel is a finding, not a harness error
         elapsed = time.perf_counter() - start
         sig = of_exception(backend, target, None, exc)

@@ -14,10 +14,13 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .boundaries import interesting_tokens
-from .cases import MASK_MODES, ROUTINGS, WEIGHT_MODES, Case
+from .cases import DEFAULT_MOE_BUF, MASK_MODES, ROUTINGS, WEIGHT_MODES, Case
 from .shapes import MAX_FUZZ_TOKENS, PRODUCTION_SHAPES, UNIT_SIZES
 
 # Smallest first, so that shrinking moves towards the smallest production shape.
+#: moe_buf layouts whose byte size is not a multiple of 16 (or of 4, for odd T)
+ODD_MOE_BUFS = ("uint8x3", "int8x1", "float16x3", "float32x1", "int32x5")
+
 _WEIGHTED_SHAPES = tuple(s for s in sorted(PRODUCTION_SHAPES, key=lambda s: (s.num_experts, s.topk))
                          for _ in range(int(s.weight * 2)))
 
@@ -74,7 +77,8 @@ def cases(
     weights = draw(st.sampled_from(("uniform",) * 2 + tuple(weight_modes))) if "uniform" in weight_modes \
         else draw(st.sampled_from(tuple(weight_modes)))
     seed = draw(st.integers(0, 2**32 - 1))
-    return Case(E, topk, T, unit, local, mask_mode, ratio, routing, weights, seed)
+    moe_buf = draw(st.sampled_from((DEFAULT_MOE_BUF,) * 4 + ODD_MOE_BUFS))
+    return Case(E, topk, T, unit, local, mask_mode, ratio, routing, weights, seed, moe_buf)
 
 
 def _valid_kwargs(rng, E=16, k=4, T=8, unit=32):

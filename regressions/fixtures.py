@@ -70,6 +70,9 @@ class Fixture:
         for arr in (self.topk_ids, self.topk_weights.view(np.uint32)):
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update(b"mask" + (b"-" if self.expert_mask is None else self.expert_mask.tobytes()))
+        spec = (self.case or {}).get("moe_buf")
+        if spec is not None:             # the default layout adds nothing: older ids stay valid
+            h.update(b"moe_buf" + spec.encode())
         return h.hexdigest()[:16]
 
     @property
@@ -81,6 +84,15 @@ class Fixture:
         return dict(topk_ids=self.topk_ids, topk_weights=self.topk_weights,
                     num_experts=self.num_experts, unit_size=self.unit_size,
                     expert_mask=self.expert_mask, num_local_tokens=self.num_local_tokens)
+
+    def moe_buf(self):
+        """The ``moe_buf`` the recorded case used (its ``moe_buf`` spec), or None for the default."""
+        spec = (self.case or {}).get("moe_buf")
+        if spec is None:
+            return None
+        from fuzz.cases import moe_buf_array
+
+        return moe_buf_array(spec, self.topk_ids.shape[0])
 
 
 def _require(data: dict, key: str, types, path, where: str = ""):

@@ -19,7 +19,7 @@ def check(backend_name, case, target=None):
     ids, w, mask, local = case.materialize()
     expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
     result = kernels.run(backend_name, ids, w, case.num_experts, case.unit_size, mask, local,
-                         target=target, red_zone=16)
+                         target=target, moe_buf=case.moe_buf_array(), red_zone=16)
     verdict = oracle.compare(expected, result, b.contract, canary=not b.writes_past_extent)
     assert verdict.ok, f"{case.name}: {verdict.summary}"
     return result

@@ -55,9 +55,20 @@ def test_special_weights_include_nan_inf_negative_zero_and_denormals():
 
 
 @pytest.mark.parametrize("field,value", [("mask_mode", "half"), ("topk", 0), ("tokens", -1),
-                                         ("num_local_tokens", 99), ("mask_ratio", 2.0)])
+                                         ("num_local_tokens", 99), ("mask_ratio", 2.0),
+                                         ("moe_buf", "float64x2"), ("moe_buf", "uint8x0"), ("moe_buf", "uint8")])
 def test_bad_case_fields_are_named(field, value):
     kw = dict(num_experts=8, topk=2, tokens=10)
     kw[field] = value
     with pytest.raises(ValueError, match=f"Case.{field}"):
         Case(**kw)
+
+
+def test_moe_buf_layout_is_named_saved_only_when_not_default_and_built_as_asked():
+    plain = Case(8, 2, 5)
+    assert "moe_buf" not in plain.to_dict() and plain.moe_buf_array().shape == (5, 8)
+    odd = Case(8, 2, 5, moe_buf="uint8x3")
+    assert odd.name == "E8-k2-T5-u32-mbuint8x3"
+    assert Case.from_dict(json.loads(odd.to_json())) == odd
+    buf = odd.moe_buf_array()
+    assert buf.dtype == np.uint8 and buf.shape == (5, 3) and buf.nbytes % 4 == 3

@@ -80,3 +80,11 @@ def test_shipped_edge_fixtures_load():
     assert len(fixtures) >= 8
     names = {f.name for f in fixtures}
     assert "E257-k9-T0-u32" in names and "E513-k9-T1000-u256" in names
+
+
+def test_replay_uses_the_recorded_moe_buf_layout(tmp_path):
+    plain = load(save(_fixture(case=Case(16, 3, 5).to_dict()), tmp_path))
+    assert plain.moe_buf() is None
+    odd = load(save(_fixture(case=Case(16, 3, 5, moe_buf="int8x3").to_dict()), tmp_path))
+    buf = odd.moe_buf()
+    assert buf.dtype == np.int8 and buf.shape == (5, 3)

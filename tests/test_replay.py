@@ -18,7 +18,8 @@ def test_replay(fixture, backend_name):
     failures = []
     for target in b.targets:
         try:
-            result = kernels.run(backend_name, **fixture.run_args(), target=target, red_zone=16)
+            result = kernels.run(backend_name, **fixture.run_args(), target=target,
+                                 moe_buf=fixture.moe_buf(), red_zone=16)
         except Exception as exc:  # a crashing kernel is a failing replay
             failures.append(f"{target}: launch raised {type(exc).__name__}: {exc}")
             continue

@@ -147,7 +147,6 @@ FINDINGS = {
     "nullread": (Case(8, 2, 0), (UP, SAN), TARGETS, "OutOfBoundsError", "at 0x0 is outside every live allocation"),
     "oob-cumdup": (Case(8, 2, 1), (SAN,), TARGETS, "OutOfBoundsError", f"{KERNEL}:167 (from :448"),
     "p23-race": (Case(128, 1, 17, routing="one_expert"), (SAN,), TARGETS, "RaceError", "(from :1835"),
-    "ep-cumdupE": (Case(256, 8, 1, mask_mode="ratio", mask_ratio=0.5), (SAN,), TARGETS, "RaceError", "(from :553"),
     "gfx942-lds": (Case(819, 1, 1, num_local_tokens=0), (UP, SAN), ("gfx942",), "ValueError", "LDS too small for E=819"),
 }
 

@@ -62,7 +62,7 @@ def main(args) -> int:
                     rows.append((fx.name, n, t, "skip", f"T exceeds max_tokens={b.max_tokens}"))
                     continue
                 try:
-                    result = kernels.run(n, **fx.run_args(), target=t, red_zone=16)
+                    result = kernels.run(n, **fx.run_args(), target=t, moe_buf=fx.moe_buf(), red_zone=16)
                     verdict = oracle.compare(oracle.moe_sorting(**fx.run_args()), result, b.contract,
                                              canary=not b.writes_past_extent)
                     ok, summary = verdict.ok, verdict.summary

@@ -60,7 +60,7 @@ def _judge(case, backend, target, ordering, canary):
     ids, w, mask, local = case.materialize()
     expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
     result = kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local,
-                         target=target, red_zone=16 if canary else 0)
+                         target=target, moe_buf=case.moe_buf_array(), red_zone=16 if canary else 0)
     return oracle.compare(expected, result, ordering, canary=canary)
 
 
@@ -105,6 +105,30 @@ def _case_paths(case, target) -> str:
     return choose_path(m, case.num_experts, case.topk, case.unit_size, target)
 
 
+def _round_robin(plan):
+    """``plan`` reordered so that every (path, target, variant) group gets its cheapest
+    case first, then its second cheapest, and so on: a bug on any path and in any input
+    mode shows within the first round, not after every cheaper case of other paths."""
+    from collections import defaultdict
+
+    from ..cases import DEFAULT_MOE_BUF
+
+    def variant(case):
+        return (case.mask_mode != "none", case.num_local_tokens is not None,
+                case.moe_buf != DEFAULT_MOE_BUF)
+
+    groups = defaultdict(list)
+    for item in plan:
+        _, case, target = item
+        groups[(_case_paths(case, target), target, variant(case))].append(item)
+    ranked = []
+    for items in groups.values():
+        items.sort(key=lambda it: it[1].tokens * it[1].topk + it[1].num_experts)
+        ranked += [(rank, it[1].tokens * it[1].topk + it[1].num_experts, it) for rank, it in enumerate(items)]
+    ranked.sort(key=lambda r: r[:2])
+    return [it for _, _, it in ranked]
+
+
 def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
           paths=None, budget: float = float("inf")) -> dict:
     """Run the checks of ``mode``; stop at the first failure or after ``budget`` seconds.
@@ -143,6 +167,7 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     if suite:
         plan += [("hypothesis", case, targets[i % len(targets)])
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
+        plan = [p for p in plan if p[0] == "fixture"] + _round_robin([p for p in plan if p[0] != "fixture"])
     for kind, case, target in plan:
         if not wanted(case, target):
             continue

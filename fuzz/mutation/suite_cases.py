@@ -2,8 +2,9 @@
 
 ``boundary_cases(backend)`` lists, for every production shape, T on both
 sides of every path boundary (both targets' thresholds), T = 0 and 1, with
-and without an expert mask, with num_local_tokens < T, plus the edge shapes
-(E=513 topk=9, E=1024, unit sizes 16 and 256).  Cheap cases come first so a
+and without an expert mask, with num_local_tokens < T (those two with
+``moe_buf`` layouts of odd byte counts), plus the edge shapes
+(E=513 topk=9, E=1024, unit sizes 16 and 256, E=1 on the large path).  Cheap cases come first so a
 broken kernel is found quickly.
 """
 from __future__ import annotations
@@ -25,8 +26,10 @@ def boundary_cases(max_tokens: int = 4096) -> list[Case]:
             seed += 1
             cases.append(Case(E, k, T, u, seed=seed))
             if T > 1:
-                cases.append(Case(E, k, T, u, mask_mode="ratio", seed=seed + 10_000))
-                cases.append(Case(E, k, T, u, num_local_tokens=T // 2, weights="special", seed=seed + 20_000))
+                cases.append(Case(E, k, T, u, mask_mode="ratio", seed=seed + 10_000, moe_buf="float16x3"))
+                cases.append(Case(E, k, T, u, num_local_tokens=T // 2, weights="special", seed=seed + 20_000,
+                                  moe_buf="uint8x3"))
     cases += [Case(513, 9, 300, 16, mask_mode="one", seed=1), Case(1024, 8, 64, 256, seed=2),
-              Case(1024, 8, 700, 32, routing="hot", seed=3), Case(8, 2, 100, 256, seed=4)]
+              Case(1024, 8, 700, 32, routing="hot", seed=3), Case(8, 2, 100, 256, seed=4),
+              Case(1, 1, 2049, 32, seed=5)]     # one expert: the large path's smallest workspace
     return sorted(cases, key=lambda c: c.tokens * c.topk + c.num_experts)

@@ -55,11 +55,30 @@ def _executes_on(target) -> str:
     return f"native {t}" if _native() else f"cpu-interpreter {t}"
 
 
+#: Byte the workspace is filled with before each launch: a kernel that skips
+#: clearing any of it counts stale tokens and fails the golden model.
+WORKSPACE_POISON_BYTE = 0x5A
+
+
+def _poisoned_workspace(inputs, target, device):
+    import torch
+
+    from ..moesort.api import workspace_size
+
+    n = workspace_size(inputs.m, inputs.num_experts, inputs.topk, inputs.unit_size, target)
+    if not n:
+        return None
+    ws = torch.empty(n, dtype=torch.int32, device=device)
+    ws.view(torch.uint8).fill_(WORKSPACE_POISON_BYTE)
+    return ws
+
+
 def _launch(inputs, buffers, target):
     from ..moesort.api import moe_sorting
 
     target = _target(target)
     d = buffers.device_inputs
+    workspace = _poisoned_workspace(inputs, target, buffers.sorted_ids.device)
     if _native():
         ctx = contextlib.nullcontext()
     else:
@@ -72,7 +91,7 @@ def _launch(inputs, buffers, target):
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
             buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
             inputs.num_experts, inputs.unit_size, d.expert_mask, inputs.num_local_tokens,
-            target=target,
+            workspace, target=target,
         )
 
 

@@ -15,11 +15,20 @@
   - LDS: a written-byte map (uninitialized read check) and, per 4-byte word,
     the epoch/wave of the last writer and of readers; ``barrier()`` starts a
     new epoch.  A word touched by two waves in one epoch, one writing, is a
-    :class:`RaceError`.
-  - Global: per allocation (lazily), per byte, the workgroup that wrote it and
-    the workgroup(s) that read it during this launch: two workgroups touching
-    one byte, one writing, is a :class:`RaceError` (per byte, because global
-    stores carry byte enables: different bytes of one dword never clobber).
+    :class:`RaceError`.  Every first store to a word is a write (LDS starts
+    undefined, whatever pattern the interpreter fills it with); a store that
+    leaves a word as it was is not.  One value stored by several waves (a
+    uniform store, or lanes of several waves in one instruction) counts as
+    each wave's own write; different values so stored are a race.
+  - Global: per allocation (lazily), per byte, the workgroup, wave and barrier
+    epoch of its last writer and of its readers during this launch.  Two
+    workgroups touching one byte, one writing, is a :class:`RaceError`; so are
+    two waves of one workgroup touching it between two barriers, one writing
+    (per byte, because global stores carry byte enables: different bytes of one
+    dword never clobber).  A uniform store executed by several waves (the same
+    value from each), or one store instruction whose lanes of several waves hit
+    the same byte, counts as every wave's own write: later reads of it in the
+    same epoch are not a race.
   - Output-only tensors (:func:`kernels.emu.mark_output_only`): a written-byte
     map per launch; reading a byte not written in this launch is an
     :class:`UninitializedReadError`.  All other caller tensors count as
@@ -37,7 +46,8 @@ LDS_APERTURE = np.int64(1 << 60)
 
 
 class Allocation:
-    __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "init", "_views")
+    __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "wr_wv", "wr_ep", "rd_wv",
+                 "rd_ep", "init", "_views")
 
     def __init__(self, start, nbytes, name, output_only=False):
         self.start = int(start)
@@ -49,8 +59,7 @@ class Allocation:
             self.bytes = np.ctypeslib.as_array(buf)
         else:
             self.bytes = np.zeros(0, np.uint8)
-        self.wr = None
-        self.rd = None
+        self.wr = self.rd = self.wr_wv = self.wr_ep = self.rd_wv = self.rd_ep = None
         self.init = np.zeros(int(nbytes), bool) if output_only else None
         self._views = {}
 
@@ -127,7 +136,7 @@ class GlobalMemory:
                 return a
         self._oob(addr, size, info)
 
-    def read_uniform(self, addr, nbytes, info, wg=0):
+    def read_uniform(self, addr, nbytes, info, wg=0, wave=None, ep=0):
         a = self._find1(addr, nbytes, info)
         o = addr - a.start
         if self.sanitize:
@@ -135,42 +144,20 @@ class GlobalMemory:
                 raise UninitializedReadError(
                     f"read of output-only tensor {a.name} at byte {o} not written in this launch",
                     op=info[0], loc=info[1])
-            self._track1(a, o, nbytes, wg, False, info)
+            self._track(a, np.array([o], np.int64), nbytes, wg, False, info, wave, ep)
         return a.bytes[o:o + nbytes].copy()
 
-    def write_uniform(self, addr, raw, info, wg=0):
+    def write_uniform(self, addr, raw, info, wg=0, wave=None, ep=0):
         nbytes = raw.shape[0]
         a = self._find1(addr, nbytes, info)
         o = addr - a.start
         if self.sanitize:
             if not np.array_equal(a.bytes[o:o + nbytes], raw):
-                self._track1(a, o, nbytes, wg, True, info)
+                self._track(a, np.array([o], np.int64), nbytes, wg, True, info,
+                            ALL_WAVES if wave == MANY_WAVES else wave, ep)
             if a.output_only:
                 a.init[o:o + nbytes] = True
         a.bytes[o:o + nbytes] = raw
-
-    def _track1(self, a, o, nbytes, wg, is_write, info):
-        """Scalar version of :meth:`_track` (one access by workgroup ``wg``)."""
-        if a.wr is None:
-            nw = (a.end - a.start + 3) // 4
-            a.wr = np.full(nw, -1, np.int32)
-            a.rd = np.full(nw, -1, np.int32)
-        wr, rd = a.wr, a.rd
-        for w in range(o >> 2, ((o + nbytes - 1) >> 2) + 1):
-            x = int(wr[w])
-            if x >= 0 and x != wg:
-                raise RaceError(
-                    f"global word {w} of {a.name}: workgroup {wg} {'writes' if is_write else 'reads'} it "
-                    f"after workgroup {x} wrote it in the same launch", op=info[0], loc=info[1])
-            r = int(rd[w])
-            if is_write:
-                if r == -2 or (r >= 0 and r != wg):
-                    raise RaceError(
-                        f"global word {w} of {a.name}: workgroup {wg} writes it after another workgroup "
-                        f"read it in the same launch", op=info[0], loc=info[1])
-                wr[w] = wg
-            elif r != wg:
-                rd[w] = wg if r == -1 else -2
 
     def _oob(self, addr, size, info):
         near = ", ".join(f"{a.name}=[0x{a.start:x},0x{a.end:x})" for a in self.allocs) or "none"
@@ -190,8 +177,10 @@ class GlobalMemory:
             yield self.allocs[j], offs[sel], sel
 
     # -- accesses
-    def read(self, addr, nbytes, info, wg=0):
-        """Bytes (n, nbytes) at host addresses ``addr`` (1-D int64)."""
+    def read(self, addr, nbytes, info, wg=0, wave=None, ep=0):
+        """Bytes (n, nbytes) at host addresses ``addr`` (1-D int64).  ``wg``, ``wave``
+        and ``ep`` (workgroup, wave in it, its barrier epoch) name the accessing
+        lanes for the race check: scalars, or one per address."""
         k, offs = self._locate(addr, nbytes, info)
         out = np.empty((addr.shape[0], nbytes), np.uint8)
         for a, o, sel in self._groups(k, offs):
@@ -203,7 +192,7 @@ class GlobalMemory:
                         raise UninitializedReadError(
                             f"read of output-only tensor {a.name} at byte {int(bad)} not written in this launch",
                             op=info[0], loc=info[1])
-                self._track(a, o, nbytes, wg if sel is None or np.ndim(wg) == 0 else wg[sel], False, info)
+                self._track(a, o, nbytes, _sel(wg, sel), False, info, _sel(wave, sel), _sel(ep, sel))
             if _aligned(o, nbytes):
                 vals = a.view(nbytes)[o // nbytes].view(np.uint8).reshape(-1, nbytes)
             else:
@@ -214,8 +203,8 @@ class GlobalMemory:
                 out[sel] = vals
         return out
 
-    def write(self, addr, data, info, wg=0):
-        """Store ``data`` (n, nbytes) uint8 at host addresses ``addr``."""
+    def write(self, addr, data, info, wg=0, wave=None, ep=0):
+        """Store ``data`` (n, nbytes) uint8 at host addresses ``addr`` (accessors as in :meth:`read`)."""
         nbytes = data.shape[1]
         k, offs = self._locate(addr, nbytes, info)
         for a, o, sel in self._groups(k, offs):
@@ -227,8 +216,8 @@ class GlobalMemory:
                 if self.sanitize:
                     ch = v[wi] != dw
                     if ch.any():
-                        g = wg if np.ndim(wg) == 0 else (wg if sel is None else wg[sel])[ch]
-                        self._track(a, o[ch], nbytes, g, True, info)
+                        self._track(a, o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
+                                    _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch))
                     if a.output_only:
                         a.init[_byte_index(o, nbytes)] = True
                 v[wi] = dw
@@ -237,43 +226,54 @@ class GlobalMemory:
             if self.sanitize:
                 ch = (a.bytes[idx].reshape(-1, nbytes) != d).any(axis=1)
                 if ch.any():
-                    g = wg if np.ndim(wg) == 0 else (wg if sel is None else wg[sel])[ch]
-                    self._track(a, o[ch], nbytes, g, True, info)
+                    self._track(a, o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
+                                _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch))
                 if a.output_only:
                     a.init[idx] = True
             a.bytes[idx] = d.reshape(-1)
 
-    def _track(self, a, o, nbytes, wg, is_write, info):
-        """Cross-workgroup race check; ``wg`` is a scalar or one workgroup id per access.
+    def _track(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0):
+        """Race check of one access of ``nbytes`` at byte offsets ``o`` of ``a``.
 
-        Tracked per byte: stores of different bytes of one dword by different
-        workgroups do not conflict (the memory system writes with byte enables).
+        ``wg``/``wave``/``ep`` are scalars or one per offset; ``wave`` None skips the
+        check between waves of one workgroup.  Tracked per byte: stores of different
+        bytes of one dword do not conflict (the memory system writes with byte enables).
         """
         nb = a.end - a.start
         if a.wr is None:
             a.wr = np.full(nb, -1, np.int32)
             a.rd = np.full(nb, -1, np.int32)
+            a.wr_wv = np.full(nb, NO_WAVE, np.int32)
+            a.wr_ep = np.zeros(nb, np.int32)
+            a.rd_wv = np.full(nb, NO_WAVE, np.int32)
+            a.rd_ep = np.zeros(nb, np.int32)
         words = np.minimum(o[:, None] + np.arange(nbytes)[None, :], nb - 1).reshape(-1)
-        if np.ndim(wg):
-            wg = np.repeat(wg, nbytes)
+        wg, ep = _per_byte(wg, nbytes), _per_byte(ep, nbytes)
+        wave = NO_WAVE if wave is None else _per_byte(wave, nbytes)
+        kind = "writes" if is_write else "reads"
         wr = a.wr[words]
         bad = (wr >= 0) & (wr != wg)
         if bad.any():
             j = int(np.nonzero(bad)[0][0])
-            who = int(wg[j]) if np.ndim(wg) else int(wg)
             raise RaceError(
-                f"global byte {int(words[j])} of {a.name}: workgroup {who} {'writes' if is_write else 'reads'} it "
+                f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} {kind} it "
                 f"after workgroup {int(wr[j])} wrote it in the same launch", op=info[0], loc=info[1])
+        rd = a.rd[words]
         if is_write:
-            rd = a.rd[words]
             bad = (rd == -2) | ((rd >= 0) & (rd != wg))
             if bad.any():
                 j = int(np.nonzero(bad)[0][0])
                 raise RaceError(
-                    f"global byte {int(words[j])} of {a.name}: workgroup "
-                    f"{int(wg[j]) if np.ndim(wg) else int(wg)} writes it after another workgroup "
-                    f"read it in the same launch", op=info[0], loc=info[1])
+                    f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} writes it after another "
+                    f"workgroup read it in the same launch", op=info[0], loc=info[1])
+        if np.ndim(wave) or wave != NO_WAVE:
+            self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info)
+        if is_write:
             a.wr[words] = wg
+            a.wr_wv[words] = wave
+            a.wr_ep[words] = ep
+            if np.ndim(wave):                  # several waves stored to one byte in this instruction
+                a.wr_wv[words[a.wr_wv[words] != wave]] = ALL_WAVES
             if np.ndim(wg):
                 back = a.wr[words]
                 if (back != wg).any():
@@ -282,13 +282,59 @@ class GlobalMemory:
                         f"global byte {int(words[j])} of {a.name} written with different values by workgroups "
                         f"{int(wg[j])} and {int(back[j])} in the same launch", op=info[0], loc=info[1])
         else:
-            rd = a.rd[words]
+            # readers of this epoch of this workgroup: one wave, or MANY_WAVES
+            same = (rd == wg) & (a.rd_ep[words] == ep)
+            prev = a.rd_wv[words]
+            a.rd_wv[words] = np.where(same & (prev != wave), MANY_WAVES, wave)
+            a.rd_ep[words] = ep
             a.rd[words] = np.where((rd == -1) | (rd == wg), wg, -2)
-            if np.ndim(wg):
+            if np.ndim(wg) or np.ndim(wave):
+                back_wv = a.rd_wv[words]
+                a.rd_wv[words[back_wv != wave]] = MANY_WAVES
                 back = a.rd[words]
                 multi = (back != wg) & (back != -2)
                 if multi.any():
                     a.rd[words[multi]] = -2
+
+    @staticmethod
+    def _wave_race(a, words, wg, wave, ep, wr, rd, is_write, info):
+        """Two waves of one workgroup touching a byte in one barrier epoch, one writing."""
+        wwv = a.wr_wv[words]
+        bad = (wr == wg) & (a.wr_ep[words] == ep) & (wwv != wave)
+        if not is_write:
+            bad &= wwv != ALL_WAVES            # every wave wrote it itself (a uniform store)
+        what = "wrote"
+        if is_write and not bad.any():
+            rwv = a.rd_wv[words]
+            bad = (rd == wg) & (a.rd_ep[words] == ep) & ((rwv == MANY_WAVES) | (rwv != wave))
+            what = "read"
+        if bad.any():
+            j = int(np.nonzero(bad)[0][0])
+            raise RaceError(
+                f"global byte {int(words[j])} of {a.name}: {_wave_name(_at(wave, j))} of workgroup {_at(wg, j)} "
+                f"{'writes' if is_write else 'reads'} it after another wave {what} it, with no barrier between "
+                f"(missing gpu.barrier?)", op=info[0], loc=info[1])
+
+
+#: Wave codes of the global race shadow besides real wave ids (>= 0).
+NO_WAVE, MANY_WAVES, ALL_WAVES = -1, -2, -4
+
+
+def _wave_name(w: int) -> str:
+    return {MANY_WAVES: "several waves", ALL_WAVES: "every wave"}.get(w, f"wave {w}")
+
+
+def _per_byte(x, nbytes):
+    return np.repeat(x, nbytes) if np.ndim(x) else x
+
+
+def _at(x, j):
+    return int(x[j]) if np.ndim(x) else int(x)
+
+
+def _sel(x, sel):
+    """``x[sel]`` for a per-access array; scalars (and ``sel`` None) pass through."""
+    return x if sel is None or x is None or np.ndim(x) == 0 else x[sel]
 
 
 class LDS:
@@ -318,7 +364,9 @@ class LDS:
             self.rd_wave = np.zeros(nw, np.int32)
 
     def reset(self, garbage):
-        """New workgroup: contents are garbage (a pattern), shadows cleared."""
+        """New workgroup: contents are ``garbage`` (a byte pattern), shadows cleared.
+        Under the sanitizer every first store to a byte counts as a write for the
+        race check, whatever the pattern."""
         self.mem[:] = garbage
         self.epoch[:] = 1
         if self.sanitize:
@@ -399,10 +447,12 @@ class LDS:
             d = np.ascontiguousarray(data).view(np.uint32).reshape(-1)
             old = self.mem32[w]
             self.mem32[w] = d
-            changed = (old != d) | (self.mem32[w] != d)
+            # the first store to a word is always a write: its old content was undefined
+            agree = self.mem32[w] == d
+            changed = (old != d) | ~agree | (self.init32[w] != 0x01010101)
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], 4, (lanes // self.W)[sel], True, info)
+                self._race(offs[sel], 4, (lanes // self.W)[sel], True, info, agree[sel])
             self.init32[w] = 0x01010101
             return
         idx = _byte_index(offs, nbytes)
@@ -412,10 +462,12 @@ class LDS:
             final = self.mem[idx].reshape(-1, nbytes)
             # a store that leaves the bytes as they were (and agrees with every other lane
             # storing there) is benign and not tracked as a write
-            changed = (old != data).any(axis=1) | (final != data).any(axis=1)
+            agree = (final == data).all(axis=1)
+            changed = ((old != data).any(axis=1) | ~agree
+                       | ~self.init[idx].reshape(-1, nbytes).all(axis=1))
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], nbytes, (lanes // self.W)[sel], True, info)
+                self._race(offs[sel], nbytes, (lanes // self.W)[sel], True, info, agree[sel])
             self.init[idx] = True
         else:
             self.mem[idx] = data.reshape(-1)
@@ -443,21 +495,18 @@ class LDS:
         if self.sanitize:
             # every active lane stores the same value at the same address: only a
             # change of the bytes counts as a write for the race check
-            if not np.array_equal(self.mem[off:off + nbytes], raw):
-                if len(waves) > 1:
-                    raise RaceError(
-                        f"LDS byte {off} written by waves {list(waves)} in one instruction without a barrier",
-                        op=info[0], loc=info[1])
+            if not np.array_equal(self.mem[off:off + nbytes], raw) or not self.init[off:off + nbytes].all():
                 self._race1(off, nbytes, waves, True, info)
             self.init[off:off + nbytes] = True
         self.mem[off:off + nbytes] = raw
 
     def _race1(self, off, nbytes, waves, is_write, info):
+        """Race check of a uniform access by ``waves`` (one value from all of them)."""
         ep = self.epoch[0]
         for w in range(off >> 2, ((off + nbytes - 1) >> 2) + 1):
             wcur = self.wr_ep[w] == ep
             for wv in waves:
-                bad = wcur and self.wr_wave[w] != wv
+                bad = wcur and self.wr_wave[w] != wv and (is_write or self.wr_wave[w] != ALL_WAVES)
                 if is_write and not bad and self.rd_ep[w] == ep:
                     rw = self.rd_wave[w]
                     bad = rw == -2 or rw != wv
@@ -467,7 +516,7 @@ class LDS:
                         f"barriers, at least one writing (missing gpu.barrier?)", op=info[0], loc=info[1])
             if is_write:
                 self.wr_ep[w] = ep
-                self.wr_wave[w] = waves[0]
+                self.wr_wave[w] = waves[0] if len(waves) == 1 else ALL_WAVES
             else:
                 if self.rd_ep[w] != ep:
                     self.rd_ep[w] = ep
@@ -475,18 +524,25 @@ class LDS:
                 elif len(waves) > 1 or self.rd_wave[w] != waves[0]:
                     self.rd_wave[w] = -2
 
-    def _race(self, offs, nbytes, waves, is_write, info):
+    def _race(self, offs, nbytes, waves, is_write, info, agree=None):
+        """Race check of a per-lane access; ``agree`` (writes): per lane, whether its bytes
+        are what the word holds after the instruction (lanes of several waves storing one
+        value to one word in one instruction are benign; different values race)."""
         w0 = offs >> 2
         if nbytes > 4 or ((offs & 3) + nbytes > 4).any():
             nwd = (nbytes + 3) // 4 + 1
             words = (w0[:, None] + np.arange(nwd)[None, :])
             words = np.minimum(words, self.wr_ep.shape[0] - 1).reshape(-1)
             waves = np.repeat(waves, nwd)
+            if agree is not None:
+                agree = np.repeat(agree, nwd)
         else:
             words = w0
         ep = self._ep(words)
         wcur = self.wr_ep[words] == ep
         conflict = wcur & (self.wr_wave[words] != waves)
+        if not is_write:
+            conflict &= self.wr_wave[words] != ALL_WAVES     # every wave stored that value itself
         if is_write:
             rcur = self.rd_ep[words] == ep
             rw = self.rd_wave[words]
@@ -499,12 +555,15 @@ class LDS:
         if is_write:
             self.wr_ep[words] = ep
             self.wr_wave[words] = waves
-            back = self.wr_wave[words]
-            if (back != waves).any():
-                j = np.nonzero(back != waves)[0][0]
-                raise RaceError(
-                    f"LDS word {int(words[j])} written by two waves in one instruction without a barrier",
-                    op=info[0], loc=info[1])
+            multi = self.wr_wave[words] != waves
+            if multi.any():
+                bad = multi if agree is None else multi & ~agree
+                if bad.any():
+                    j = np.nonzero(bad)[0][0]
+                    raise RaceError(
+                        f"LDS word {int(words[j])} written with different values by two waves in one "
+                        f"instruction", op=info[0], loc=info[1])
+                self.wr_wave[words[multi]] = ALL_WAVES
         else:
             old_ep = self.rd_ep[words]
             old = np.where(old_ep == ep, self.rd_wave[words], waves)

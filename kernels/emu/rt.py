@@ -11,7 +11,7 @@ import numpy as np
 
 from . import amdgpu, semantics
 from .errors import DivergentBarrierError, UndefinedBehaviorError, UnsupportedOpError
-from .memory import LDS_APERTURE
+from .memory import LDS_APERTURE, MANY_WAVES
 
 
 def lanes(X, m):
@@ -59,6 +59,25 @@ def wgs(X, idx):
     return X.wg if X.nb == 1 else X.wg_lane[idx]
 
 
+def who(X, idx):
+    """Keyword arguments naming the accessing lanes ``idx`` for the global race check:
+    workgroup, wave inside it and the workgroup's barrier epoch (scalars or per lane)."""
+    if not X.sanitize:
+        return {"wg": wgs(X, idx)}
+    wave = (idx % X.Lp) // X.W
+    if X.nb == 1:
+        return {"wg": X.wg, "wave": wave, "ep": int(X.lds.epoch[0])}
+    return {"wg": X.wg_lane[idx], "wave": wave, "ep": X.lds.epoch[idx // X.Lp]}
+
+
+def who_uniform(X, m):
+    """:func:`who` for a uniform access by the active lanes ``m`` of one workgroup."""
+    if not X.sanitize:
+        return {"wg": X.wg}
+    waves = waves_of(X, m)
+    return {"wg": X.wg, "wave": waves[0] if len(waves) == 1 else MANY_WAVES, "ep": int(X.lds.epoch[0])}
+
+
 def _mem_read(X, space, addr, nbytes, idx, lo, hi, info):
     if space == 3:
         return X.lds.read(addr, nbytes, idx, lo, hi, info)
@@ -70,9 +89,9 @@ def _mem_read(X, space, addr, nbytes, idx, lo, hi, info):
                 out[is_lds] = X.lds.read(addr[is_lds] - LDS_APERTURE, nbytes, idx[is_lds], 0, X.lds.nbytes, info)
                 g = ~is_lds
                 if g.any():
-                    out[g] = X.gmem.read(addr[g], nbytes, info, wgs(X, idx[g]))
+                    out[g] = X.gmem.read(addr[g], nbytes, info, **who(X, idx[g]))
                 return out
-        return X.gmem.read(addr, nbytes, info, wgs(X, idx))
+        return X.gmem.read(addr, nbytes, info, **who(X, idx))
     raise UnsupportedOpError(f"load from address space {space}", op=info[0], loc=info[1])
 
 
@@ -85,10 +104,10 @@ def _mem_write(X, space, addr, raw, idx, lo, hi, info):
             X.lds.write(addr[is_lds] - LDS_APERTURE, raw[is_lds], idx[is_lds], 0, X.lds.nbytes, info)
             g = ~is_lds
             if g.any():
-                X.gmem.write(addr[g], raw[g], info, wgs(X, idx[g]))
+                X.gmem.write(addr[g], raw[g], info, **who(X, idx[g]))
             return
     if space in (0, 1, 7, 8):
-        return X.gmem.write(addr, raw, info, wgs(X, idx))
+        return X.gmem.write(addr, raw, info, **who(X, idx))
     raise UnsupportedOpError(f"store to address space {space}", op=info[0], loc=info[1])
 
 
@@ -101,7 +120,7 @@ def load(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
         if space == 3:
             raw = X.lds.read_uniform(a, nbytes, waves_of(X, m), lo, hi, info)
         else:
-            raw = X.gmem.read_uniform(a, nbytes, info, X.wg)
+            raw = X.gmem.read_uniform(a, nbytes, info, **who_uniform(X, m))
         v = raw.view(mdt).reshape(shape)
         if conv is not None:
             v = conv(v)
@@ -127,7 +146,7 @@ def store(X, val, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
         if space == 3:
             X.lds.write_uniform(int(ptr), raw, waves_of(X, m), lo, hi, info)
         else:
-            X.gmem.write_uniform(int(ptr), raw, info, X.wg)
+            X.gmem.write_uniform(int(ptr), raw, info, **who_uniform(X, m))
         return
     idx = lanes(X, m)
     addr = pick(X, ptr, idx, 0).astype(np.int64)
@@ -173,7 +192,7 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
         raw = np.zeros(nbytes, np.uint8)
         for c in range(0, nbytes, gran):
             if _in_range1(vo + c, gran, nrec, stride):
-                raw[c:c + gran] = X.gmem.read_uniform(int(base) + so + vo + c, gran, info, X.wg)
+                raw[c:c + gran] = X.gmem.read_uniform(int(base) + so + vo + c, gran, info, **who_uniform(X, m))
         v = raw.view(mdt).reshape(shape)
         if conv is not None:
             v = conv(v)
@@ -186,13 +205,11 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     gran = _buf_chunks(nbytes, esize)
     bl = base if np.ndim(base) == 0 else base[idx]
     nl = nrec if np.ndim(nrec) == 0 else nrec[idx]
-    wl = wgs(X, idx)
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
         if ok.any():
             addr = ((bl if np.ndim(bl) == 0 else bl[ok]) + (so if np.ndim(so) == 0 else so[ok]) + vo[ok] + c)
-            out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info,
-                                              wl if np.ndim(wl) == 0 else wl[ok])
+            out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx[ok]))
     vals = from_bytes(out, mdt, shape)
     if conv is not None:
         vals = conv(vals)
@@ -214,7 +231,7 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
         gran = _buf_chunks(nbytes, esize)
         for c in range(0, nbytes, gran):
             if _in_range1(vo + c, gran, nrec, stride):
-                X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, X.wg)
+                X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, **who_uniform(X, m))
         return
     idx = lanes(X, m)
     vo = pick(X, voff, idx, 0).astype(np.int64) & 0xFFFFFFFF
@@ -226,7 +243,6 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     gran = _buf_chunks(nbytes, esize)
     bl = base if np.ndim(base) == 0 else base[idx]
     nl = nrec if np.ndim(nrec) == 0 else nrec[idx]
-    wl = wgs(X, idx)
     order = X.store_order(idx)
     if order is not None:
         vo, raw = vo[order], raw[order]
@@ -236,14 +252,13 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
             bl = bl[order]
         if np.ndim(nl):
             nl = nl[order]
-        if np.ndim(wl):
-            wl = wl[order]
+        idx = idx[order]
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
         if ok.any():
             addr = ((bl if np.ndim(bl) == 0 else bl[ok]) + (so if np.ndim(so) == 0 else so[ok]) + vo[ok] + c)
             X.gmem.write(np.asarray(addr, np.int64), np.ascontiguousarray(raw[ok, c:c + gran]), info,
-                         wl if np.ndim(wl) == 0 else wl[ok])
+                         **who(X, idx[ok]))
 
 
 def _in_range1(off, size, nrec, stride):

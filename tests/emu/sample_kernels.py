@@ -349,3 +349,79 @@ def _byte_per_workgroup_kernel(Y: fx.Tensor, same_byte: fx.Constexpr[bool]):
 @flyc.jit
 def launch_byte_per_workgroup(Y: fx.Tensor, same_byte: fx.Constexpr[bool], stream: fx.Stream = fx.Stream(None)):
     _byte_per_workgroup_kernel(Y, same_byte).launch(grid=(4, 1, 1), block=(64, 1, 1), stream=stream)
+
+
+# ---------------------------------------------------------------- hazards between waves of one workgroup
+def make_lds_clear_then_fill(block: int = 128, barrier: bool = True):
+    """Thread t zeroes LDS word t, then stores t + 1 into word (t + 64) % block -- another
+    wave's word -- and finally copies word t to Y[t].  Without the first barrier the
+    zeroing races with the other wave's store (LDS starts as zeros in the interpreter,
+    so only counting every first store as a write can see it)."""
+    @fx.struct
+    class Smem:
+        s: fx.Array[fx.Int32, block, 16]
+
+    @flyc.kernel
+    def _clear_fill_kernel(Y: fx.Tensor):
+        tid = fx.Int32(fx.thread_idx.x)
+        s = fx.SharedAllocator().allocate(Smem).peek().s.ptr
+        fx.ptr_store(fx.Int32(0), s + fx.Int64(tid))
+        if barrier:
+            gpu.barrier()
+        fx.ptr_store(tid + fx.Int32(1), s + fx.Int64((tid + fx.Int32(64)) % fx.Int32(block)))
+        gpu.barrier()
+        buf_store(fx.ptr_load(s + fx.Int64(tid)), make_rsrc(Y, block * 4), tid * 4)
+
+    @flyc.jit
+    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+        _clear_fill_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch
+
+
+def make_global_exchange(block: int = 128, barrier: bool = True, uniform_flag: bool = False):
+    """Thread t writes t * 3 to W[t], then reads W[(t + 64) % block] -- written by another
+    wave -- into Y[t].  Without the barrier that is a read-after-write race in global
+    memory between two waves of one workgroup.  ``uniform_flag``: every thread also
+    stores 7 to W[block] (one value from every wave) and reads it back, which is benign."""
+    @flyc.kernel
+    def _exchange_kernel(W: fx.Tensor, Y: fx.Tensor):
+        tid = fx.Int32(fx.thread_idx.x)
+        rw = make_rsrc(W, (block + 1) * 4)
+        buf_store(tid * fx.Int32(3), rw, tid * 4)
+        extra = fx.Int32(0)
+        if uniform_flag:
+            buf_store(fx.Int32(7), rw, fx.Int32(block * 4))
+            extra = fx.Int32(buf_load(rw, fx.Int32(block * 4), T.i32()))
+        if barrier:
+            gpu.barrier()
+        v = fx.Int32(buf_load(rw, ((tid + fx.Int32(64)) % fx.Int32(block)) * 4, T.i32()))
+        buf_store(v + extra, make_rsrc(Y, block * 4), tid * 4)
+
+    @flyc.jit
+    def launch(W: fx.Tensor, Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+        _exchange_kernel(W, Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch
+
+
+def make_lds_shared_word(block: int = 128, same_value: bool = True):
+    """Every thread stores to LDS word 0 (the constant 5, or its own id) and, with no
+    barrier, reads it back into Y[t].  One value from every wave is benign; different
+    values from several waves in one instruction are a race."""
+    @fx.struct
+    class Smem:
+        s: fx.Array[fx.Int32, 4, 16]
+
+    @flyc.kernel
+    def _shared_word_kernel(Y: fx.Tensor):
+        tid = fx.Int32(fx.thread_idx.x)
+        s = fx.SharedAllocator().allocate(Smem).peek().s.ptr
+        fx.ptr_store(fx.Int32(5) if same_value else tid, s + fx.Int64(0))
+        buf_store(fx.ptr_load(s + fx.Int64(0)), make_rsrc(Y, block * 4), tid * 4)
+
+    @flyc.jit
+    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+        _shared_word_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch

@@ -105,3 +105,54 @@ def test_byte_stores_of_different_workgroups_into_one_byte_are_a_race():
     y = torch.zeros(1, dtype=torch.int32)
     with emu.emulate("gfx950"), pytest.raises(emu.RaceError, match="global byte 0"):
         K.launch_byte_per_workgroup(y, True)
+
+
+@pytest.mark.parametrize("barrier", [False, True])
+def test_lds_store_over_initial_zeros_counts_as_a_write(barrier):
+    y = torch.zeros(128, dtype=torch.int32)
+    launch = K.make_lds_clear_then_fill(barrier=barrier)
+    if not barrier:
+        with emu.emulate("gfx950"), pytest.raises(emu.RaceError, match="missing gpu.barrier"):
+            launch(y)
+        return
+    with emu.emulate("gfx950", shuffle_schedule=True):
+        launch(y)
+    np.testing.assert_array_equal(y.numpy(), (np.arange(128) - 64) % 128 + 1)
+
+
+def test_global_read_of_another_waves_store_without_barrier_is_a_race():
+    w, y = torch.full((129,), -1, dtype=torch.int32), torch.zeros(128, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(emu.RaceError) as ei:
+        K.make_global_exchange(barrier=False)(w, y)
+    msg = str(ei.value)
+    assert "of workgroup 0 reads it after another wave wrote it" in msg and SRC in msg
+
+
+@pytest.mark.parametrize("uniform_flag", [False, True])
+def test_global_exchange_with_barrier_is_clean(uniform_flag):
+    w, y = torch.full((129,), -1, dtype=torch.int32), torch.zeros(128, dtype=torch.int32)
+    with emu.emulate("gfx950", shuffle_schedule=True):
+        K.make_global_exchange(barrier=True, uniform_flag=uniform_flag)(w, y)
+    want = ((np.arange(128) + 64) % 128) * 3 + (7 if uniform_flag else 0)
+    np.testing.assert_array_equal(y.numpy(), want)
+
+
+def test_global_races_between_waves_are_not_checked_without_the_sanitizer():
+    w, y = torch.full((129,), -1, dtype=torch.int32), torch.zeros(128, dtype=torch.int32)
+    with emu.emulate("gfx950", sanitize=False):
+        K.make_global_exchange(barrier=False)(w, y)
+    np.testing.assert_array_equal(y.numpy(), ((np.arange(128) + 64) % 128) * 3)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_one_value_stored_by_every_wave_is_benign(shuffle):
+    y = torch.zeros(128, dtype=torch.int32)
+    with emu.emulate("gfx950", shuffle_schedule=shuffle):
+        K.make_lds_shared_word(same_value=True)(y)
+    assert (y.numpy() == 5).all()
+
+
+def test_different_values_stored_by_several_waves_to_one_lds_word_race():
+    y = torch.zeros(128, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(emu.RaceError, match="different values by two waves"):
+        K.make_lds_shared_word(same_value=False)(y)
