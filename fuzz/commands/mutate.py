@@ -25,6 +25,8 @@ OWN_SOURCES = {
     "kernels/moesort/multi.py": {"m": "(n_in // i32(topk))"},
     "kernels/moesort/dsl.py": {},
 }
+#: FlyDSL's own kernel, in the checkout named by FLYDSL_ROOT (``--upstream``).
+UPSTREAM_SOURCE = "flydsl:kernels/moe/moe_sorting_kernel.py"
 #: The kernel paths each file implements: the suite's cases for its mutants
 #: are restricted to those (files not listed are used by every path).
 PATHS_OF = {"kernels/moesort/small.py": ("small",), "kernels/moesort/multi.py": ("medium", "large")}
@@ -34,26 +36,45 @@ def add_arguments(p) -> None:
     p.add_argument("--source", action="append", default=[], metavar="PATH",
                    help="kernel file to mutate, relative to the repo (repeatable); default: the suite's own kernels")
     p.add_argument("--operator", action="append", default=[], help="only these operators (repeatable)")
+    p.add_argument("--only", action="append", default=[], metavar="ID",
+                   help="judge only the mutants with these ids (repeatable), e.g. a previous run's survivors")
     p.add_argument("--sample", type=int, default=None, help="judge a deterministic sample of this many mutants")
     p.add_argument("--const-per-file", type=int, default=None, help="at most this many const mutants per file")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once")
     p.add_argument("--timeout", type=float, default=600,
                    help="seconds per mutant and check set; a mutant alive then counts as survived (default 600)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", default="flydsl-own")
+    p.add_argument("--backend", default=None,
+                   help="backend that runs the mutants (default: flydsl-own; with --upstream, "
+                        "flydsl-upstream-sanitized)")
+    p.add_argument("--upstream", action="store_true",
+                   help=f"mutate FlyDSL's own kernel ({UPSTREAM_SOURCE.split(':', 1)[1]} under FLYDSL_ROOT) "
+                        "instead of the suite's; cases the unmutated kernel fails are screened out first")
+    p.add_argument("--screen", action="store_true",
+                   help="screen out the cases the unmutated kernel fails (always on with --upstream)")
     p.add_argument("--no-baseline", action="store_true", help="skip the FlyDSL test-shape baseline")
     p.add_argument("--list", action="store_true", help="only list the mutants and their diffs")
-    p.add_argument("--out", default=".", help="directory for mutation.json and mutation.md (default: repo root)")
+    p.add_argument("--out", default=None, help="directory for mutation.json and mutation.md (default: the repo "
+                                                "root; with --upstream, out/mutation-upstream)")
 
 
 def main(args) -> int:
     from fuzz.mutation import operators, runner
 
     root = runner.ROOT
-    sources = args.source or list(OWN_SOURCES)
+    if args.upstream:
+        if not os.environ.get("FLYDSL_ROOT"):
+            raise UsageError("--upstream needs FLYDSL_ROOT set to a FlyDSL checkout")
+        if args.source:
+            raise UsageError("--upstream and --source exclude each other")
+        sources = [UPSTREAM_SOURCE]
+    else:
+        sources = args.source or list(OWN_SOURCES)
+    backend = args.backend or ("flydsl-upstream-sanitized" if args.upstream else "flydsl-own")
+    out = Path(args.out or (root / "out" / "mutation-upstream" if args.upstream else "."))
     for s in sources:
-        if not (root / s).is_file():
-            raise UsageError(f"--source {s!r}: no such file under {root}")
+        if not runner.source_file(s).is_file():
+            raise UsageError(f"--source {s!r}: no such file ({runner.source_file(s)})")
     known_ops = {"cmp", "const", "barrier", "select_swap", "shift", "scan", "mask_invert", "round_down",
                  "sentinel_t", "grid"}
     bad = set(args.operator) - known_ops
@@ -61,7 +82,12 @@ def main(args) -> int:
         raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(known_ops)}")
     chosen = runner.select(sources, OWN_SOURCES, set(args.operator) or None, args.sample,
                            args.const_per_file, args.seed)
-    originals = {s: (root / s).read_text() for s in sources}
+    if args.only:
+        unknown = set(args.only) - {m.id for m in chosen}
+        if unknown:
+            raise UsageError(f"--only {sorted(unknown)}: no such mutant among the selected ones")
+        chosen = [m for m in chosen if m.id in set(args.only)]
+    originals = {s: runner.source_file(s).read_text() for s in sources}
     if args.list:
         for m in chosen:
             print(f"== {m.id}  {m.path}:{m.line}  {m.before!r} -> {m.after!r}")
@@ -76,20 +102,27 @@ def main(args) -> int:
         print(f"[{done[0]}/{total}] {j.mutant.id:<28} suite={j.suite['status']:<14} "
               f"({j.suite.get('check') or '-'}) baseline={base:<14} {j.seconds:6.1f}s", flush=True)
 
-    results = runner.run_all(chosen, args.jobs, args.timeout, args.seed, args.backend,
-                             not args.no_baseline, on_done, lambda path: PATHS_OF.get(path, ()))
+    out.mkdir(parents=True, exist_ok=True)
+    exclude = None
+    if args.upstream or args.screen:
+        exclude = out / "screened-cases.json"
+        print(f"screening: every check on the unmutated {backend} (cases it fails are left out)", flush=True)
+        failing = runner.screen(args.seed, backend, args.timeout, exclude)
+        print(f"screened out {len(failing['suite'])} suite and {len(failing['baseline'])} baseline case(s) "
+              f"the unmutated kernel fails ({exclude})", flush=True)
+    results = runner.run_all(chosen, args.jobs, args.timeout, args.seed, backend,
+                             not args.no_baseline, on_done, lambda path: PATHS_OF.get(path, ()), exclude)
     equivalent = runner.load_equivalent()
     summary = runner.summarize(results, equivalent)
     import hashlib
 
     config = {"sources": {src: hashlib.sha256(originals[src].encode()).hexdigest()[:12] for src in sources},
               "operators": args.operator or "all", "sample": args.sample,
-              "const_per_file": args.const_per_file, "seed": args.seed, "backend": args.backend,
-              "timeout_s": args.timeout}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+              "const_per_file": args.const_per_file, "seed": args.seed, "backend": backend,
+              "timeout_s": args.timeout, "screened": exclude is not None, "only": args.only or None}
     (out / "mutation.json").write_text(json.dumps(dict(summary, config=config), indent=1) + "\n")
-    (out / "mutation.md").write_text(runner.markdown(results, summary, equivalent, originals, config))
+    title = "FlyDSL's own moe_sorting kernel" if args.upstream else "the suite's own FlyDSL kernels"
+    (out / "mutation.md").write_text(runner.markdown(results, summary, equivalent, originals, config, title))
     (out / "mutation-details.json").write_text(json.dumps([r.to_dict(originals[r.mutant.path]) for r in results],
                                                           indent=1) + "\n")
     b = summary.get("baseline")

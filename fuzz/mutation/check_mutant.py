@@ -15,6 +15,13 @@ workgroup schedule shuffled.  ``check`` names what killed the mutant:
 uninitialized read, race, divergent barrier), ``determinism`` (result depends
 on the schedule), ``crash`` (the launch raised).
 
+A mutant of the suite's own kernels (``flydsl-own``) that survives every
+case is then compiled for gfx942 and gfx950 (the paths of the mutated file, a
+few production shapes with and without the mask) and checked against the
+compile matrix's limits (scratch, LDS size, workgroups per CU): a failure
+there is ``compile-limits``.  The stage is skipped, saying so in the result,
+where the ROCm toolchain is missing.
+
 ``baseline`` mode: the fixed FlyDSL test-shape list, compared per block,
 sanitizer off — what FlyDSL's own test file would see.
 
@@ -130,11 +137,13 @@ def _round_robin(plan):
 
 
 def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
-          paths=None, budget: float = float("inf")) -> dict:
+          paths=None, budget: float = float("inf"), exclude=frozenset(), collect: bool = False) -> dict:
     """Run the checks of ``mode``; stop at the first failure or after ``budget`` seconds.
 
     ``paths`` (suite mode): only cases that take one of these kernel paths
     (the mutated file implements only those), judged by ``kernels.moesort.choose_path``.
+    ``exclude``: ``<case name>-s<seed>@<target>`` keys to skip (the unmutated kernel fails them).
+    ``collect``: run every case and return ``{"status": "screened", "failing": [keys]}``.
     """
     from kernels import emu
 
@@ -168,16 +177,57 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         plan += [("hypothesis", case, targets[i % len(targets)])
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
         plan = [p for p in plan if p[0] == "fixture"] + _round_robin([p for p in plan if p[0] != "fixture"])
+    failing = []
+    extra = {}
     for kind, case, target in plan:
-        if not wanted(case, target):
+        key = f"{case.name}-s{case.seed}@{target}"
+        if not wanted(case, target) or key in exclude:
             continue
         if time.monotonic() > deadline:
-            return {"status": "survived", "check": None, "runs": runs, "budget_exhausted": True}
+            extra["budget_exhausted"] = True
+            break
         runs += 1
         found = attempt(kind, case, target)
-        if found:
+        if found and collect:
+            failing.append(key)
+        elif found:
             return dict(found, runs=runs)
-    return {"status": "survived", "check": None, "runs": runs}
+    if collect:
+        return dict({"status": "screened", "failing": failing, "runs": runs}, **extra)
+    if suite and backend == "flydsl-own":     # its own budget: a few dozen compiles
+        limits = compile_limits(targets, paths)
+        if limits.get("status") == "killed":
+            return dict(limits, runs=runs)
+        extra["compile_limits"] = limits["note"]
+    return dict({"status": "survived", "check": None, "runs": runs}, **extra)
+
+
+#: Production shapes whose kernels the compile-limits stage builds: the largest
+#: LDS users of each target and the smallest expert count.
+LIMIT_SHAPES = ("E513-k9-u32", "E257-k9-u32", "E8-k2-u32")
+
+
+def compile_limits(targets, paths=()) -> dict:
+    """Compile the own kernels of ``paths`` (all when empty) for :data:`LIMIT_SHAPES` on
+    ``targets``; ``{"status": "killed", "check": "compile-limits", ...}`` when one breaks
+    a limit of the compile matrix, else ``{"note": ...}``."""
+    from kernels.toolchain import ensure_toolchain, missing_reason
+
+    from ..compile_jobs import compile_jobs, shape_from_label
+    from ..compile_matrix import rows_from_outcome, run_jobs
+
+    reason = missing_reason()
+    if reason:
+        return {"note": f"skipped: {reason}"}
+    ensure_toolchain()
+    jobs = [j for j in compile_jobs("flydsl-own", targets, [shape_from_label(s) for s in LIMIT_SHAPES])
+            if not paths or j.path in paths]
+    for outcome in run_jobs(jobs, workers=1):
+        for row in rows_from_outcome(outcome):
+            if not row.ok:
+                return {"status": "killed", "check": "compile-limits", "by": "compile", "case": row.shape,
+                        "target": row.target, "detail": f"{row.kernel} ({row.path}): {row.reason}"[:500]}
+    return {"note": f"{len(jobs)} kernels within limits"}
 
 
 def main(argv=None) -> int:
@@ -189,10 +239,16 @@ def main(argv=None) -> int:
     p.add_argument("--hypothesis-examples", type=int, default=30)
     p.add_argument("--paths", default="", help="comma-separated kernel paths the mutated file implements")
     p.add_argument("--budget", type=float, default=float("inf"), help="seconds before giving up (survived)")
+    p.add_argument("--exclude", default=None, help="JSON from --collect: case@target keys to skip, per mode")
+    p.add_argument("--collect", action="store_true", help="run every case; list those that fail")
     args = p.parse_args(argv)
     paths = tuple(p for p in args.paths.split(",") if p)
+    exclude = frozenset()
+    if args.exclude:
+        with open(args.exclude) as f:
+            exclude = frozenset(json.load(f).get(args.mode, []))
     result = check(args.mode, args.backend, args.target or ["gfx942", "gfx950"], args.seed,
-                   args.hypothesis_examples, paths, args.budget)
+                   args.hypothesis_examples, paths, args.budget, exclude, args.collect)
     print(json.dumps(result), flush=True)
     return 0
 

@@ -6,6 +6,12 @@ mutation, by ``python -m fuzz.mutation.check_mutant`` in a subprocess with a
 time limit: once in ``suite`` mode (the suite's ci checks) and once in
 ``baseline`` mode (FlyDSL's own test-shape list, per-block).  Mutants run in
 parallel across ``jobs`` processes.
+
+Source paths are relative to the repo, or ``flydsl:<path>`` for a file of the
+FlyDSL checkout named by ``FLYDSL_ROOT``; such a mutant is judged with a
+private copy of the checkout's ``kernels/`` as ``FLYDSL_ROOT``.  Cases the
+unmutated kernel already fails (found by :func:`screen`) are left out of
+every mutant's checks: they cannot tell a mutant from the original.
 """
 from __future__ import annotations
 
@@ -49,13 +55,26 @@ def load_equivalent() -> dict:
     return json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
 
 
+UPSTREAM_PREFIX = "flydsl:"
+
+
+def source_file(rel: str) -> Path:
+    """The file a source path names: repo-relative, or ``flydsl:<path>`` in ``$FLYDSL_ROOT``."""
+    if rel.startswith(UPSTREAM_PREFIX):
+        root = os.environ.get("FLYDSL_ROOT")
+        if not root:
+            raise FileNotFoundError(f"{rel}: FLYDSL_ROOT is not set")
+        return Path(root) / rel[len(UPSTREAM_PREFIX):]
+    return ROOT / rel
+
+
 def select(paths, token_names: dict, operators=None, sample: Optional[int] = None,
            const_per_file: Optional[int] = None, seed: int = 0) -> list[Mutant]:
-    """Mutants of ``paths`` (repo-relative), filtered and (deterministically) sampled."""
+    """Mutants of ``paths`` (see :func:`source_file`), filtered and (deterministically) sampled."""
     rng = random.Random(seed)
     chosen = []
     for rel in paths:
-        source = (ROOT / rel).read_text()
+        source = source_file(rel).read_text()
         found = [m for m in mutants(source, str(rel), token_names.get(str(rel)))
                  if operators is None or m.operator in operators]
         consts = [m for m in found if m.operator == "const"]
@@ -68,19 +87,34 @@ def select(paths, token_names: dict, operators=None, sample: Optional[int] = Non
     return sorted(chosen, key=lambda m: (m.path, m.line, m.col, m.operator, m.after))
 
 
-def _workspace(mutant: Mutant, base: Path) -> Path:
-    where = Path(tempfile.mkdtemp(prefix=f"{mutant.id}-", dir=base))
+def _workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") -> Path:
+    """A private copy of the suite (and of the checkout's ``kernels/`` as ``where/flydsl``
+    when FLYDSL_ROOT is set) with ``mutant`` applied; None copies the originals."""
+    where = Path(tempfile.mkdtemp(prefix=f"{mutant.id if mutant else prefix}-", dir=base))
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for pkg in PACKAGES:
-        shutil.copytree(ROOT / pkg, where / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    (where / mutant.path).write_text(mutant.source)
+        shutil.copytree(ROOT / pkg, where / pkg, ignore=ignore)
+    if os.environ.get("FLYDSL_ROOT"):
+        shutil.copytree(Path(os.environ["FLYDSL_ROOT"]) / "kernels", where / "flydsl" / "kernels", ignore=ignore)
+    if mutant is not None:
+        rel = mutant.path
+        target = (where / "flydsl" / rel[len(UPSTREAM_PREFIX):]) if rel.startswith(UPSTREAM_PREFIX) else where / rel
+        target.write_text(mutant.source)
     return where
 
 
-def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=()) -> dict:
+def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=(),
+           exclude: Optional[Path] = None, collect: bool = False) -> dict:
     env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
                FLYDSL_RUNTIME_CACHE_DIR=str(where / ".flydsl-cache"))
+    if (where / "flydsl").is_dir():
+        env["FLYDSL_ROOT"] = str(where / "flydsl")
     cmd = [sys.executable, "-m", "fuzz.mutation.check_mutant", "--mode", mode, "--seed", str(seed),
            "--backend", backend, "--paths", ",".join(paths), "--budget", str(timeout)]
+    if exclude is not None:
+        cmd += ["--exclude", str(exclude)]
+    if collect:
+        cmd.append("--collect")
     try:
         # The check stops itself after ``timeout`` s; the hard limit is for kernels that hang.
         proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True,
@@ -97,25 +131,42 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
     return json.loads(lines[-1])
 
 
+def screen(seed: int, backend: str, timeout: float, out: Path) -> dict:
+    """Run every check of both modes on the unmutated sources; write the cases that fail
+    there to ``out`` (JSON ``{"suite": [...], "baseline": [...]}`` of ``case@target``) and
+    return that mapping."""
+    base = Path(tempfile.mkdtemp(prefix="moesort-screen-"))
+    try:
+        where = _workspace(None, base)
+        # twice a mutant's budget: covers every case a mutant can reach in the same order
+        found = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True).get("failing", [])
+                 for mode in ("suite", "baseline")}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    out.write_text(json.dumps(found, indent=1) + "\n")
+    return found
+
+
 def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, baseline: bool,
-          paths=()) -> Judged:
+          paths=(), exclude: Optional[Path] = None) -> Judged:
     start = time.time()
     where = _workspace(mutant, base)
     try:
-        suite = _check(where, "suite", timeout, seed, backend, paths)
-        base_result = _check(where, "baseline", timeout, seed, backend) if baseline else None
+        suite = _check(where, "suite", timeout, seed, backend, paths, exclude)
+        base_result = _check(where, "baseline", timeout, seed, backend, (), exclude) if baseline else None
     finally:
         shutil.rmtree(where, ignore_errors=True)
     return Judged(mutant, suite, base_result, time.time() - start)
 
 
 def run_all(chosen: list[Mutant], jobs: int, timeout: float, seed: int, backend: str,
-            baseline: bool, on_done: Callable[[Judged], None], paths_of=lambda path: ()) -> list[Judged]:
+            baseline: bool, on_done: Callable[[Judged], None], paths_of=lambda path: (),
+            exclude: Optional[Path] = None) -> list[Judged]:
     base = Path(tempfile.mkdtemp(prefix="moesort-mutants-"))
     results = []
     try:
         with ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline, paths_of(m.path))
+            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline, paths_of(m.path), exclude)
                        for m in chosen]
             for f in futures:
                 judged = f.result()
@@ -150,8 +201,9 @@ def summarize(results: list[Judged], equivalent: dict) -> dict:
     return summary
 
 
-def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: dict, config: dict) -> str:
-    lines = ["# Mutation testing of the suite's own FlyDSL kernels", ""]
+def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: dict, config: dict,
+             title: str = "the suite's own FlyDSL kernels") -> str:
+    lines = [f"# Mutation testing of {title}", ""]
     lines.append(f"Configuration: {json.dumps(config)}")
     lines.append("")
     b = summary.get("baseline")

@@ -1,6 +1,8 @@
 """Mutation operators: each models its bug as one small edit, with stable ids."""
 import textwrap
 
+import pytest
+
 from fuzz.mutation.operators import mutants
 from fuzz.mutation.runner import Judged, summarize
 
@@ -93,3 +95,54 @@ def test_summary_counts_equivalent_and_compile_failures_apart():
     assert s["survivors"] == ["m2", "m4"]
     assert s["kill_rate_percent"] == round(100 / 3, 1)
     assert s["baseline"]["killed"] == 1 and s["baseline"]["survivors"] == ["m0", "m2"]
+
+
+def test_upstream_mutants_live_in_a_private_copy_of_the_checkout(tmp_path, monkeypatch):
+    from fuzz.mutation import runner
+
+    checkout = tmp_path / "flydsl"
+    (checkout / "kernels" / "moe").mkdir(parents=True)
+    original = "def launch(n):\n    return n < 4\n"
+    (checkout / "kernels" / "moe" / "moe_sorting_kernel.py").write_text(original)
+    monkeypatch.setenv("FLYDSL_ROOT", str(checkout))
+    rel = "flydsl:kernels/moe/moe_sorting_kernel.py"
+    assert runner.source_file(rel) == checkout / "kernels" / "moe" / "moe_sorting_kernel.py"
+    (m,) = [m for m in runner.select([rel], {}, {"cmp"})]
+    where = runner._workspace(m, tmp_path)
+    assert (where / "flydsl" / "kernels" / "moe" / "moe_sorting_kernel.py").read_text() == m.source != original
+    assert (checkout / "kernels" / "moe" / "moe_sorting_kernel.py").read_text() == original
+    assert (where / "kernels" / "registry.py").is_file()          # the suite's own packages beside it
+
+
+def test_screened_cases_are_skipped_and_collect_lists_every_failure(monkeypatch):
+    from fuzz.cases import Case
+    from fuzz.mutation import check_mutant
+
+    good, bad = Case(8, 2, 3, seed=1), Case(8, 2, 5, seed=2)
+    monkeypatch.setattr(check_mutant, "_cases", lambda mode: iter([("boundary", good), ("boundary", bad)]))
+    monkeypatch.setattr(check_mutant, "_hypothesis_cases", lambda seed, n: [])
+
+    class Verdict:
+        def __init__(self, ok):
+            self.ok, self.summary = ok, "planted"
+
+    monkeypatch.setattr(check_mutant, "_judge", lambda case, *a, **k: Verdict(case is good))
+    first = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0)
+    assert first["status"] == "killed" and first["case"] == bad.name
+    screened = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0, collect=True)
+    assert screened == {"status": "screened", "failing": [f"{bad.name}-s2@gfx942"], "runs": 2}
+    again = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0, exclude=frozenset(screened["failing"]))
+    assert again["status"] == "survived" and again["runs"] == 1
+
+
+@pytest.mark.compile
+def test_compile_limits_stage_builds_the_mutated_paths_kernels():
+    from kernels.toolchain import missing_reason
+
+    from fuzz.mutation.check_mutant import LIMIT_SHAPES, compile_limits
+
+    if missing_reason():
+        pytest.skip(f"ROCm toolchain missing: {missing_reason()}")
+    result = compile_limits(["gfx942"], ("small",))
+    # one small-path kernel per shape, with and without the mask
+    assert result == {"note": f"{2 * len(LIMIT_SHAPES)} kernels within limits"}
