@@ -4,7 +4,8 @@
 sides of every path boundary (both targets' thresholds), T = 0 and 1, with
 and without an expert mask, with num_local_tokens < T (those two with
 ``moe_buf`` layouts of odd byte counts), plus the edge shapes
-(E=513 topk=9, E=1024, unit sizes 16 and 256, E=1 on the large path).  Cheap cases come first so a
+(E=513 topk=9, E=1024, unit sizes 16 and 256, E=1 and a one-workgroup moe_buf on the
+large path, topk=130 on the medium path).  Cheap cases come first so a
 broken kernel is found quickly.
 """
 from __future__ import annotations
@@ -31,5 +32,9 @@ def boundary_cases(max_tokens: int = 4096) -> list[Case]:
                                   moe_buf="uint8x3"))
     cases += [Case(513, 9, 300, 16, mask_mode="one", seed=1), Case(1024, 8, 64, 256, seed=2),
               Case(1024, 8, 700, 32, routing="hot", seed=3), Case(8, 2, 100, 256, seed=4),
-              Case(1, 1, 2049, 32, seed=5)]     # one expert: the large path's smallest workspace
+              Case(1, 1, 2049, 32, seed=5),     # one expert: the large path's smallest workspace
+              # a moe_buf of 2049 bytes: one zeroing workgroup on the large path
+              Case(8, 2, 2049, 32, seed=6, moe_buf="int8x1"),
+              # topk >= 128 on the medium path: packed ids and sentinel carry the sign bit
+              Case(200, 130, 17, 32, weights="special", seed=7)]
     return sorted(cases, key=lambda c: c.tokens * c.topk + c.num_experts)

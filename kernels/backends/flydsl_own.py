@@ -85,7 +85,7 @@ def _launch(inputs, buffers, target):
         emulate = _emulator()
         if emulate is None:
             raise RuntimeError("flydsl-own: kernels.emu.emulate is not available")
-        ctx = emulate(target=target)
+        ctx = emulate(target=target, strict_buffers=True)     # the kernels' contract: see kernels/moesort/dsl.py
     with ctx:
         return moe_sorting(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,

@@ -41,7 +41,7 @@ __all__ = [
 ENV_SWITCH = "MOESORT_EMULATE"
 
 
-_OPTION_DEFAULTS = [dict(sanitize=True, shuffle_schedule=False, profile=False, seed=0)]
+_OPTION_DEFAULTS = [dict(sanitize=True, shuffle_schedule=False, profile=False, seed=0, strict_buffers=False)]
 
 
 @contextlib.contextmanager
@@ -63,7 +63,7 @@ def interpreter_options(**options):
 
 @contextlib.contextmanager
 def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedule: bool | None = None,
-            profile: bool | None = None, seed: int | None = None):
+            profile: bool | None = None, seed: int | None = None, strict_buffers: bool | None = None):
     """Run every ``@flyc.jit`` launcher called inside on the CPU interpreter.
 
     ``target``: ``"gfx942"`` or ``"gfx950"`` (wave64; LDS 64/160 KiB).
@@ -73,17 +73,21 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     shuffled workgroup order and store order, and raise
     :class:`ScheduleDependenceError` if the outputs differ.
     ``profile``: time every op kind (slow; for benchmarks).
+    ``strict_buffers`` (with ``sanitize``): a buffer access that the descriptor
+    drops in whole or part must be masked on purpose, i.e. start at least
+    ``rt.PAST_END_WINDOW`` (1 MiB) past ``num_records``; one that starts closer
+    is an :class:`OutOfBoundsError`.  For kernels whose contract is that every
+    unmasked access is in range (the suite's own); off by default, since
+    relying on the descriptor to clip a grid's tail is legal on the hardware.
     Options left as None take the innermost :func:`interpreter_options`
-    value (defaults: sanitize on, no shuffle, no profile, seed 0).
+    value (defaults: sanitize on, no shuffle, no profile, seed 0, not strict).
     """
     from . import _session
 
-    given = dict(sanitize=sanitize, shuffle_schedule=shuffle_schedule, profile=profile, seed=seed)
+    given = dict(sanitize=sanitize, shuffle_schedule=shuffle_schedule, profile=profile, seed=seed,
+                 strict_buffers=strict_buffers)
     chosen = {k: (v if v is not None else _OPTION_DEFAULTS[-1][k]) for k, v in given.items()}
-    sanitize, shuffle_schedule, profile, seed = (chosen[k] for k in ("sanitize", "shuffle_schedule", "profile", "seed"))
-
-    s = _session.push(target, Options(sanitize=sanitize, shuffle_schedule=shuffle_schedule,
-                                      profile=profile, seed=seed))
+    s = _session.push(target, Options(**chosen))
     try:
         yield s
     finally:

@@ -159,6 +159,13 @@ class GlobalMemory:
                 a.init[o:o + nbytes] = True
         a.bytes[o:o + nbytes] = raw
 
+    def name_at(self, addr) -> str:
+        """Name of the allocation holding byte ``addr`` ("an unknown buffer" if none)."""
+        for a in self.allocs:
+            if a.start <= addr < a.end:
+                return a.name
+        return "an unknown buffer"
+
     def _oob(self, addr, size, info):
         near = ", ".join(f"{a.name}=[0x{a.start:x},0x{a.end:x})" for a in self.allocs) or "none"
         raise OutOfBoundsError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import amdgpu, semantics
-from .errors import DivergentBarrierError, UndefinedBehaviorError, UnsupportedOpError
+from .errors import DivergentBarrierError, OutOfBoundsError, UndefinedBehaviorError, UnsupportedOpError
 from .memory import LDS_APERTURE, MANY_WAVES
 
 
@@ -183,6 +183,43 @@ def _buf_chunks(nbytes, esize):
     return esize if esize >= 4 else (4 if nbytes >= 4 else nbytes)
 
 
+#: ``strict_buffers`` window past a buffer's end: an access that the descriptor
+#: drops and that starts less than this many bytes past ``num_records`` is reported.
+#: Deliberate masking uses an offset far beyond (FlyDSL's buffer_ops 0x7FFFFFFF,
+#: the suite's kernels 0x7FFFFFFC, CK 0x80000000).
+PAST_END_WINDOW = 1 << 20
+#: Descriptors with ``num_records`` at or above this size are "whole range"
+#: descriptors (FlyDSL's ``max_size=True`` gives 0xFFFFFFFF): no past-the-end check.
+_EXACT_RECORDS_LIMIT = 1 << 31
+
+
+def _past_end(X, base, off, size, nrec, stride, info, what):
+    """Sanitizer, ``strict_buffers`` mode: raise :class:`OutOfBoundsError` if an access of ``size`` bytes at byte
+    offsets ``off`` (one per lane, or a scalar) ends past ``num_records`` but starts less
+    than :data:`PAST_END_WINDOW` past it, on an exactly sized descriptor
+    (``num_records`` < 2**31, stride 0).  Callers call it only for accesses that the
+    range check dropped in part or whole.
+
+    The hardware drops such an access silently, so an index that is off by a
+    little goes unnoticed until the buffer is a view into a larger one."""
+    if not X.strict_buffers or stride != 0:
+        return
+    o = np.asarray(off, np.int64)
+    nr = np.asarray(nrec, np.int64)
+    bad = (o + size > nr) & (nr < _EXACT_RECORDS_LIMIT) & (o < nr + PAST_END_WINDOW)
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(np.atleast_1d(bad))[0])
+    o1 = int(np.atleast_1d(o)[k] if o.ndim else o)
+    n1 = int(np.atleast_1d(nr)[k] if nr.ndim else nr)
+    b1 = int(np.atleast_1d(np.asarray(base))[k] if np.ndim(base) else base)
+    raise OutOfBoundsError(
+        f"buffer {what} of {size} bytes at offset {o1} of {X.gmem.name_at(b1)} ends {o1 + size - n1} "
+        f"bytes past its num_records ({n1}): the hardware drops it, hiding an index that is off by a "
+        f"little; a masked-off access uses an offset at least {PAST_END_WINDOW} bytes past the end",
+        op=info[0], loc=info[1])
+
+
 def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     base, stride, nrec, _flags = rsrc
     if np.ndim(voff) == 0 and np.ndim(soff) == 0 and X.nb == 1 and np.ndim(base) == 0 and np.ndim(nrec) == 0:
@@ -193,6 +230,8 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
         for c in range(0, nbytes, gran):
             if _in_range1(vo + c, gran, nrec, stride):
                 raw[c:c + gran] = X.gmem.read_uniform(int(base) + so + vo + c, gran, info, **who_uniform(X, m))
+            else:
+                _past_end(X, base, vo, nbytes, nrec, stride, info, "load")
         v = raw.view(mdt).reshape(shape)
         if conv is not None:
             v = conv(v)
@@ -207,6 +246,8 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     nl = nrec if np.ndim(nrec) == 0 else nrec[idx]
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
+        if not ok.all():
+            _past_end(X, bl, vo, nbytes, nl, stride, info, "load")
         if ok.any():
             addr = ((bl if np.ndim(bl) == 0 else bl[ok]) + (so if np.ndim(so) == 0 else so[ok]) + vo[ok] + c)
             out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx[ok]))
@@ -232,6 +273,8 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
         for c in range(0, nbytes, gran):
             if _in_range1(vo + c, gran, nrec, stride):
                 X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, **who_uniform(X, m))
+            else:
+                _past_end(X, base, vo, nbytes, nrec, stride, info, "store")
         return
     idx = lanes(X, m)
     vo = pick(X, voff, idx, 0).astype(np.int64) & 0xFFFFFFFF
@@ -255,6 +298,8 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
         idx = idx[order]
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
+        if not ok.all():
+            _past_end(X, bl, vo, nbytes, nl, stride, info, "store")
         if ok.any():
             addr = ((bl if np.ndim(bl) == 0 else bl[ok]) + (so if np.ndim(so) == 0 else so[ok]) + vo[ok] + c)
             X.gmem.write(np.asarray(addr, np.int64), np.ascontiguousarray(raw[ok, c:c + gran]), info,

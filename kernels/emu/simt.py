@@ -31,8 +31,9 @@ from .stats import LaunchRecord, STATS
 
 class Options:
     def __init__(self, sanitize=True, shuffle_schedule=False, profile=False, seed=0, wg_batch=True,
-                 max_batch_lanes=8192):
+                 max_batch_lanes=8192, strict_buffers=False):
         self.wg_batch = wg_batch
+        self.strict_buffers = strict_buffers
         self.max_batch_lanes = max_batch_lanes
         self.sanitize = sanitize
         self.shuffle_schedule = shuffle_schedule
@@ -71,6 +72,7 @@ class WG:
         self.lds = lds
         self.gmem = gmem
         self.sanitize = sanitize
+        self.strict_buffers = False
         self.rec = rec
         self.hist = hist
         self.prof = prof
@@ -271,6 +273,7 @@ class Program:
                 X = WG(L, W, nthreads, block, k, lds, gmem, opts.sanitize, rec, c.region_hist, None)
                 if opts.profile:
                     X.prof = _Prof(rec)
+                X.strict_buffers = opts.sanitize and opts.strict_buffers
                 X.rng = rng
                 X.gdim_x, X.gdim_y, X.gdim_z = np.int64(gx), np.int64(gy), np.int64(gz)
                 ctxs[k] = X

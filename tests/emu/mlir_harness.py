@@ -91,8 +91,9 @@ def run_lanes(body, in_types, out_type, inputs, nlanes=None, uniform=False, targ
     return out
 
 
-def run_module(text, args, tensors, target="gfx950", sanitize=True):
+def run_module(text, args, tensors, target="gfx950", sanitize=True, strict_buffers=False):
     """Run the host function ``@host`` of ``text``; ``args`` are host values, ``tensors`` the live numpy arrays."""
     prog = Program(irload.load_module(text), get_target(target))
     allocs = [Allocation(a.ctypes.data, a.nbytes, f"t{i}") for i, a in enumerate(tensors)]
-    prog.run_host("host", tuple(args), GlobalMemory(allocs, sanitize), Options(sanitize=sanitize))
+    prog.run_host("host", tuple(args), GlobalMemory(allocs, sanitize),
+                  Options(sanitize=sanitize, strict_buffers=strict_buffers))

@@ -5,11 +5,13 @@ BOUND_CTRL; DS_BPERMUTE_B32: lane = addr[7:2], disabled source lane reads 0;
 raw buffer range checking: OOB loads read 0, OOB stores are dropped, checked per
 dword) and from the MLIR dialects (gpu.shuffle, scf.*, gpu.barrier).
 """
+import types
+
 import numpy as np
 import pytest
 
 import kernels.emu as emu
-from kernels.emu import amdgpu
+from kernels.emu import amdgpu, rt
 from tests.emu.mlir_harness import run_lanes, run_module
 
 pytestmark = pytest.mark.interpreter
@@ -213,14 +215,16 @@ module attributes {{gpu.container_module}} {{
 """
 
 
-def _buf(ty, nrec, soff=0, step=4, stride=0):
+def _buf(ty, nrec, soff=0, step=4, stride=0, strict=False):
+    """Run BUF_KERNEL: lane i copies element i through two descriptors of ``nrec`` bytes
+    (sanitizer on; ``strict``: its ``strict_buffers`` mode, see the tests after these)."""
     n = 4 if ty == "vector<4xi32>" else 1
     src = (np.arange(64 * 4 * 2, dtype=np.int32) + 1)
     dst = np.full(64 * 4 * 2, -1, np.int32)
     out = np.full((64, n), -7, np.int32)
     run_module(BUF_KERNEL.format(ty=ty, stride=stride),
                [np.int64(src.ctypes.data), np.int64(dst.ctypes.data), np.int64(out.ctypes.data),
-                np.int64(nrec), np.int32(soff), np.int32(step)], [src, dst, out])
+                np.int64(nrec), np.int32(soff), np.int32(step)], [src, dst, out], strict_buffers=strict)
     return src, dst, out.reshape(64, n)
 
 
@@ -263,6 +267,40 @@ def test_buffer_nonzero_stride_raw_access():
     np.testing.assert_array_equal(out[:, 0], src[LANE])          # index 0 < num_records: offsets unchecked
     src, dst, out = _buf("i32", 0, stride=16)
     assert (out == 0).all() and (dst == -1).all()
+
+
+# ------------------------------------------------------------ strict_buffers: accesses just past num_records
+def test_access_just_past_num_records_is_legal_by_default_and_reported_when_strict():
+    src, dst, out = _buf("i32", 100)
+    assert (out[25:, 0] == 0).all()
+    with pytest.raises(emu.OutOfBoundsError) as ei:
+        _buf("i32", 100, strict=True)     # lane 25 reads bytes 100..103 of a 100-byte buffer
+    msg = str(ei.value)
+    assert "offset 100" in msg and "num_records (100)" in msg and "rocdl.raw.ptr.buffer.load" in msg
+
+
+def test_strict_reports_vector_access_half_past_num_records():
+    with pytest.raises(emu.OutOfBoundsError) as ei:
+        _buf("vector<4xi32>", 10 * 16 + 8, step=16, strict=True)   # lane 10: bytes 160..175
+    assert "16 bytes at offset 160" in str(ei.value) and "ends 8 bytes past" in str(ei.value)
+
+
+def test_strict_accepts_in_range_and_far_masked_accesses():
+    src, dst, out = _buf("i32", 64 * 4, strict=True)                  # every lane in range
+    np.testing.assert_array_equal(out[:, 0], src[LANE])
+    # lanes 1.. start at least PAST_END_WINDOW past a 4-byte buffer: masking, not a bug
+    src, dst, out = _buf("i32", 4, step=rt.PAST_END_WINDOW + 4, strict=True)
+    assert out[0, 0] == src[0] and (out[1:, 0] == 0).all() and (dst[1:] == -1).all()
+
+
+def test_past_end_check_skips_whole_range_descriptors_and_strided_buffers():
+    X = types.SimpleNamespace(strict_buffers=True, gmem=None)
+    info = ("rocdl.raw.ptr.buffer.store", "k.py:1")
+    off = np.array([0, 0xFFFFFFFC], np.int64)      # FlyDSL's masking offset 0x7FFFFFFF * 4, wrapped
+    rt._past_end(X, 0, off, 4, 0xFFFFFFFF, 0, info, "store")    # max_size descriptor: no report
+    rt._past_end(X, 0, off + 100, 4, 100, 16, info, "store")    # strided (index-checked): no report
+    X.strict_buffers = False
+    rt._past_end(X, 0, off + 100, 4, 100, 0, info, "store")     # not strict: no report
 
 
 # ------------------------------------------------------------ structured control flow

@@ -156,3 +156,21 @@ def test_different_values_stored_by_several_waves_to_one_lds_word_race():
     y = torch.zeros(128, dtype=torch.int32)
     with emu.emulate("gfx950"), pytest.raises(emu.RaceError, match="different values by two waves"):
         K.make_lds_shared_word(same_value=False)(y)
+
+
+def test_strict_buffers_reports_a_grid_tail_left_to_the_descriptor():
+    x = torch.arange(100, dtype=torch.int32)
+    y = torch.zeros(100, dtype=torch.int32)
+    with emu.emulate("gfx950"):
+        K.launch_oob_copy(x, y, 100, 100)       # 128 threads, no guard: legal, the descriptor clips lanes 100..
+    with emu.emulate("gfx950", strict_buffers=True), pytest.raises(emu.OutOfBoundsError) as ei:
+        K.launch_oob_copy(x, y, 100, 100)
+    msg = str(ei.value)
+    assert "offset 400" in msg and "num_records (400)" in msg and SRC in msg
+
+
+def test_strict_buffers_accepts_far_masked_tails():
+    a, b, c = torch.randn(300), torch.randn(300), torch.zeros(300)
+    with emu.emulate("gfx950", strict_buffers=True):
+        K.launch_vadd(a, b, c, 300)             # the tail is masked with offset 0x7FFFFFFF
+    torch.testing.assert_close(c, a + b)

@@ -146,3 +146,15 @@ def test_compile_limits_stage_builds_the_mutated_paths_kernels():
     result = compile_limits(["gfx942"], ("small",))
     # one small-path kernel per shape, with and without the mask
     assert result == {"note": f"{2 * len(LIMIT_SHAPES)} kernels within limits"}
+
+
+def test_every_listed_equivalent_names_a_mutant_of_the_own_kernels_with_a_reason():
+    from fuzz.commands.mutate import OWN_SOURCES
+    from fuzz.mutation import runner
+
+    ids = {m.id for m in runner.select(list(OWN_SOURCES), OWN_SOURCES)}
+    listed = runner.load_equivalent()
+    assert listed, "fuzz/mutation/equivalent.json is empty"
+    stale = sorted(set(listed) - ids)
+    assert not stale, f"equivalent.json names mutants the tool no longer generates: {stale}"
+    assert all(len(why.split()) >= 8 for why in listed.values())
