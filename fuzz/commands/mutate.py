@@ -114,9 +114,7 @@ def main(args) -> int:
                              not args.no_baseline, on_done, lambda path: PATHS_OF.get(path, ()), exclude)
     equivalent = runner.load_equivalent()
     summary = runner.summarize(results, equivalent)
-    import hashlib
-
-    config = {"sources": {src: hashlib.sha256(originals[src].encode()).hexdigest()[:12] for src in sources},
+    config = {"sources": {src: runner.source_digest(originals[src]) for src in sources},
               "operators": args.operator or "all", "sample": args.sample,
               "const_per_file": args.const_per_file, "seed": args.seed, "backend": backend,
               "timeout_s": args.timeout, "screened": exclude is not None, "only": args.only or None}

@@ -55,6 +55,13 @@ def load_equivalent() -> dict:
     return json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
 
 
+def source_digest(text: str) -> str:
+    """The digest of a kernel file's text that ``mutation.json`` records (12 hex digits of sha256)."""
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 UPSTREAM_PREFIX = "flydsl:"
 
 

@@ -158,3 +158,19 @@ def test_every_listed_equivalent_names_a_mutant_of_the_own_kernels_with_a_reason
     stale = sorted(set(listed) - ids)
     assert not stale, f"equivalent.json names mutants the tool no longer generates: {stale}"
     assert all(len(why.split()) >= 8 for why in listed.values())
+
+
+def test_committed_nightly_summary_is_of_the_current_kernels():
+    """``mutation.json`` at the root must be refreshed when a kernel file changes."""
+    import json
+
+    from fuzz.commands.mutate import OWN_SOURCES
+    from fuzz.mutation import runner
+
+    summary = json.loads((runner.ROOT / "mutation.json").read_text())
+    assert {"mutants", "killed", "equivalent", "compile_failed", "survivors"} <= set(summary)
+    assert (runner.ROOT / "mutation.md").is_file()
+    recorded = summary["config"]["sources"]
+    current = {src: runner.source_digest(runner.source_file(src).read_text()) for src in OWN_SOURCES}
+    stale = sorted(src for src in current if recorded.get(src) != current[src])
+    assert not stale, f"mutation.json predates changes to {stale}: rerun the command in README 'Mutation testing'"
