@@ -85,7 +85,9 @@ def _moe_buf(moe_buf, tokens: int, device) -> torch.Tensor:
     if moe_buf is None:
         buf = torch.empty((tokens, DEFAULT_MOE_BUF_COLUMNS), dtype=torch.float32, device=device)
     elif isinstance(moe_buf, np.ndarray):
-        buf = torch.from_numpy(np.ascontiguousarray(moe_buf)).to(device)
+        src = torch.from_numpy(np.ascontiguousarray(moe_buf))
+        # a fresh tensor: default strides even when empty (from_numpy gives an empty array strides 0)
+        buf = torch.empty(src.shape, dtype=src.dtype, device=device).copy_(src)
     else:
         buf = moe_buf.to(device).contiguous()
     return buf

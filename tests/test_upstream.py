@@ -138,7 +138,8 @@ def test_cross_target_host_caches():
 def _raise(backend, case, target):
     ids, w, mask, local = case.materialize()
     with pytest.raises(Exception) as info:
-        kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local, target=target)
+        kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local, target=target,
+                    moe_buf=case.moe_buf_array())
     return info.value
 
 
@@ -148,6 +149,11 @@ FINDINGS = {
     "oob-cumdup": (Case(8, 2, 1), (SAN,), TARGETS, "OutOfBoundsError", f"{KERNEL}:167 (from :448"),
     "p23-race": (Case(128, 1, 17, routing="one_expert"), (SAN,), TARGETS, "RaceError", "(from :1835"),
     "gfx942-lds": (Case(819, 1, 1, num_local_tokens=0), (UP, SAN), ("gfx942",), "ValueError", "LDS too small for E=819"),
+    "mbview": (Case(8, 2, 4, seed=1, moe_buf="uint8x3"), (UP, SAN), TARGETS, "RuntimeError", "must be divisible by 4"),
+}
+#: Findings that are wrong outputs, not exceptions: name -> (case, backends, text of the verdict).
+WRONG_OUTPUTS = {
+    "mbtail": (Case(256, 8, 3, seed=1, moe_buf="float32x1"), (UP, SAN), "moe_buf was not zeroed"),
 }
 
 
@@ -163,12 +169,25 @@ def test_known_finding_still_reproduces(name):
                 assert f"{KERNEL}:338" in str(exc)
 
 
+@pytest.mark.parametrize("name", sorted(WRONG_OUTPUTS))
+def test_known_wrong_output_still_reproduces(name):
+    from fuzz.check import run_case
+
+    case, backends, text = WRONG_OUTPUTS[name]
+    for backend in backends:
+        for target in TARGETS:
+            outcome = run_case(case, backend, target)
+            assert not outcome.ok and text in outcome.summary, f"{name} on {backend}@{target}: {outcome.summary}"
+    assert run_case(case, "loop-model").ok       # the golden model's twin accepts the same layout
+
+
 def test_known_findings_are_saved_as_fixtures():
     """Each finding above has exactly one failure fixture, xfailed for the backends it names."""
     import regressions
 
     fixtures = [f for f in regressions.load_all() if f.kind == "failure"]
-    for name, (case, backends, _, _, _) in FINDINGS.items():
+    named = {n: (v[0], v[1]) for n, v in FINDINGS.items()} | {n: (v[0], v[1]) for n, v in WRONG_OUTPUTS.items()}
+    for name, (case, backends) in named.items():
         hits = [f for f in fixtures if f.name == f"{case.name}-{name}"]
         assert len(hits) == 1, f"finding {name}: {len(hits)} fixtures"
         assert set(backends) <= set(hits[0].known_failures), hits[0].known_failures

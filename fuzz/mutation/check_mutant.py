@@ -43,12 +43,19 @@ import oracle
 
 
 def _is_compile_error(exc: BaseException) -> bool:
+    """An exception raised inside the flydsl package (tracing, lowering) or MLIR, not in
+    kernel host code (a FlyDSL checkout's ``kernels/`` is host code, not the compiler)."""
+    import os
+
+    import flydsl
+
     from kernels import emu
 
     if isinstance(exc, emu.EmuError):
         return isinstance(exc, emu.UnsupportedOpError)
+    package = os.path.dirname(os.path.abspath(flydsl.__file__)) + os.sep
     frames = traceback.extract_tb(exc.__traceback__)
-    return any("/flydsl/" in f.filename or "_mlir" in f.filename for f in frames)
+    return any(os.path.abspath(f.filename).startswith(package) or "_mlir" in f.filename for f in frames)
 
 
 def _classify(exc: BaseException) -> str:
@@ -137,13 +144,17 @@ def _round_robin(plan):
 
 
 def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
-          paths=None, budget: float = float("inf"), exclude=frozenset(), collect: bool = False) -> dict:
+          paths=None, budget: float = float("inf"), exclude=frozenset(), collect: bool = False,
+          reached=None) -> dict:
     """Run the checks of ``mode``; stop at the first failure or after ``budget`` seconds.
 
     ``paths`` (suite mode): only cases that take one of these kernel paths
     (the mutated file implements only those), judged by ``kernels.moesort.choose_path``.
     ``exclude``: ``<case name>-s<seed>@<target>`` keys to skip (the unmutated kernel fails them).
-    ``collect``: run every case and return ``{"status": "screened", "failing": [keys]}``.
+    ``collect``: run every case (within ``budget``) and return ``{"status": "screened",
+    "failing": [keys], "reached": [keys run]}``.
+    ``reached``: when given, only these keys run; a case a budget-bound screen did not
+    reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant.
     """
     from kernels import emu
 
@@ -177,23 +188,24 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         plan += [("hypothesis", case, targets[i % len(targets)])
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
         plan = [p for p in plan if p[0] == "fixture"] + _round_robin([p for p in plan if p[0] != "fixture"])
-    failing = []
+    failing, ran = [], []
     extra = {}
     for kind, case, target in plan:
         key = f"{case.name}-s{case.seed}@{target}"
-        if not wanted(case, target) or key in exclude:
+        if not wanted(case, target) or key in exclude or (reached is not None and key not in reached):
             continue
         if time.monotonic() > deadline:
             extra["budget_exhausted"] = True
             break
         runs += 1
+        ran.append(key)
         found = attempt(kind, case, target)
         if found and collect:
             failing.append(key)
         elif found:
             return dict(found, runs=runs)
     if collect:
-        return dict({"status": "screened", "failing": failing, "runs": runs}, **extra)
+        return dict({"status": "screened", "failing": failing, "reached": ran, "runs": runs}, **extra)
     if suite and backend == "flydsl-own":     # its own budget: a few dozen compiles
         limits = compile_limits(targets, paths)
         if limits.get("status") == "killed":
@@ -239,16 +251,21 @@ def main(argv=None) -> int:
     p.add_argument("--hypothesis-examples", type=int, default=30)
     p.add_argument("--paths", default="", help="comma-separated kernel paths the mutated file implements")
     p.add_argument("--budget", type=float, default=float("inf"), help="seconds before giving up (survived)")
-    p.add_argument("--exclude", default=None, help="JSON from --collect: case@target keys to skip, per mode")
+    p.add_argument("--exclude", default=None,
+                   help="JSON written by the screen: per mode, case@target keys that fail on the unmutated "
+                        "kernel (skipped) and, under 'reached', the keys the screen ran (only those run)")
     p.add_argument("--collect", action="store_true", help="run every case; list those that fail")
     args = p.parse_args(argv)
     paths = tuple(p for p in args.paths.split(",") if p)
-    exclude = frozenset()
+    exclude, reached = frozenset(), None
     if args.exclude:
         with open(args.exclude) as f:
-            exclude = frozenset(json.load(f).get(args.mode, []))
+            screened = json.load(f)
+        exclude = frozenset(screened.get(args.mode, []))
+        if args.mode in screened.get("reached", {}):
+            reached = frozenset(screened["reached"][args.mode])
     result = check(args.mode, args.backend, args.target or ["gfx942", "gfx950"], args.seed,
-                   args.hypothesis_examples, paths, args.budget, exclude, args.collect)
+                   args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached)
     print(json.dumps(result), flush=True)
     return 0
 

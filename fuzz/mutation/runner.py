@@ -140,14 +140,17 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
 
 def screen(seed: int, backend: str, timeout: float, out: Path) -> dict:
     """Run every check of both modes on the unmutated sources; write the cases that fail
-    there to ``out`` (JSON ``{"suite": [...], "baseline": [...]}`` of ``case@target``) and
-    return that mapping."""
+    there to ``out`` (JSON ``{"suite": [...], "baseline": [...], "reached": {mode: [...]}}``
+    of ``case@target`` keys: failing ones, and every one the screen ran) and return it.
+    Mutants then run only reached cases that do not fail."""
     base = Path(tempfile.mkdtemp(prefix="moesort-screen-"))
     try:
         where = _workspace(None, base)
         # twice a mutant's budget: covers every case a mutant can reach in the same order
-        found = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True).get("failing", [])
-                 for mode in ("suite", "baseline")}
+        screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True)
+                    for mode in ("suite", "baseline")}
+        found = {mode: r.get("failing", []) for mode, r in screened.items()}
+        found["reached"] = {mode: r.get("reached", []) for mode, r in screened.items()}
     finally:
         shutil.rmtree(base, ignore_errors=True)
     out.write_text(json.dumps(found, indent=1) + "\n")

@@ -130,9 +130,26 @@ def test_screened_cases_are_skipped_and_collect_lists_every_failure(monkeypatch)
     first = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0)
     assert first["status"] == "killed" and first["case"] == bad.name
     screened = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0, collect=True)
-    assert screened == {"status": "screened", "failing": [f"{bad.name}-s2@gfx942"], "runs": 2}
+    assert screened == {"status": "screened", "failing": [f"{bad.name}-s2@gfx942"],
+                        "reached": [f"{good.name}-s1@gfx942", f"{bad.name}-s2@gfx942"], "runs": 2}
     again = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0, exclude=frozenset(screened["failing"]))
     assert again["status"] == "survived" and again["runs"] == 1
+    # a case the (budget-bound) screen did not reach is not run: its outcome on the original is unknown
+    unreached = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0, reached=frozenset({f"{good.name}-s1@gfx942"}))
+    assert unreached["status"] == "survived" and unreached["runs"] == 1
+
+
+def test_host_code_errors_of_a_flydsl_checkout_are_not_compile_errors(tmp_path):
+    from fuzz.mutation.check_mutant import _is_compile_error
+
+    host = tmp_path / "flydsl" / "kernels" / "moe" / "moe_sorting_kernel.py"   # a checkout, not the package
+    host.parent.mkdir(parents=True)
+    host.write_text("def launch(buf):\n    raise RuntimeError('must be divisible by 4')\n")
+    namespace = {}
+    exec(compile(host.read_text(), str(host), "exec"), namespace)
+    with pytest.raises(RuntimeError) as info:
+        namespace["launch"](None)
+    assert not _is_compile_error(info.value)
 
 
 @pytest.mark.compile
@@ -174,3 +191,18 @@ def test_committed_nightly_summary_is_of_the_current_kernels():
     current = {src: runner.source_digest(runner.source_file(src).read_text()) for src in OWN_SOURCES}
     stale = sorted(src for src in current if recorded.get(src) != current[src])
     assert not stale, f"mutation.json predates changes to {stale}: rerun the command in README 'Mutation testing'"
+
+
+def test_errors_raised_inside_the_flydsl_package_are_compile_errors():
+    import os
+
+    import flydsl
+
+    from fuzz.mutation.check_mutant import _is_compile_error
+
+    inside = os.path.join(os.path.dirname(flydsl.__file__), "tracing_stand_in.py")   # never written
+    namespace = {}
+    exec(compile("def trace():\n    raise TypeError('bad operand')\n", inside, "exec"), namespace)
+    with pytest.raises(TypeError) as info:
+        namespace["trace"]()
+    assert _is_compile_error(info.value)
