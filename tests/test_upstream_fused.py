@@ -124,9 +124,6 @@ FUSED_FINDINGS = {
     "T0-null-logits": (0, 256, 8, {}, False, "OutOfBoundsError", "topk_gating_softmax_kernel.py:280"),
     # M=0: idle scatter lanes read weights_lds[0], never written (value goes to a dropped store)
     "M0-uninit-weights-lds": (4, 256, 8, {"num_local_tokens": 0}, True, "UninitializedReadError", "(from :1117"),
-    # EP: every wave stores cumsum[E] into cumdup[E] in one instruction, as finding (d) of the sort
-    "ep-cumdupE": (5, 64, 6, {"expert_mask": (np.arange(64) % 3 != 0).astype(np.int32)}, True,
-                   "RaceError", "(from :1049"),
 }
 
 
@@ -136,3 +133,11 @@ def test_fused_known_finding_still_reproduces(name):
     with pytest.raises(Exception) as info:
         run_fused(logits(T, E, seed=1), topk, target="gfx950", sanitize=sanitize, **kw)
     assert type(info.value).__name__ == exc_name and text in str(info.value), info.value
+
+
+def test_fused_ep_store_of_one_value_by_every_wave_is_benign():
+    """EP: every wave stores cumsum[E] into cumdup[E] (kernel :1049) in one instruction,
+    the fused twin of the sort's finding (d).  One value stored by every wave is benign
+    under the sanitizer's rules, so the sanitized run is clean and agrees with the golden model."""
+    judge(logits(5, 64, seed=1), 6, "gfx950", sanitize=True,
+          expert_mask=(np.arange(64) % 3 != 0).astype(np.int32))
