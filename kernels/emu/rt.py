@@ -194,25 +194,23 @@ _EXACT_RECORDS_LIMIT = 1 << 31
 
 
 def _past_end(X, base, off, size, nrec, stride, info, what):
-    """Sanitizer, ``strict_buffers`` mode: raise :class:`OutOfBoundsError` if an access of ``size`` bytes at byte
-    offsets ``off`` (one per lane, or a scalar) ends past ``num_records`` but starts less
-    than :data:`PAST_END_WINDOW` past it, on an exactly sized descriptor
-    (``num_records`` < 2**31, stride 0).  Callers call it only for accesses that the
-    range check dropped in part or whole.
+    """Sanitizer, ``strict_buffers`` mode (a no-op otherwise): raise
+    :class:`OutOfBoundsError` if an access of ``size`` bytes at byte offsets ``off``
+    (one per lane, or a scalar) ends past ``num_records`` -- so the range check drops
+    it in whole or part -- but starts less than :data:`PAST_END_WINDOW` past it, on an
+    exactly sized descriptor (``num_records`` < 2**31, stride 0).
 
     The hardware drops such an access silently, so an index that is off by a
     little goes unnoticed until the buffer is a view into a larger one."""
     if not X.strict_buffers or stride != 0:
         return
-    o = np.asarray(off, np.int64)
-    nr = np.asarray(nrec, np.int64)
+    o, nr, b = np.broadcast_arrays(np.atleast_1d(np.asarray(off, np.int64)),
+                                   np.atleast_1d(np.asarray(nrec, np.int64)), np.atleast_1d(base))
     bad = (o + size > nr) & (nr < _EXACT_RECORDS_LIMIT) & (o < nr + PAST_END_WINDOW)
     if not bad.any():
         return
-    k = int(np.flatnonzero(np.atleast_1d(bad))[0])
-    o1 = int(np.atleast_1d(o)[k] if o.ndim else o)
-    n1 = int(np.atleast_1d(nr)[k] if nr.ndim else nr)
-    b1 = int(np.atleast_1d(np.asarray(base))[k] if np.ndim(base) else base)
+    k = int(np.flatnonzero(bad)[0])
+    o1, n1, b1 = int(o[k]), int(nr[k]), int(b[k])
     raise OutOfBoundsError(
         f"buffer {what} of {size} bytes at offset {o1} of {X.gmem.name_at(b1)} ends {o1 + size - n1} "
         f"bytes past its num_records ({n1}): the hardware drops it, hiding an index that is off by a "
@@ -227,11 +225,10 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
         so = int(soff) & 0xFFFFFFFF
         gran = _buf_chunks(nbytes, esize)
         raw = np.zeros(nbytes, np.uint8)
+        _past_end(X, base, vo, nbytes, nrec, stride, info, "load")
         for c in range(0, nbytes, gran):
             if _in_range1(vo + c, gran, nrec, stride):
                 raw[c:c + gran] = X.gmem.read_uniform(int(base) + so + vo + c, gran, info, **who_uniform(X, m))
-            else:
-                _past_end(X, base, vo, nbytes, nrec, stride, info, "load")
         v = raw.view(mdt).reshape(shape)
         if conv is not None:
             v = conv(v)
@@ -244,10 +241,9 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     gran = _buf_chunks(nbytes, esize)
     bl = base if np.ndim(base) == 0 else base[idx]
     nl = nrec if np.ndim(nrec) == 0 else nrec[idx]
+    _past_end(X, bl, vo, nbytes, nl, stride, info, "load")
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if not ok.all():
-            _past_end(X, bl, vo, nbytes, nl, stride, info, "load")
         if ok.any():
             addr = ((bl if np.ndim(bl) == 0 else bl[ok]) + (so if np.ndim(so) == 0 else so[ok]) + vo[ok] + c)
             out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx[ok]))
@@ -270,11 +266,10 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
         v = val if conv is None else conv(val)
         raw = np.ascontiguousarray(np.asarray(v, dtype=mdt)).reshape(-1).view(np.uint8)
         gran = _buf_chunks(nbytes, esize)
+        _past_end(X, base, vo, nbytes, nrec, stride, info, "store")
         for c in range(0, nbytes, gran):
             if _in_range1(vo + c, gran, nrec, stride):
                 X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, **who_uniform(X, m))
-            else:
-                _past_end(X, base, vo, nbytes, nrec, stride, info, "store")
         return
     idx = lanes(X, m)
     vo = pick(X, voff, idx, 0).astype(np.int64) & 0xFFFFFFFF
@@ -296,10 +291,9 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
         if np.ndim(nl):
             nl = nl[order]
         idx = idx[order]
+    _past_end(X, bl, vo, nbytes, nl, stride, info, "store")
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if not ok.all():
-            _past_end(X, bl, vo, nbytes, nl, stride, info, "store")
         if ok.any():
             addr = ((bl if np.ndim(bl) == 0 else bl[ok]) + (so if np.ndim(so) == 0 else so[ok]) + vo[ok] + c)
             X.gmem.write(np.asarray(addr, np.int64), np.ascontiguousarray(raw[ok, c:c + gran]), info,
