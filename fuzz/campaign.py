@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from regressions import known_findings
 from regressions.fixtures import Fixture, load_all, save
 
 from .boundaries import path_boundaries
@@ -68,6 +69,7 @@ class CampaignConfig:
     topk: Optional[int] = None
     unit_size: Optional[int] = None
     max_examples_per_chunk: int = CHUNK
+    known_findings: Optional[str] = None   # known-findings file (default: the committed list)
 
 
 class _NewFailure(Exception):
@@ -90,10 +92,19 @@ def _flydsl_version() -> Optional[str]:
         return None
 
 
-def failure_fixture(outcome: Outcome, shrunk: bool) -> Fixture:
+def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -> Fixture:
+    """The fixture of ``outcome``'s failure with signature ``key`` (default: the first)."""
     case = outcome.case
     ids, w, mask, local = case.materialize()
-    sig = outcome.signature
+    failure = outcome.failure(key) if key else outcome.failures[0]
+    sig = failure.signature
+    record = {"backend": outcome.backend, "target": outcome.target, "path": outcome.path,
+              "signature": sig.to_dict(), "summary": failure.summary,
+              "flydsl_version": _flydsl_version(), "shrunk": shrunk}
+    if failure.finding:
+        record["finding"] = failure.finding
+    if outcome.known:
+        record["known_findings_also_seen"] = sorted(outcome.known)
     return Fixture(
         name=f"{case.name}-{sig.digest}", kind="failure", topk_ids=ids, topk_weights=w,
         num_experts=case.num_experts, unit_size=case.unit_size, expert_mask=mask,
@@ -101,9 +112,7 @@ def failure_fixture(outcome: Outcome, shrunk: bool) -> Fixture:
         note=("minimal case found by a fuzz campaign" if shrunk else
               "unshrunk: the campaign stopped before shrinking finished"),
         case=case.to_dict(),
-        failure={"backend": outcome.backend, "target": outcome.target, "path": outcome.path,
-                 "signature": sig.to_dict(), "summary": outcome.summary,
-                 "flydsl_version": _flydsl_version(), "shrunk": shrunk},
+        failure=record,
     )
 
 
@@ -116,19 +125,21 @@ def _size(fixture) -> tuple:
     return (fixture.topk_ids.size, fixture.num_experts, fixture.unit_size)
 
 
-def save_failure(outcome: Outcome, fixtures_dir, shrunk: bool) -> Path:
-    """Save ``outcome`` as a fixture unless one of its signature is already
-    there; of two shrunk fixtures for one signature the smaller is kept.
-    A per-signature file lock serializes workers and campaigns."""
-    fixture = failure_fixture(outcome, shrunk)
+def save_failure(outcome: Outcome, fixtures_dir, shrunk: bool, key: Optional[str] = None) -> Path:
+    """Save ``outcome``'s failure of signature ``key`` (default: the first) as a
+    fixture unless one of that signature is already there; of two shrunk fixtures
+    for one signature the smaller is kept.  A per-signature file lock serializes
+    workers and campaigns."""
+    fixture = failure_fixture(outcome, shrunk, key)
+    signature = Signature.from_dict(fixture.failure["signature"])
     fixtures_dir = Path(fixtures_dir)
     lock_dir = fixtures_dir / ".locks"
     lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{outcome.signature.digest}.lock", "w") as lock:
+    with open(lock_dir / f"{signature.digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for existing in load_all(fixtures_dir):
             sig = (existing.failure or {}).get("signature")
-            if not sig or Signature.from_dict(sig).key != outcome.signature.key:
+            if not sig or Signature.from_dict(sig).key != signature.key:
                 continue
             if existing.failure.get("shrunk") and (not shrunk or _size(existing) <= _size(fixture)):
                 return existing.path
@@ -178,27 +189,30 @@ def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]
             return True
         return config.max_cases is not None and state["cases"] >= config.max_cases
 
+    known_list = known_findings.cached(config.known_findings)
+
     def check(case: Case, pair) -> None:
         if out_of_budget() and state["target_key"] is None:
             return
-        outcome = run_case(case, *pair)
+        outcome = run_case(case, *pair, known=known_list)
         state["cases"] += 1
+        keys = [s.key for s in outcome.signatures]
         emit({"type": "case", "worker": worker, "backend": outcome.backend, "target": outcome.target,
               "path": outcome.path, "bucket": shape_bucket(case.num_experts, case.tokens),
               "experts": case.num_experts, "tokens": case.tokens, "ok": outcome.ok,
-              "boundary": boundary_label(case),
-              "seconds": outcome.seconds, "signature": outcome.signature.key if outcome.signature else None})
-        if outcome.ok:
+              "boundary": boundary_label(case), "judged": outcome.judged, "known": sorted(outcome.known),
+              "seconds": outcome.seconds, "signature": keys[0] if keys else None, "signatures": keys})
+        new = [k for k in keys if k not in known]
+        if not new:
             return
-        key = outcome.signature.key
-        if key in known:
-            return
-        if key not in state["unshrunk"]:
-            state["unshrunk"][key] = save_failure(outcome, config.fixtures_dir, shrunk=False)
-        if state["target_key"] in (None, key):
-            state["target_key"] = key
+        for key in new:
+            if key not in state["unshrunk"]:
+                state["unshrunk"][key] = save_failure(outcome, config.fixtures_dir, shrunk=False, key=key)
+        if state["target_key"] is None:
+            state["target_key"] = new[0]
+        if state["target_key"] in new:
             state["last"] = outcome
-            raise _NewFailure(key)
+            raise _NewFailure(state["target_key"])
 
     def run_chunk(pair, chunk: int, phases) -> bool:
         """One Hypothesis run on ``pair``; True when it found a new signature."""
@@ -226,13 +240,13 @@ def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]
                 emit({"type": "warning", "worker": worker,
                       "message": f"chunk {chunk} ended with {type(exc).__name__}: {exc}"})
                 return False
-            key = outcome.signature.key
-            path = save_failure(outcome, config.fixtures_dir, shrunk=True)
+            key = state["target_key"]
+            path = save_failure(outcome, config.fixtures_dir, shrunk=True, key=key)
             state["unshrunk"].pop(key, None)
             known.add(key)
-            state["publish"](outcome)
+            state["publish"](outcome, key)
             emit({"type": "failure", "worker": worker, "signature": key, "case": outcome.case.name,
-                  "summary": outcome.summary, "fixture": str(path)})
+                  "summary": outcome.failure(key).summary, "fixture": str(path)})
             return True
         return False
 
@@ -252,17 +266,20 @@ def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]
                 continue
             if record.get("signature") in known or pair not in config.pairs:
                 continue
-            outcome = run_case(case, *pair)
+            outcome = run_case(case, *pair, known=known_list)
             state["cases"] += 1
-            if not outcome.ok and outcome.signature.key not in known:
-                path = save_failure(outcome, config.fixtures_dir, shrunk=True)
-                known.add(outcome.signature.key)
-                emit({"type": "failure", "worker": worker, "signature": outcome.signature.key,
-                      "case": case.name, "summary": outcome.summary, "fixture": str(path)})
+            for failure in outcome.failures:
+                key = failure.signature.key
+                if key in known:
+                    continue
+                path = save_failure(outcome, config.fixtures_dir, shrunk=True, key=key)
+                known.add(key)
+                emit({"type": "failure", "worker": worker, "signature": key,
+                      "case": case.name, "summary": failure.summary, "fixture": str(path)})
 
-    def publish(outcome: Outcome) -> None:
+    def publish(outcome: Outcome, key: str) -> None:
         record = {"case": outcome.case.to_dict(), "backend": outcome.backend, "target": outcome.target,
-                  "signature": outcome.signature.key}
+                  "signature": key}
         raw = json.dumps(record, sort_keys=True).encode()
         seen_records.add(raw)
         db.save(SHARED_FAILURES_KEY, raw)

@@ -57,6 +57,28 @@ def heat_map(cells: dict, png_path: Path) -> None:
     plt.close(fig)
 
 
+def _known_findings_section(s: dict, cfg: dict) -> list[str]:
+    """Known findings seen (cases each) and the entries for the fuzzed backends that no
+    case matched: stale, perhaps fixed upstream, or not reached by this campaign."""
+    from regressions import known_findings
+
+    known = known_findings.cached(cfg.get("known_findings"))
+    fuzzed = {pair[0] for pair in cfg.get("pairs", [])}
+    seen = s.get("known", {})
+    cases = max(s["cases"], 1)
+    judged = s.get("judged", s["cases"])
+    out = [f"{judged} of {s['cases']} cases ({100.0 * judged / cases:.1f}%) fully judged: outputs compared with "
+           f"the golden model, every finding matched by an entry or reported as a failure.", ""]
+    rows = [(k, known.by_id(k).status if any(e.id == k for e in known.entries) else "?", v)
+            for k, v in sorted(seen.items(), key=lambda kv: -kv[1])]
+    out += _table(["known finding", "status", "cases"], rows) if rows else ["No known finding was seen."]
+    stale = [e for e in known.entries if fuzzed & set(e.backends) and e.id not in seen]
+    out += ["", "Entries for the fuzzed backends that no case matched (stale: perhaps fixed upstream, or "
+                "outside what this campaign drew):", ""]
+    out += _table(["entry", "status", "fixture"], [(e.id, e.status, e.fixture) for e in stale]) if stale else ["None."]
+    return out
+
+
 def write_report(campaign_dir) -> Path:
     campaign_dir = Path(campaign_dir)
     data = json.loads((campaign_dir / "campaign.json").read_text())
@@ -74,6 +96,8 @@ def write_report(campaign_dir) -> Path:
                           e.get("fixture")) for k, e in s["failures"].items()])
     else:
         lines.append("None.")
+    lines += ["", "## Known findings", ""]
+    lines += _known_findings_section(s, cfg)
     lines += ["", "## Cases per backend and path", ""]
     lines += _table(["backend:path", "cases"], sorted(s["by_path"].items()))
     lines += ["", "## Cases per shape bucket (all paths)", ""]

@@ -1,10 +1,18 @@
 """Stable failure signatures: a thousand copies of one bug make one entry.
 
-A signature is (backend, target, path, output, kind) of the first mismatch,
-where ``kind`` is the comparator's mismatch kind, or ``crash:<ExceptionType>``
-(``crash:<ExceptionType>@<file.py>:<line>`` for interpreter errors, which
-name the kernel op) when the launch itself raised.  Its ``key`` is a short string used in file
-names and tables.
+A signature is (backend, target, path, output, kind):
+
+- an output mismatch: ``output`` and the comparator's mismatch ``kind`` of the
+  first mismatch no known finding covers, on that target and kernel path;
+- a finding no known finding matches: output ``finding`` and kind
+  ``<check>@<call chain>`` (``lds-out-of-bounds@moe_sorting_kernel.py:167<448<315``,
+  ``host-exception:ValueError@...``), with no target or path, so one finding
+  seen on both targets and on every path through that code is one signature,
+  while two calling lines of one helper are two;
+- a launch that raised for another reason: ``crash:<ExceptionType>``
+  (``@<file.py>:<line>`` when the error names a kernel op).
+
+Its ``key`` is a short string used in tables, its ``digest`` in file names.
 """
 from __future__ import annotations
 
@@ -40,6 +48,16 @@ class Signature:
 def of_verdict(backend: str, target, verdict) -> Signature:
     output, kind = verdict.signature()
     return Signature(backend, target, verdict.path, output, kind)
+
+
+def of_mismatch(backend: str, target, path, mismatch) -> Signature:
+    return Signature(backend, target, path, mismatch.output, mismatch.kind)
+
+
+def of_finding(backend: str, finding) -> Signature:
+    """One signature per finding site (its check and whole call chain), across targets."""
+    check = finding.check if finding.check != "host-exception" else f"host-exception:{finding.error}"
+    return Signature(backend, None, None, "finding", f"{check}@{finding.chain}")
 
 
 def _site(exc: BaseException) -> str:

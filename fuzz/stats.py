@@ -2,7 +2,9 @@
 
 :class:`CampaignStats` consumes the events of :mod:`fuzz.campaign` and keeps
 counts per backend, path and shape bucket, the (E, T) cells covered per path
-(for the report's heat map), the failures by signature, and the timing.
+(for the report's heat map), how many cases were fully judged (outputs
+compared with the golden model), the known findings seen (cases per entry),
+the failures by signature, and the timing.
 ``to_dict()`` is what ``campaign.json`` holds; ``merge`` lets a resumed
 campaign add to an earlier file.
 """
@@ -16,7 +18,9 @@ class CampaignStats:
     def __init__(self):
         self.started = time.time()
         self.cases = 0
+        self.judged = 0
         self.failed_cases = 0
+        self.known = collections.Counter()  # known-finding id -> cases it was seen in
         self.seconds_in_kernels = 0.0
         self.by_backend = collections.Counter()
         self.by_path = collections.Counter()
@@ -28,6 +32,7 @@ class CampaignStats:
         self.warnings = []
         self.previous_elapsed = 0.0
         self.previous_cases = 0
+        self.previous_judged = 0
 
     @property
     def elapsed(self) -> float:
@@ -50,6 +55,8 @@ class CampaignStats:
             self.cells[f"{path}|{event['experts']}|{event['tokens']}"] += 1
             if event.get("boundary"):
                 self.boundaries[event["boundary"]] += 1
+            self.judged += bool(event.get("judged", True))
+            self.known.update(event.get("known", ()))
             if not event["ok"]:
                 self.failed_cases += 1
                 self.duplicates[event["signature"]] += 1
@@ -64,6 +71,8 @@ class CampaignStats:
             entry["count"] = self.duplicates.get(key, 0)
         return {
             "cases": self.cases + self.previous_cases,
+            "judged": self.judged + self.previous_judged,
+            "known": dict(self.known),
             "elapsed_s": round(self.elapsed + self.previous_elapsed, 3),
             "cases_per_second": round(self.cases_per_second, 3),
             "seconds_in_kernels": round(self.seconds_in_kernels, 3),
@@ -80,8 +89,9 @@ class CampaignStats:
     def merge(self, previous: dict) -> None:
         """Add an earlier run's counts (a resumed campaign)."""
         self.previous_cases = previous.get("cases", 0)
+        self.previous_judged = previous.get("judged", self.previous_cases)
         self.previous_elapsed = previous.get("elapsed_s", 0.0)
-        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries"):
+        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries", "known"):
             getattr(self, name).update(previous.get(name, {}))
         for key, entry in previous.get("failures", {}).items():
             self.failures.setdefault(key, dict(entry))

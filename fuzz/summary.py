@@ -9,6 +9,13 @@ def print_summary(data: dict, record_path) -> None:
         print(f"backend {name}: executed on {where}")
     print(f"{s['cases']} cases in {s['elapsed_s']:.1f} s: {s['cases_per_second']:.2f} cases/s "
           f"({s['seconds_in_kernels']:.1f} s inside backends)")
+    cases = max(s["cases"], 1)
+    judged = s.get("judged", s["cases"])
+    print(f"fully judged: {judged} of {s['cases']} cases ({100.0 * judged / cases:.1f}%): outputs compared with "
+          f"the golden model, every finding matched or reported")
+    if s.get("known"):
+        print("known: " + ", ".join(f"{k} {v} case{'s' if v != 1 else ''}"
+                                    for k, v in sorted(s["known"].items(), key=lambda kv: -kv[1])))
     if s["by_path"]:
         print("per backend:path: " + ", ".join(f"{k} {v}" for k, v in sorted(s["by_path"].items())))
     if s["by_bucket"]:

@@ -12,8 +12,13 @@ PyTorch) it
    launch is captured into a CUDA/HIP graph (after one warm-up launch), the
    outputs are poisoned again and the graph is replayed;
 4. synchronizes and reads the outputs back as NumPy, reporting whether
-   ``moe_buf`` became all zero and (when ``red_zone`` > 0) the raw buffers for
-   the comparator's canary check.
+   ``moe_buf`` became all zero (and where it did not) and (when ``red_zone`` > 0)
+   the raw buffers for the comparator's canary check.
+
+Interpreter findings recorded during the launch (``findings="record"``
+sessions, see :mod:`kernels.emu.findings`) come back in ``result.findings``;
+when the launch raises, those recorded before are on the exception as
+``exc.findings``.
 """
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ import torch
 
 from oracle import SortInputs
 
+from .emu.findings import collect as collect_findings
+
 #: Poison bit patterns (as uint32) for each output; none is a plausible value.
 POISON = {
     "sorted_ids": 0x7EADBEEF,
@@ -34,6 +41,19 @@ POISON = {
 }
 MOE_BUF_POISON_BYTE = 0xA5
 DEFAULT_MOE_BUF_COLUMNS = 8
+#: Byte a backend's workspace is filled with before each launch: a kernel that
+#: skips clearing any of it counts stale tokens and fails the golden model.
+WORKSPACE_POISON_BYTE = 0x5A
+
+
+def poisoned_workspace(n_int32: int, device) -> Optional[torch.Tensor]:
+    """An int32 workspace of ``n_int32`` elements filled with :data:`WORKSPACE_POISON_BYTE`
+    (None for 0 elements)."""
+    if not n_int32:
+        return None
+    ws = torch.empty(n_int32, dtype=torch.int32, device=device)
+    ws.view(torch.uint8).fill_(WORKSPACE_POISON_BYTE)
+    return ws
 
 
 @dataclasses.dataclass
@@ -158,14 +178,19 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
     if target not in backend.targets:
         raise ValueError(f"target={target!r}: backend {backend.name!r} supports {backend.targets}")
     buffers = allocate(inputs, backend.device(), red_zone=red_zone, moe_buf=moe_buf)
-    if graph:
-        path = _launch_graph(backend, inputs, buffers, target)
-    else:
-        path = backend.launch(inputs, buffers, target)
+    try:
+        with collect_findings() as found:
+            if graph:
+                path = _launch_graph(backend, inputs, buffers, target)
+            else:
+                path = backend.launch(inputs, buffers, target)
+    except Exception as exc:
+        exc.findings = list(found)          # what the launch recorded before it raised
+        raise
     _synchronize(buffers.device)
     host = {name: getattr(buffers, name).cpu().numpy().copy()
             for name in ("sorted_ids", "sorted_weights", "sorted_expert_ids", "num_valid_ids")}
-    zeroed = bool((buffers.moe_buf.reshape(-1).view(torch.uint8) == 0).all().item())
+    residue = moe_buf_residue(buffers.moe_buf)
     canary = None
     if red_zone:
         canary = {
@@ -174,6 +199,17 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
             "lengths": {name: getattr(buffers, name).numel() for name in buffers.raw},
         }
     return BackendResult(
-        **host, moe_buf_zeroed=zeroed, path=path, backend=backend.name, target=target,
-        executed_on=backend.executes_on(target), canary=canary,
+        **host, moe_buf_zeroed=residue is None, moe_buf_residue=residue, path=path, backend=backend.name,
+        target=target, executed_on=backend.executes_on(target), canary=canary, findings=list(found),
     )
+
+
+def moe_buf_residue(moe_buf: torch.Tensor) -> Optional[dict]:
+    """None when every byte of ``moe_buf`` is zero, else where the non-zero bytes are:
+    ``{"nbytes", "first", "last", "count"}`` (byte offsets into its storage)."""
+    flat = moe_buf.reshape(-1).view(torch.uint8).cpu().numpy()
+    nonzero = np.flatnonzero(flat)
+    if not nonzero.size:
+        return None
+    return {"nbytes": int(flat.size), "first": int(nonzero[0]), "last": int(nonzero[-1]),
+            "count": int(nonzero.size)}

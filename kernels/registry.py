@@ -27,6 +27,7 @@ BACKEND_MODULES = {
     "kernels.backends.flydsl_upstream": ("flydsl-upstream", "flydsl-upstream-sanitized"),
     "kernels.backends.aiter_backend": ("aiter-ck", "aiter-opus"),
     "kernels.backends.planted": ("planted-sentinel-t", "planted-block-expert"),
+    "kernels.backends.planted_findings": ("planted-findings",),
 }
 
 
@@ -44,6 +45,12 @@ class Backend:
     ``writes_past_extent`` is True for backends that fill the unspecified tail
     of the outputs (the canary check does not apply to them).
     ``executes_on(target)`` says, in words, where a launch runs.
+    ``sources()`` names the directories holding the backend's kernel code (host
+    code included): an exception raised from there is a finding in that code,
+    not a crash of the harness.
+    ``path_boundaries(E, topk, unit_size, target)`` (None: the backend has one
+    path) gives the first M of each kernel path after the first, as the
+    backend's own dispatch decides it.
     """
 
     name: str
@@ -59,6 +66,8 @@ class Backend:
     max_tokens: Optional[int] = None
     writes_past_extent: bool = False
     test_only: bool = False
+    sources: Callable[[], tuple] = lambda: ()
+    path_boundaries: Optional[Callable[..., tuple]] = None
 
 
 @dataclasses.dataclass
@@ -66,11 +75,13 @@ class BackendResult(SortResult):
     """The oracle's result fields plus what only a kernel run can tell."""
 
     moe_buf_zeroed: bool = False
+    moe_buf_residue: Optional[dict] = None   # where moe_buf was left non-zero (kernels.harness.moe_buf_residue)
     path: Optional[str] = None
     backend: str = ""
     target: Optional[str] = None
     executed_on: str = ""
     canary: Optional[dict] = None
+    findings: list = dataclasses.field(default_factory=list)   # kernels.emu.Finding, recorded in the launch
 
 
 #: Which backend a campaign fuzzes when none is named: the first available.

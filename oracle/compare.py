@@ -167,11 +167,21 @@ def compare(
             _compare_per_block(expected, actual, valid, unit_size, out)
         _compare_blocks(expected, actual, valid, unit_size, out)
     if getattr(actual, "moe_buf_zeroed", True) is False:
-        out.add(Mismatch("moe_buf", "moe_buf", detail="moe_buf was not zeroed"))
+        out.add(_moe_buf_mismatch(getattr(actual, "moe_buf_residue", None)))
     if canary:
         _compare_canary(expected, actual, unit_size or _infer_unit(expected), out)
     return Verdict(out.items, ordering, getattr(actual, "path", None),
                    getattr(actual, "backend", None) or None, out.counts)
+
+
+def _moe_buf_mismatch(residue: Optional[dict]) -> Mismatch:
+    """``moe_buf`` not zeroed; ``residue`` (when the result has one) says which bytes:
+    ``{"nbytes", "first", "last", "count"}`` of the non-zero ones."""
+    if not residue:
+        return Mismatch("moe_buf", "moe_buf", detail="moe_buf was not zeroed")
+    return Mismatch("moe_buf", "moe_buf", index=residue["first"], expected=0, actual=residue["count"],
+                    detail=f"moe_buf was not zeroed: {residue['count']} of {residue['nbytes']} bytes non-zero, "
+                           f"bytes {residue['first']}..{residue['last']}")
 
 
 def _infer_unit(expected: SortResult) -> int:

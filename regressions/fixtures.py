@@ -11,9 +11,15 @@ A fixture is ``regressions/fixtures/<name>-<id>.json``::
      "inputs": {"topk_ids": [[...]], "topk_weights_bits": [[...]], "expert_mask": [...] or null}
                | {"npz": "<file>.npz"},   # arrays topk_ids, topk_weights, expert_mask?
      "case": {...Case fields...} or null,  # when a fuzzer found it
-     "failure": {"backend", "target", "path", "signature", "summary", "flydsl_version"} or null,
-     "known_failures": {"<backend>": "reason it still fails"},
+     "failure": {"backend", "target", "path", "signature", "summary", "finding"?, "flydsl_version"}
+              | {"backend", "known_finding": "<id>", "flydsl_version"}   # shows a known finding
+              | null,
+     "region": {...} or null,             # where its finding triggers (``fuzz explain``)
      "reproducer": "python -m fuzz replay --fixture <path>"}
+
+Whether a backend may fail a fixture is not recorded here: the one list of
+known findings is ``regressions/known_findings.toml``; a replay judges every
+fixture against it.
 
 Weights are stored as their float32 bit patterns, so NaN payloads, -0.0 and
 denormals survive.  The id is a content hash: the same case saved twice by
@@ -59,7 +65,7 @@ class Fixture:
     note: str = ""
     case: Optional[dict] = None
     failure: Optional[dict] = None
-    known_failures: dict = dataclasses.field(default_factory=dict)
+    region: Optional[dict] = None
     path: Optional[Path] = None
 
     @property
@@ -165,14 +171,14 @@ def load(path) -> Fixture:
     ids, weights = ids.reshape(tokens, topk), weights.reshape(tokens, topk)
     if weights.shape != ids.shape:
         raise FixtureError(path, "inputs.topk_weights_bits", f"shape {weights.shape} != topk_ids shape {ids.shape}")
-    known = data.get("known_failures") or {}
-    if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
-        raise FixtureError(path, "known_failures", "must map backend names to reason strings")
+    region = data.get("region")
+    if region is not None and not isinstance(region, dict):
+        raise FixtureError(path, "region", f"has type {type(region).__name__}, expected an object or null")
     return Fixture(
         name=name, kind=kind, topk_ids=np.ascontiguousarray(ids, np.int32),
         topk_weights=np.ascontiguousarray(weights, np.float32), num_experts=num_experts,
         unit_size=unit_size, expert_mask=mask, num_local_tokens=local, note=data.get("note", ""),
-        case=data.get("case"), failure=data.get("failure"), known_failures=known, path=path,
+        case=data.get("case"), failure=data.get("failure"), region=region, path=path,
     )
 
 
@@ -200,7 +206,7 @@ def to_json(fixture: Fixture, npz_name: Optional[str] = None) -> dict:
         "note": fixture.note,
         "params": {"num_experts": fixture.num_experts, "unit_size": fixture.unit_size,
                    "num_local_tokens": fixture.num_local_tokens, "tokens": T, "topk": k},
-        "case": fixture.case, "failure": fixture.failure, "known_failures": fixture.known_failures,
+        "case": fixture.case, "failure": fixture.failure, "region": fixture.region,
     }
     if npz_name:
         data["inputs"] = {"npz": npz_name}
@@ -217,6 +223,18 @@ def _dumps(data: dict) -> str:
     """JSON with one top-level key per line (arrays stay on their line)."""
     lines = [f" {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def rewrite(fixture: Fixture) -> Path:
+    """Write ``fixture`` over its own file (``fixture.path``), atomically, keeping its
+    inputs file and reproducer: for notes and regions added after it was saved."""
+    target = Path(fixture.path)
+    old = json.loads(target.read_text())
+    data = to_json(fixture, old["inputs"].get("npz"))
+    data["inputs"] = old["inputs"]
+    data["reproducer"] = old.get("reproducer", f"python -m fuzz replay --fixture {target}")
+    _atomic_write(target, lambda h: h.write(_dumps(data).encode()))
+    return target
 
 
 def save(fixture: Fixture, directory=FIXTURE_DIR, reproducer: str = "") -> Path:

@@ -1,4 +1,10 @@
-"""Every backend against the golden model, through kernels.run."""
+"""Every backend against the golden model, through kernels.run.
+
+Runs are judged by :func:`fuzz.check.judge_run`: outputs against the golden
+model, interpreter findings against ``regressions/known_findings.toml``, so a
+kernel with known findings (FlyDSL's, with ``FLYDSL_ROOT`` set) passes while
+any new finding or unexplained mismatch fails, naming it.
+"""
 import numpy as np
 import pytest
 import torch
@@ -8,6 +14,7 @@ from hypothesis import strategies as st
 import kernels
 import oracle
 from fuzz.cases import Case
+from fuzz.check import judge_run, run_case
 from fuzz.strategies import cases
 from kernels.registry import Backend, get, register
 
@@ -15,14 +22,9 @@ CI_MAX_TOKENS = 2048  # per-example cap here; campaigns go further
 
 
 def check(backend_name, case, target=None):
-    b = get(backend_name)
-    ids, w, mask, local = case.materialize()
-    expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
-    result = kernels.run(backend_name, ids, w, case.num_experts, case.unit_size, mask, local,
-                         target=target, moe_buf=case.moe_buf_array(), red_zone=16)
-    verdict = oracle.compare(expected, result, b.contract, canary=not b.writes_past_extent)
-    assert verdict.ok, f"{case.name}: {verdict.summary}"
-    return result
+    outcome = run_case(case, backend_name, target)
+    assert outcome.ok, f"{case.name}@{target}: {outcome.summary}"
+    return outcome
 
 
 @given(data=st.data())
@@ -31,24 +33,28 @@ def test_backend_agrees_with_golden_model(backend_name, data):
     cap = min(b.max_tokens or CI_MAX_TOKENS, CI_MAX_TOKENS)
     case = data.draw(cases(max_tokens=cap), label="case")
     target = data.draw(st.sampled_from(b.targets), label="target")
-    result = check(backend_name, case, target)
-    assert result.backend == backend_name and result.executed_on
-    if b.reports_path:
-        assert result.path
+    outcome = check(backend_name, case, target)
+    assert outcome.backend == backend_name and outcome.executed_on
+    if b.reports_path and outcome.judged:
+        assert outcome.path
 
 
 @pytest.mark.parametrize("dtype,shape", [(torch.bfloat16, (7, 3, 5)), (torch.int8, (0,)), (torch.float64, (2, 9))])
 def test_moe_buf_of_any_dtype_and_shape_is_zeroed(backend_name, dtype, shape):
     ids, w, _, _ = Case(16, 2, 7, seed=1).materialize()
-    result = kernels.run(backend_name, ids, w, 16, 32, moe_buf=torch.ones(shape, dtype=dtype))
-    assert result.moe_buf_zeroed
+    expected = oracle.moe_sorting(ids, w, 16, 32)
+    j = judge_run(backend_name, expected, dict(topk_ids=ids, topk_weights=w, num_experts=16, unit_size=32,
+                                               moe_buf=torch.ones(shape, dtype=dtype)))
+    assert j.ok, j.summary
 
 
 def test_torch_inputs_are_accepted(backend_name):
     ids, w, mask, _ = Case(32, 4, 9, mask_mode="ratio", seed=2).materialize()
-    r = kernels.run(backend_name, torch.from_numpy(ids), torch.from_numpy(w), 32, 16,
-                    expert_mask=torch.from_numpy(mask), target=get(backend_name).targets[0])
-    assert oracle.compare(oracle.moe_sorting(ids, w, 32, 16, mask), r, get(backend_name).contract).ok
+    j = judge_run(backend_name, oracle.moe_sorting(ids, w, 32, 16, mask),
+                  dict(topk_ids=torch.from_numpy(ids), topk_weights=torch.from_numpy(w), num_experts=32,
+                       unit_size=16, expert_mask=torch.from_numpy(mask)),
+                  target=get(backend_name).targets[0], canary=False)
+    assert j.ok and j.judged, j.summary
 
 
 def test_unknown_backend_and_bad_input_are_named():

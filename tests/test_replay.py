@@ -1,9 +1,15 @@
-"""Replay every saved regression fixture against every selected backend."""
+"""Replay every saved regression fixture against every selected backend.
+
+Each run is judged like a campaign case (``fuzz.check.judge_run``): it passes
+when the outputs agree with the golden model and every finding is a known
+one (``regressions/known_findings.toml``); a new finding, an unexplained
+mismatch or a crash fails, naming it.
+"""
 import pytest
 
-import kernels
 import oracle
 import regressions
+from fuzz.check import judge_run
 from kernels.registry import get
 
 FIXTURES = regressions.load_all()
@@ -17,20 +23,7 @@ def test_replay(fixture, backend_name):
     expected = oracle.moe_sorting(**fixture.run_args())
     failures = []
     for target in b.targets:
-        try:
-            result = kernels.run(backend_name, **fixture.run_args(), target=target,
-                                 moe_buf=fixture.moe_buf(), red_zone=16)
-        except Exception as exc:  # a crashing kernel is a failing replay
-            failures.append(f"{target}: launch raised {type(exc).__name__}: {exc}")
-            continue
-        verdict = oracle.compare(expected, result, b.contract, canary=not b.writes_past_extent)
-        if not verdict.ok:
-            failures.append(f"{target}: {verdict.summary}")
-    known = fixture.known_failures.get(backend_name)
-    if known is not None:
-        # A known failure must still fail (strictly): when it passes, the bug is fixed.
-        if not failures:
-            pytest.fail(f"{fixture.name}: the known failure of {backend_name} no longer reproduces "
-                        f"({known}); remove it from the fixture's known_failures")
-        pytest.xfail(f"known failure of {backend_name}: {known}")
+        j = judge_run(backend_name, expected, dict(fixture.run_args(), moe_buf=fixture.moe_buf()), target=target)
+        if not j.ok:
+            failures.append(f"{target}: {j.summary}")
     assert not failures, f"{fixture.name}: " + "; ".join(failures) + f"\n  note: {fixture.note}"

@@ -1,25 +1,27 @@
-"""FlyDSL's own ``moe_sorting_flydsl`` (backend ``flydsl-upstream``) on the production shapes.
+"""FlyDSL's own ``moe_sorting_flydsl`` (backends ``flydsl-upstream*``) on the production shapes.
 
 Needs ``FLYDSL_ROOT`` (a FlyDSL source checkout); every test skips, saying so,
-without it.  Two parts:
+without it.  Every run is judged on the sanitized backend the way a campaign
+judges a case: outputs against the golden model, interpreter findings against
+``regressions/known_findings.toml`` -- a known finding passes, a new one fails
+naming its check, kernel line and call chain.
 
-1. Agreement with the golden model, on ``flydsl-upstream`` (interpreter,
-   sanitizer off, judged on outputs), on both emulated targets, at T on both
-   sides of each upstream path boundary: the last oneshot T (table below; the
-   host code picks it from M, E, topk and the target's LDS size) and 2048 (the
-   2-kernel / 4-kernel split), plus EP masks and ``num_local_tokens < T``.  The
-   path each launch reports must be the one the table predicts, so a change of
-   upstream's thresholds fails here instead of silently moving coverage.
-2. Every known finding (fixtures under ``regressions/fixtures``, see their
-   notes) still reproduces on ``flydsl-upstream-sanitized`` (or, for the null
-   read and the host dispatch bug, on ``flydsl-upstream`` too), so we notice
-   when upstream fixes one.  Each check names the kernel line it expects.
+1. Path boundaries, on both emulated targets: T on both sides of the last
+   oneshot T (table below; the host code picks it from M, E, topk and the
+   target's LDS size) and of 2048 (the 2-kernel / 4-kernel split), with and
+   without EP masks, and ``num_local_tokens < T``.  The path each launch
+   reports must be the one the table predicts, so a change of upstream's
+   thresholds fails here instead of silently moving coverage.
+2. Every known finding still reproduces on its fixture (an entry that no
+   longer does is stale: perhaps fixed upstream), and removing an entry turns
+   its finding into a failure that names it.
 
 The default selection runs a few minutes on 2 cores; the full shape x target
 x boundary matrix is ``@pytest.mark.large``.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -30,9 +32,10 @@ pytestmark = [
                        reason="FLYDSL_ROOT is not set: no FlyDSL checkout to take moe_sorting_flydsl from"),
 ]
 
-import kernels  # noqa: E402
-import oracle  # noqa: E402
+import regressions  # noqa: E402
 from fuzz.cases import Case  # noqa: E402
+from fuzz.check import run_case  # noqa: E402
+from regressions import known_findings  # noqa: E402
 
 UP, SAN = "flydsl-upstream", "flydsl-upstream-sanitized"
 TARGETS = ("gfx942", "gfx950")
@@ -65,18 +68,16 @@ def expected_path(shape, target, m):
     return TWO_K if m <= MULTI_MAX else FOUR_K
 
 
-def check_case(case: Case, target: str, path: str | None = None):
-    """Run ``case`` on flydsl-upstream; assert the path (``path``, else the one the
-    table predicts) and agreement with the golden model."""
-    ids, w, mask, local = case.materialize()
-    expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
-    result = kernels.run(UP, ids, w, case.num_experts, case.unit_size, mask, local, target=target)
-    m = case.tokens if local is None else local
+def check_case(case: Case, target: str, path: str | None = None, backend: str = SAN):
+    """Run ``case`` on ``backend`` (the sanitized one by default); assert the path
+    (``path``, else the one the table predicts) and a clean judgement."""
+    outcome = run_case(case, backend, target)
+    assert outcome.ok, f"{case.name}@{target}: {outcome.summary}"
+    m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
     shape = (case.num_experts, case.topk, case.unit_size)
     want = path or expected_path(shape, target, m)
-    assert result.path == want, f"{case.name}@{target}: path {result.path}, expected {want}"
-    verdict = oracle.compare(expected, result, "strict")
-    assert verdict.ok, f"{case.name}@{target}: {verdict.summary}"
+    assert outcome.path == want, f"{case.name}@{target}: path {outcome.path}, expected {want}"
+    return outcome
 
 
 def boundary_cases(shape, target, with_mask=True, with_local=True):
@@ -133,106 +134,45 @@ def test_cross_target_host_caches():
         check_case(case, target)
 
 
-# -- part 2: the known findings still reproduce -----------------------------------------------
+# -- part 2: the known findings --------------------------------------------------------------
 
-def _raise(backend, case, target):
-    ids, w, mask, local = case.materialize()
-    with pytest.raises(Exception) as info:
-        kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local, target=target,
-                    moe_buf=case.moe_buf_array())
-    return info.value
+KNOWN = known_findings.default()
+WITH_FIXTURE = [e for e in KNOWN.entries if e.fixture]
 
 
-FINDINGS = {
-    # name: (case, backends, targets, exception class name, text the message must hold)
-    "nullread": (Case(8, 2, 0), (UP, SAN), TARGETS, "OutOfBoundsError", "at 0x0 is outside every live allocation"),
-    "oob-cumdup": (Case(8, 2, 1), (SAN,), TARGETS, "OutOfBoundsError", f"{KERNEL}:167 (from :448"),
-    "p23-race": (Case(128, 1, 17, routing="one_expert"), (SAN,), TARGETS, "RaceError", "(from :1835"),
-    "gfx942-lds": (Case(819, 1, 1, num_local_tokens=0), (UP, SAN), ("gfx942",), "ValueError", "LDS too small for E=819"),
-    "mbview": (Case(8, 2, 4, seed=1, moe_buf="uint8x3"), (UP, SAN), TARGETS, "RuntimeError", "must be divisible by 4"),
-}
-#: Findings that are wrong outputs, not exceptions: name -> (case, backends, text of the verdict).
-WRONG_OUTPUTS = {
-    "mbtail": (Case(256, 8, 3, seed=1, moe_buf="float32x1"), (UP, SAN), "moe_buf was not zeroed"),
-}
+@pytest.mark.parametrize("entry", WITH_FIXTURE, ids=[e.id for e in WITH_FIXTURE])
+def test_known_finding_still_reproduces(entry):
+    """The entry's fixture still shows the entry on each of its backends (on some
+    target), and nothing else goes wrong in that run."""
+    fixture = regressions.load(regressions.FIXTURE_DIR / f"{entry.fixture}.json")
+    case = Case.from_dict(fixture.case)
+    for backend in entry.backends:
+        outcomes = [run_case(case, backend, target) for target in TARGETS]
+        for o in outcomes:
+            assert o.ok, f"{entry.id} on {backend}@{o.target}: {o.summary}"
+        assert any(entry.id in o.known for o in outcomes), (
+            f"known finding {entry.id} no longer reproduces on {backend} with {fixture.name} "
+            f"(fixed upstream?): saw {[sorted(o.known) for o in outcomes]}; remove or update the entry in "
+            f"regressions/known_findings.toml")
 
 
-@pytest.mark.parametrize("name", sorted(FINDINGS))
-def test_known_finding_still_reproduces(name):
-    case, backends, targets, exc_name, text = FINDINGS[name]
-    for backend in backends:
-        for target in targets:
-            exc = _raise(backend, case, target)
-            assert type(exc).__name__ == exc_name, f"{name} on {backend}@{target}: {type(exc).__name__}: {exc}"
-            assert text in str(exc), f"{name} on {backend}@{target}: {exc}"
-            if name == "nullread":
-                assert f"{KERNEL}:338" in str(exc)
+def test_an_unlisted_finding_fails_naming_check_line_and_chain():
+    """Without its entry, the p23 race is a new finding: the failure names the check,
+    the kernel line with its call chain, and the source text."""
+    fewer = dataclasses.replace(KNOWN, entries=tuple(e for e in KNOWN.entries if e.id != "p23-cumsum-race"))
+    outcome = run_case(Case(128, 1, 17, routing="one_expert"), SAN, "gfx950", known=fewer)
+    assert not outcome.ok and outcome.judged
+    assert outcome.signature.output == "finding"
+    assert outcome.signature.kind.startswith(f"lds-race@{KERNEL}:172<1835"), outcome.signature
+    assert "new finding: lds-race in p23_kernel" in outcome.summary
+    assert "_lds_store_raw(cumsum_mr, local_idx_p23, tid)" in outcome.summary
 
 
-@pytest.mark.parametrize("name", sorted(WRONG_OUTPUTS))
-def test_known_wrong_output_still_reproduces(name):
-    from fuzz.check import run_case
-
-    case, backends, text = WRONG_OUTPUTS[name]
-    for backend in backends:
-        for target in TARGETS:
-            outcome = run_case(case, backend, target)
-            assert not outcome.ok and text in outcome.summary, f"{name} on {backend}@{target}: {outcome.summary}"
-    assert run_case(case, "loop-model").ok       # the golden model's twin accepts the same layout
-
-
-def test_known_findings_are_saved_as_fixtures():
-    """Each finding above has exactly one failure fixture, xfailed for the backends it names."""
-    import regressions
-
-    fixtures = [f for f in regressions.load_all() if f.kind == "failure"]
-    named = {n: (v[0], v[1]) for n, v in FINDINGS.items()} | {n: (v[0], v[1]) for n, v in WRONG_OUTPUTS.items()}
-    for name, (case, backends) in named.items():
-        hits = [f for f in fixtures if f.name == f"{case.name}-{name}"]
-        assert len(hits) == 1, f"finding {name}: {len(hits)} fixtures"
-        assert set(backends) <= set(hits[0].known_failures), hits[0].known_failures
+def test_one_finding_is_one_signature_on_both_targets():
+    fewer = dataclasses.replace(KNOWN, entries=())
+    keys = {t: [s.key for s in run_case(Case(8, 2, 1), SAN, t, known=fewer).signatures] for t in TARGETS}
+    assert keys["gfx942"] == keys["gfx950"] and keys["gfx942"], keys
 
 
 def test_gfx942_lds_bug_is_gfx942_only():
     check_case(Case(819, 1, 1, num_local_tokens=0), "gfx950", path=ONESHOT)
-
-
-def _direct_4k(workspace_fill):
-    """Call upstream directly (4-kernel path, E=2, T=2049) with a workspace we fill,
-    on the sanitizing interpreter; returns the exception raised."""
-    import importlib
-
-    import torch
-
-    import kernels.emu as emu
-    from kernels.backends import flydsl_upstream
-
-    sorting = importlib.import_module(flydsl_upstream.MODULE)
-    ids, w, _, _ = Case(2, 1, 2049).materialize()
-    T, k, E, u = 2049, 1, 2, 32
-    P = T * k + E * u - k
-    mesh_stride = -(-T // u) * u
-    ws = torch.full(((E * mesh_stride + 3) // 4 + E + 1,), workspace_fill, dtype=torch.int32)
-    outs = (torch.zeros(P, dtype=torch.int32), torch.zeros(P), torch.zeros(-(-P // u), dtype=torch.int32),
-            torch.zeros(2, dtype=torch.int32), torch.ones(T, 8))
-    flydsl_upstream._reset_host_caches(sorting)
-    flydsl_upstream._last_target[0] = None
-    with pytest.raises(Exception) as info:
-        with emu.emulate(target="gfx950", sanitize=True):
-            sorting.moe_sorting_flydsl(torch.from_numpy(ids), torch.from_numpy(w), *outs, E, u, None, None, ws)
-    return info.value
-
-
-def test_clear_workspace_store_to_word0_reproduces():
-    """Finding (e): lanes past the workspace store 0 to workspace[0] from several
-    workgroups (kernel :1358).  The interpreter sees it only when that changes the
-    word, so the workspace is poisoned here; upstream itself uses torch.empty."""
-    exc = _direct_4k(0x5A5A5A5A)
-    assert type(exc).__name__ == "RaceError" and f"{KERNEL}:1358" in str(exc), exc
-
-
-def test_p23_race_reaches_4k_path():
-    """With a zeroed workspace the clear kernel's stores change nothing, and the p23
-    race (finding c, kernel :1835) is the first finding on the 4-kernel path too."""
-    exc = _direct_4k(0)
-    assert type(exc).__name__ == "RaceError" and "(from :1835" in str(exc), exc

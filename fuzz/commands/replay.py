@@ -1,7 +1,11 @@
 """``fuzz replay``: run saved fixtures against chosen backends and print a table.
 
-Exit status 0 when every (fixture, backend, target) agrees with the golden
-model or is a declared known failure, 1 otherwise, 2 on a usage error.
+Each (fixture, backend, target) run is judged as a campaign judges a case
+(:func:`fuzz.check.judge_run`): outputs against the golden model, findings
+against ``regressions/known_findings.toml``.  A row is ``pass`` (nothing
+found), ``known`` (only known findings, named) or ``FAIL`` (a new finding,
+an unexplained mismatch or a crash).  Exit status 0 when no row fails, 1
+otherwise, 2 on a usage error.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ def add_arguments(p) -> None:
     p.add_argument("--fixture", action="append", default=[], metavar="PATH", help="fixture file(s)")
     p.add_argument("--name", default="", help="only fixtures whose file name contains this")
     p.add_argument("--dir", default=None, help="fixture directory (default regressions/fixtures)")
+    p.add_argument("--known-findings", default=None, metavar="TOML",
+                   help="known-findings list to judge against (default regressions/known_findings.toml)")
 
 
 def _fixtures(args):
@@ -35,8 +41,9 @@ def _fixtures(args):
 
 
 def main(args) -> int:
-    from fuzz.cases import Case
-    from fuzz.check import run_case
+    import oracle
+    from fuzz.check import judge_run
+    from regressions import known_findings
     from kernels.registry import all_backends, available
 
     status = available()
@@ -49,11 +56,13 @@ def main(args) -> int:
     fixtures = _fixtures(args)
     if not fixtures:
         raise UsageError("no fixture matched")
+    try:
+        known = known_findings.cached(args.known_findings)
+    except known_findings.KnownFindingsError as exc:
+        raise UsageError(f"--known-findings: {exc}") from None
     rows, failed = [], 0
-    import oracle
-    import kernels
-
     for fx in fixtures:
+        expected = oracle.moe_sorting(**fx.run_args())
         for n in names:
             b = all_backends()[n]
             targets = [t for t in b.targets if not args.target or t in args.target] or list(b.targets)
@@ -61,18 +70,14 @@ def main(args) -> int:
                 if b.max_tokens is not None and fx.topk_ids.shape[0] > b.max_tokens:
                     rows.append((fx.name, n, t, "skip", f"T exceeds max_tokens={b.max_tokens}"))
                     continue
-                try:
-                    result = kernels.run(n, **fx.run_args(), target=t, moe_buf=fx.moe_buf(), red_zone=16)
-                    verdict = oracle.compare(oracle.moe_sorting(**fx.run_args()), result, b.contract,
-                                             canary=not b.writes_past_extent)
-                    ok, summary = verdict.ok, verdict.summary
-                except Exception as exc:  # a crashing backend is a failing row
-                    ok, summary = False, f"launch raised {type(exc).__name__}: {exc}"
-                if not ok and n in fx.known_failures:
-                    rows.append((fx.name, n, t, "known", fx.known_failures[n]))
-                    continue
-                failed += not ok
-                rows.append((fx.name, n, t, "pass" if ok else "FAIL", "" if ok else summary))
+                j = judge_run(n, expected, dict(fx.run_args(), moe_buf=fx.moe_buf()), target=t, known=known)
+                failed += not j.ok
+                if not j.ok:
+                    rows.append((fx.name, n, t, "FAIL", j.summary))
+                elif j.known:
+                    rows.append((fx.name, n, t, "known", ", ".join(sorted(j.known))))
+                else:
+                    rows.append((fx.name, n, t, "pass", ""))
     width = max(len(r[0]) for r in rows)
     for fx_name, n, t, verdict, detail in rows:
         print(f"{fx_name:<{width}}  {n}@{t or '-':<8} {verdict:<5} {detail}")

@@ -41,6 +41,8 @@ def add_arguments(p) -> None:
     p.add_argument("--db", default=".hypothesis/fuzz", help="local Hypothesis example database directory")
     p.add_argument("--redis", default=None, metavar="URL", help="also share the database through Redis at URL")
     p.add_argument("--fixtures", default=None, help="where failures are saved (default regressions/fixtures)")
+    p.add_argument("--known-findings", default=None, metavar="TOML",
+                   help="known-findings list to judge against (default regressions/known_findings.toml)")
     p.add_argument("--out", default="campaigns/default", help="campaign record directory (campaign.json)")
     p.add_argument("--fresh", action="store_true", help="do not add to an existing campaign.json in --out")
     p.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
@@ -97,14 +99,25 @@ def _config(args):
     if not 0 <= args.max_tokens < (1 << 24):
         raise UsageError(f"--max-tokens {args.max_tokens}: must be in [0, 2^24)")
     seconds = None if args.cases is not None else parse_duration(args.budget)
+    known = _known_findings_path(args.known_findings)
     chunk = {"ci": 10, "dev": CHUNK, "overnight": 100, None: CHUNK}[args.profile]
     return CampaignConfig(
         pairs=_pairs(args), seed=args.seed,
         deadline=None if seconds is None else time.time() + seconds,
         max_cases=args.cases, max_tokens=args.max_tokens,
         db_dir=args.db, fixtures_dir=str(args.fixtures or FIXTURE_DIR), redis_url=args.redis,
-        max_examples_per_chunk=chunk, **_shape_filter(args.shape),
+        max_examples_per_chunk=chunk, known_findings=known, **_shape_filter(args.shape),
     )
+
+
+def _known_findings_path(path):
+    """The known-findings file, checked now (a bad file is a usage error, not a crash in every worker)."""
+    from regressions import known_findings
+
+    try:
+        return str(known_findings.cached(path).path or known_findings.KNOWN_FINDINGS_FILE)
+    except known_findings.KnownFindingsError as exc:
+        raise UsageError(f"--known-findings: {exc}") from None
 
 
 def _worker_entry(config, worker, events):
@@ -175,7 +188,8 @@ def main(args) -> int:
     executed = {f"{b}@{t}" if t else b: backends[b].executes_on(t) for b, t in config.pairs}
     data = {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
                        "workers": args.workers, "max_tokens": config.max_tokens,
-                       "shape": args.shape, "db": config.db_dir, "redis": config.redis_url},
+                       "shape": args.shape, "db": config.db_dir, "redis": config.redis_url,
+                       "known_findings": config.known_findings},
             "executed_on": executed, "stats": stats.to_dict(), "new_failures": new}
     tmp = record.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")

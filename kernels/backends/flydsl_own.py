@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+from pathlib import Path
 
+from ..harness import poisoned_workspace
 from ..registry import Backend
 
 TARGETS = ("gfx942", "gfx950")
@@ -55,22 +57,17 @@ def _executes_on(target) -> str:
     return f"native {t}" if _native() else f"cpu-interpreter {t}"
 
 
-#: Byte the workspace is filled with before each launch: a kernel that skips
-#: clearing any of it counts stale tokens and fails the golden model.
-WORKSPACE_POISON_BYTE = 0x5A
-
-
 def _poisoned_workspace(inputs, target, device):
-    import torch
-
     from ..moesort.api import workspace_size
 
-    n = workspace_size(inputs.m, inputs.num_experts, inputs.topk, inputs.unit_size, target)
-    if not n:
-        return None
-    ws = torch.empty(n, dtype=torch.int32, device=device)
-    ws.view(torch.uint8).fill_(WORKSPACE_POISON_BYTE)
-    return ws
+    return poisoned_workspace(workspace_size(inputs.m, inputs.num_experts, inputs.topk, inputs.unit_size, target),
+                              device)
+
+
+def _path_boundaries(num_experts, topk, unit_size, target):
+    from ..moesort import path_thresholds
+
+    return tuple(path_thresholds(num_experts, topk, unit_size, _target(target)))
 
 
 def _launch(inputs, buffers, target):
@@ -123,5 +120,7 @@ BACKENDS = [
         device=_device,
         executes_on=_executes_on,
         targets=_targets(),
+        sources=lambda: (str(Path(__file__).resolve().parents[1] / "moesort"),),
+        path_boundaries=_path_boundaries,
     ),
 ]

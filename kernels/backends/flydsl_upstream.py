@@ -15,6 +15,17 @@ and is judged on its outputs alone; ``flydsl-upstream-sanitized`` runs it
 with the sanitizer on (out-of-bounds, uninitialized, race checks), where the
 known findings are recorded as fixtures.
 
+The multiphase paths get a workspace from the backend, sized by upstream's
+``moe_sorting_get_workspace_size`` and filled with a poison byte (upstream
+itself allocates one with ``torch.empty``), so a kernel that relies on a
+clean workspace fails every time, not only when the allocator hands out
+dirty memory.
+
+Both entries run the interpreter in ``findings="record"`` mode: every
+sanitizer finding is recorded and the launch goes on, so each case's outputs
+are compared with the golden model and each finding is matched against
+``regressions/known_findings.toml`` (see ``fuzz.check``).
+
 FlyDSL's host code caches compiled kernels per shape without the arch in the
 key (natively a process sees one arch); when the emulated target changes,
 this backend clears those caches first.
@@ -29,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from ..harness import poisoned_workspace
 from ..registry import Backend
 
 TARGETS = ("gfx942", "gfx950")
@@ -62,13 +74,56 @@ def _probe():
 _last_target = [None]
 
 
-def _reset_host_caches(module) -> None:
-    """Drop the module's per-shape kernel caches (lru_caches and ``*_cache`` dicts)."""
-    for name, obj in vars(module).items():
-        if hasattr(obj, "cache_clear"):
-            obj.cache_clear()
-        elif name.endswith("_cache") and isinstance(obj, dict):
-            obj.clear()
+#: Upstream modules whose host code caches per shape (the sort imports the gating kernel).
+HOST_MODULES = (MODULE, "kernels.moe.topk_gating_softmax_kernel")
+
+
+def reset_host_caches() -> None:
+    """Drop the upstream modules' per-shape caches (lru_caches and ``*_cache`` dicts):
+    they are keyed without the arch, so they must go when the emulated target changes.
+    The next launch on any target starts clean."""
+    for modname in HOST_MODULES:
+        module = importlib.import_module(modname)
+        for name, obj in vars(module).items():
+            if hasattr(obj, "cache_clear"):
+                obj.cache_clear()
+            elif name.endswith("_cache") and isinstance(obj, dict):
+                obj.clear()
+    _last_target[0] = None
+
+
+@contextlib.contextmanager
+def upstream_session(target, **emulate_options):
+    """The upstream module, ready to run on ``target``: natively as it is; else inside
+    ``kernels.emu.emulate(target, **emulate_options)``, its host caches reset first
+    when the previous session emulated another target."""
+    sorting = importlib.import_module(MODULE)
+    if _native():
+        yield sorting
+        return
+    from .. import emu
+
+    target = target or "gfx950"
+    if _last_target[0] != target:
+        reset_host_caches()
+        _last_target[0] = target
+    with emu.emulate(target=target, **emulate_options):
+        yield sorting
+
+
+#: moe_sorting_flydsl's host code: M <= 2048 takes the 2-kernel path, larger M the 4-kernel chain.
+MULTIPHASE_SPLIT = 2048
+
+
+def _path_boundaries(num_experts, topk, unit_size, target):
+    """(first multiphase M, first 4-kernel M) as upstream's dispatch decides: the
+    oneshot bound is the largest M for which upstream's own
+    ``moe_sorting_get_workspace_size`` asks for no workspace."""
+    with upstream_session(target) as sorting:
+        m = 0
+        while m <= MULTIPHASE_SPLIT and sorting.moe_sorting_get_workspace_size(m, num_experts, topk, unit_size) == 0:
+            m += 1
+    return (m, MULTIPHASE_SPLIT + 1)
 
 
 def _launcher(sanitize: bool):
@@ -78,23 +133,17 @@ def _launcher(sanitize: bool):
 
 
 def _launch(inputs, buffers, target, sanitize):
-    sorting = importlib.import_module(MODULE)
     d = buffers.device_inputs
-    if _native():
-        ctx = contextlib.nullcontext()
-    else:
-        from .. import emu
-
-        target = target or "gfx950"
-        if _last_target[0] != target:
-            _reset_host_caches(sorting)
-            _last_target[0] = target
-        ctx = emu.emulate(target=target, sanitize=sanitize)
-    with ctx:
+    with upstream_session(target, sanitize=sanitize, findings="record") as sorting:
+        workspace = None
+        sizer = getattr(sorting, "moe_sorting_get_workspace_size", None)
+        if sizer is not None:
+            workspace = poisoned_workspace(sizer(inputs.m, inputs.num_experts, inputs.topk, inputs.unit_size),
+                                           d.topk_ids.device)
         sorting.moe_sorting_flydsl(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
             buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
-            inputs.num_experts, inputs.unit_size, d.expert_mask, inputs.num_local_tokens,
+            inputs.num_experts, inputs.unit_size, d.expert_mask, inputs.num_local_tokens, workspace,
         )
         if _native():
             return None
@@ -117,6 +166,8 @@ BACKENDS = [
         else f"cpu-interpreter {target or 'gfx950'}",
         targets=TARGETS,
         writes_past_extent=True,
+        sources=lambda: (os.environ.get("FLYDSL_ROOT", ""),),
+        path_boundaries=_path_boundaries,
     )
     for name, sanitize in (("flydsl-upstream", False), ("flydsl-upstream-sanitized", True))
 ]

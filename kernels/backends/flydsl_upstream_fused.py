@@ -40,7 +40,6 @@ swap ranks unnoticed.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Optional
 
 import numpy as np
@@ -48,9 +47,8 @@ import torch
 
 import oracle
 
-from .flydsl_upstream import MODULE, TARGETS, _last_target, _probe, _reset_host_caches
+from .flydsl_upstream import TARGETS, _probe, upstream_session
 
-GATING_MODULE = "kernels.moe.topk_gating_softmax_kernel"
 WEIGHT_RTOL = 1e-5
 WEIGHT_ATOL = 1e-9
 TIE_RTOL = 4e-5
@@ -121,12 +119,7 @@ def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_ma
     nv = torch.full((2,), poison, dtype=torch.int32)
     moe_buf = torch.full((max(T, 1), 8), 1.5)
     mask = None if expert_mask is None else torch.as_tensor(np.ascontiguousarray(expert_mask, np.int32))
-    sorting = importlib.import_module(MODULE)
-    if _last_target[0] != target:
-        _reset_host_caches(sorting)
-        _reset_host_caches(importlib.import_module(GATING_MODULE))
-        _last_target[0] = target
-    with emu.emulate(target=target, sanitize=sanitize):
+    with upstream_session(target, sanitize=sanitize) as sorting:
         sorting.moe_softmax_sort_flydsl(
             logits.contiguous(), sids, sw.view(torch.float32), se, nv, moe_buf, E, topk,
             _DTYPES[logits.dtype], unit_size, mask, renormalize, num_local_tokens)

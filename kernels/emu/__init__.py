@@ -26,12 +26,14 @@ import os
 from .errors import (DivergentBarrierError, EmuError, OutOfBoundsError, RaceError,
                      SanitizerError, ScheduleDependenceError, UndefinedBehaviorError,
                      UninitializedReadError, UnsupportedOpError)
+from .findings import FINDINGS, Finding, Frame, collect as collect_findings
 from .simt import Options
 from .stats import STATS
 from .targets import TARGETS, Target, get_target
 
 __all__ = [
     "emulate", "interpreter_options", "enable", "disable", "active", "last_launches", "stats", "reset_stats", "clear_cache",
+    "last_findings", "collect_findings", "Finding", "Frame",
     "mark_output_only", "unmark_output_only", "output_only",
     "EmuError", "SanitizerError", "OutOfBoundsError", "UninitializedReadError", "RaceError",
     "ScheduleDependenceError", "DivergentBarrierError", "UndefinedBehaviorError", "UnsupportedOpError",
@@ -41,7 +43,8 @@ __all__ = [
 ENV_SWITCH = "MOESORT_EMULATE"
 
 
-_OPTION_DEFAULTS = [dict(sanitize=True, shuffle_schedule=False, profile=False, seed=0, strict_buffers=False)]
+_OPTION_DEFAULTS = [dict(sanitize=True, shuffle_schedule=False, profile=False, seed=0, strict_buffers=False,
+                         findings="raise")]
 
 
 @contextlib.contextmanager
@@ -63,7 +66,8 @@ def interpreter_options(**options):
 
 @contextlib.contextmanager
 def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedule: bool | None = None,
-            profile: bool | None = None, seed: int | None = None, strict_buffers: bool | None = None):
+            profile: bool | None = None, seed: int | None = None, strict_buffers: bool | None = None,
+            findings: str | None = None):
     """Run every ``@flyc.jit`` launcher called inside on the CPU interpreter.
 
     ``target``: ``"gfx942"`` or ``"gfx950"`` (wave64; LDS 64/160 KiB).
@@ -79,13 +83,19 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     is an :class:`OutOfBoundsError`.  For kernels whose contract is that every
     unmasked access is in range (the suite's own); off by default, since
     relying on the descriptor to clip a grid's tail is legal on the hardware.
+    ``findings``: ``"raise"`` (default) stops a launch at its first sanitizer
+    finding with its :class:`SanitizerError`; ``"record"`` records every
+    finding (:func:`last_findings`, :func:`collect_findings`) and lets the
+    launch go on as the hardware would.  Raw global accesses outside every
+    tensor are reported even with ``sanitize=False``.
     Options left as None take the innermost :func:`interpreter_options`
-    value (defaults: sanitize on, no shuffle, no profile, seed 0, not strict).
+    value (defaults: sanitize on, no shuffle, no profile, seed 0, not strict,
+    findings raised).
     """
     from . import _session
 
     given = dict(sanitize=sanitize, shuffle_schedule=shuffle_schedule, profile=profile, seed=seed,
-                 strict_buffers=strict_buffers)
+                 strict_buffers=strict_buffers, findings=findings)
     chosen = {k: (v if v is not None else _OPTION_DEFAULTS[-1][k]) for k, v in given.items()}
     s = _session.push(target, Options(**chosen))
     try:
@@ -118,6 +128,12 @@ def active() -> bool:
 def last_launches():
     """LaunchRecords (kernel, grid, block, time_s, ops_by_kind, lane_ops) of the last launcher call."""
     return STATS.last_call()
+
+
+def last_findings():
+    """The :class:`Finding` s recorded by the last launcher call (``findings="record"``),
+    one per (kernel, check, source site) with its first occurrence and count."""
+    return FINDINGS.last_call()
 
 
 def stats():

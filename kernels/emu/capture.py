@@ -39,6 +39,7 @@ from .errors import EmuError
 from .memory import Allocation, GlobalMemory
 from .mtypes import parse_type
 from .simt import Options, Program
+from .findings import FINDINGS
 from .stats import STATS
 
 _lock = threading.RLock()
@@ -313,6 +314,7 @@ def _execute(program, host_name, sig, args_tuple, sess):
             a.name = names[i]
     gmem = GlobalMemory(allocs, sess.options.sanitize)
     STATS.begin_call()
+    FINDINGS.begin_call()
     program.run_host(host_name, tuple(values), gmem, sess.options)
 
 

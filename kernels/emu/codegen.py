@@ -238,9 +238,9 @@ class Gen:
 
     def _int_fn(self, fn, op, m, check=False):
         if check and self.kind == "kernel":
-            self.emit(f"if X.sanitize: rt.check_div({self._a(op, 1)}, {m}, {self.info(op)})")
+            self.emit(f"if X.sanitize: rt.check_div(X, {self._a(op, 1)}, {m}, {self.info(op)})")
         elif check:
-            self.emit(f"rt.check_div({self._a(op, 1)}, {m}, {self.info(op)})")
+            self.emit(f"rt.check_div(X, {self._a(op, 1)}, {m}, {self.info(op)})")
         self.emit(f"{self._r(op)} = S.{fn}({self._a(op, 0)}, {self._a(op, 1)})")
 
     def op_arith_divsi(self, op, m): self._int_fn("divsi", op, m, True)

@@ -40,7 +40,7 @@ import ctypes
 
 import numpy as np
 
-from .errors import OutOfBoundsError, RaceError, UninitializedReadError
+from .findings import RAISE
 
 LDS_APERTURE = np.int64(1 << 60)
 
@@ -94,6 +94,7 @@ class GlobalMemory:
         self.starts = np.array([a.start for a in self.allocs], dtype=np.int64)
         self.ends = np.array([a.end for a in self.allocs], dtype=np.int64)
         self.sanitize = sanitize
+        self.report = RAISE          # the launch's Reporter (set by the executor)
         self.wg = 0
         self._last = None
 
@@ -105,28 +106,32 @@ class GlobalMemory:
                 a.init[:] = False
 
     # -- address resolution
-    def _locate(self, addr, size, info):
-        """Map host addresses to (allocation index array, byte offsets); raise if outside."""
+    def _locate(self, addr, size, info, lanes=None):
+        """Map host addresses to (allocation index array, byte offsets, outside).
+
+        An access outside every allocation is reported; when the reporter records
+        instead of raising, ``outside`` masks those accesses (the caller reads 0 for
+        them and drops their stores), else it is None."""
         addr = np.asarray(addr, dtype=np.int64)
         if len(self.allocs) == 1:
             a = self.allocs[0]
             ok = (addr >= a.start) & (addr + size <= a.end)
             if not ok.all():
-                self._oob(addr[~ok][0], size, info)
-            return None, addr - a.start
+                return None, None, self._oob(addr, ~ok, size, info, lanes)
+            return None, addr - a.start, None
         k = np.searchsorted(self.starts, addr, side="right") - 1
-        if (k < 0).any():
-            self._oob(addr[k < 0][0], size, info)
-        ok = addr + size <= self.ends[k]
+        ok = (k >= 0) & (addr + size <= self.ends[np.maximum(k, 0)])
         if not ok.all():
-            self._oob(addr[~ok][0], size, info)
+            return None, None, self._oob(addr, ~ok, size, info, lanes)
         k0 = k[0]
         if (k == k0).all():
             a = self.allocs[k0]
-            return int(k0), addr - a.start
-        return k, addr - self.starts[k]
+            return int(k0), addr - a.start, None
+        return k, addr - self.starts[k], None
 
     def _find1(self, addr, size, info):
+        """The allocation holding ``[addr, addr + size)``; None (after a recorded
+        report) when none does."""
         a = self._last
         if a is not None and a.start <= addr and addr + size <= a.end:
             return a
@@ -134,22 +139,27 @@ class GlobalMemory:
             if a.start <= addr and addr + size <= a.end:
                 self._last = a
                 return a
-        self._oob(addr, size, info)
+        self._oob(np.array([addr], np.int64), np.array([True]), size, info, None)
+        return None
 
-    def read_uniform(self, addr, nbytes, info, wg=0, wave=None, ep=0):
+    def read_uniform(self, addr, nbytes, info, wg=0, wave=None, ep=0, lanes=None):
         a = self._find1(addr, nbytes, info)
+        if a is None:
+            return np.zeros(nbytes, np.uint8)
         o = addr - a.start
         if self.sanitize:
             if a.output_only and not a.init[o:o + nbytes].all():
-                raise UninitializedReadError(
-                    f"read of output-only tensor {a.name} at byte {o} not written in this launch",
-                    op=info[0], loc=info[1])
+                self.report("uninitialized-output",
+                            f"read of output-only tensor {a.name} at byte {o} not written in this launch",
+                            info, wg=wg, addr=addr)
             self._track(a, np.array([o], np.int64), nbytes, wg, False, info, wave, ep)
         return a.bytes[o:o + nbytes].copy()
 
-    def write_uniform(self, addr, raw, info, wg=0, wave=None, ep=0):
+    def write_uniform(self, addr, raw, info, wg=0, wave=None, ep=0, lanes=None):
         nbytes = raw.shape[0]
         a = self._find1(addr, nbytes, info)
+        if a is None:
+            return
         o = addr - a.start
         if self.sanitize:
             if not np.array_equal(a.bytes[o:o + nbytes], raw):
@@ -166,11 +176,15 @@ class GlobalMemory:
                 return a.name
         return "an unknown buffer"
 
-    def _oob(self, addr, size, info):
+    def _oob(self, addr, bad, size, info, lanes):
+        """Report the accesses ``bad`` of ``addr`` (outside every allocation); return ``bad``."""
+        j = int(np.flatnonzero(bad)[0])
         near = ", ".join(f"{a.name}=[0x{a.start:x},0x{a.end:x})" for a in self.allocs) or "none"
-        raise OutOfBoundsError(
-            f"global access of {size} bytes at 0x{int(addr):x} is outside every live allocation ({near})",
-            op=info[0], loc=info[1])
+        self.report("global-out-of-bounds",
+                    f"global access of {size} bytes at 0x{int(addr[j]):x} is outside every live allocation ({near})",
+                    info, lane=None if lanes is None else _at(lanes, j), addr=int(addr[j]),
+                    count=int(np.count_nonzero(bad)))
+        return bad
 
     def _groups(self, k, offs):
         if k is None:
@@ -184,22 +198,33 @@ class GlobalMemory:
             yield self.allocs[j], offs[sel], sel
 
     # -- accesses
-    def read(self, addr, nbytes, info, wg=0, wave=None, ep=0):
+    def read(self, addr, nbytes, info, wg=0, wave=None, ep=0, lanes=None):
         """Bytes (n, nbytes) at host addresses ``addr`` (1-D int64).  ``wg``, ``wave``
         and ``ep`` (workgroup, wave in it, its barrier epoch) name the accessing
-        lanes for the race check: scalars, or one per address."""
-        k, offs = self._locate(addr, nbytes, info)
+        lanes for the race check, ``lanes`` their lane ids for reports: scalars, or
+        one per address."""
+        k, offs, outside = self._locate(addr, nbytes, info, lanes)
+        if outside is not None:                 # recorded: those lanes read 0
+            out = np.zeros((addr.shape[0], nbytes), np.uint8)
+            ok = ~outside
+            if ok.any():
+                out[ok] = self.read(addr[ok], nbytes, info, _sel(wg, ok), _sel(wave, ok), _sel(ep, ok),
+                                    _sel(lanes, ok))
+            return out
         out = np.empty((addr.shape[0], nbytes), np.uint8)
         for a, o, sel in self._groups(k, offs):
             if self.sanitize:
                 if a.output_only:
                     idx = _byte_index(o, nbytes)
                     if not a.init[idx].all():
-                        bad = idx[~a.init[idx]][0]
-                        raise UninitializedReadError(
-                            f"read of output-only tensor {a.name} at byte {int(bad)} not written in this launch",
-                            op=info[0], loc=info[1])
-                self._track(a, o, nbytes, _sel(wg, sel), False, info, _sel(wave, sel), _sel(ep, sel))
+                        j = int(np.flatnonzero(~a.init[idx])[0])
+                        self.report("uninitialized-output",
+                                    f"read of output-only tensor {a.name} at byte {int(idx[j])} not written in "
+                                    f"this launch", info, lane=_lane_at(_sel(lanes, sel), j // nbytes),
+                                    wg=_at(_sel(wg, sel), j // nbytes), addr=a.start + int(idx[j]),
+                                    count=int(np.count_nonzero(~a.init[idx].reshape(-1, nbytes).all(1))))
+                self._track(a, o, nbytes, _sel(wg, sel), False, info, _sel(wave, sel), _sel(ep, sel),
+                            _sel(lanes, sel))
             if _aligned(o, nbytes):
                 vals = a.view(nbytes)[o // nbytes].view(np.uint8).reshape(-1, nbytes)
             else:
@@ -210,12 +235,18 @@ class GlobalMemory:
                 out[sel] = vals
         return out
 
-    def write(self, addr, data, info, wg=0, wave=None, ep=0):
+    def write(self, addr, data, info, wg=0, wave=None, ep=0, lanes=None):
         """Store ``data`` (n, nbytes) uint8 at host addresses ``addr`` (accessors as in :meth:`read`)."""
         nbytes = data.shape[1]
-        k, offs = self._locate(addr, nbytes, info)
+        k, offs, outside = self._locate(addr, nbytes, info, lanes)
+        if outside is not None:                 # recorded: those stores are dropped
+            ok = ~outside
+            if ok.any():
+                self.write(addr[ok], data[ok], info, _sel(wg, ok), _sel(wave, ok), _sel(ep, ok), _sel(lanes, ok))
+            return
         for a, o, sel in self._groups(k, offs):
             d = data if sel is None else data[sel]
+            ln = _sel(lanes, sel)
             if _aligned(o, nbytes):
                 v = a.view(nbytes)
                 wi = o // nbytes
@@ -224,7 +255,7 @@ class GlobalMemory:
                     ch = v[wi] != dw
                     if ch.any():
                         self._track(a, o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
-                                    _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch))
+                                    _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch), _sel(ln, ch))
                     if a.output_only:
                         a.init[_byte_index(o, nbytes)] = True
                 v[wi] = dw
@@ -234,17 +265,19 @@ class GlobalMemory:
                 ch = (a.bytes[idx].reshape(-1, nbytes) != d).any(axis=1)
                 if ch.any():
                     self._track(a, o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
-                                _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch))
+                                _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch), _sel(ln, ch))
                 if a.output_only:
                     a.init[idx] = True
             a.bytes[idx] = d.reshape(-1)
 
-    def _track(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0):
+    def _track(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0, lanes=None):
         """Race check of one access of ``nbytes`` at byte offsets ``o`` of ``a``.
 
-        ``wg``/``wave``/``ep`` are scalars or one per offset; ``wave`` None skips the
-        check between waves of one workgroup.  Tracked per byte: stores of different
+        ``wg``/``wave``/``ep``/``lanes`` are scalars or one per offset; ``wave`` None skips
+        the check between waves of one workgroup.  Tracked per byte: stores of different
         bytes of one dword do not conflict (the memory system writes with byte enables).
+        A race found is reported; when the reporter records it, the access proceeds
+        and the shadows are updated as for any other access.
         """
         nb = a.end - a.start
         if a.wr is None:
@@ -258,23 +291,25 @@ class GlobalMemory:
         wg, ep = _per_byte(wg, nbytes), _per_byte(ep, nbytes)
         wave = NO_WAVE if wave is None else _per_byte(wave, nbytes)
         kind = "writes" if is_write else "reads"
+
+        def report(bad, text):
+            j = int(np.nonzero(bad)[0][0])
+            self.report("global-race", text(j), info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg, j),
+                        addr=a.start + int(words[j]), count=_accesses(bad, nbytes))
+
         wr = a.wr[words]
         bad = (wr >= 0) & (wr != wg)
         if bad.any():
-            j = int(np.nonzero(bad)[0][0])
-            raise RaceError(
-                f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} {kind} it "
-                f"after workgroup {int(wr[j])} wrote it in the same launch", op=info[0], loc=info[1])
+            report(bad, lambda j: f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} {kind} it "
+                                  f"after workgroup {int(wr[j])} wrote it in the same launch")
         rd = a.rd[words]
         if is_write:
             bad = (rd == -2) | ((rd >= 0) & (rd != wg))
             if bad.any():
-                j = int(np.nonzero(bad)[0][0])
-                raise RaceError(
-                    f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} writes it after another "
-                    f"workgroup read it in the same launch", op=info[0], loc=info[1])
+                report(bad, lambda j: f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} writes "
+                                      f"it after another workgroup read it in the same launch")
         if np.ndim(wave) or wave != NO_WAVE:
-            self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info)
+            self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes)
         if is_write:
             a.wr[words] = wg
             a.wr_wv[words] = wave
@@ -284,10 +319,8 @@ class GlobalMemory:
             if np.ndim(wg):
                 back = a.wr[words]
                 if (back != wg).any():
-                    j = int(np.nonzero(back != wg)[0][0])
-                    raise RaceError(
-                        f"global byte {int(words[j])} of {a.name} written with different values by workgroups "
-                        f"{int(wg[j])} and {int(back[j])} in the same launch", op=info[0], loc=info[1])
+                    report(back != wg, lambda j: f"global byte {int(words[j])} of {a.name} written by workgroups "
+                                                 f"{int(wg[j])} and {int(back[j])} in one instruction")
         else:
             # readers of this epoch of this workgroup: one wave, or MANY_WAVES
             same = (rd == wg) & (a.rd_ep[words] == ep)
@@ -303,8 +336,7 @@ class GlobalMemory:
                 if multi.any():
                     a.rd[words[multi]] = -2
 
-    @staticmethod
-    def _wave_race(a, words, wg, wave, ep, wr, rd, is_write, info):
+    def _wave_race(self, a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes):
         """Two waves of one workgroup touching a byte in one barrier epoch, one writing."""
         wwv = a.wr_wv[words]
         bad = (wr == wg) & (a.wr_ep[words] == ep) & (wwv != wave)
@@ -317,10 +349,12 @@ class GlobalMemory:
             what = "read"
         if bad.any():
             j = int(np.nonzero(bad)[0][0])
-            raise RaceError(
+            self.report(
+                "wave-race",
                 f"global byte {int(words[j])} of {a.name}: {_wave_name(_at(wave, j))} of workgroup {_at(wg, j)} "
                 f"{'writes' if is_write else 'reads'} it after another wave {what} it, with no barrier between "
-                f"(missing gpu.barrier?)", op=info[0], loc=info[1])
+                f"(missing gpu.barrier?)", info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg, j),
+                addr=a.start + int(words[j]), count=_accesses(bad, nbytes))
 
 
 #: Wave codes of the global race shadow besides real wave ids (>= 0).
@@ -337,6 +371,20 @@ def _per_byte(x, nbytes):
 
 def _at(x, j):
     return int(x[j]) if np.ndim(x) else int(x)
+
+
+def _lane_at(lanes, j):
+    """The lane id of access ``j`` (None when the caller named no lanes)."""
+    if lanes is None:
+        return None
+    return int(lanes[j]) if np.ndim(lanes) else int(lanes)
+
+
+def _accesses(bad, nbytes):
+    """How many accesses of ``nbytes`` bytes the per-byte flags ``bad`` touch."""
+    if nbytes == 1 or bad.shape[0] % nbytes:
+        return int(np.count_nonzero(bad))
+    return int(np.count_nonzero(bad.reshape(-1, nbytes).any(1)))
 
 
 def _sel(x, sel):
@@ -359,6 +407,7 @@ class LDS:
         self.mem = np.zeros(total, np.uint8)
         self.mem32 = self.mem.view(np.uint32)
         self.sanitize = sanitize
+        self.report = RAISE                             # the launch's Reporter (set by the executor)
         self.W = wave_size
         self.epoch = np.ones(copies, np.int32)          # barrier epoch per workgroup copy
         if sanitize:
@@ -393,14 +442,20 @@ class LDS:
             return self.epoch[0]
         return self.epoch[np.minimum(words // self.wpc, self.copies - 1)]
 
-    def _check(self, offs, nbytes, lo, hi, info):
+    def _check(self, offs, nbytes, lo, hi, info, lanes=None):
+        """Report accesses outside ``[lo, hi)``.  Returns None when all are inside (or
+        the sanitizer is off), else the mask of those outside (the report recorded)."""
         if not self.sanitize:
-            return
+            return None
         bad = (offs < lo) | (offs + nbytes > hi)
-        if bad.any():
-            raise OutOfBoundsError(
-                f"LDS access of {nbytes} bytes at offset {int(offs[bad][0])} is outside its shared "
-                f"allocation [{lo}, {hi})", op=info[0], loc=info[1])
+        if not bad.any():
+            return None
+        j = int(np.flatnonzero(bad)[0])
+        self.report("lds-out-of-bounds",
+                    f"LDS access of {nbytes} bytes at offset {int(offs[j])} is outside its shared "
+                    f"allocation [{lo}, {hi})", info, lane=None if lanes is None else int(lanes[j]),
+                    addr=f"LDS+{int(offs[j])}", count=int(np.count_nonzero(bad)))
+        return bad
 
     def _phys(self, offs, lanes):
         if self.copies == 1:
@@ -408,40 +463,66 @@ class LDS:
         return offs + (lanes // self.Lp) * self.stride
 
     def _hw_read(self, offs, nbytes, lanes):
-        """Without the sanitizer: what the hardware does -- LDS reads past the workgroup's
-        allocation return 0."""
+        """What the hardware does, unchecked: LDS reads past the workgroup's allocation
+        return 0, reads inside it return its bytes."""
         ok = (offs >= 0) & (offs + nbytes <= self.nbytes)
         out = np.zeros((offs.shape[0], nbytes), np.uint8)
         if ok.any():
             out[ok] = self.mem[_byte_index(self._phys(offs[ok], lanes[ok]), nbytes)].reshape(-1, nbytes)
         return out
 
+    def _hw_write(self, offs, data, lanes):
+        """What the hardware does, unchecked: LDS writes past the workgroup's allocation
+        are dropped, writes inside it land (and count as initializing the bytes)."""
+        nbytes = data.shape[1]
+        ok = (offs >= 0) & (offs + nbytes <= self.nbytes)
+        if ok.any():
+            idx = _byte_index(self._phys(offs[ok], lanes[ok]), nbytes)
+            self.mem[idx] = data[ok].reshape(-1)
+            if self.sanitize:
+                self.init[idx] = True
+
     def read(self, offs, nbytes, lanes, lo, hi, info):
         if not self.sanitize:
             return self._hw_read(offs, nbytes, lanes)
-        self._check(offs, nbytes, lo, hi, info)
+        outside = self._check(offs, nbytes, lo, hi, info, lanes)
+        if outside is not None:        # recorded: those lanes read what the hardware reads
+            out = self._hw_read(offs, nbytes, lanes)
+            ok = ~outside
+            if ok.any():
+                out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info)
+            return out
         offs = self._phys(offs, lanes)
         if nbytes == 4 and not (offs & 3).any():         # aligned dwords: word views
             w = offs >> 2
-            if (self.init32[w] != 0x01010101).any():
-                b = int(offs[self.init32[w] != 0x01010101][0])
-                raise UninitializedReadError(
-                    f"LDS byte {b} read before any write in this launch", op=info[0], loc=info[1])
-            self._race(offs, 4, lanes // self.W, False, info)
+            unset = self.init32[w] != 0x01010101
+            if unset.any():
+                self._uninit(offs, unset, lanes, info)
+            self._race(offs, 4, lanes // self.W, False, info, lanes=lanes)
             return self.mem32[w].view(np.uint8).reshape(-1, 4)
         idx = _byte_index(offs, nbytes)
-        if self.sanitize:
-            ini = self.init[idx]
-            if not ini.all():
-                b = idx[~ini][0]
-                raise UninitializedReadError(
-                    f"LDS byte {int(b)} read before any write in this launch", op=info[0], loc=info[1])
-            self._race(offs, nbytes, lanes // self.W, False, info)
+        ini = self.init[idx]
+        if not ini.all():
+            self._uninit(offs, ~ini.reshape(-1, nbytes).all(1), lanes, info)
+        self._race(offs, nbytes, lanes // self.W, False, info, lanes=lanes)
         return self.mem[idx].reshape(-1, nbytes)
+
+    def _uninit(self, offs, unset, lanes, info):
+        j = int(np.flatnonzero(unset)[0])
+        self.report("uninitialized-lds", f"LDS byte {int(offs[j])} read before any write in this launch", info,
+                    lane=int(lanes[j]), addr=f"LDS+{int(offs[j])}", count=int(np.count_nonzero(unset)))
 
     def write(self, offs, data, lanes, lo, hi, info, order=None):
         nbytes = data.shape[1]
-        self._check(offs, nbytes, lo, hi, info)
+        outside = self._check(offs, nbytes, lo, hi, info, lanes)
+        if outside is not None:        # recorded: those stores land as on the hardware, unchecked
+            self._hw_write(offs[outside], data[outside], lanes[outside])
+            ok = ~outside
+            if not ok.any():
+                return
+            if order is not None:      # the permutation, restricted to the lanes inside
+                order = (np.cumsum(ok) - 1)[order[ok[order]]]
+            offs, data, lanes = offs[ok], data[ok], lanes[ok]
         if order is not None:        # schedule perturbation: another lane order for same-address stores
             offs, data, lanes = offs[order], data[order], lanes[order]
         if not self.sanitize:
@@ -459,7 +540,7 @@ class LDS:
             changed = (old != d) | ~agree | (self.init32[w] != 0x01010101)
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], 4, (lanes // self.W)[sel], True, info, agree[sel])
+                self._race(offs[sel], 4, (lanes // self.W)[sel], True, info, agree[sel], lanes[sel])
             self.init32[w] = 0x01010101
             return
         idx = _byte_index(offs, nbytes)
@@ -474,7 +555,7 @@ class LDS:
                        | ~self.init[idx].reshape(-1, nbytes).all(axis=1))
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], nbytes, (lanes // self.W)[sel], True, info, agree[sel])
+                self._race(offs[sel], nbytes, (lanes // self.W)[sel], True, info, agree[sel], lanes[sel])
             self.init[idx] = True
         else:
             self.mem[idx] = data.reshape(-1)
@@ -484,21 +565,21 @@ class LDS:
             if 0 <= off and off + nbytes <= self.nbytes:
                 return self.mem[off:off + nbytes].copy()
             return np.zeros(nbytes, np.uint8)           # hardware: LDS reads past the allocation give 0
-        if off < lo or off + nbytes > hi:
-            self._check(np.array([off]), nbytes, lo, hi, info)
-        if self.sanitize:
-            if not self.init[off:off + nbytes].all():
-                raise UninitializedReadError(
-                    f"LDS byte {off} read before any write in this launch", op=info[0], loc=info[1])
-            self._race1(off, nbytes, waves, False, info)
+        if (off < lo or off + nbytes > hi) and self._check(np.array([off]), nbytes, lo, hi, info) is not None:
+            return self._hw_read(np.array([off]), nbytes, np.zeros(1, np.int64))[0]
+        if not self.init[off:off + nbytes].all():
+            self.report("uninitialized-lds", f"LDS byte {off} read before any write in this launch", info,
+                        addr=f"LDS+{off}")
+        self._race1(off, nbytes, waves, False, info)
         return self.mem[off:off + nbytes].copy()
 
     def write_uniform(self, off, raw, waves, lo, hi, info):
         nbytes = raw.shape[0]
         if not self.sanitize and (off < 0 or off + nbytes > self.nbytes):
             return
-        if off < lo or off + nbytes > hi:
-            self._check(np.array([off]), nbytes, lo, hi, info)
+        if (off < lo or off + nbytes > hi) and self._check(np.array([off]), nbytes, lo, hi, info) is not None:
+            self._hw_write(np.array([off]), raw.reshape(1, -1), np.zeros(1, np.int64))
+            return
         if self.sanitize:
             # every active lane stores the same value at the same address: only a
             # change of the bytes counts as a write for the race check
@@ -510,6 +591,7 @@ class LDS:
     def _race1(self, off, nbytes, waves, is_write, info):
         """Race check of a uniform access by ``waves`` (one value from all of them)."""
         ep = self.epoch[0]
+        reported = False
         for w in range(off >> 2, ((off + nbytes - 1) >> 2) + 1):
             wcur = self.wr_ep[w] == ep
             for wv in waves:
@@ -517,10 +599,12 @@ class LDS:
                 if is_write and not bad and self.rd_ep[w] == ep:
                     rw = self.rd_wave[w]
                     bad = rw == -2 or rw != wv
-                if bad:
-                    raise RaceError(
-                        f"LDS word {w} (byte {w * 4}) touched by wave {wv} and another wave between two "
-                        f"barriers, at least one writing (missing gpu.barrier?)", op=info[0], loc=info[1])
+                if bad and not reported:
+                    reported = True
+                    self.report("lds-race",
+                                f"LDS word {w} (byte {w * 4}) touched by wave {wv} and another wave between two "
+                                f"barriers, at least one writing (missing gpu.barrier?)", info,
+                                lane=wv * self.W, addr=f"LDS+{w * 4}")
             if is_write:
                 self.wr_ep[w] = ep
                 self.wr_wave[w] = waves[0] if len(waves) == 1 else ALL_WAVES
@@ -531,20 +615,29 @@ class LDS:
                 elif len(waves) > 1 or self.rd_wave[w] != waves[0]:
                     self.rd_wave[w] = -2
 
-    def _race(self, offs, nbytes, waves, is_write, info, agree=None):
+    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None):
         """Race check of a per-lane access; ``agree`` (writes): per lane, whether its bytes
         are what the word holds after the instruction (lanes of several waves storing one
-        value to one word in one instruction are benign; different values race)."""
+        value to one word in one instruction are benign; different values race).
+        ``lanes`` name the accessing lanes in reports."""
         w0 = offs >> 2
+        per = 1
         if nbytes > 4 or ((offs & 3) + nbytes > 4).any():
-            nwd = (nbytes + 3) // 4 + 1
-            words = (w0[:, None] + np.arange(nwd)[None, :])
+            per = (nbytes + 3) // 4 + 1
+            words = (w0[:, None] + np.arange(per)[None, :])
             words = np.minimum(words, self.wr_ep.shape[0] - 1).reshape(-1)
-            waves = np.repeat(waves, nwd)
+            waves = np.repeat(waves, per)
             if agree is not None:
-                agree = np.repeat(agree, nwd)
+                agree = np.repeat(agree, per)
         else:
             words = w0
+
+        def report(bad, message):
+            j = int(np.nonzero(bad)[0][0])
+            self.report("lds-race", message(j), info,
+                        lane=None if lanes is None else int(lanes[j // per]),
+                        addr=f"LDS+{(int(words[j]) * 4) % self.stride}", count=_accesses(bad, per))
+
         ep = self._ep(words)
         wcur = self.wr_ep[words] == ep
         conflict = wcur & (self.wr_wave[words] != waves)
@@ -555,10 +648,9 @@ class LDS:
             rw = self.rd_wave[words]
             conflict |= rcur & ((rw == -2) | (rw != waves))
         if conflict.any():
-            j = np.nonzero(conflict)[0][0]
-            raise RaceError(
-                f"LDS word {int(words[j])} (byte {int(words[j]) * 4}) touched by wave {int(waves[j])} and another "
-                f"wave between two barriers, at least one writing (missing gpu.barrier?)", op=info[0], loc=info[1])
+            report(conflict, lambda j: f"LDS word {int(words[j])} (byte {int(words[j]) * 4}) touched by wave "
+                                       f"{int(waves[j])} and another wave between two barriers, at least one "
+                                       f"writing (missing gpu.barrier?)")
         if is_write:
             self.wr_ep[words] = ep
             self.wr_wave[words] = waves
@@ -566,10 +658,8 @@ class LDS:
             if multi.any():
                 bad = multi if agree is None else multi & ~agree
                 if bad.any():
-                    j = np.nonzero(bad)[0][0]
-                    raise RaceError(
-                        f"LDS word {int(words[j])} written with different values by two waves in one "
-                        f"instruction", op=info[0], loc=info[1])
+                    report(bad, lambda j: f"LDS word {int(words[j])} written with different values by two waves "
+                                          f"in one instruction")
                 self.wr_wave[words[multi]] = ALL_WAVES
         else:
             old_ep = self.rd_ep[words]

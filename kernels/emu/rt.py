@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import amdgpu, semantics
-from .errors import DivergentBarrierError, OutOfBoundsError, UndefinedBehaviorError, UnsupportedOpError
+from .errors import UnsupportedOpError
 from .memory import LDS_APERTURE, MANY_WAVES
 
 
@@ -63,11 +63,11 @@ def who(X, idx):
     """Keyword arguments naming the accessing lanes ``idx`` for the global race check:
     workgroup, wave inside it and the workgroup's barrier epoch (scalars or per lane)."""
     if not X.sanitize:
-        return {"wg": wgs(X, idx)}
+        return {"wg": wgs(X, idx), "lanes": idx}
     wave = (idx % X.Lp) // X.W
     if X.nb == 1:
-        return {"wg": X.wg, "wave": wave, "ep": int(X.lds.epoch[0])}
-    return {"wg": X.wg_lane[idx], "wave": wave, "ep": X.lds.epoch[idx // X.Lp]}
+        return {"wg": X.wg, "wave": wave, "ep": int(X.lds.epoch[0]), "lanes": idx}
+    return {"wg": X.wg_lane[idx], "wave": wave, "ep": X.lds.epoch[idx // X.Lp], "lanes": idx}
 
 
 def who_uniform(X, m):
@@ -193,9 +193,9 @@ PAST_END_WINDOW = 1 << 20
 _EXACT_RECORDS_LIMIT = 1 << 31
 
 
-def _past_end(X, base, off, size, nrec, stride, info, what):
-    """Sanitizer, ``strict_buffers`` mode (a no-op otherwise): raise
-    :class:`OutOfBoundsError` if an access of ``size`` bytes at byte offsets ``off``
+def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
+    """Sanitizer, ``strict_buffers`` mode (a no-op otherwise): report
+    (``buffer-past-end``, an :class:`OutOfBoundsError`) an access of ``size`` bytes at byte offsets ``off``
     (one per lane, or a scalar) ends past ``num_records`` -- so the range check drops
     it in whole or part -- but starts less than :data:`PAST_END_WINDOW` past it, on an
     exactly sized descriptor (``num_records`` < 2**31, stride 0).
@@ -211,11 +211,12 @@ def _past_end(X, base, off, size, nrec, stride, info, what):
         return
     k = int(np.flatnonzero(bad)[0])
     o1, n1, b1 = int(o[k]), int(nr[k]), int(b[k])
-    raise OutOfBoundsError(
-        f"buffer {what} of {size} bytes at offset {o1} of {X.gmem.name_at(b1)} ends {o1 + size - n1} "
-        f"bytes past its num_records ({n1}): the hardware drops it, hiding an index that is off by a "
-        f"little; a masked-off access uses an offset at least {PAST_END_WINDOW} bytes past the end",
-        op=info[0], loc=info[1])
+    X.report("buffer-past-end",
+             f"buffer {what} of {size} bytes at offset {o1} of {X.gmem.name_at(b1)} ends {o1 + size - n1} "
+             f"bytes past its num_records ({n1}): the hardware drops it, hiding an index that is off by a "
+             f"little; a masked-off access uses an offset at least {PAST_END_WINDOW} bytes past the end",
+             info, lane=None if idx is None or np.ndim(idx) == 0 else int(idx[k]), addr=b1 + o1,
+             count=int(np.count_nonzero(bad)))
 
 
 def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
@@ -241,7 +242,7 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     gran = _buf_chunks(nbytes, esize)
     bl = base if np.ndim(base) == 0 else base[idx]
     nl = nrec if np.ndim(nrec) == 0 else nrec[idx]
-    _past_end(X, bl, vo, nbytes, nl, stride, info, "load")
+    _past_end(X, bl, vo, nbytes, nl, stride, info, "load", idx)
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
         if ok.any():
@@ -291,7 +292,7 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
         if np.ndim(nl):
             nl = nl[order]
         idx = idx[order]
-    _past_end(X, bl, vo, nbytes, nl, stride, info, "store")
+    _past_end(X, bl, vo, nbytes, nl, stride, info, "store", idx)
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
         if ok.any():
@@ -350,12 +351,13 @@ def readlane(X, val, lane, m, rank):
 
 def barrier(X, m, info):
     """Workgroup barrier: every workgroup of the batch with an active lane must have all its
-    live lanes here; those workgroups start a new LDS epoch."""
+    live lanes here; those workgroups start a new LDS epoch (also after a recorded report)."""
     if X.nb == 1:
         if not X.all_live(m):
-            raise DivergentBarrierError(
-                f"gpu.barrier reached by {int(np.count_nonzero(m))} of {X.n_live} live lanes of workgroup {X.wg} "
-                "(barrier under divergent control flow)", op=info[0], loc=info[1])
+            X.report("divergent-barrier",
+                     f"gpu.barrier reached by {int(np.count_nonzero(m))} of {X.n_live} live lanes of workgroup "
+                     f"{X.wg} (barrier under divergent control flow)", info,
+                     lane=int(np.flatnonzero(X.m0 & ~m)[0]) if (X.m0 & ~m).any() else None)
         X.lds.barrier()
         return
     if m is X.m0:
@@ -367,9 +369,10 @@ def barrier(X, m, info):
     bad = here & ~(mw == m0w).all(1)
     if bad.any():
         j = int(np.nonzero(bad)[0][0])
-        raise DivergentBarrierError(
-            f"gpu.barrier reached by {int(np.count_nonzero(mw[j]))} of {int(np.count_nonzero(m0w[j]))} live lanes "
-            f"of workgroup {int(X.wg_lane[j * X.Lp])} (barrier under divergent control flow)", op=info[0], loc=info[1])
+        X.report("divergent-barrier",
+                 f"gpu.barrier reached by {int(np.count_nonzero(mw[j]))} of {int(np.count_nonzero(m0w[j]))} live "
+                 f"lanes of workgroup {int(X.wg_lane[j * X.Lp])} (barrier under divergent control flow)", info,
+                 lane=j * X.Lp + int(np.flatnonzero(mw[j] != m0w[j])[0]), count=int(np.count_nonzero(bad)))
     X.lds.barrier(np.nonzero(here)[0])
 
 
@@ -414,14 +417,20 @@ def merge_mask(mk, new, old, rank):
     return merge(mk, new, old, rank)
 
 
-def check_div(b, m, info):
+def check_div(X, b, m, info):
     if np.ndim(b) == 0:
-        bad = b == 0
+        lanes = np.flatnonzero(m) if np.ndim(m) else np.zeros(1, np.int64)
+        if b != 0 or not lanes.size:
+            return
     else:
-        bad = bool(((np.asarray(b) == 0) & (m if np.ndim(b) == 1 else m[:, None])).any())
-    if bad:
-        raise UndefinedBehaviorError("integer division or remainder by zero in an active lane",
-                                     op=info[0], loc=info[1])
+        zero = (np.asarray(b) == 0) & (m if np.ndim(b) == 1 else m[:, None])
+        if np.ndim(b) > 1:
+            zero = zero.any(axis=tuple(range(1, np.ndim(b))))
+        lanes = np.flatnonzero(zero)
+        if not lanes.size:
+            return
+    X.report("division-by-zero", "integer division or remainder by zero in an active lane", info,
+             lane=int(lanes[0]), count=int(lanes.size))
 
 
 def ext_i1_signed(x, dt):

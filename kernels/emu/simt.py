@@ -23,15 +23,22 @@ from collections import Counter
 import numpy as np
 
 from .codegen import Gen
-from .errors import EmuError, ScheduleDependenceError, UnsupportedOpError
+from .errors import EmuError, UnsupportedOpError
+from .findings import Reporter
 from .memory import LDS
 from .mtypes import byte_size
 from .stats import LaunchRecord, STATS
 
 
 class Options:
+    """Interpreter options of a session (see ``kernels.emu.emulate``).  ``findings``:
+    ``"raise"`` stops a launch at its first sanitizer finding, ``"record"`` records
+    every finding and goes on (:mod:`.findings`)."""
+
     def __init__(self, sanitize=True, shuffle_schedule=False, profile=False, seed=0, wg_batch=True,
-                 max_batch_lanes=8192, strict_buffers=False):
+                 max_batch_lanes=8192, strict_buffers=False, findings="raise"):
+        Reporter(findings)           # validates the mode
+        self.findings = findings
         self.wg_batch = wg_batch
         self.strict_buffers = strict_buffers
         self.max_batch_lanes = max_batch_lanes
@@ -77,6 +84,7 @@ class WG:
         self.hist = hist
         self.prof = prof
         self.rng = None
+        self.report = None
         self.wg = 0
         self.wg_lane = None
         self.mcache = (None, None, None)
@@ -151,6 +159,7 @@ class HostCtx:
         self.gmem = gmem
         self.opts = opts
         self.sanitize = opts.sanitize
+        self.report = Reporter(opts.findings, "host code")
 
     def count(self, rid, n, m):
         pass
@@ -217,26 +226,31 @@ class Program:
     def launch(self, kname, grid, block, dyn_smem, kargs, gmem, opts, info):
         grid = tuple(int(g) for g in grid)
         block = tuple(int(b) for b in block)
+        report = Reporter(opts.findings, kname)
         if opts.shuffle_schedule:
             snap = [a.bytes.copy() for a in gmem.allocs]
-            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None)
+            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None, report)
             first = [a.bytes.copy() for a in gmem.allocs]
             for a, s in zip(gmem.allocs, snap):
                 a.bytes[:] = s
             rng = np.random.default_rng(opts.seed + self.launch_seq)
-            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, rng)
+            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report)
             for a, f in zip(gmem.allocs, first):
                 if not np.array_equal(a.bytes, f):
                     j = int(np.nonzero(a.bytes != f)[0][0])
-                    raise ScheduleDependenceError(
-                        f"kernel {kname}: result differs under a shuffled workgroup order / store order "
-                        f"(tensor {a.name}, first differing byte {j}: {f[j]} vs {a.bytes[j]})",
-                        op="gpu.launch_func", loc=info[1])
+                    report.bind(None)
+                    report("schedule-dependence",
+                           f"kernel {kname}: result differs under a shuffled workgroup order / store order "
+                           f"(tensor {a.name}, first differing byte {j}: {f[j]} vs {a.bytes[j]})",
+                           ("gpu.launch_func", info[1]), addr=a.start + j)
+                    for b, g in zip(gmem.allocs, first):     # recorded: keep the first schedule's result
+                        b.bytes[:] = g
+                    break
         else:
-            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None)
+            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None, report)
         self.launch_seq += 1
 
-    def _launch_once(self, kname, grid, block, dyn_smem, kargs, gmem, opts, rng):
+    def _launch_once(self, kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report):
         c = self.compiled(kname, "kernel", opts.profile)
         t0 = time.perf_counter()
         W = self.target.wave_size
@@ -275,11 +289,13 @@ class Program:
                     X.prof = _Prof(rec)
                 X.strict_buffers = opts.sanitize and opts.strict_buffers
                 X.rng = rng
+                X.report = lds.report = report
                 X.gdim_x, X.gdim_y, X.gdim_z = np.int64(gx), np.int64(gy), np.int64(gz)
                 ctxs[k] = X
             return X
 
         gmem.sanitize = opts.sanitize
+        gmem.report = report
         gmem.begin_launch()
         fn = c.fn
         args = tuple(kargs)
@@ -288,6 +304,7 @@ class Program:
                 ws = order[start:start + nb]
                 X = ctx(len(ws))
                 X.set_workgroups(ws, grid)
+                report.bind(X)
                 if lds_bytes:
                     X.lds.reset(0)
                 fn(X, X.m0, args)

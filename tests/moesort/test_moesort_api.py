@@ -55,7 +55,7 @@ def test_backend_hands_the_kernels_a_poisoned_workspace(monkeypatch, T, path):
     import kernels.moesort.api as api
     from fuzz.cases import Case
     from kernels import run
-    from kernels.backends.flydsl_own import WORKSPACE_POISON_BYTE
+    from kernels.harness import WORKSPACE_POISON_BYTE
 
     seen = {}
 

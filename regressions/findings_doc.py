@@ -1,0 +1,104 @@
+"""FINDINGS.md: the known findings as a document a kernel maintainer can act on.
+
+:func:`render` turns the known-findings list (and, for each entry, the region
+its fixture records) into Markdown; ``python -m fuzz findings --write``
+writes it to ``FINDINGS.md`` at the repository root, and a test keeps the
+committed file equal to the rendering.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .fixtures import FIXTURE_DIR, FixtureError, load
+from .known_findings import HOST_EXCEPTION, WRONG_OUTPUT, KnownFindings
+
+FINDINGS_MD = Path(__file__).resolve().parent.parent / "FINDINGS.md"
+
+_CHECK_WORDS = {
+    "global-out-of-bounds": "raw global access outside every tensor (checked with the sanitizer on or off)",
+    "lds-out-of-bounds": "LDS access outside its shared allocation",
+    "buffer-past-end": "buffer access just past num_records (strict_buffers)",
+    "uninitialized-lds": "LDS read before any write",
+    "uninitialized-output": "read of an output-only tensor before writing it",
+    "lds-race": "two waves touch one LDS word between barriers, one writing",
+    "global-race": "two workgroups touch one global byte in one launch, one writing",
+    "wave-race": "two waves touch one global byte between barriers, one writing",
+    "divergent-barrier": "barrier under divergent control flow",
+    "division-by-zero": "integer division by zero",
+    "schedule-dependence": "outputs depend on the workgroup schedule",
+    HOST_EXCEPTION: "the host code raises",
+    WRONG_OUTPUT: "wrong output (golden model)",
+}
+
+
+def _fixture(name: str):
+    try:
+        return load(FIXTURE_DIR / f"{name}.json")
+    except FixtureError:
+        return None
+
+
+def _where(entry, commit: str) -> list[str]:
+    if entry.check == WRONG_OUTPUT:
+        return [f"- **Output**: `{entry.output}`, difference covered: `{entry.covers}`"]
+    lines = ["- **Where**" + (f" (line numbers at {commit})" if commit else "") + ":"]
+    for site in entry.where:
+        at = f":{site.at}" if site.at else ""
+        fn = f", `{site.function}`" if site.function else ""
+        lines.append(f"  - `{entry.file}{at}`{fn}: `{site.line}`")
+        for v in site.via:
+            lines.append(f"    - called from: `{v}`")
+    return lines
+
+
+def _region(fixture) -> list[str]:
+    region = (fixture.region or {}) if fixture else {}
+    if not region:
+        return ["- **Where it triggers**: not mapped yet (`python -m fuzz explain FIXTURE --write`)."]
+    out = [f"- **Where it triggers** (`fuzz explain`, on {region.get('backend')}): {region.get('summary')}"]
+    for axis, values in region.get("axes", {}).items():
+        cells = ", ".join(f"{v} ({'/'.join(t for t, hit in hits.items() if hit) or 'no'})"
+                          for v, hits in values.items())
+        out.append(f"  - {axis}: {cells}")
+    return out
+
+
+def render(known: KnownFindings) -> str:
+    meta = known.meta
+    commit = meta.get("flydsl_commit", "")
+    lines = [
+        "# Findings in the kernels this suite checks",
+        "",
+        "Rendered from `regressions/known_findings.toml` by `python -m fuzz findings --write`; edit the TOML, "
+        "not this file.",
+        f"Kernel: {meta.get('kernel', '?')}" + (f", at FlyDSL commit `{commit}`." if commit else "."),
+        "",
+        "Each finding below is matched by the suite wherever it shows (campaigns, `pytest`, `fuzz replay`, "
+        "`fuzz mutate --upstream`): a case whose only faults are these still has its outputs compared with the "
+        "golden model, and any other finding fails it. Status: **bug** (wrong results or a crash on hardware), "
+        "**benign** (a defect the hardware forgives today), **limitation** (an input the kernel does not "
+        "accept, outside production use).",
+        "",
+        "| id | status | check | title |",
+        "|---|---|---|---|",
+    ]
+    for e in known.entries:
+        lines.append(f"| [{e.id}](#{e.id}) | {e.status} | {e.check} | {e.title} |")
+    for e in known.entries:
+        fx = _fixture(e.fixture) if e.fixture else None
+        lines += ["", f"## {e.id}", "", f"**{e.title}**", ""]
+        lines.append(f"- **Status**: {e.status}")
+        check = e.check + (f" ({e.error})" if e.error else "")
+        lines.append(f"- **Check**: `{check}`: {_CHECK_WORDS.get(e.check, e.check)}")
+        lines.append(f"- **Seen on**: {', '.join(f'`{b}`' for b in e.backends)}")
+        lines += _where(e, commit)
+        if e.fixture:
+            missing = "" if fx else " (missing!)"
+            lines.append(f"- **Minimal fixture**: [`{e.fixture}`](regressions/fixtures/{e.fixture}.json){missing}; "
+                         f"replay: `python -m fuzz replay --name {e.fixture} --backend {e.backends[0]}`")
+        lines += _region(fx)
+        lines.append(f"- **Why it matters on hardware**: {e.why}")
+        lines.append(f"- **Suggested fix**: {e.fix}")
+        if e.notes:
+            lines.append(f"- **Notes**: {e.notes}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,171 @@
+"""The known-findings list and the machinery that applies it, on the suite's own planted kernel.
+
+The ``planted-findings`` backend (test-only) sorts correctly and runs a small
+FlyDSL kernel of ours with two planted defects: a discarded read one past an
+LDS array on every launch, and a missing barrier when E is odd.  With an
+entry for the first, even-E cases pass with the finding counted as known;
+odd-E cases fail naming the new finding; an entry nothing matches is listed
+as stale.  No FlyDSL checkout is needed.
+"""
+import json
+import re
+import types
+
+import pytest
+
+import oracle
+import regressions
+from fuzz.cases import Case
+from fuzz.check import run_case
+from regressions import known_findings
+from regressions.findings_doc import FINDINGS_MD, render
+
+from .fuzz.campaign_helpers import campaign_args, failure_fixtures, fuzz, record
+
+PLANTED = "planted-findings"
+BENIGN_LINE = "nxt = last.select(fx.Int32(0), dsl.lds_load(a, tid + fx.Int32(1)))"
+LIST = f'''
+[meta]
+kernel = "the planted kernel"
+
+[[finding]]
+id = "planted-benign-read"
+title = "a[BLOCK] read, value discarded"
+status = "benign"
+backends = ["{PLANTED}"]
+check = "lds-out-of-bounds"
+file = "kernels/backends/planted_findings.py"
+why = "the value is discarded"
+fix = "clamp the index"
+[[finding.where]]
+function = "planted_kernel"
+line = "{BENIGN_LINE}"
+
+[[finding]]
+id = "never-seen"
+title = "a finding upstream has fixed"
+status = "bug"
+backends = ["{PLANTED}"]
+check = "lds-race"
+why = "-"
+fix = "-"
+[[finding.where]]
+line = "this line is gone"
+'''
+
+
+@pytest.fixture(scope="module")
+def known_list(tmp_path_factory):
+    path = tmp_path_factory.mktemp("known") / "known.toml"
+    path.write_text(LIST)
+    return path
+
+
+# ---------------------------------------------------------------- the list itself
+def test_committed_list_parses_and_every_fixture_exists():
+    known = known_findings.default()
+    assert known.entries
+    for e in known.entries:
+        if e.fixture:
+            assert (regressions.FIXTURE_DIR / f"{e.fixture}.json").is_file(), e.id
+
+
+def test_findings_md_is_rendered_from_the_list():
+    assert FINDINGS_MD.read_text() == render(known_findings.default()), \
+        "FINDINGS.md is out of date: run python -m fuzz findings --write"
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t.replace('status = "benign"', 'status = "meh"'), "finding 'planted-benign-read': status = 'meh'"),
+    (lambda t: t.replace('check = "lds-race"', 'check = "lds-oops"'), "finding 'never-seen': check = 'lds-oops'"),
+    (lambda t: t.replace('id = "never-seen"', 'id = "planted-benign-read"'), "appears twice"),
+    (lambda t: t.replace('fix = "-"\n', ''), "finding 'never-seen': fix is missing"),
+    (lambda t: t.replace('[[finding.where]]\nline = "this line is gone"\n', ''), "where"),
+    (lambda t: t + 'colour = "red"\n', "unknown field(s) ['colour']"),
+    (lambda t: t + '[[', "not valid TOML"),
+])
+def test_a_malformed_list_names_the_entry_and_field(edit, message):
+    with pytest.raises(known_findings.KnownFindingsError, match=re.escape(message)):
+        known_findings.parse(edit(LIST))
+
+
+def test_wrong_output_entry_covers_only_the_moe_buf_tail():
+    entry = next(e for e in known_findings.default().entries if e.check == "wrong-output")
+    backend = entry.backends[0]
+    miss = oracle.Mismatch("moe_buf", "moe_buf")
+    tail = types.SimpleNamespace(moe_buf_residue={"nbytes": 20, "first": 16, "last": 19, "count": 4})
+    body = types.SimpleNamespace(moe_buf_residue={"nbytes": 20, "first": 3, "last": 19, "count": 5})
+    assert entry.covers_mismatch(miss, tail, backend)
+    assert not entry.covers_mismatch(miss, body, backend)
+    assert not entry.covers_mismatch(oracle.Mismatch("sorted_ids", "value"), tail, backend)
+    assert not entry.covers_mismatch(miss, tail, "torch-cpu")
+
+
+# ---------------------------------------------------------------- the machinery, case by case
+def test_known_finding_is_counted_and_the_outputs_still_judged(known_list):
+    outcome = run_case(Case(8, 2, 5), PLANTED, known=known_findings.load(known_list))
+    assert outcome.ok and outcome.judged, outcome.summary
+    assert outcome.known == {"planted-benign-read": 1}
+    assert [f["check"] for f in outcome.findings] == ["lds-out-of-bounds"]
+
+
+def test_without_its_entry_the_same_finding_fails_naming_it():
+    outcome = run_case(Case(8, 2, 5), PLANTED, known=known_findings.parse(""))
+    assert not outcome.ok and outcome.judged
+    sig = outcome.signature
+    assert sig.output == "finding" and sig.target is None
+    assert sig.kind.startswith("lds-out-of-bounds@dsl.py:") and "<planted_findings.py:" in sig.kind
+    assert BENIGN_LINE in outcome.summary and "planted_kernel" in outcome.summary
+
+
+def test_a_new_finding_fails_beside_a_known_one(known_list):
+    outcome = run_case(Case(9, 2, 5), PLANTED, known=known_findings.load(known_list))
+    assert not outcome.ok and outcome.judged
+    assert outcome.known == {"planted-benign-read": 1}
+    kinds = [s.kind for s in outcome.signatures]
+    assert kinds and all(k.startswith("lds-race@") for k in kinds), kinds
+    assert "new finding: lds-race in planted_kernel" in outcome.summary
+
+
+def test_outputs_are_compared_even_when_only_known_findings_show(known_list, monkeypatch):
+    from kernels.backends import planted_findings
+
+    def wrong_sort(inputs, buffers, target):
+        buffers.sorted_expert_ids[0] = 77
+    monkeypatch.setattr(planted_findings, "torch_launch", wrong_sort)
+    outcome = run_case(Case(8, 2, 5), PLANTED, known=known_findings.load(known_list))
+    assert not outcome.ok and outcome.known == {"planted-benign-read": 1}
+    assert outcome.signature.output in ("sorted_expert_ids", "sorted_ids", "num_valid_ids")
+
+
+# ---------------------------------------------------------------- the machinery in a campaign
+def test_campaign_counts_known_findings_makes_no_fixture_and_reports_stale_entries(tmp_path, known_list):
+    run = fuzz(*campaign_args(tmp_path, "--backend", PLANTED, "--shape", "E8-k2", "--cases", "6",
+                              "--known-findings", known_list))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "known: planted-benign-read" in run.stdout and "fully judged: " in run.stdout
+    assert "no failures" in run.stdout and not failure_fixtures(tmp_path)
+    stats = record(tmp_path)["stats"]
+    assert stats["known"]["planted-benign-read"] == stats["cases"] == stats["judged"]
+    report = fuzz("report", tmp_path / "c")
+    assert report.returncode == 0, report.stdout + report.stderr
+    text = (tmp_path / "c" / "report.md").read_text()
+    section = text.split("## Known findings")[1].split("## ")[0]
+    assert "| planted-benign-read | benign |" in section
+    stale = section.split("no case matched")[1]
+    assert "| never-seen | bug |" in stale and "planted-benign-read" not in stale
+
+
+def test_campaign_saves_one_fixture_per_new_finding_site(tmp_path, known_list):
+    run = fuzz(*campaign_args(tmp_path, "--backend", PLANTED, "--shape", "E9-k2", "--cases", "8",
+                              "--known-findings", known_list))
+    assert run.returncode == 1, run.stdout + run.stderr
+    saved = failure_fixtures(tmp_path)
+    kinds = sorted(json.loads(p.read_text())["failure"]["signature"]["kind"].split("@")[0] for p in saved)
+    assert kinds == ["lds-race", "lds-race"], kinds
+    for p in saved:
+        failure = json.loads(p.read_text())["failure"]
+        assert failure["finding"]["check"] == "lds-race" and failure["known_findings_also_seen"] == [
+            "planted-benign-read"]
+    replay = fuzz("replay", "--fixture", saved[0], "--backend", PLANTED, "--known-findings", known_list)
+    assert replay.returncode == 1 and "FAIL" in replay.stdout and "new finding: lds-race" in replay.stdout
