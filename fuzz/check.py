@@ -49,10 +49,13 @@ class Judgement:
     new: list                               # Findings no entry matches
     unexplained: list                       # Mismatches no wrong-output entry covers
     crash: Optional[BaseException] = None   # a raise that is no kernel finding
+    raised: Optional[BaseException] = None  # whatever the launch raised (a finding or a crash)
 
     @property
     def ok(self) -> bool:
         return not self.new and not self.unexplained and self.crash is None
+
+    writer_note: str = ""                   # which store wrote the first unexplained mismatch
 
     @property
     def judged(self) -> bool:
@@ -87,7 +90,7 @@ def _mismatch_summary(j: Judgement) -> str:
     v = j.verdict
     first = j.unexplained[0]
     more = len(j.unexplained) - 1
-    return (f"[{j.backend} path={j.path or '-'} {v.ordering}] {first.describe()}"
+    return (f"[{j.backend} path={j.path or '-'} {v.ordering}] {first.describe()}{j.writer_note}"
             + (f"; {more} more mismatch{'es' if more != 1 else ''}" if more > 0 else ""))
 
 
@@ -97,20 +100,19 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
 
     ``expected`` is the golden model's result for those inputs; ``known`` the
     :class:`~regressions.known_findings.KnownFindings` (default: the committed list).
+    When the launch raises a known finding whose entry names a ``retry`` (an input the
+    kernel refuses), the case runs again with that input replaced and the retry's
+    outputs are judged.
     """
     b = get(backend)
     known = known or known_findings.default()
-    result, crash, findings = None, None, []
-    try:
-        result = kernels.run(backend, **run_kwargs, target=target, red_zone=16 if canary else 0)
-        findings = list(result.findings)
-    except Exception as exc:  # a crashing kernel is judged, never an error of the harness
-        findings = list(getattr(exc, "findings", []))
-        raised = _as_finding(exc, b)
-        if raised is None:
-            crash = exc
-        else:
-            findings.append(raised)
+    result, crash, raised, findings = _launch(backend, b, run_kwargs, target, canary)
+    if raised is not None and crash is None:
+        entry = known.match(findings[-1], backend)
+        if entry is not None and entry.retry:
+            result, crash, _, more = _launch(backend, b, known_findings.RETRIES[entry.retry](run_kwargs), target,
+                                             canary)
+            findings += more
     verdict = None
     if result is not None:
         verdict = oracle.compare(expected, result, b.contract, canary=canary and not b.writes_past_extent)
@@ -130,7 +132,36 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
         else:
             counts[entry.id] = counts.get(entry.id, 0) + 1
     return Judgement(backend, target, getattr(result, "path", None), b.executes_on(target), verdict, findings,
-                     counts, new, unexplained, crash)
+                     counts, new, unexplained, crash, raised, _writer_note(result, unexplained))
+
+
+def _writer_note(result, mismatches) -> str:
+    """``; written by <kernel> at <line>`` for the first mismatch of an element the
+    interpreter tracked (empty when it tracked none)."""
+    if result is None or not mismatches or not result.written_by:
+        return ""
+    m = mismatches[0]
+    ids = result.written_by.get(m.output)
+    if ids is None or m.index is None or m.index >= len(ids):
+        return ""
+    sid = int(ids[m.index])
+    if sid < 0:
+        return "; no kernel store wrote it"
+    return f"; written by {result.writer_sites[sid]}"
+
+
+def _launch(backend: str, b, run_kwargs: dict, target, canary: bool):
+    """One launch: (result or None, crash or None, raised or None, findings).  A raise
+    that is a kernel finding ends the list of findings."""
+    try:
+        result = kernels.run(backend, **run_kwargs, target=target, red_zone=16 if canary else 0)
+        return result, None, None, list(result.findings)
+    except Exception as exc:  # a crashing kernel is judged, never an error of the harness
+        findings = list(getattr(exc, "findings", []))
+        finding = _as_finding(exc, b)
+        if finding is None:
+            return None, exc, exc, findings
+        return None, None, exc, findings + [finding]
 
 
 def _as_finding(exc: BaseException, backend) -> Optional[Finding]:

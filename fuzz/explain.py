@@ -24,6 +24,7 @@ import dataclasses
 from typing import Callable, Optional
 
 from kernels.registry import get
+from regressions.regions import describe
 
 from .cases import Case
 from .check import Outcome, run_case
@@ -56,24 +57,7 @@ class Region:
 
     def summary(self) -> str:
         """Where it triggers, axis by axis, in words."""
-        parts = []
-        for axis, values in self.by_axis().items():
-            on = [v for v, t in values.items() if all(t.values())]
-            some = {v: sorted(k for k, hit in t.items() if hit) for v, t in values.items()
-                    if any(t.values()) and not all(t.values())}
-            off = [v for v, t in values.items() if not any(t.values())]
-            if not off and not some:
-                parts.append(f"{axis}: every value tried ({', '.join(values)})")
-                continue
-            bits = []
-            if on:
-                bits.append(f"triggers at {', '.join(on)}")
-            for v, targets in some.items():
-                bits.append(f"at {v} only on {'/'.join(targets)}")
-            if off:
-                bits.append(f"not at {', '.join(off)}")
-            parts.append(f"{axis}: " + "; ".join(bits))
-        return "; ".join(parts) + "."
+        return describe(self.by_axis())
 
     def to_dict(self) -> dict:
         return {

@@ -18,7 +18,10 @@ PyTorch) it
 Interpreter findings recorded during the launch (``findings="record"``
 sessions, see :mod:`kernels.emu.findings`) come back in ``result.findings``;
 when the launch raises, those recorded before are on the exception as
-``exc.findings``.
+``exc.findings``.  On the interpreter, ``result.written_by`` names, per output
+element, the kernel store that last wrote it (:mod:`kernels.emu.provenance`):
+``{output: site id per element (-1: never written)}`` with the sites, as text,
+in ``result.writer_sites``.
 """
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ import torch
 
 from oracle import SortInputs
 
+from .emu import provenance
 from .emu.findings import collect as collect_findings
+from .emu.findings import frames_of
 
 #: Poison bit patterns (as uint32) for each output; none is a plausible value.
 POISON = {
@@ -179,7 +184,7 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
         raise ValueError(f"target={target!r}: backend {backend.name!r} supports {backend.targets}")
     buffers = allocate(inputs, backend.device(), red_zone=red_zone, moe_buf=moe_buf)
     try:
-        with collect_findings() as found:
+        with collect_findings() as found, provenance.track() as writes:
             if graph:
                 path = _launch_graph(backend, inputs, buffers, target)
             else:
@@ -191,6 +196,7 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
     host = {name: getattr(buffers, name).cpu().numpy().copy()
             for name in ("sorted_ids", "sorted_weights", "sorted_expert_ids", "num_valid_ids")}
     residue = moe_buf_residue(buffers.moe_buf)
+    written_by, writer_sites = _writers(writes, buffers)
     canary = None
     if red_zone:
         canary = {
@@ -201,7 +207,34 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
     return BackendResult(
         **host, moe_buf_zeroed=residue is None, moe_buf_residue=residue, path=path, backend=backend.name,
         target=target, executed_on=backend.executes_on(target), canary=canary, findings=list(found),
+        written_by=written_by, writer_sites=writer_sites,
     )
+
+
+def _writers(writes: dict, buffers: OutputBuffers):
+    """Per output, the site id of the store that wrote each element's first byte, and
+    the sites as text (``kernel at file:line `source` ...``)."""
+    written_by, sites = {}, {}
+    for name in ("sorted_ids", "sorted_weights", "sorted_expert_ids", "num_valid_ids"):
+        t = getattr(buffers, name)
+        base = t.data_ptr()
+        for start, (end, ids) in writes.items():
+            if start <= base < end and t.numel():
+                per = ids[base - start: base - start + t.numel() * t.element_size(): t.element_size()]
+                written_by[name] = per.copy()
+                for sid in np.unique(per[per >= 0]):
+                    sites.setdefault(int(sid), _site_text(provenance.site(int(sid))))
+    return written_by, sites
+
+
+def _site_text(site) -> str:
+    kernel, op, loc = site
+    frames = frames_of(loc)
+    if not frames:
+        return f"{kernel} {op} at {loc}"
+    head = f"{frames[0].short()} `{frames[0].text}`"
+    via = "".join(f" via {f.short()} `{f.text}`" for f in frames[1:3] if f.text)
+    return f"{kernel} at {head}{via}"
 
 
 def moe_buf_residue(moe_buf: torch.Tensor) -> Optional[dict]:

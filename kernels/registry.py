@@ -82,6 +82,8 @@ class BackendResult(SortResult):
     executed_on: str = ""
     canary: Optional[dict] = None
     findings: list = dataclasses.field(default_factory=list)   # kernels.emu.Finding, recorded in the launch
+    written_by: dict = dataclasses.field(default_factory=dict)   # output -> writer site id per element
+    writer_sites: dict = dataclasses.field(default_factory=dict)  # writer site id -> "kernel at file:line ..."
 
 
 #: Which backend a campaign fuzzes when none is named: the first available.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .fixtures import FIXTURE_DIR, FixtureError, load
 from .known_findings import HOST_EXCEPTION, WRONG_OUTPUT, KnownFindings
+from .regions import describe
 
 FINDINGS_MD = Path(__file__).resolve().parent.parent / "FINDINGS.md"
 
@@ -55,7 +56,8 @@ def _region(fixture) -> list[str]:
     region = (fixture.region or {}) if fixture else {}
     if not region:
         return ["- **Where it triggers**: not mapped yet (`python -m fuzz explain FIXTURE --write`)."]
-    out = [f"- **Where it triggers** (`fuzz explain`, on {region.get('backend')}): {region.get('summary')}"]
+    out = [f"- **Where it triggers** (`fuzz explain`, on {region.get('backend')}): "
+           f"{describe(region.get('axes', {}))}"]
     for axis, values in region.get("axes", {}).items():
         cells = ", ".join(f"{v} ({'/'.join(t for t, hit in hits.items() if hit) or 'no'})"
                           for v, hits in values.items())
@@ -96,6 +98,9 @@ def render(known: KnownFindings) -> str:
             missing = "" if fx else " (missing!)"
             lines.append(f"- **Minimal fixture**: [`{e.fixture}`](regressions/fixtures/{e.fixture}.json){missing}; "
                          f"replay: `python -m fuzz replay --name {e.fixture} --backend {e.backends[0]}`")
+        if e.retry:
+            lines.append(f"- **Judged anyway**: a case this stops is run again with `{e.retry}`, so its sort is "
+                         f"still compared with the golden model.")
         lines += _region(fx)
         lines.append(f"- **Why it matters on hardware**: {e.why}")
         lines.append(f"- **Suggested fix**: {e.fix}")

@@ -24,6 +24,9 @@ finding::
 and match the traceback's frames in the kernel's source tree.
 ``wrong-output`` entries name the ``output`` and the difference they cover
 (``covers``, a key of :data:`DIFFERENCES`) instead of sites.
+A ``host-exception`` entry for an input the kernel refuses may name a
+``retry`` (a key of :data:`RETRIES`): the judge then runs the case again with
+that input replaced, so its sort is still compared with the golden model.
 
 A site matches a finding when one frame of its call chain (innermost first)
 holds ``line`` (whitespace-normalized source text) in ``function`` of a file
@@ -62,6 +65,13 @@ def _moe_buf_tail(mismatch, result) -> bool:
 #: Named differences a ``wrong-output`` entry may cover: (mismatch, result) -> covered.
 DIFFERENCES: dict[str, Callable] = {
     "moe_buf-tail-below-16-bytes": _moe_buf_tail,
+}
+
+
+#: Named input substitutions a ``host-exception`` entry may ask for (``retry``):
+#: run keyword arguments -> the arguments of a launch the kernel accepts.
+RETRIES: dict[str, Callable] = {
+    "default-moe-buf": lambda run_kwargs: dict(run_kwargs, moe_buf=None),
 }
 
 
@@ -123,6 +133,7 @@ class KnownFinding:
     why: str = ""
     fix: str = ""
     notes: str = ""
+    retry: str = ""
 
     def matches(self, finding, backend: str) -> bool:
         """Does this entry cover ``finding`` (a ``kernels.emu.Finding``) seen on ``backend``?"""
@@ -173,7 +184,7 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
     ident = _field(raw, "id", str, where)
     where = f"{path}: finding {ident!r}"
     known = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
-             "fixture", "why", "fix", "notes"}
+             "fixture", "why", "fix", "notes", "retry"}
     extra = sorted(set(raw) - known)
     if extra:
         raise KnownFindingsError(f"{where}: unknown field(s) {extra}")
@@ -206,7 +217,11 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
         covers=_field(raw, "covers", str, where, required=check == WRONG_OUTPUT, default=""),
         fixture=_field(raw, "fixture", str, where, required=False, default=""),
         why=_field(raw, "why", str, where), fix=_field(raw, "fix", str, where),
-        notes=_field(raw, "notes", str, where, required=False, default=""))
+        notes=_field(raw, "notes", str, where, required=False, default=""),
+        retry=_field(raw, "retry", str, where, required=False, default=""))
+    if entry.retry and (check != HOST_EXCEPTION or entry.retry not in RETRIES):
+        raise KnownFindingsError(f"{where}: retry = {entry.retry!r} needs check = {HOST_EXCEPTION!r} and one of "
+                                 f"{sorted(RETRIES)}")
     if check == WRONG_OUTPUT and entry.covers not in DIFFERENCES:
         raise KnownFindingsError(f"{where}: covers = {entry.covers!r}, expected one of {sorted(DIFFERENCES)}")
     if check != WRONG_OUTPUT and not sites:

@@ -42,6 +42,20 @@ function = "planted_kernel"
 line = "{BENIGN_LINE}"
 
 [[finding]]
+id = "planted-odd-moe-buf"
+title = "odd moe_buf rows refused"
+status = "limitation"
+backends = ["{PLANTED}"]
+check = "host-exception"
+error = "ValueError"
+retry = "default-moe-buf"
+why = "the buffer cannot be passed"
+fix = "accept any moe_buf"
+[[finding.where]]
+function = "_launch"
+line = 'raise ValueError(f"moe_buf rows of {{moe_buf.shape[-1] * moe_buf.element_size()}} bytes: an odd byte count")'
+
+[[finding]]
 id = "never-seen"
 title = "a finding upstream has fixed"
 status = "bug"
@@ -125,6 +139,18 @@ def test_a_new_finding_fails_beside_a_known_one(known_list):
     kinds = [s.kind for s in outcome.signatures]
     assert kinds and all(k.startswith("lds-race@") for k in kinds), kinds
     assert "new finding: lds-race in planted_kernel" in outcome.summary
+
+
+def test_a_refused_input_is_known_and_the_sort_still_judged_through_the_retry(known_list):
+    case = Case(8, 2, 5, moe_buf="uint8x3")
+    outcome = run_case(case, PLANTED, known=known_findings.load(known_list))
+    assert outcome.ok and outcome.judged, outcome.summary
+    assert outcome.known == {"planted-odd-moe-buf": 1, "planted-benign-read": 1}
+    without_retry = known_findings.parse(LIST.replace('retry = "default-moe-buf"\n', ""))
+    outcome = run_case(case, PLANTED, known=without_retry)
+    assert outcome.ok and not outcome.judged and outcome.known == {"planted-odd-moe-buf": 1}
+    outcome = run_case(case, PLANTED, known=known_findings.parse(""))
+    assert not outcome.ok and outcome.signature.kind.startswith("host-exception:ValueError@planted_findings.py:")
 
 
 def test_outputs_are_compared_even_when_only_known_findings_show(known_list, monkeypatch):

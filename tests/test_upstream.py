@@ -81,7 +81,8 @@ def check_case(case: Case, target: str, path: str | None = None, backend: str = 
 
 
 def boundary_cases(shape, target, with_mask=True, with_local=True):
-    """T on both sides of each boundary (> 0), with and without EP mask and M < T."""
+    """T on both sides of each boundary (> 0), with and without EP mask (half the experts
+    on, and all of them) and M < T."""
     E, k, u = shape
     b = ONESHOT_MAX[shape][target]
     out = []
@@ -89,6 +90,8 @@ def boundary_cases(shape, target, with_mask=True, with_local=True):
         out.append(Case(E, k, t, u, seed=t))
         if with_mask:
             out.append(Case(E, k, t, u, mask_mode="ratio", mask_ratio=0.6, seed=t + 1))
+            if t in (b, MULTI_MAX):     # every expert on: each one's local id shows, the last chunk's too
+                out.append(Case(E, k, t, u, mask_mode="all_on", seed=t + 2))
     if with_local:  # the host code dispatches on M: M on both sides of the oneshot bound, T beyond it
         out.append(Case(E, k, b + 7, u, num_local_tokens=b, seed=3))
         out.append(Case(E, k, b + 7, u, num_local_tokens=b + 1, mask_mode="ratio", mask_ratio=0.5, seed=4))

@@ -39,6 +39,8 @@ def add_arguments(p) -> None:
     p.add_argument("--only", action="append", default=[], metavar="ID",
                    help="judge only the mutants with these ids (repeatable), e.g. a previous run's survivors")
     p.add_argument("--sample", type=int, default=None, help="judge a deterministic sample of this many mutants")
+    p.add_argument("--stratify", action="store_true",
+                   help="spread the sample over (operator, function) groups instead of drawing it uniformly")
     p.add_argument("--const-per-file", type=int, default=None, help="at most this many const mutants per file")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once")
     p.add_argument("--timeout", type=float, default=600,
@@ -56,6 +58,9 @@ def add_arguments(p) -> None:
     p.add_argument("--list", action="store_true", help="only list the mutants and their diffs")
     p.add_argument("--out", default=None, help="directory for mutation.json and mutation.md (default: the repo "
                                                 "root; with --upstream, out/mutation-upstream)")
+    p.add_argument("--figures-as", default=None, metavar="STEM",
+                   help="also write STEM.json / STEM.md holding figures only (no source text or diffs): what "
+                        "may be committed for a kernel of another project, e.g. mutation-upstream")
 
 
 def main(args) -> int:
@@ -80,8 +85,22 @@ def main(args) -> int:
     bad = set(args.operator) - known_ops
     if bad:
         raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(known_ops)}")
+    out.mkdir(parents=True, exist_ok=True)
+    exclude, lines = None, None
+    if (args.upstream or args.screen) and not args.list:
+        exclude = out / "screened-cases.json"
+        print(f"screening: every check on the unmutated {backend} (cases it fails are left out)", flush=True)
+        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources))
+        lines = failing.get("lines")
+        print(f"screened out {len(failing['suite'])} suite and {len(failing['baseline'])} baseline case(s) "
+              f"the unmutated kernel fails ({exclude})", flush=True)
+    every = runner.select(sources, OWN_SOURCES, set(args.operator) or None, None, args.const_per_file, args.seed)
     chosen = runner.select(sources, OWN_SOURCES, set(args.operator) or None, args.sample,
-                           args.const_per_file, args.seed)
+                           args.const_per_file, args.seed, args.stratify, lines)
+    unreached = len(every) - len(runner.select(sources, OWN_SOURCES, set(args.operator) or None, None,
+                                               args.const_per_file, args.seed, lines=lines))
+    if lines is not None:
+        print(f"{unreached} of {len(every)} mutants lie on lines the checks never run (left out)", flush=True)
     if args.only:
         unknown = set(args.only) - {m.id for m in chosen}
         if unknown:
@@ -102,14 +121,6 @@ def main(args) -> int:
         print(f"[{done[0]}/{total}] {j.mutant.id:<28} suite={j.suite['status']:<14} "
               f"({j.suite.get('check') or '-'}) baseline={base:<14} {j.seconds:6.1f}s", flush=True)
 
-    out.mkdir(parents=True, exist_ok=True)
-    exclude = None
-    if args.upstream or args.screen:
-        exclude = out / "screened-cases.json"
-        print(f"screening: every check on the unmutated {backend} (cases it fails are left out)", flush=True)
-        failing = runner.screen(args.seed, backend, args.timeout, exclude)
-        print(f"screened out {len(failing['suite'])} suite and {len(failing['baseline'])} baseline case(s) "
-              f"the unmutated kernel fails ({exclude})", flush=True)
     results = runner.run_all(chosen, args.jobs, args.timeout, args.seed, backend,
                              not args.no_baseline, on_done, lambda path: PATHS_OF.get(path, ()), exclude)
     equivalent = runner.load_equivalent()
@@ -117,12 +128,22 @@ def main(args) -> int:
     config = {"sources": {src: runner.source_digest(originals[src]) for src in sources},
               "operators": args.operator or "all", "sample": args.sample,
               "const_per_file": args.const_per_file, "seed": args.seed, "backend": backend,
-              "timeout_s": args.timeout, "screened": exclude is not None, "only": args.only or None}
+              "timeout_s": args.timeout, "screened": exclude is not None, "only": args.only or None,
+              "stratified": args.stratify, "mutants_in_file": len(every),
+              "unreached_mutants": unreached if lines is not None else None,
+              "kernel_commit": {src: runner.source_commit(src) for src in sources}}
     (out / "mutation.json").write_text(json.dumps(dict(summary, config=config), indent=1) + "\n")
     title = "FlyDSL's own moe_sorting kernel" if args.upstream else "the suite's own FlyDSL kernels"
     (out / "mutation.md").write_text(runner.markdown(results, summary, equivalent, originals, config, title))
     (out / "mutation-details.json").write_text(json.dumps([r.to_dict(originals[r.mutant.path]) for r in results],
                                                           indent=1) + "\n")
+    if args.figures_as:
+        stem = runner.ROOT / args.figures_as
+        stem.with_suffix(".json").write_text(json.dumps(dict(runner.figures(results, summary), config=config),
+                                                        indent=1) + "\n")
+        stem.with_suffix(".md").write_text(runner.markdown(results, summary, equivalent, originals, config, title,
+                                                           with_source=False))
+        print(f"figures: {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
     b = summary.get("baseline")
     print(f"suite kill rate {summary['kill_rate_percent']}% ({summary['killed']} killed, "
           f"{summary['equivalent']} equivalent, {summary['compile_failed']} compile-failed, "

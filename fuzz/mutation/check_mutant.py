@@ -58,27 +58,39 @@ def _is_compile_error(exc: BaseException) -> bool:
     return any(os.path.abspath(f.filename).startswith(package) or "_mlir" in f.filename for f in frames)
 
 
-def _classify(exc: BaseException) -> str:
-    from kernels import emu
-
-    if isinstance(exc, emu.ScheduleDependenceError):
+def _classify(failure) -> str:
+    """What killed a mutant, from the first failure of its judgement."""
+    finding = failure.finding
+    if finding is None:
+        return "crash" if failure.signature.output == "launch" else "golden-model"
+    if finding["check"] == "schedule-dependence":
         return "determinism"
-    if isinstance(exc, emu.SanitizerError):
-        return "sanitizer"
-    return "crash"
+    return "crash" if finding["check"] == "host-exception" else "sanitizer"
 
 
-def _judge(case, backend, target, ordering, canary):
+def _baseline_verdict(case, backend, target):
+    """What FlyDSL's own test file checks: outputs per block, findings ignored."""
     import kernels
 
     ids, w, mask, local = case.materialize()
     expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
     result = kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local,
-                         target=target, moe_buf=case.moe_buf_array(), red_zone=16 if canary else 0)
-    return oracle.compare(expected, result, ordering, canary=canary)
+                         target=target, moe_buf=case.moe_buf_array())
+    return oracle.compare(expected, result, "per_block")
 
 
-def _cases(mode: str):
+def _suite_judgement(case, backend, target):
+    """The suite's judgement: outputs (strict, canaries) and findings against the known list."""
+    from ..check import judge_run
+
+    ids, w, mask, local = case.materialize()
+    expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
+    return judge_run(backend, expected, dict(topk_ids=ids, topk_weights=w, num_experts=case.num_experts,
+                                             unit_size=case.unit_size, expert_mask=mask, num_local_tokens=local,
+                                             moe_buf=case.moe_buf_array()), target=target)
+
+
+def _cases(mode: str, backend: str):
     if mode == "baseline":
         from .baseline import baseline_cases
 
@@ -92,7 +104,9 @@ def _cases(mode: str):
     for fx in regressions.load_all():
         if fx.case:
             yield "fixture", Case.from_dict(fx.case)
-    yield from (("boundary", c) for c in boundary_cases())
+    from kernels.registry import get
+
+    yield from (("boundary", c) for c in boundary_cases(backend=get(backend)))
 
 
 def _hypothesis_cases(seed: int, count: int):
@@ -112,14 +126,23 @@ def _hypothesis_cases(seed: int, count: int):
     return drawn
 
 
-def _case_paths(case, target) -> str:
-    from kernels.moesort import choose_path
-
+def _case_paths(case, target, backend="flydsl-own") -> str:
+    """The kernel path ``case`` takes on ``target``: the suite's own kernels' path
+    names, else the index of the backend's path (``path0``, ``path1``...)."""
     m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
-    return choose_path(m, case.num_experts, case.topk, case.unit_size, target)
+    if backend == "flydsl-own":
+        from kernels.moesort import choose_path
+
+        return choose_path(m, case.num_experts, case.topk, case.unit_size, target)
+    from kernels.registry import get
+
+    b = get(backend)
+    if b.path_boundaries is None:
+        return "path0"
+    return f"path{sum(m >= t for t in b.path_boundaries(case.num_experts, case.topk, case.unit_size, target))}"
 
 
-def _round_robin(plan):
+def _round_robin(plan, backend="flydsl-own"):
     """``plan`` reordered so that every (path, target, variant) group gets its cheapest
     case first, then its second cheapest, and so on: a bug on any path and in any input
     mode shows within the first round, not after every cheaper case of other paths."""
@@ -134,7 +157,7 @@ def _round_robin(plan):
     groups = defaultdict(list)
     for item in plan:
         _, case, target = item
-        groups[(_case_paths(case, target), target, variant(case))].append(item)
+        groups[(_case_paths(case, target, backend), target, variant(case))].append(item)
     ranked = []
     for items in groups.values():
         items.sort(key=lambda it: it[1].tokens * it[1].topk + it[1].num_experts)
@@ -160,19 +183,29 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
 
     deadline = time.monotonic() + budget
 
-    ordering = "per_block" if mode == "baseline" else "strict"
     suite = mode == "suite"
     options = dict(sanitize=suite, shuffle_schedule=suite)
 
     def attempt(kind, case, target):
+        if suite:
+            with emu.interpreter_options(**options):
+                j = _suite_judgement(case, backend, target)
+            if j.raised is not None and _is_compile_error(j.raised):
+                return {"status": "compile_failed", "check": "compile", "case": case.name, "target": target,
+                        "detail": f"{type(j.raised).__name__}: {j.raised}"[:500]}
+            if j.ok:
+                return None
+            failure = j.failures()[0]
+            return {"status": "killed", "check": _classify(failure), "by": kind, "case": case.name,
+                    "target": target, "detail": failure.summary[:500]}
         try:
             with emu.interpreter_options(**options):
-                verdict = _judge(case, backend, target, ordering, canary=suite)
+                verdict = _baseline_verdict(case, backend, target)
         except Exception as exc:  # noqa: BLE001 - any failure of the mutant is a finding
             if _is_compile_error(exc):
                 return {"status": "compile_failed", "check": "compile", "case": case.name,
                         "target": target, "detail": f"{type(exc).__name__}: {exc}"[:500]}
-            return {"status": "killed", "check": _classify(exc), "by": kind, "case": case.name,
+            return {"status": "killed", "check": "crash", "by": kind, "case": case.name,
                     "target": target, "detail": f"{type(exc).__name__}: {exc}"[:500]}
         if not verdict.ok:
             return {"status": "killed", "check": "golden-model", "by": kind, "case": case.name,
@@ -180,14 +213,14 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         return None
 
     def wanted(case, target) -> bool:
-        return not paths or _case_paths(case, target) in paths
+        return not paths or _case_paths(case, target, backend) in paths
 
     runs = 0
-    plan = [(kind, case, target) for kind, case in _cases(mode) for target in targets]
+    plan = [(kind, case, target) for kind, case in _cases(mode, backend) for target in targets]
     if suite:
         plan += [("hypothesis", case, targets[i % len(targets)])
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
-        plan = [p for p in plan if p[0] == "fixture"] + _round_robin([p for p in plan if p[0] != "fixture"])
+        plan = [p for p in plan if p[0] == "fixture"] + _round_robin([p for p in plan if p[0] != "fixture"], backend)
     failing, ran = [], []
     extra = {}
     for kind, case, target in plan:
@@ -255,7 +288,11 @@ def main(argv=None) -> int:
                    help="JSON written by the screen: per mode, case@target keys that fail on the unmutated "
                         "kernel (skipped) and, under 'reached', the keys the screen ran (only those run)")
     p.add_argument("--collect", action="store_true", help="run every case; list those that fail")
+    p.add_argument("--lines-of", default=None, metavar="FILE",
+                   help="record which lines of this Python file run (the kernel's source: its host code and "
+                        "the kernel bodies FlyDSL traces) and add them to the result as 'lines'")
     args = p.parse_args(argv)
+    lines = _trace_lines(args.lines_of) if args.lines_of else None
     paths = tuple(p for p in args.paths.split(",") if p)
     exclude, reached = frozenset(), None
     if args.exclude:
@@ -266,8 +303,38 @@ def main(argv=None) -> int:
             reached = frozenset(screened["reached"][args.mode])
     result = check(args.mode, args.backend, args.target or ["gfx942", "gfx950"], args.seed,
                    args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached)
+    if lines is not None:
+        sys.settrace(None)
+        result["lines"] = sorted(lines)
     print(json.dumps(result), flush=True)
     return 0
+
+
+def _trace_lines(path: str) -> set:
+    """Start recording the line numbers executed in ``path`` (this thread); returns the live set."""
+    import os
+
+    target = os.path.realpath(path)
+    seen: set = set()
+    files: dict = {}
+
+    def local(frame, event, arg):
+        if event == "line":
+            seen.add(frame.f_lineno)
+        return local
+
+    def tracer(frame, event, arg):
+        name = frame.f_code.co_filename
+        hit = files.get(name)
+        if hit is None:
+            hit = files[name] = os.path.realpath(name) == target
+        if hit:
+            seen.add(frame.f_lineno)
+            return local
+        return None
+
+    sys.settrace(tracer)
+    return seen
 
 
 if __name__ == "__main__":

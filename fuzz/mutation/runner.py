@@ -75,22 +75,45 @@ def source_file(rel: str) -> Path:
     return ROOT / rel
 
 
+def stratified(found: list, n: int, rng: random.Random) -> list:
+    """``n`` mutants of ``found`` spread over its (operator, function) groups: one from
+    each group in turn (groups and members in a seeded random order) until ``n``."""
+    groups: dict = {}
+    for m in found:
+        groups.setdefault((m.operator, m.function), []).append(m)
+    order = sorted(groups)
+    rng.shuffle(order)
+    for key in order:
+        rng.shuffle(groups[key])
+    chosen = []
+    while len(chosen) < n and any(groups.values()):
+        for key in order:
+            if groups[key] and len(chosen) < n:
+                chosen.append(groups[key].pop())
+    return chosen
+
+
 def select(paths, token_names: dict, operators=None, sample: Optional[int] = None,
-           const_per_file: Optional[int] = None, seed: int = 0) -> list[Mutant]:
-    """Mutants of ``paths`` (see :func:`source_file`), filtered and (deterministically) sampled."""
+           const_per_file: Optional[int] = None, seed: int = 0, stratify: bool = False,
+           lines: Optional[dict] = None) -> list[Mutant]:
+    """Mutants of ``paths`` (see :func:`source_file`), filtered and (deterministically) sampled.
+
+    ``stratify``: the sample spreads over (operator, function) groups (:func:`stratified`).
+    ``lines`` ({path: line numbers}): only mutants on lines the checks run."""
     rng = random.Random(seed)
     chosen = []
     for rel in paths:
         source = source_file(rel).read_text()
         found = [m for m in mutants(source, str(rel), token_names.get(str(rel)))
-                 if operators is None or m.operator in operators]
+                 if (operators is None or m.operator in operators)
+                 and (lines is None or rel not in lines or m.line in lines[rel])]
         consts = [m for m in found if m.operator == "const"]
         if const_per_file is not None and len(consts) > const_per_file:
             keep = set(id(m) for m in rng.sample(consts, const_per_file))
             found = [m for m in found if m.operator != "const" or id(m) in keep]
         chosen += found
     if sample is not None and len(chosen) > sample:
-        chosen = rng.sample(chosen, sample)
+        chosen = stratified(chosen, sample, rng) if stratify else rng.sample(chosen, sample)
     return sorted(chosen, key=lambda m: (m.path, m.line, m.col, m.operator, m.after))
 
 
@@ -111,7 +134,7 @@ def _workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") -
 
 
 def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=(),
-           exclude: Optional[Path] = None, collect: bool = False) -> dict:
+           exclude: Optional[Path] = None, collect: bool = False, lines_of: Optional[str] = None) -> dict:
     env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
                FLYDSL_RUNTIME_CACHE_DIR=str(where / ".flydsl-cache"))
     if (where / "flydsl").is_dir():
@@ -122,6 +145,10 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
         cmd += ["--exclude", str(exclude)]
     if collect:
         cmd.append("--collect")
+    if lines_of:
+        target = (where / "flydsl" / lines_of[len(UPSTREAM_PREFIX):]) if lines_of.startswith(UPSTREAM_PREFIX) \
+            else where / lines_of
+        cmd += ["--lines-of", str(target)]
     try:
         # The check stops itself after ``timeout`` s; the hard limit is for kernels that hang.
         proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True,
@@ -138,19 +165,24 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
     return json.loads(lines[-1])
 
 
-def screen(seed: int, backend: str, timeout: float, out: Path) -> dict:
+def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> dict:
     """Run every check of both modes on the unmutated sources; write the cases that fail
     there to ``out`` (JSON ``{"suite": [...], "baseline": [...], "reached": {mode: [...]}}``
     of ``case@target`` keys: failing ones, and every one the screen ran) and return it.
-    Mutants then run only reached cases that do not fail."""
+    Mutants then run only reached cases that do not fail.  ``lines_of`` (source paths):
+    the suite mode also records which of their lines ran, under ``"lines"`` ({path: [...]}):
+    a mutant elsewhere cannot be told from the original by these checks."""
     base = Path(tempfile.mkdtemp(prefix="moesort-screen-"))
     try:
         where = _workspace(None, base)
         # twice a mutant's budget: covers every case a mutant can reach in the same order
-        screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True)
+        screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True,
+                                 lines_of=(lines_of[0] if lines_of and mode == "suite" else None))
                     for mode in ("suite", "baseline")}
         found = {mode: r.get("failing", []) for mode, r in screened.items()}
         found["reached"] = {mode: r.get("reached", []) for mode, r in screened.items()}
+        if lines_of:
+            found["lines"] = {lines_of[0]: screened["suite"].get("lines", [])}
     finally:
         shutil.rmtree(base, ignore_errors=True)
     out.write_text(json.dumps(found, indent=1) + "\n")
@@ -187,6 +219,32 @@ def run_all(chosen: list[Mutant], jobs: int, timeout: float, seed: int, backend:
     return results
 
 
+def source_commit(rel: str) -> str:
+    """Where a source file comes from: ``<git commit>`` (``+modified`` when the file differs
+    from it) for a file in a git checkout, else ``sha256:<digest>`` of its text."""
+    path = source_file(rel)
+    try:
+        head = subprocess.run(["git", "-C", str(path.parent), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=30)
+        if head.returncode == 0:
+            dirty = subprocess.run(["git", "-C", str(path.parent), "diff", "--quiet", "HEAD", "--", path.name],
+                                   timeout=30).returncode != 0
+            return head.stdout.strip() + ("+modified" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return "sha256:" + source_digest(path.read_text())
+
+
+def figures(results: list, summary: dict) -> dict:
+    """``summary`` plus one row per mutant without any source text: what may be committed
+    about a kernel of another project."""
+    rows = [{"id": r.mutant.id, "operator": r.mutant.operator, "function": r.mutant.function,
+             "line": r.mutant.line, "suite": r.suite.get("status"), "killed_by": r.suite.get("check"),
+             "case": r.suite.get("case"), "baseline": (r.baseline or {}).get("status"),
+             "seconds": round(r.seconds, 1)} for r in results]
+    return dict(summary, mutants_judged=rows)
+
+
 def _rate(killed: int, total: int) -> float:
     return round(100.0 * killed / total, 1) if total else 0.0
 
@@ -212,7 +270,8 @@ def summarize(results: list[Judged], equivalent: dict) -> dict:
 
 
 def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: dict, config: dict,
-             title: str = "the suite's own FlyDSL kernels") -> str:
+             title: str = "the suite's own FlyDSL kernels", with_source: bool = True) -> str:
+    """The report; ``with_source=False`` leaves out every diff and source fragment."""
     lines = [f"# Mutation testing of {title}", ""]
     lines.append(f"Configuration: {json.dumps(config)}")
     lines.append("")
@@ -243,7 +302,10 @@ def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: 
     for r in surv:
         why = equivalent.get(r.mutant.id)
         lines.append(f"### {r.mutant.id} ({'equivalent: ' + why if why else 'NOT KILLED'})")
-        lines += ["```diff", r.mutant.diff(originals[r.mutant.path]).rstrip(), "```", ""]
+        if with_source:
+            lines += ["```diff", r.mutant.diff(originals[r.mutant.path]).rstrip(), "```", ""]
+        else:
+            lines += [f"`{r.mutant.function or 'module'}`, line {r.mutant.line}, operator `{r.mutant.operator}`", ""]
     lines += ["", "## Every mutant", "", "| mutant | suite | killed by | case | baseline |", "|---|---|---|---|---|"]
     for r in results:
         base = (r.baseline or {}).get("status", "-")

@@ -1,7 +1,8 @@
 """The deterministic part of the suite's ``ci`` checks for a kernel backend.
 
 ``boundary_cases(backend)`` lists, for every production shape, T on both
-sides of every path boundary (both targets' thresholds), T = 0 and 1, with
+sides of every path boundary (both targets' thresholds: the suite's kernels'
+and, when ``backend`` declares its own, the backend's), T = 0 and 1, with
 and without an expert mask, with num_local_tokens < T (those two with
 ``moe_buf`` layouts of odd byte counts), plus the edge shapes
 (E=513 topk=9, E=1024, unit sizes 16 and 256, E=1 and a one-workgroup moe_buf on the
@@ -15,13 +16,17 @@ from ..cases import Case
 from ..shapes import PRODUCTION_SHAPES
 
 
-def boundary_cases(max_tokens: int = 4096) -> list[Case]:
+def boundary_cases(max_tokens: int = 4096, backend=None) -> list[Case]:
     cases: list[Case] = []
     seed = 0
     for shape in sorted(PRODUCTION_SHAPES, key=lambda s: s.num_experts):
         E, k, u = shape.num_experts, shape.topk, shape.unit_size
         tokens = {0, 1}
-        for b in path_boundaries(E, k, u):
+        bounds = set(path_boundaries(E, k, u))
+        if backend is not None and backend.path_boundaries is not None:
+            for target in backend.targets:
+                bounds.update(backend.path_boundaries(E, k, u, target))
+        for b in sorted(bounds):
             tokens.update(t for t in (b - 1, b, b + 1) if 0 <= t <= max_tokens)
         for T in sorted(tokens):
             seed += 1

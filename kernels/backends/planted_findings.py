@@ -9,6 +9,9 @@ kernel has two planted defects, each on a source line of its own:
 - when E is odd: a read of another wave's LDS word with no barrier after its
   store (a race).
 
+Its host code also refuses a ``moe_buf`` whose rows have an odd byte count
+(``ValueError``), a stand-in for an input a kernel does not accept.
+
 So a known-findings list with an entry for the first line makes every case
 with even E pass (its finding known) and every case with odd E fail on a new
 finding: what the known-findings machinery must do, shown without a FlyDSL
@@ -64,6 +67,9 @@ def _launch(inputs, buffers, target):
 
     from .. import emu
 
+    moe_buf = buffers.moe_buf
+    if moe_buf.dim() and moe_buf.shape[-1] * moe_buf.element_size() % 2:
+        raise ValueError(f"moe_buf rows of {moe_buf.shape[-1] * moe_buf.element_size()} bytes: an odd byte count")
     torch_launch(inputs, buffers, target)
     racy = bool(inputs.num_experts % 2)
     launcher = _LAUNCHERS.get(racy) or _LAUNCHERS.setdefault(racy, _kernel(racy))

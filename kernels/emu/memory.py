@@ -40,6 +40,7 @@ import ctypes
 
 import numpy as np
 
+from . import provenance
 from .findings import RAISE
 
 LDS_APERTURE = np.int64(1 << 60)
@@ -168,6 +169,8 @@ class GlobalMemory:
             if a.output_only:
                 a.init[o:o + nbytes] = True
         a.bytes[o:o + nbytes] = raw
+        if provenance.active():
+            provenance.note(a, slice(o, o + nbytes), self.report.kernel, info)
 
     def name_at(self, addr) -> str:
         """Name of the allocation holding byte ``addr`` ("an unknown buffer" if none)."""
@@ -259,6 +262,8 @@ class GlobalMemory:
                     if a.output_only:
                         a.init[_byte_index(o, nbytes)] = True
                 v[wi] = dw
+                if provenance.active():
+                    provenance.note(a, _byte_index(o, nbytes), self.report.kernel, info)
                 continue
             idx = _byte_index(o, nbytes)
             if self.sanitize:
@@ -269,6 +274,8 @@ class GlobalMemory:
                 if a.output_only:
                     a.init[idx] = True
             a.bytes[idx] = d.reshape(-1)
+            if provenance.active():
+                provenance.note(a, idx, self.report.kernel, info)
 
     def _track(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0, lanes=None):
         """Race check of one access of ``nbytes`` at byte offsets ``o`` of ``a``.
