@@ -101,7 +101,8 @@ def render(known: KnownFindings) -> str:
         if e.retry:
             lines.append(f"- **Judged anyway**: a case this stops is run again with `{e.retry}`, so its sort is "
                          f"still compared with the golden model.")
-        lines += _region(fx)
+        if e.fixture:
+            lines += _region(fx)
         lines.append(f"- **Why it matters on hardware**: {e.why}")
         lines.append(f"- **Suggested fix**: {e.fix}")
         if e.notes:

@@ -118,26 +118,30 @@ def test_fused_e512_more_tokens_than_one_gating_block():
     judge(logits(16, 512, seed=3), 8, "gfx950")
 
 
+#: Known findings of the fused entry (regressions/known_findings.toml, backend "flydsl-upstream-fused"):
+#: id -> (T, E, topk, run_fused kwargs, sanitize).
 FUSED_FINDINGS = {
-    # name: (T, E, topk, kwargs, sanitize, exception class name, text in the message)
-    # T=0: the gating body loads row 0 of the empty logits tensor (null base), like finding (a) of the sort
-    "T0-null-logits": (0, 256, 8, {}, False, "OutOfBoundsError", "topk_gating_softmax_kernel.py:280"),
-    # M=0: idle scatter lanes read weights_lds[0], never written (value goes to a dropped store)
-    "M0-uninit-weights-lds": (4, 256, 8, {"num_local_tokens": 0}, True, "UninitializedReadError", "(from :1117"),
+    "fused-null-logits-read": (0, 256, 8, {}, False),
+    "fused-uninit-weights-lds": (4, 256, 8, {"num_local_tokens": 0}, True),
 }
 
 
 @pytest.mark.parametrize("name", sorted(FUSED_FINDINGS))
 def test_fused_known_finding_still_reproduces(name):
-    T, E, topk, kw, sanitize, exc_name, text = FUSED_FINDINGS[name]
+    """The run raises a sanitizer finding that the known-findings entry ``name`` matches."""
+    from kernels.emu.findings import finding_from_error
+    from regressions import known_findings
+
+    T, E, topk, kw, sanitize = FUSED_FINDINGS[name]
     with pytest.raises(Exception) as info:
         run_fused(logits(T, E, seed=1), topk, target="gfx950", sanitize=sanitize, **kw)
-    assert type(info.value).__name__ == exc_name and text in str(info.value), info.value
+    finding = finding_from_error(info.value)
+    assert known_findings.default().by_id(name).matches(finding, "flydsl-upstream-fused"), finding.describe()
 
 
 def test_fused_ep_store_of_one_value_by_every_wave_is_benign():
     """EP: every wave stores cumsum[E] into cumdup[E] (kernel :1049) in one instruction,
-    the fused twin of the sort's finding (d).  One value stored by every wave is benign
+    as the sort's oneshot kernel does.  One value stored by every wave is benign
     under the sanitizer's rules, so the sanitized run is clean and agrees with the golden model."""
     judge(logits(5, 64, seed=1), 6, "gfx950", sanitize=True,
           expert_mask=(np.arange(64) % 3 != 0).astype(np.int32))

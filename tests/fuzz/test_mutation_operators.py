@@ -118,15 +118,21 @@ def test_screened_cases_are_skipped_and_collect_lists_every_failure(monkeypatch)
     from fuzz.cases import Case
     from fuzz.mutation import check_mutant
 
+    from fuzz.check import Failure
+    from fuzz.signature import Signature
+
     good, bad = Case(8, 2, 3, seed=1), Case(8, 2, 5, seed=2)
-    monkeypatch.setattr(check_mutant, "_cases", lambda mode: iter([("boundary", good), ("boundary", bad)]))
+    monkeypatch.setattr(check_mutant, "_cases", lambda mode, backend: iter([("boundary", good), ("boundary", bad)]))
     monkeypatch.setattr(check_mutant, "_hypothesis_cases", lambda seed, n: [])
 
-    class Verdict:
+    class Judgement:
         def __init__(self, ok):
-            self.ok, self.summary = ok, "planted"
+            self.ok, self.raised = ok, None
 
-    monkeypatch.setattr(check_mutant, "_judge", lambda case, *a, **k: Verdict(case is good))
+        def failures(self):
+            return [Failure(Signature("torch-cpu", "gfx942", None, "sorted_ids", "value"), "planted")]
+
+    monkeypatch.setattr(check_mutant, "_suite_judgement", lambda case, *a, **k: Judgement(case is good))
     first = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0)
     assert first["status"] == "killed" and first["case"] == bad.name
     screened = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0, collect=True)
