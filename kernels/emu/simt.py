@@ -18,15 +18,14 @@ fast paths).
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 import numpy as np
 
-from .codegen import Gen
-from .errors import EmuError, ScheduleDependenceError, UnsupportedOpError
+from .codegen import compile_function
+from .errors import EmuError, ScheduleDependenceError
 from .memory import LDS
 from .mtypes import byte_size
-from .stats import LaunchRecord, STATS
+from .stats import STATS, LaunchRecord
 
 
 class Options:
@@ -118,24 +117,6 @@ class WG:
             return None
         return self.rng.permutation(idx.shape[0])
 
-    def mbcnt_lo(self, mask, base):
-        mk = int(np.asarray(mask).reshape(-1)[0]) & 0xFFFFFFFF
-        lane = self.lane64
-        if mk == 0xFFFFFFFF:
-            return (np.minimum(lane, 32) + base).astype(np.int32)
-        bits = np.array([(mk >> i) & 1 for i in range(32)], np.int64)
-        cum = np.concatenate([[0], np.cumsum(bits)])
-        return (cum[np.minimum(lane, 32)] + base).astype(np.int32)
-
-    def mbcnt_hi(self, mask, base):
-        mk = int(np.asarray(mask).reshape(-1)[0]) & 0xFFFFFFFF
-        lane = self.lane64
-        if mk == 0xFFFFFFFF:
-            return (np.maximum(lane - 32, 0) + base).astype(np.int32)
-        bits = np.array([(mk >> i) & 1 for i in range(32)], np.int64)
-        cum = np.concatenate([[0], np.cumsum(bits)])
-        return (cum[np.clip(lane - 32, 0, 32)] + base).astype(np.int32)
-
 
 class _Prof:
     def __init__(self, rec):
@@ -196,8 +177,7 @@ class Program:
             if name not in funcs:
                 raise EmuError(f"function @{name} not found in the captured module")
             lay = {k: (lo, hi if hi is not None else None) for k, (lo, hi) in self.lds_layout.items()}
-            g = Gen(self.ir, funcs[name], kind, profile=profile, lds_layout=lay)
-            c = g.build()
+            c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay)
             self._compiled[key] = c
         return c
 

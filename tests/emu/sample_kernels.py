@@ -8,10 +8,9 @@ MoE sort kernels lower to.  The ``broken_*`` kernels each contain one bug a
 sanitizer check must catch.
 """
 
-import numpy as np
-
 import flydsl.compiler as flyc
 import flydsl.expr as fx
+import numpy as np
 from flydsl._mlir import ir
 from flydsl._mlir.dialects import arith as _arith
 from flydsl._mlir.dialects import fly as _fly

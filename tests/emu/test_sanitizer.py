@@ -1,6 +1,4 @@
 """Each sanitizer check catches one deliberately broken kernel of ours (and passes its fixed twin)."""
-import subprocess
-import sys
 
 import numpy as np
 import pytest
