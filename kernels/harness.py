@@ -25,6 +25,8 @@ import torch
 
 from oracle import SortInputs
 
+from .result import BackendResult
+
 #: Poison bit patterns (as uint32) for each output; none is a plausible value.
 POISON = {
     "sorted_ids": 0x7EADBEEF,
@@ -150,9 +152,7 @@ def _launch_graph(backend, inputs, buffers, target):
 
 def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
                     red_zone: int = 0, graph: bool = False):
-    """Run ``backend`` on ``inputs`` and return a ``kernels.registry.BackendResult``."""
-    from .registry import BackendResult
-
+    """Run ``backend`` on ``inputs`` and return a :class:`~kernels.result.BackendResult`."""
     if target is None:
         target = backend.targets[0]  # the backend's default (None for target-less backends)
     if target not in backend.targets:

@@ -13,9 +13,9 @@ import dataclasses
 import importlib
 from typing import Callable, Optional
 
-import numpy as np
+from oracle import normalize_inputs
 
-from oracle import SortInputs, SortResult, normalize_inputs
+from .result import BackendResult
 
 # Modules whose BACKENDS lists make up the registry, in display order, with
 # the backend names each declares (used to report them as unavailable when the
@@ -59,18 +59,6 @@ class Backend:
     max_tokens: Optional[int] = None
     writes_past_extent: bool = False
     test_only: bool = False
-
-
-@dataclasses.dataclass
-class BackendResult(SortResult):
-    """The oracle's result fields plus what only a kernel run can tell."""
-
-    moe_buf_zeroed: bool = False
-    path: Optional[str] = None
-    backend: str = ""
-    target: Optional[str] = None
-    executed_on: str = ""
-    canary: Optional[dict] = None
 
 
 #: Which backend a campaign fuzzes when none is named: the first available.
@@ -157,7 +145,7 @@ def run(
     ``red_zone`` > 0 allocates that many poisoned elements behind every output
     and reports, in ``result.canary``, which were overwritten.
     """
-    from .harness import launch_and_read
+    from .harness import launch_and_read  # imports torch: loaded at the first launch, not by `import kernels`
 
     b = get(backend)
     reason = b.probe()

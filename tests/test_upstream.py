@@ -10,8 +10,8 @@ without it.  Two parts:
    2-kernel / 4-kernel split), plus EP masks and ``num_local_tokens < T``.  The
    path each launch reports must be the one the table predicts, so a change of
    upstream's thresholds fails here instead of silently moving coverage.
-2. Every known finding (fixtures under ``regressions/fixtures``, see their
-   notes) still reproduces on ``flydsl-upstream-sanitized`` (or, for the null
+2. Every known finding (``FINDINGS.md``; fixtures under ``regressions/fixtures``,
+   see their notes) still reproduces on ``flydsl-upstream-sanitized`` (or, for the null
    read and the host dispatch bug, on ``flydsl-upstream`` too), so we notice
    when upstream fixes one.  Each check names the kernel line it expects.
 
@@ -32,10 +32,10 @@ pytestmark = [
 
 import kernels  # noqa: E402
 import oracle  # noqa: E402
-from fuzz.cases import Case  # noqa: E402
+from cases import Case  # noqa: E402
+from kernels.targets import TARGET_NAMES as TARGETS  # noqa: E402
 
 UP, SAN = "flydsl-upstream", "flydsl-upstream-sanitized"
-TARGETS = ("gfx942", "gfx950")
 KERNEL = "moe_sorting_kernel.py"
 ONESHOT = "moe_sorting_oneshot_kernel_0"
 TWO_K = "p0v2_kernel_0+p23_kernel_1"
@@ -171,7 +171,7 @@ def test_known_finding_still_reproduces(name):
 
 @pytest.mark.parametrize("name", sorted(WRONG_OUTPUTS))
 def test_known_wrong_output_still_reproduces(name):
-    from fuzz.check import run_case
+    from fuzz.campaign.check import run_case
 
     case, backends, text = WRONG_OUTPUTS[name]
     for backend in backends:
@@ -215,8 +215,7 @@ def _direct_4k(workspace_fill):
     ws = torch.full(((E * mesh_stride + 3) // 4 + E + 1,), workspace_fill, dtype=torch.int32)
     outs = (torch.zeros(P, dtype=torch.int32), torch.zeros(P), torch.zeros(-(-P // u), dtype=torch.int32),
             torch.zeros(2, dtype=torch.int32), torch.ones(T, 8))
-    flydsl_upstream._reset_host_caches(sorting)
-    flydsl_upstream._last_target[0] = None
+    flydsl_upstream.reset_host_caches()
     with pytest.raises(Exception) as info:
         with emu.emulate(target="gfx950", sanitize=True):
             sorting.moe_sorting_flydsl(torch.from_numpy(ids), torch.from_numpy(w), *outs, E, u, None, None, ws)
@@ -224,7 +223,7 @@ def _direct_4k(workspace_fill):
 
 
 def test_clear_workspace_store_to_word0_reproduces():
-    """Finding (e): lanes past the workspace store 0 to workspace[0] from several
+    """Finding (e) of FINDINGS.md: lanes past the workspace store 0 to workspace[0] from several
     workgroups (kernel :1358).  The interpreter sees it only when that changes the
     word, so the workspace is poisoned here; upstream itself uses torch.empty."""
     exc = _direct_4k(0x5A5A5A5A)
@@ -233,6 +232,6 @@ def test_clear_workspace_store_to_word0_reproduces():
 
 def test_p23_race_reaches_4k_path():
     """With a zeroed workspace the clear kernel's stores change nothing, and the p23
-    race (finding c, kernel :1835) is the first finding on the 4-kernel path too."""
+    race (finding (c) of FINDINGS.md, kernel :1835) is the first finding on the 4-kernel path too."""
     exc = _direct_4k(0)
     assert type(exc).__name__ == "RaceError" and "(from :1835" in str(exc), exc

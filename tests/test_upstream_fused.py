@@ -22,7 +22,9 @@ pytestmark = [
 ]
 
 from kernels.backends.flydsl_upstream_fused import (  # noqa: E402
-    check_fused, near_tie_rows, run_fused,
+    check_fused,
+    near_tie_rows,
+    run_fused,
 )
 
 FUSED = "moe_sorting_oneshot_fused_kernel_0"
@@ -120,7 +122,7 @@ def test_fused_e512_more_tokens_than_one_gating_block():
 
 FUSED_FINDINGS = {
     # name: (T, E, topk, kwargs, sanitize, exception class name, text in the message)
-    # T=0: the gating body loads row 0 of the empty logits tensor (null base), like finding (a) of the sort
+    # T=0: the gating body loads row 0 of the empty logits tensor (null base), like the sort's finding (a) in FINDINGS.md
     "T0-null-logits": (0, 256, 8, {}, False, "OutOfBoundsError", "topk_gating_softmax_kernel.py:280"),
     # M=0: idle scatter lanes read weights_lds[0], never written (value goes to a dropped store)
     "M0-uninit-weights-lds": (4, 256, 8, {"num_local_tokens": 0}, True, "UninitializedReadError", "(from :1117"),
@@ -137,7 +139,7 @@ def test_fused_known_finding_still_reproduces(name):
 
 def test_fused_ep_store_of_one_value_by_every_wave_is_benign():
     """EP: every wave stores cumsum[E] into cumdup[E] (kernel :1049) in one instruction,
-    the fused twin of the sort's finding (d).  One value stored by every wave is benign
+    the fused twin of the sort's finding (d) in FINDINGS.md.  One value stored by every wave is benign
     under the sanitizer's rules, so the sanitized run is clean and agrees with the golden model."""
     judge(logits(5, 64, seed=1), 6, "gfx950", sanitize=True,
           expert_mask=(np.arange(64) % 3 != 0).astype(np.int32))

@@ -11,8 +11,7 @@ import contextlib
 import importlib.util
 
 from ..registry import Backend
-
-TARGETS = ("gfx942", "gfx950")
+from ..targets import TARGET_NAMES as TARGETS
 
 
 def _native() -> bool:

@@ -17,7 +17,8 @@ known findings are recorded as fixtures.
 
 FlyDSL's host code caches compiled kernels per shape without the arch in the
 key (natively a process sees one arch); when the emulated target changes,
-this backend clears those caches first.
+this backend clears those caches first (:func:`reset_host_caches`; the fused
+entry point, ``flydsl_upstream_fused``, shares that bookkeeping).
 """
 from __future__ import annotations
 
@@ -25,21 +26,24 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import torch
 
 from ..registry import Backend
+from ..targets import TARGET_NAMES as TARGETS
 
-TARGETS = ("gfx942", "gfx950")
 MODULE = "kernels.moe.moe_sorting_kernel"
+GATING_MODULE = "kernels.moe.topk_gating_softmax_kernel"
 
 
 def _native() -> bool:
     return bool(torch.cuda.is_available() and torch.version.hip)
 
 
-def _probe():
+def probe():
+    """None when FlyDSL's sort from ``$FLYDSL_ROOT`` can run here, else why not."""
     root = os.environ.get("FLYDSL_ROOT")
     if not root:
         return "FLYDSL_ROOT is not set (point it at a FlyDSL source checkout)"
@@ -49,7 +53,7 @@ def _probe():
         return "the flydsl package is not installed"
     if not _native():
         try:
-            from .. import emu  # noqa: F401
+            from .. import emu  # noqa: F401  (the interpreter is optional: imported on use)
         except ImportError as exc:
             return f"no ROCm GPU and the CPU interpreter does not import: {exc}"
     try:
@@ -59,16 +63,35 @@ def _probe():
     return None
 
 
-_last_target = [None]
+#: The target the host caches were filled for (None: unknown, reset at the next launch).
+_cached_for = {"target": None}
 
 
-def _reset_host_caches(module) -> None:
+def _clear_caches(module) -> None:
     """Drop the module's per-shape kernel caches (lru_caches and ``*_cache`` dicts)."""
     for name, obj in vars(module).items():
         if hasattr(obj, "cache_clear"):
             obj.cache_clear()
         elif name.endswith("_cache") and isinstance(obj, dict):
             obj.clear()
+
+
+def reset_host_caches() -> None:
+    """Drop the per-shape kernel caches of FlyDSL's sort and gating host code (those
+    loaded), so that the next launch traces its kernels afresh for its target."""
+    for name in (MODULE, GATING_MODULE):
+        module = sys.modules.get(name)
+        if module is not None:
+            _clear_caches(module)
+    _cached_for["target"] = None
+
+
+def use_target(target: str) -> None:
+    """Before an emulated launch on ``target``: reset the host caches if they were
+    filled for another target."""
+    if _cached_for["target"] != target:
+        reset_host_caches()
+        _cached_for["target"] = target
 
 
 def _launcher(sanitize: bool):
@@ -86,9 +109,7 @@ def _launch(inputs, buffers, target, sanitize):
         from .. import emu
 
         target = target or "gfx950"
-        if _last_target[0] != target:
-            _reset_host_caches(sorting)
-            _last_target[0] = target
+        use_target(target)
         ctx = emu.emulate(target=target, sanitize=sanitize)
     with ctx:
         sorting.moe_sorting_flydsl(
@@ -109,7 +130,7 @@ BACKENDS = [
         description=f"FlyDSL's moe_sorting_flydsl from $FLYDSL_ROOT, native on ROCm, else on the CPU "
                     f"interpreter, sanitizer {'on' if sanitize else 'off'}",
         needs=("flydsl", "FLYDSL_ROOT", "rocm-gpu-or-kernels.emu"),
-        probe=_probe,
+        probe=probe,
         launch=_launcher(sanitize),
         reports_path=True,
         device=lambda: "cuda" if _native() else "cpu",

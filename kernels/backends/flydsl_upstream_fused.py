@@ -5,8 +5,9 @@ Not a registry ``Backend`` (its input is logits, not ids and weights); two funct
 
 * :func:`run_fused` launches the entry point from the FlyDSL checkout named by
   ``FLYDSL_ROOT`` on the CPU interpreter (target ``gfx942`` / ``gfx950``, with
-  upstream's host caches reset when the target changes, as the
-  ``flydsl-upstream`` backend does) and returns its outputs as NumPy arrays.
+  upstream's host caches reset when the target changes:
+  :func:`kernels.backends.flydsl_upstream.use_target`) and returns its outputs
+  as NumPy arrays.
 * :func:`check_fused` judges those outputs, returning a :class:`FusedVerdict`.
 
 What "agree" means (the contract of ``oracle/CONTRACT.md``, gating section):
@@ -48,9 +49,9 @@ import torch
 
 import oracle
 
-from .flydsl_upstream import MODULE, TARGETS, _last_target, _probe, _reset_host_caches
+from . import flydsl_upstream
+from .flydsl_upstream import MODULE, TARGETS
 
-GATING_MODULE = "kernels.moe.topk_gating_softmax_kernel"
 WEIGHT_RTOL = 1e-5
 WEIGHT_ATOL = 1e-9
 TIE_RTOL = 4e-5
@@ -60,7 +61,7 @@ _POISON = 0x7EADBEEF
 
 def probe() -> Optional[str]:
     """None when the fused entry point can run here, else why not."""
-    return _probe()
+    return flydsl_upstream.probe()
 
 
 @dataclasses.dataclass
@@ -122,10 +123,7 @@ def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_ma
     moe_buf = torch.full((max(T, 1), 8), 1.5)
     mask = None if expert_mask is None else torch.as_tensor(np.ascontiguousarray(expert_mask, np.int32))
     sorting = importlib.import_module(MODULE)
-    if _last_target[0] != target:
-        _reset_host_caches(sorting)
-        _reset_host_caches(importlib.import_module(GATING_MODULE))
-        _last_target[0] = target
+    flydsl_upstream.use_target(target)
     with emu.emulate(target=target, sanitize=sanitize):
         sorting.moe_softmax_sort_flydsl(
             logits.contiguous(), sids, sw.view(torch.float32), se, nv, moe_buf, E, topk,

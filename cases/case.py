@@ -10,9 +10,8 @@ Knobs (see :data:`MASK_MODES`, :data:`ROUTINGS`, :data:`WEIGHT_MODES`):
 mask mode ``none | all_on | all_off | ratio | one``; routing ``uniform |
 one_expert`` (every row includes one chosen expert) ``| hot`` (Zipf-skewed
 popularity); weights ``uniform | equal | special`` (NaN with payloads, ±inf,
--0.0, denormals mixed in); ``moe_buf`` ``"<dtype>x<columns>"`` (one of
-:data:`MOE_BUF_DTYPES`): the buffer the kernel must zero is ``[T, columns]`` of
-that dtype, so odd byte counts reach the kernels' byte-tail code.
+-0.0, denormals mixed in); ``moe_buf``, a layout ``"<dtype>x<columns>"`` (see
+:mod:`cases.moe_buf`).
 """
 from __future__ import annotations
 
@@ -22,11 +21,11 @@ from typing import Optional
 
 import numpy as np
 
+from .moe_buf import DEFAULT_MOE_BUF, moe_buf_array, parse_moe_buf
+
 MASK_MODES = ("none", "all_on", "all_off", "ratio", "one")
 ROUTINGS = ("uniform", "one_expert", "hot")
 WEIGHT_MODES = ("uniform", "equal", "special")
-MOE_BUF_DTYPES = ("float32", "float16", "int32", "uint8", "int8")
-DEFAULT_MOE_BUF = "float32x8"
 
 # float32 bit patterns for the "special" weight mode
 SPECIAL_WEIGHT_BITS = np.array(
@@ -68,7 +67,7 @@ class Case:
             raise ValueError(f"Case.num_local_tokens={self.num_local_tokens!r} is outside [0, tokens={self.tokens}]")
         if not 0.0 <= self.mask_ratio <= 1.0:
             raise ValueError(f"Case.mask_ratio={self.mask_ratio!r} is outside [0, 1]")
-        _parse_moe_buf(self.moe_buf)
+        parse_moe_buf(self.moe_buf)
 
     # -- naming and serialization ------------------------------------------------
     @property
@@ -118,20 +117,6 @@ class Case:
     def moe_buf_array(self) -> np.ndarray:
         """A fresh ``moe_buf`` of this case's dtype and shape ``[T, columns]``."""
         return moe_buf_array(self.moe_buf, self.tokens)
-
-
-def _parse_moe_buf(spec: str):
-    dtype, sep, cols = str(spec).rpartition("x")
-    if not sep or dtype not in MOE_BUF_DTYPES or not cols.isdigit() or int(cols) < 1:
-        raise ValueError(f"Case.moe_buf={spec!r}; expected '<dtype>x<columns>' with dtype one of "
-                         f"{MOE_BUF_DTYPES} and columns >= 1")
-    return np.dtype(dtype), int(cols)
-
-
-def moe_buf_array(spec: str, tokens: int) -> np.ndarray:
-    """Zeros of the dtype and ``[tokens, columns]`` shape that ``spec`` names (see :class:`Case`)."""
-    dtype, cols = _parse_moe_buf(spec)
-    return np.zeros((tokens, cols), dtype)
 
 
 def _mask(rng, case: Case) -> Optional[np.ndarray]:
