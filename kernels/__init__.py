@@ -20,8 +20,7 @@ import os
 from pathlib import Path
 
 # Our own submodules; none may exist in FlyDSL's kernels/ directory.
-OWN_SUBMODULES = ("backends", "emu", "moesort", "registry", "harness", "toolchain", "codeobject", "occupancy", "targets",
-                  "result")
+OWN_SUBMODULES = ("backends", "compilecheck", "emu", "moesort", "harness", "registry", "result", "targets")
 
 
 def _merge_flydsl_checkout() -> None:

@@ -35,21 +35,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
+from collections import defaultdict
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hseed
 
 import oracle
+import regressions
+from cases import DEFAULT_MOE_BUF, Case, shape_from_label
+from kernels import emu
+from kernels import run as kernels_run
+from kernels.compilecheck import compile_jobs, rows_from_outcome, run_jobs
+from kernels.compilecheck.toolchain import ensure_toolchain, missing_reason
+from kernels.moesort import choose_path
+from kernels.targets import TARGET_NAMES
+
+from ..strategies import cases as case_strategy
+from .baseline import baseline_cases
+from .suite_cases import boundary_cases
 
 
-def _is_compile_error(exc: BaseException) -> bool:
+def is_compile_error(exc: BaseException) -> bool:
     """An exception raised inside the flydsl package (tracing, lowering) or MLIR, not in
     kernel host code (a FlyDSL checkout's ``kernels/`` is host code, not the compiler)."""
-    import os
-
     import flydsl
-
-    from kernels import emu
 
     if isinstance(exc, emu.EmuError):
         return isinstance(exc, emu.UnsupportedOpError)
@@ -59,8 +72,6 @@ def _is_compile_error(exc: BaseException) -> bool:
 
 
 def _classify(exc: BaseException) -> str:
-    from kernels import emu
-
     if isinstance(exc, emu.ScheduleDependenceError):
         return "determinism"
     if isinstance(exc, emu.SanitizerError):
@@ -69,26 +80,17 @@ def _classify(exc: BaseException) -> str:
 
 
 def _judge(case, backend, target, ordering, canary):
-    import kernels
-
     ids, w, mask, local = case.materialize()
     expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
-    result = kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local,
+    result = kernels_run(backend, ids, w, case.num_experts, case.unit_size, mask, local,
                          target=target, moe_buf=case.moe_buf_array(), red_zone=16 if canary else 0)
     return oracle.compare(expected, result, ordering, canary=canary)
 
 
 def _cases(mode: str):
     if mode == "baseline":
-        from .baseline import baseline_cases
-
         yield from (("baseline", c) for c in baseline_cases())
         return
-    import regressions
-
-    from ..cases import Case
-    from .suite_cases import boundary_cases
-
     for fx in regressions.load_all():
         if fx.case:
             yield "fixture", Case.from_dict(fx.case)
@@ -96,16 +98,11 @@ def _cases(mode: str):
 
 
 def _hypothesis_cases(seed: int, count: int):
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as hseed
-
-    from ..strategies import cases
-
     drawn = []
 
     @settings(max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck))
     @hseed(seed)
-    @given(cases(max_tokens=2048))
+    @given(case_strategy(max_tokens=2048))
     def collect(case):
         drawn.append(case)
     collect()
@@ -113,8 +110,6 @@ def _hypothesis_cases(seed: int, count: int):
 
 
 def _case_paths(case, target) -> str:
-    from kernels.moesort import choose_path
-
     m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
     return choose_path(m, case.num_experts, case.topk, case.unit_size, target)
 
@@ -123,10 +118,6 @@ def _round_robin(plan):
     """``plan`` reordered so that every (path, target, variant) group gets its cheapest
     case first, then its second cheapest, and so on: a bug on any path and in any input
     mode shows within the first round, not after every cheaper case of other paths."""
-    from collections import defaultdict
-
-    from ..cases import DEFAULT_MOE_BUF
-
     def variant(case):
         return (case.mask_mode != "none", case.num_local_tokens is not None,
                 case.moe_buf != DEFAULT_MOE_BUF)
@@ -156,8 +147,6 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     ``reached``: when given, only these keys run; a case a budget-bound screen did not
     reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant.
     """
-    from kernels import emu
-
     deadline = time.monotonic() + budget
 
     ordering = "per_block" if mode == "baseline" else "strict"
@@ -169,7 +158,7 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
             with emu.interpreter_options(**options):
                 verdict = _judge(case, backend, target, ordering, canary=suite)
         except Exception as exc:  # noqa: BLE001 - any failure of the mutant is a finding
-            if _is_compile_error(exc):
+            if is_compile_error(exc):
                 return {"status": "compile_failed", "check": "compile", "case": case.name,
                         "target": target, "detail": f"{type(exc).__name__}: {exc}"[:500]}
             return {"status": "killed", "check": _classify(exc), "by": kind, "case": case.name,
@@ -223,11 +212,6 @@ def compile_limits(targets, paths=()) -> dict:
     """Compile the own kernels of ``paths`` (all when empty) for :data:`LIMIT_SHAPES` on
     ``targets``; ``{"status": "killed", "check": "compile-limits", ...}`` when one breaks
     a limit of the compile matrix, else ``{"note": ...}``."""
-    from kernels.toolchain import ensure_toolchain, missing_reason
-
-    from ..compile_jobs import compile_jobs, shape_from_label
-    from ..compile_matrix import rows_from_outcome, run_jobs
-
     reason = missing_reason()
     if reason:
         return {"note": f"skipped: {reason}"}
@@ -264,7 +248,7 @@ def main(argv=None) -> int:
         exclude = frozenset(screened.get(args.mode, []))
         if args.mode in screened.get("reached", {}):
             reached = frozenset(screened["reached"][args.mode])
-    result = check(args.mode, args.backend, args.target or ["gfx942", "gfx950"], args.seed,
+    result = check(args.mode, args.backend, args.target or list(TARGET_NAMES), args.seed,
                    args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached)
     print(json.dumps(result), flush=True)
     return 0

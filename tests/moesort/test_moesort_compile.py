@@ -4,7 +4,7 @@
   its canonicalize) of every path has no atomics, reaches global memory only
   through buffer resources, and the host function launches 1 / 2 / 4 kernels.
 * Binary checks (``compile`` marker): with the ROCm toolchain of
-  ``kernels.toolchain`` the pipeline ends in a gfx942 / gfx950 code object.
+  ``kernels.compilecheck.toolchain`` the pipeline ends in a gfx942 / gfx950 code object.
 """
 import os
 import re
@@ -22,9 +22,9 @@ KERNELS_PER_PATH = {"small": 1, "medium": 2, "large": 4}
 
 def _toolchain_env():
     try:
-        from kernels import toolchain
+        from kernels.compilecheck import toolchain
     except ImportError as exc:
-        return None, f"kernels.toolchain does not import: {exc}"
+        return None, f"kernels.compilecheck.toolchain does not import: {exc}"
     env = dict(os.environ)
     try:
         toolchain.ensure_toolchain(env)

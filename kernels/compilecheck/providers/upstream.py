@@ -24,16 +24,18 @@ and the kernels of the softmax + top-k + sort entry point
 * ``gating`` (larger T): the stand-alone ``topk_gating_softmax`` kernel the
   fallback runs before the ids-based sort (mask does not apply: one job).
 
-Provider contract: see :mod:`fuzz.compile_jobs`.
+Provider contract: see :mod:`kernels.compilecheck.providers`.
 """
 from __future__ import annotations
 
 import os
 from typing import Optional
 
-from fuzz.compile_jobs import CompileJob, path_representatives, placeholders
+from ...targets import get_target
+from ..jobs import CompileJob, path_representatives, placeholders
 
 NAME = "flydsl-upstream"
+PATHS = ("oneshot", "2k", "4k", "fused", "gating")
 MEDIUM_MAX_T = 2048
 MIN_WG_PER_CU = {"oneshot": 2, "2k": 1, "4k": 1, "fused": 2, "gating": 1}
 LOGITS_DTYPE = "bf16"
@@ -131,13 +133,11 @@ def compile(job: CompileJob) -> None:
         oneshot(b["topk_ids"], *outs, T, moe_elems, 1 + CU_GRID)
         return
     if job.path == "fused":
-        from kernels.occupancy import limits
-
         fused = m.compile_moe_sorting_oneshot_fused(
             num_experts=E, topk=k, dtype_str=LOGITS_DTYPE, renormalize=True, max_tokens=max_tokens,
             unit_size=U, has_mask=job.mask)
         fused(torch.zeros((T, E), dtype=torch.bfloat16), *outs[1:], T, moe_elems,
-              1 + 2 * limits(job.target).cus)
+              1 + 2 * get_target(job.target).num_cus)
         return
     mesh_stride = -(-T // U) * U
     mesh_i32 = -(-(E * mesh_stride) // 4)

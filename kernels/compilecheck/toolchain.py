@@ -189,7 +189,7 @@ def missing_reason() -> Optional[str]:
     return None
 
 
-if __name__ == "__main__":  # python -m kernels.toolchain
+if __name__ == "__main__":  # python -m kernels.compilecheck.toolchain
     import sys
 
     try:

@@ -34,12 +34,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
 import tempfile
 import time
 import traceback
 from typing import Optional
 
-from kernels.codeobject import KernelResources, read_code_object
+from .codeobject import KernelResources, read_code_object
+from .jobs import CompileJob
+from .providers import provider_module
 
 #: Environment a compile-only worker runs under (plus ROCM_PATH and the cache dir).
 COMPILE_ENV = {"COMPILE_ONLY": "1"}
@@ -60,7 +63,7 @@ class CompiledKernel:
 
 @dataclasses.dataclass
 class JobOutcome:
-    job: object  # fuzz.compile_jobs.CompileJob
+    job: CompileJob
     kernels: list
     error: Optional[str] = None
     diagnostics: str = ""
@@ -84,7 +87,7 @@ def capture_compiles():
     if not hasattr(JitFunction, "_compile_or_execute"):
         raise RuntimeError(
             "this flydsl has no JitFunction._compile_or_execute; the compile "
-            "matrix is written against flydsl 0.5.0's internals (fuzz/compile_capture.py)"
+            "matrix is written against flydsl 0.5.0's internals (kernels/compilecheck/worker.py)"
         )
     seen: list = []
     original = JitFunction._compile_or_execute
@@ -163,8 +166,6 @@ def kernels_of(launcher: str, artifact) -> list:
 @contextlib.contextmanager
 def _stderr_to(path: str):
     """Redirect file descriptor 2 (where LLVM writes) to ``path`` for the block."""
-    import sys
-
     sys.stderr.flush()
     saved = os.dup(2)
     with open(path, "wb") as f:
@@ -179,8 +180,6 @@ def _stderr_to(path: str):
 
 def compile_in_worker(job) -> JobOutcome:
     """Run ``job``'s provider compile under capture; return what was built or why not."""
-    from fuzz.compile_jobs import provider_module
-
     start = time.monotonic()
     outcome = JobOutcome(job=job, kernels=[])
     fd, log_path = tempfile.mkstemp(prefix="flydsl-diag-", suffix=".txt")

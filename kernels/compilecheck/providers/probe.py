@@ -6,7 +6,7 @@ workgroup size and static LDS size are parameters, so tests can make real
 code objects that pass or break the limits (e.g. 96 KiB of LDS fits gfx950's
 160 KiB but not gfx942's 64 KiB).
 
-Provider contract: see :mod:`fuzz.compile_jobs`.  Job options (``extra``):
+Provider contract: see :mod:`kernels.compilecheck.providers`.  Job options (``extra``):
 ``block`` (threads, default 256), ``lds_bytes`` (default 16 KiB) and
 ``libcall`` (default False: when True the kernel also calls ``fx.math.tan``,
 which LLVM cannot lower here -- it prints ``error: no libcall available`` and
@@ -17,9 +17,10 @@ still emits a binary, so the matrix must fail it).
 import functools
 from typing import Optional
 
-from fuzz.compile_jobs import CompileJob
+from ..jobs import CompileJob
 
 NAME = "probe"
+PATHS = ()  # path names encode the job's LDS size (``lds16k``): no fixed order
 DEFAULT_BLOCK = 256
 DEFAULT_LDS_BYTES = 16 * 1024
 
