@@ -5,7 +5,6 @@ model or is a declared known failure, 1 otherwise, 2 on a usage error.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from fuzz.errors import UsageError
@@ -35,8 +34,6 @@ def _fixtures(args):
 
 
 def main(args) -> int:
-    from fuzz.cases import Case
-    from fuzz.check import run_case
     from kernels.registry import all_backends, available
 
     status = available()
@@ -50,8 +47,8 @@ def main(args) -> int:
     if not fixtures:
         raise UsageError("no fixture matched")
     rows, failed = [], 0
-    import oracle
     import kernels
+    import oracle
 
     for fx in fixtures:
         for n in names:

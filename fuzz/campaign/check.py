@@ -7,9 +7,9 @@ from typing import Optional
 
 import kernels
 import oracle
+from cases import Case
 from kernels.registry import get
 
-from .cases import Case
 from .signature import Signature, of_exception, of_verdict
 
 

@@ -35,15 +35,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+from cases import Case
+from kernels.moesort.paths import path_boundaries
 from regressions.fixtures import Fixture, load_all, save
 
-from .boundaries import path_boundaries
+from ..strategies import cases
 from .buckets import shape_bucket
-from .cases import Case
 from .check import Outcome, run_case
 from .database import open_database
 from .signature import Signature
-from .strategies import cases
 
 CHUNK = 25
 #: Database key under which workers publish minimal failing cases (JSON) for
@@ -141,7 +141,7 @@ def save_failure(outcome: Outcome, fixtures_dir, shrunk: bool) -> Path:
 def case_strategy(config: CampaignConfig):
     if config.experts is None:
         return cases(max_tokens=config.max_tokens, production_only=config.production_only)
-    from .strategies import token_counts
+    from ..strategies import token_counts
 
     @st.composite
     def fixed_shape(draw):

@@ -11,8 +11,9 @@ import json
 import re
 from pathlib import Path
 
+from cases import PRODUCTION_SHAPES
+
 from .buckets import EXPERT_EDGES, TOKEN_EDGES, expert_bucket, token_bucket
-from .shapes import PRODUCTION_SHAPES
 
 
 def _table(header, rows) -> list[str]:
