@@ -9,7 +9,7 @@ Redis when configured); every worker replays records it has not seen at start
 and after every chunk, so a failure found on one machine becomes a fixture on
 every machine.  Hypothesis's own reuse phase is off: it would delete saved
 examples that now pass because their signature is known.  Every example is one
-(case, backend, target) run judged by :func:`fuzz.check.run_case`.  A failure
+(case, backend, target) run judged by :func:`fuzz.campaign.check.run_case`.  A failure
 whose signature is new is saved at once, unshrunk, as a fixture (so an
 interrupt loses nothing), then raised so Hypothesis shrinks it; the minimal
 case replaces the unshrunk fixture.  Signatures already saved (by this

@@ -17,10 +17,12 @@ fast paths).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
 
+from .amdgpu import AddressSpace
 from .codegen import compile_function
 from .errors import EmuError, ScheduleDependenceError
 from .memory import LDS
@@ -28,16 +30,19 @@ from .mtypes import byte_size
 from .stats import STATS, LaunchRecord
 
 
+@dataclasses.dataclass
 class Options:
-    def __init__(self, sanitize=True, shuffle_schedule=False, profile=False, seed=0, wg_batch=True,
-                 max_batch_lanes=8192, strict_buffers=False):
-        self.wg_batch = wg_batch
-        self.strict_buffers = strict_buffers
-        self.max_batch_lanes = max_batch_lanes
-        self.sanitize = sanitize
-        self.shuffle_schedule = shuffle_schedule
-        self.profile = profile
-        self.seed = seed
+    """How launches run: the checks of :func:`kernels.emu.emulate` (``sanitize``,
+    ``shuffle_schedule`` with its ``seed``, ``strict_buffers``), per-op timing
+    (``profile``), and workgroup batching (``wg_batch``, up to ``max_batch_lanes``)."""
+
+    sanitize: bool = True
+    shuffle_schedule: bool = False
+    profile: bool = False
+    seed: int = 0
+    wg_batch: bool = True
+    max_batch_lanes: int = 8192
+    strict_buffers: bool = False
 
 
 class WG:
@@ -153,7 +158,7 @@ class Program:
         off = 0
         dynamic = []
         for name, g in self.ir.globals.items():
-            if int(g.attrs.get("addr_space", 0)) != 3:
+            if int(g.attrs.get("addr_space", 0)) != AddressSpace.LDS:
                 continue
             t = g.attrs.get("global_type")
             size = byte_size(t) if t is not None else 0

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kernels.moesort import choose_path, path_thresholds
+from kernels.targets import TARGET_NAMES
 
 HERE = Path(__file__).resolve().parent
 KERNELS_PER_PATH = {"small": 1, "medium": 2, "large": 4}
@@ -76,7 +77,7 @@ def test_structured_ir(path, tmp_path):
 
 
 @pytest.mark.compile
-@pytest.mark.parametrize("target", ["gfx942", "gfx950"])
+@pytest.mark.parametrize("target", TARGET_NAMES)
 @pytest.mark.parametrize("path", ["small", "medium", "large"])
 def test_binary(path, target):
     env, reason = _toolchain_env()

@@ -96,22 +96,15 @@ def update_dpp(g, op, m):
            f"{row_mask}, {bank_mask}, {bound_ctrl}, {rank(g.rtype(op))})")
 
 
-@handles("rocdl.ds_bpermute")
-def ds_bpermute(g, op, m):
-    """Backward permute: each lane reads the lane its byte address names."""
-    g.emit(f"{g.res(op)} = rt.bpermute(X, {g.arg(op, 0)}, {g.arg(op, 1)}, {m}, {rank(g.rtype(op))})")
+#: op name -> runtime helper, called with the operands, the active-lane mask and the result's vector rank
+_LANE_READS = {"rocdl.ds_bpermute": "bpermute", "rocdl.readfirstlane": "readfirstlane", "rocdl.readlane": "readlane"}
 
 
-@handles("rocdl.readfirstlane")
-def readfirstlane(g, op, m):
-    """The value of the wave's first active lane, in every lane."""
-    g.emit(f"{g.res(op)} = rt.readfirstlane(X, {g.arg(op, 0)}, {m}, {rank(g.rtype(op))})")
-
-
-@handles("rocdl.readlane")
-def readlane(g, op, m):
-    """The value of the named lane, in every lane of the wave."""
-    g.emit(f"{g.res(op)} = rt.readlane(X, {g.arg(op, 0)}, {g.arg(op, 1)}, {m}, {rank(g.rtype(op))})")
+@handles(*_LANE_READS)
+def lane_read(g, op, m):
+    """Reads of other lanes: by byte address (ds_bpermute), the first active lane, a named lane."""
+    args = ", ".join(g.arg(op, i) for i in range(len(op.operands)))
+    g.emit(f"{g.res(op)} = rt.{_LANE_READS[op.name]}(X, {args}, {m}, {rank(g.rtype(op))})")
 
 
 @handles("rocdl.ballot")

@@ -125,30 +125,31 @@ def _bounds(g, pointer, space):
     return "0", "0"
 
 
+def _access(g, op, value_type, pointer: int, what: str) -> str:
+    """The runtime arguments after the mask of a load or store of ``value_type`` through
+    operand ``pointer``: address space, memory layout, converter, bounds and op info."""
+    space = op.operand_types[pointer].addrspace
+    try:
+        mdt, shape, nb, lconv, sconv, _es = memory_layout(g, value_type)
+    except TypeError:
+        g.unsupported(op, f"{what} of {value_type}")
+    lo, hi = _bounds(g, op.operands[pointer], space)
+    conv = lconv if what == "load" else sconv
+    return f"{space}, {mdt}, {shape!r}, {nb}, {conv}, {lo}, {hi}, {g.info(op)}"
+
+
 @handles("llvm.load")
 def load(g, op, m):
     """Load through a pointer of any address space (0 in inactive lanes)."""
-    pt, t = op.operand_types[0], g.rtype(op)
-    try:
-        mdt, shape, nb, lconv, _sconv, _es = memory_layout(g, t)
-    except TypeError:
-        g.unsupported(op, f"load of {t}")
-    lo, hi = _bounds(g, op.operands[0], pt.addrspace)
-    g.emit(f"{g.res(op)} = rt.load(X, {g.arg(op, 0)}, {m}, {pt.addrspace}, {mdt}, {shape!r}, {nb}, "
-           f"{lconv}, {lo}, {hi}, {g.info(op)})")
+    rest = _access(g, op, g.rtype(op), 0, "load")
+    g.emit(f"{g.res(op)} = rt.load(X, {g.arg(op, 0)}, {m}, {rest})")
 
 
 @handles("llvm.store")
 def store(g, op, m):
     """Store through a pointer of any address space (active lanes only)."""
-    pt, t = op.operand_types[1], op.operand_types[0]
-    try:
-        mdt, shape, nb, _lconv, sconv, _es = memory_layout(g, t)
-    except TypeError:
-        g.unsupported(op, f"store of {t}")
-    lo, hi = _bounds(g, op.operands[1], pt.addrspace)
-    g.emit(f"rt.store(X, {g.arg(op, 0)}, {g.arg(op, 1)}, {m}, {pt.addrspace}, {mdt}, {shape!r}, {nb}, "
-           f"{sconv}, {lo}, {hi}, {g.info(op)})")
+    rest = _access(g, op, op.operand_types[0], 1, "store")
+    g.emit(f"rt.store(X, {g.arg(op, 0)}, {g.arg(op, 1)}, {m}, {rest})")
 
 
 @handles("llvm.intr.lifetime.start", "llvm.intr.lifetime.end", kind="hint")
