@@ -2,7 +2,7 @@
 # Install what FlyDSL's compile pipeline needs on a CPU-only Debian/Ubuntu runner:
 # AMDGPU device bitcode (rocm-device-libs) and an ld.lld that knows gfx942/gfx950 (lld-22).
 # Idempotent: does nothing when both are already installed. Needs root (or sudo).
-# kernels/toolchain.py arranges them under a ROCM_PATH-shaped directory at run time.
+# kernels/compilecheck/toolchain.py arranges them under a ROCM_PATH-shaped directory at run time.
 set -euo pipefail
 
 PACKAGES=(rocm-device-libs lld-22)

@@ -9,7 +9,7 @@ launch, lane-ops per second, and a per-op-kind profile (share of time by op
 kind, from one extra launch with per-op timing).  Kernels: our small test
 kernels (tests/emu/sample_kernels.py), the suite's MoE sort kernels
 (``kernels.moesort``) when importable, and FlyDSL's own MoE sort when
-``FLYDSL_ROOT`` names a checkout.  Goals (issue 3): <= 0.2 s per launch for a
+``FLYDSL_ROOT`` names a checkout.  Goals: <= 0.2 s per launch for a
 one-workgroup 512-thread kernel doing ~2,000 ops; >= 50 M lane-ops/s on long loops.
 """
 import argparse
@@ -22,7 +22,6 @@ from collections import Counter
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import kernels.emu as emu  # noqa: E402

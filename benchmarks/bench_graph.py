@@ -16,7 +16,7 @@ import statistics
 import torch
 
 import oracle
-from fuzz.cases import Case
+from cases import Case
 from kernels.harness import allocate, launch_and_read
 from kernels.registry import get
 

@@ -6,7 +6,7 @@ For E=257/topk=9 and E=513/topk=9 at T = 1, 256, 4096, 65536, 262144 it
 prints the vectorized model's median wall time over ``--repeats`` runs, its
 peak traced memory (tracemalloc, one extra run), the loop model's median over
 ``--loop-repeats`` runs measured in the same process, and their ratio.
-Goal (issue 2): <= 50 ms for T=65536, E=513, topk=9.
+Goal: <= 50 ms for T=65536, E=513, topk=9.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import tracemalloc
 import numpy as np
 
 import oracle
-from fuzz.cases import Case
+from cases import Case
 
 TOKENS = (1, 256, 4096, 65536, 262144)
 SHAPES = ((257, 9), (513, 9))

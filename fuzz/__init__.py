@@ -1,1 +1,1 @@
-"""Cases, Hypothesis strategies, campaigns and the ``fuzz`` command line."""
+"""Hypothesis strategies, fuzz campaigns, mutation testing and the ``fuzz`` command line."""

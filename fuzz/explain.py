@@ -12,7 +12,7 @@ with one thing changed at a time:
 - ``E`` and ``topk``: one below and above the case's values, twice E, and a
   production value (E = 257, topk = 9).
 
-Each run is judged (:func:`fuzz.check.run_case`) and counts as *triggering*
+Each run is judged (:func:`fuzz.judge.run_case`) and counts as *triggering*
 when the tracked failure shows: a known finding's id among its matched
 entries, or a new failure with the same signature (target and path aside).
 The :class:`Region` holds every run and a one-paragraph statement of where
@@ -23,11 +23,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Optional
 
+from cases import Case
 from kernels.registry import get
 from regressions.regions import describe
 
-from .cases import Case
-from .check import Outcome, run_case
+from .judge import Outcome, run_case
 
 
 @dataclasses.dataclass

@@ -1,4 +1,4 @@
-"""Hypothesis strategies producing :class:`fuzz.cases.Case` values.
+"""Hypothesis strategies producing :class:`cases.Case` values.
 
 ``cases()`` mixes production shapes (weighted by importance) with arbitrary
 ones (E in [1, 1024], topk in [1, min(E, 255)], mostly <= 16), T from 0 to
@@ -13,9 +13,18 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from .boundaries import interesting_tokens
-from .cases import DEFAULT_MOE_BUF, MASK_MODES, ROUTINGS, WEIGHT_MODES, Case
-from .shapes import MAX_FUZZ_TOKENS, PRODUCTION_SHAPES, UNIT_SIZES
+from cases import (
+    DEFAULT_MOE_BUF,
+    GENERIC_EDGES,
+    MASK_MODES,
+    MAX_FUZZ_TOKENS,
+    PRODUCTION_SHAPES,
+    ROUTINGS,
+    UNIT_SIZES,
+    WEIGHT_MODES,
+    Case,
+)
+from kernels.moesort.paths import path_boundaries
 
 # Smallest first, so that shrinking moves towards the smallest production shape.
 #: moe_buf layouts whose byte size is not a multiple of 16 (or of 4, for odd T)
@@ -35,6 +44,12 @@ def shapes(draw, production_only: bool = False, max_experts: int = 1024):
     E = draw(st.integers(1, max_experts))
     topk = draw(st.one_of(st.integers(1, min(E, 16)), st.integers(1, min(E, 255))))
     return E, topk, draw(st.sampled_from(UNIT_SIZES))
+
+
+def interesting_tokens(num_experts: int, topk: int, unit_size: int, max_tokens: int) -> tuple[int, ...]:
+    """The kernels' path boundaries ±1 and the generic edges, capped at ``max_tokens``."""
+    near = {b + d for b in path_boundaries(num_experts, topk, unit_size) for d in (-1, 0, 1)}
+    return tuple(sorted(t for t in near | set(GENERIC_EDGES) if 0 <= t <= max_tokens))
 
 
 @st.composite

@@ -1,7 +1,7 @@
 """The suite's kernel side: one entry point for every backend.
 
 ``kernels.run(backend, topk_ids, topk_weights, num_experts, ...)`` launches one
-MoE sort on the named backend and returns a :class:`kernels.registry.BackendResult`
+MoE sort on the named backend and returns a :class:`kernels.result.BackendResult`
 (the oracle's result fields plus ``moe_buf_zeroed`` and ``path``).
 ``kernels.available()`` maps every declared backend to ``None`` (usable here)
 or the reason it is not.
@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 
 # Our own submodules; none may exist in FlyDSL's kernels/ directory.
-OWN_SUBMODULES = ("backends", "emu", "moesort", "registry", "harness", "toolchain", "codeobject", "occupancy")
+OWN_SUBMODULES = ("backends", "compilecheck", "emu", "moesort", "harness", "registry", "result", "targets")
 
 
 def _merge_flydsl_checkout() -> None:
@@ -48,6 +48,7 @@ def _merge_flydsl_checkout() -> None:
 
 _merge_flydsl_checkout()
 
-from .registry import BackendResult, all_backends, available, run  # noqa: E402
+from .registry import all_backends, available, run  # noqa: E402
+from .result import BackendResult  # noqa: E402
 
 __all__ = ["BackendResult", "all_backends", "available", "run"]

@@ -36,6 +36,7 @@ from oracle import SortInputs
 from .emu import provenance
 from .emu.findings import collect as collect_findings
 from .emu.findings import frames_of
+from .result import BackendResult
 
 #: Poison bit patterns (as uint32) for each output; none is a plausible value.
 POISON = {
@@ -175,9 +176,7 @@ def _launch_graph(backend, inputs, buffers, target):
 
 def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
                     red_zone: int = 0, graph: bool = False):
-    """Run ``backend`` on ``inputs`` and return a ``kernels.registry.BackendResult``."""
-    from .registry import BackendResult
-
+    """Run ``backend`` on ``inputs`` and return a :class:`~kernels.result.BackendResult`."""
     if target is None:
         target = backend.targets[0]  # the backend's default (None for target-less backends)
     if target not in backend.targets:

@@ -13,9 +13,9 @@ import dataclasses
 import importlib
 from typing import Callable, Optional
 
-import numpy as np
+from oracle import normalize_inputs
 
-from oracle import SortInputs, SortResult, normalize_inputs
+from .result import BackendResult
 
 # Modules whose BACKENDS lists make up the registry, in display order, with
 # the backend names each declares (used to report them as unavailable when the
@@ -68,22 +68,6 @@ class Backend:
     test_only: bool = False
     sources: Callable[[], tuple] = lambda: ()
     path_boundaries: Optional[Callable[..., tuple]] = None
-
-
-@dataclasses.dataclass
-class BackendResult(SortResult):
-    """The oracle's result fields plus what only a kernel run can tell."""
-
-    moe_buf_zeroed: bool = False
-    moe_buf_residue: Optional[dict] = None   # where moe_buf was left non-zero (kernels.harness.moe_buf_residue)
-    path: Optional[str] = None
-    backend: str = ""
-    target: Optional[str] = None
-    executed_on: str = ""
-    canary: Optional[dict] = None
-    findings: list = dataclasses.field(default_factory=list)   # kernels.emu.Finding, recorded in the launch
-    written_by: dict = dataclasses.field(default_factory=dict)   # output -> writer site id per element
-    writer_sites: dict = dataclasses.field(default_factory=dict)  # writer site id -> "kernel at file:line ..."
 
 
 #: Which backend a campaign fuzzes when none is named: the first available.
@@ -170,7 +154,7 @@ def run(
     ``red_zone`` > 0 allocates that many poisoned elements behind every output
     and reports, in ``result.canary``, which were overwritten.
     """
-    from .harness import launch_and_read
+    from .harness import launch_and_read  # imports torch: loaded at the first launch, not by `import kernels`
 
     b = get(backend)
     reason = b.probe()

@@ -1,12 +1,12 @@
 """Hand-picked edge fixtures, written by ``python -m regressions.edge_cases``.
 
-Each entry is a :class:`fuzz.cases.Case` plus the reason it is kept; the
+Each entry is a :class:`cases.Case` plus the reason it is kept; the
 command (re)writes the fixtures into ``regressions/fixtures/`` (existing
 files with the same content hash are left alone).
 """
 from __future__ import annotations
 
-from fuzz.cases import Case
+from cases import Case
 
 from .fixtures import Fixture, save
 

@@ -38,6 +38,8 @@ from typing import Optional
 
 import numpy as np
 
+from cases import moe_buf_array
+
 FORMAT = 1
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures"
 INLINE_LIMIT = 1024  # T * topk up to this is stored inline in the JSON
@@ -96,8 +98,6 @@ class Fixture:
         spec = (self.case or {}).get("moe_buf")
         if spec is None:
             return None
-        from fuzz.cases import moe_buf_array
-
         return moe_buf_array(spec, self.topk_ids.shape[0])
 
 

@@ -39,9 +39,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import tokenize
-import tomllib
 from pathlib import Path
 from typing import Callable, Optional
+
+import tomllib
 
 from kernels.emu.findings import CHECKS
 

@@ -1,6 +1,6 @@
 """Every backend against the golden model, through kernels.run.
 
-Runs are judged by :func:`fuzz.check.judge_run`: outputs against the golden
+Runs are judged by :func:`fuzz.judge.judge_run`: outputs against the golden
 model, interpreter findings against ``regressions/known_findings.toml``, so a
 kernel with known findings (FlyDSL's, with ``FLYDSL_ROOT`` set) passes while
 any new finding or unexplained mismatch fails, naming it.
@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 import kernels
 import oracle
-from fuzz.cases import Case
-from fuzz.check import judge_run, run_case
+from cases import Case
+from fuzz.judge import judge_run, run_case
 from fuzz.strategies import cases
 from kernels.registry import Backend, get, register
 
@@ -78,13 +78,11 @@ def test_available_lists_every_backend_with_a_reason_when_unavailable():
 def test_a_broken_backend_is_caught():
     """A test-only backend that drops the last entry of every expert's run."""
     def launch(inputs, buffers, target):
-        from kernels.backends.torch_backend import _launch
-        _launch(inputs, buffers, target)
+        get("torch-cpu").launch(inputs, buffers, target)
         ids = buffers.sorted_ids
         ids[1] = ids[2]
     register(Backend(name="broken-for-test", description="drops entry 1", needs=(), probe=lambda: None,
                      launch=launch, writes_past_extent=True, test_only=True))
-    ids, w, _, _ = Case(8, 2, 40, seed=3).materialize()
     with pytest.raises(AssertionError, match=r"sorted_ids\[1\]"):
         check("broken-for-test", Case(8, 2, 40, seed=3))
 

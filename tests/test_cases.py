@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from fuzz.cases import Case
+from cases import Case
 from fuzz.strategies import cases
 
 

@@ -18,13 +18,26 @@ import struct
 
 import pytest
 
-from fuzz.compile_jobs import CompileJob, compile_jobs, path_representatives
-from fuzz.compile_matrix import Row, markdown, rows_from_outcome, run_jobs, write_reports
-from kernels.codeobject import CodeObjectError, KernelDescriptor, KernelResources, read_code_object, unpackb
-from kernels.occupancy import assess
-from kernels.toolchain import ToolchainMissing, find_toolchain, missing_reason
-
-TARGETS = ("gfx942", "gfx950")
+from kernels.compilecheck import (
+    CompileJob,
+    Row,
+    compile_jobs,
+    markdown,
+    path_representatives,
+    rows_from_outcome,
+    run_jobs,
+    write_reports,
+)
+from kernels.compilecheck.codeobject import (
+    CodeObjectError,
+    KernelDescriptor,
+    KernelResources,
+    read_code_object,
+    unpackb,
+)
+from kernels.compilecheck.occupancy import assess
+from kernels.compilecheck.toolchain import ToolchainMissing, find_toolchain, missing_reason
+from kernels.targets import TARGET_NAMES as TARGETS
 
 
 def _res(**kw) -> KernelResources:
@@ -211,7 +224,7 @@ def _workers() -> int:
 
 
 def _compile(jobs):
-    from kernels.toolchain import ensure_toolchain
+    from kernels.compilecheck.toolchain import ensure_toolchain
 
     ensure_toolchain()
     outcomes = run_jobs(jobs, workers=_workers())
@@ -228,7 +241,7 @@ def _assert_all_ok(rows, what):
 
 @pytest.fixture(scope="module")
 def probe_outcomes():
-    from fuzz.compile_probe import make_job
+    from kernels.compilecheck.providers.probe import make_job
 
     jobs = [make_job(t) for t in TARGETS]
     jobs += [make_job(t, lds_bytes=96 * 1024) for t in TARGETS]
@@ -272,19 +285,12 @@ def test_metadata_reader_on_a_real_code_object(probe_outcomes, target):
 
 @pytest.mark.compile
 @needs_toolchain
-def test_probe_with_96k_lds_fails_on_gfx942_only(probe_outcomes):
+@pytest.mark.parametrize("path,why", [("lds96k", "LDS"),        # 96 KiB of LDS: more than gfx942 has
+                                      ("lds48k", "per CU")])    # 48 KiB x 2 workgroups per CU assumed
+def test_probe_breaking_a_limit_fails_on_gfx942_only(probe_outcomes, path, why):
     _, rows = probe_outcomes
-    big = {r.target: r for r in rows if r.path == "lds96k"}
-    assert not big["gfx942"].ok and "LDS" in big["gfx942"].reason
-    assert big["gfx950"].ok, big["gfx950"].reason
-
-
-@pytest.mark.compile
-@needs_toolchain
-def test_probe_breaking_its_occupancy_assumption_fails(probe_outcomes):
-    _, rows = probe_outcomes
-    r = {r.target: r for r in rows if r.path == "lds48k"}
-    assert not r["gfx942"].ok and "per CU" in r["gfx942"].reason
+    r = {r.target: r for r in rows if r.path == path}
+    assert not r["gfx942"].ok and why in r["gfx942"].reason
     assert r["gfx950"].ok, r["gfx950"].reason
 
 
@@ -297,35 +303,29 @@ def test_probe_whose_compile_prints_an_error_fails(probe_outcomes):
 
 
 def _backend_reason(name):
-    from fuzz.compile_jobs import available_backends
+    from kernels.compilecheck import available_backends
 
     return available_backends()[name]
 
 
 @pytest.mark.compile
 @needs_toolchain
-def test_own_kernels_fit_every_production_shape_path_mask_and_target(tmp_path):
-    why = _backend_reason("flydsl-own")
+@pytest.mark.parametrize("backend,paths", [
+    ("flydsl-own", {"small", "medium", "large"}),                      # on every target
+    ("flydsl-upstream", {"oneshot", "2k", "4k", "fused", "gating"}),   # on some target
+])
+def test_kernels_fit_every_production_shape_path_mask_and_target(tmp_path, backend, paths):
+    why = _backend_reason(backend)
     if why:
-        pytest.skip(f"flydsl-own: {why}")
-    jobs = compile_jobs("flydsl-own", TARGETS)
+        pytest.skip(f"{backend}: {why}")
+    jobs = compile_jobs(backend, TARGETS)
     _, rows = _compile(jobs)
     write_reports(rows, tmp_path)
-    assert {(j.path, j.target) for j in jobs} >= {(p, t) for p in ("small", "medium", "large") for t in TARGETS}
-    _assert_all_ok(rows, "flydsl-own")
-
-
-@pytest.mark.compile
-@needs_toolchain
-def test_upstream_kernels_fit_every_production_shape_path_mask_and_target(tmp_path):
-    why = _backend_reason("flydsl-upstream")
-    if why:
-        pytest.skip(f"flydsl-upstream: {why}")
-    jobs = compile_jobs("flydsl-upstream", TARGETS)
-    _, rows = _compile(jobs)
-    write_reports(rows, tmp_path)
-    assert {j.path for j in jobs} >= {"oneshot", "2k", "4k", "fused", "gating"}
-    _assert_all_ok(rows, "flydsl-upstream")
+    built = {(j.path, j.target) for j in jobs}
+    if backend == "flydsl-own":
+        assert built >= {(p, t) for p in paths for t in TARGETS}
+    assert {p for p, _ in built} >= paths
+    _assert_all_ok(rows, backend)
 
 
 def test_markdown_lists_failures_first():

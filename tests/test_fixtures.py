@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import regressions
-from fuzz.cases import Case
+from cases import Case
 from regressions.fixtures import Fixture, load, save
 
 

@@ -15,8 +15,8 @@ import pytest
 
 import oracle
 import regressions
-from fuzz.cases import Case
-from fuzz.check import run_case
+from cases import Case
+from fuzz.judge import run_case
 from regressions import known_findings
 from regressions.findings_doc import FINDINGS_MD, render
 

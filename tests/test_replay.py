@@ -1,6 +1,6 @@
 """Replay every saved regression fixture against every selected backend.
 
-Each run is judged like a campaign case (``fuzz.check.judge_run``): it passes
+Each run is judged like a campaign case (``fuzz.judge.judge_run``): it passes
 when the outputs agree with the golden model and every finding is a known
 one (``regressions/known_findings.toml``); a new finding, an unexplained
 mismatch or a crash fails, naming it.
@@ -9,7 +9,7 @@ import pytest
 
 import oracle
 import regressions
-from fuzz.check import judge_run
+from fuzz.judge import judge_run
 from kernels.registry import get
 
 FIXTURES = regressions.load_all()

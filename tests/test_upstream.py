@@ -33,12 +33,12 @@ pytestmark = [
 ]
 
 import regressions  # noqa: E402
-from fuzz.cases import Case  # noqa: E402
-from fuzz.check import run_case  # noqa: E402
+from cases import Case  # noqa: E402
+from fuzz.judge import run_case  # noqa: E402
+from kernels.targets import TARGET_NAMES as TARGETS  # noqa: E402
 from regressions import known_findings  # noqa: E402
 
 UP, SAN = "flydsl-upstream", "flydsl-upstream-sanitized"
-TARGETS = ("gfx942", "gfx950")
 KERNEL = "moe_sorting_kernel.py"
 ONESHOT = "moe_sorting_oneshot_kernel_0"
 TWO_K = "p0v2_kernel_0+p23_kernel_1"

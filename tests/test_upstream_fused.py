@@ -22,8 +22,11 @@ pytestmark = [
 ]
 
 from kernels.backends.flydsl_upstream_fused import (  # noqa: E402
-    check_fused, near_tie_rows, run_fused,
+    check_fused,
+    near_tie_rows,
+    run_fused,
 )
+from kernels.targets import TARGET_NAMES  # noqa: E402
 
 FUSED = "moe_sorting_oneshot_fused_kernel_0"
 
@@ -59,7 +62,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("target", ["gfx942", "gfx950"])
+@pytest.mark.parametrize("target", TARGET_NAMES)
 @pytest.mark.parametrize("E,topk,T,kw,path", CASES, ids=[f"E{c[0]}-k{c[1]}-T{c[2]}-{i}" for i, c in enumerate(CASES)])
 def test_fused_agrees_with_golden_gating(E, topk, T, kw, path, target):
     result = judge(logits(T, E, seed=E + T), topk, target, **kw)
@@ -67,7 +70,7 @@ def test_fused_agrees_with_golden_gating(E, topk, T, kw, path, target):
         assert result.path == path
 
 
-@pytest.mark.parametrize("target", ["gfx942", "gfx950"])
+@pytest.mark.parametrize("target", TARGET_NAMES)
 def test_exact_ties_go_to_the_lower_expert(target):
     x = logits(8, 64, seed=5, ties=True)
     assert near_tie_rows(x, 6) == []  # exact ties are checked exactly, not excluded

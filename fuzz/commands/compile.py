@@ -1,5 +1,6 @@
 """``fuzz compile``: the compile matrix -- build every kernel for gfx942/gfx950 on the CPU
-and check each binary's registers, LDS, scratch and occupancy against the target.
+and check each binary's registers, LDS, scratch and occupancy against the target
+(:mod:`kernels.compilecheck` does the work).
 
 Exit status: 0 every kernel compiled and fits; 1 some kernel failed (see the
 table / ``DIR/compile_matrix.md``); 2 usage error, an unavailable backend, or
@@ -10,10 +11,10 @@ from __future__ import annotations
 import sys
 
 from fuzz.errors import UsageError
+from kernels.targets import TARGET_NAMES
 
 NAME = "compile"
 HELP = "compile every kernel for gfx942/gfx950 on the CPU and check its resource use"
-DEFAULT_TARGETS = ("gfx942", "gfx950")
 DEFAULT_BACKENDS = ("flydsl-own", "flydsl-upstream")
 
 
@@ -23,7 +24,7 @@ def add_arguments(parser) -> None:
                              "'probe'); known: flydsl-own, flydsl-upstream, probe (a tiny "
                              "kernel of our own, to check the toolchain)")
     parser.add_argument("--target", action="append", default=None, metavar="ARCH",
-                        help="gfx942 and/or gfx950 (repeatable; default both)")
+                        help=f"{' and/or '.join(TARGET_NAMES)} (repeatable; default both)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="write DIR/compile_matrix.csv and DIR/compile_matrix.md")
     parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
@@ -37,8 +38,7 @@ def add_arguments(parser) -> None:
 
 
 def _shapes(filters):
-    from fuzz.compile_jobs import filter_shapes, shape_from_label
-    from fuzz.shapes import PRODUCTION_SHAPES
+    from cases import PRODUCTION_SHAPES, filter_shapes, shape_from_label
 
     if not filters:
         return list(PRODUCTION_SHAPES)
@@ -55,15 +55,13 @@ def _shapes(filters):
 
 
 def main(args) -> int:
-    from fuzz.compile_jobs import PROVIDERS, available_backends
-    from fuzz.compile_matrix import render_table, run_matrix, summary
-    from kernels.occupancy import TARGETS
-    from kernels.toolchain import ToolchainMissing, ensure_toolchain
+    from kernels.compilecheck import PROVIDERS, available_backends, render_table, run_matrix, summary
+    from kernels.compilecheck.toolchain import ToolchainMissing, ensure_toolchain
 
-    targets = list(dict.fromkeys(args.target or DEFAULT_TARGETS))
-    bad = [t for t in targets if t not in TARGETS]
+    targets = list(dict.fromkeys(args.target or TARGET_NAMES))
+    bad = [t for t in targets if t not in TARGET_NAMES]
     if bad:
-        raise UsageError(f"--target {bad}: known targets are {sorted(TARGETS)}")
+        raise UsageError(f"--target {bad}: known targets are {sorted(TARGET_NAMES)}")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be >= 1")
     unknown = [b for b in (args.backend or []) if b not in PROVIDERS]

@@ -58,7 +58,7 @@ def _defaults(fixture, args):
 
 
 def main(args) -> int:
-    from fuzz.cases import Case
+    from cases import Case
     from fuzz.explain import explore
     from kernels.registry import available
     from regressions.fixtures import rewrite

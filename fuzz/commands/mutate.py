@@ -14,22 +14,10 @@ import os
 from pathlib import Path
 
 from fuzz.errors import UsageError
+from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCE, paths_of
 
 NAME = "mutate"
 HELP = "mutation testing: how many planted kernel bugs the suite kills"
-
-#: The suite's own kernel files and, per file, the expression for T that the
-#: ``sentinel_t`` operator puts in place of M.
-OWN_SOURCES = {
-    "kernels/moesort/small.py": {"m": "(n_in // i32(topk))"},
-    "kernels/moesort/multi.py": {"m": "(n_in // i32(topk))"},
-    "kernels/moesort/dsl.py": {},
-}
-#: FlyDSL's own kernel, in the checkout named by FLYDSL_ROOT (``--upstream``).
-UPSTREAM_SOURCE = "flydsl:kernels/moe/moe_sorting_kernel.py"
-#: The kernel paths each file implements: the suite's cases for its mutants
-#: are restricted to those (files not listed are used by every path).
-PATHS_OF = {"kernels/moesort/small.py": ("small",), "kernels/moesort/multi.py": ("medium", "large")}
 
 
 def add_arguments(p) -> None:
@@ -64,7 +52,8 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from fuzz.mutation import operators, runner
+    from fuzz.mutation import runner
+    from fuzz.mutation.operators import OPERATORS
 
     root = runner.ROOT
     if args.upstream:
@@ -80,11 +69,9 @@ def main(args) -> int:
     for s in sources:
         if not runner.source_file(s).is_file():
             raise UsageError(f"--source {s!r}: no such file ({runner.source_file(s)})")
-    known_ops = {"cmp", "const", "barrier", "select_swap", "shift", "scan", "mask_invert", "round_down",
-                 "sentinel_t", "grid"}
-    bad = set(args.operator) - known_ops
+    bad = set(args.operator) - set(OPERATORS)
     if bad:
-        raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(known_ops)}")
+        raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(OPERATORS)}")
     out.mkdir(parents=True, exist_ok=True)
     exclude, lines = None, None
     if (args.upstream or args.screen) and not args.list:
@@ -122,7 +109,7 @@ def main(args) -> int:
               f"({j.suite.get('check') or '-'}) baseline={base:<14} {j.seconds:6.1f}s", flush=True)
 
     results = runner.run_all(chosen, args.jobs, args.timeout, args.seed, backend,
-                             not args.no_baseline, on_done, lambda path: PATHS_OF.get(path, ()), exclude)
+                             not args.no_baseline, on_done, paths_of, exclude)
     equivalent = runner.load_equivalent()
     summary = runner.summarize(results, equivalent)
     config = {"sources": {src: runner.source_digest(originals[src]) for src in sources},

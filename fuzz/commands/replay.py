@@ -1,7 +1,7 @@
 """``fuzz replay``: run saved fixtures against chosen backends and print a table.
 
 Each (fixture, backend, target) run is judged as a campaign judges a case
-(:func:`fuzz.check.judge_run`): outputs against the golden model, findings
+(:func:`fuzz.judge.judge_run`): outputs against the golden model, findings
 against ``regressions/known_findings.toml``.  A row is ``pass`` (nothing
 found), ``known`` (only known findings, named) or ``FAIL`` (a new finding,
 an unexplained mismatch or a crash).  Exit status 0 when no row fails, 1
@@ -9,7 +9,6 @@ otherwise, 2 on a usage error.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from fuzz.errors import UsageError
@@ -42,9 +41,9 @@ def _fixtures(args):
 
 def main(args) -> int:
     import oracle
-    from fuzz.check import judge_run
-    from regressions import known_findings
+    from fuzz.judge import judge_run
     from kernels.registry import all_backends, available
+    from regressions import known_findings
 
     status = available()
     names = args.backend or [n for n, b in all_backends().items() if not b.test_only and status[n] is None]

@@ -15,7 +15,7 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from fuzz.report import write_report
+    from fuzz.campaign.report import write_report
 
     if not (Path(args.campaign) / "campaign.json").is_file():
         raise UsageError(f"{args.campaign}: no campaign.json here; run 'python -m fuzz run --out {args.campaign}' first")

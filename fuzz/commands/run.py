@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from fuzz.errors import UsageError
+from kernels.targets import TARGET_NAMES
 
 NAME = "run"
 HELP = "run a fuzz campaign and print a summary"
@@ -33,7 +34,7 @@ def add_arguments(p) -> None:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
     p.add_argument("--profile", choices=("ci", "dev", "overnight"), default=None,
                    help="Hypothesis profile: sets examples per chunk (ci 10, dev 25, overnight 100)")
-    p.add_argument("--target", action="append", default=[], metavar="gfx942|gfx950|native",
+    p.add_argument("--target", action="append", default=[], metavar="|".join(TARGET_NAMES + ("native",)),
                    help="target(s) for FlyDSL backends (repeatable); default: every target the backend has")
     p.add_argument("--shape", default=None,
                    help="shape filter: 'production', or E<n>[-k<n>][-u<n>] such as E513-k9")
@@ -88,8 +89,8 @@ def _pairs(args):
 
 
 def _config(args):
-    from fuzz.budget import parse_duration
-    from fuzz.campaign import CHUNK, CampaignConfig
+    from fuzz.campaign.budget import parse_duration
+    from fuzz.campaign.worker import CHUNK, CampaignConfig
     from regressions.fixtures import FIXTURE_DIR
 
     if args.workers < 1:
@@ -121,7 +122,7 @@ def _known_findings_path(path):
 
 
 def _worker_entry(config, worker, events):
-    from fuzz.campaign import run_worker
+    from fuzz.campaign.worker import run_worker
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     run_worker(config, worker, events.put)
@@ -129,7 +130,7 @@ def _worker_entry(config, worker, events):
 
 def _run_workers(config, workers, on_event):
     if workers == 1:
-        from fuzz.campaign import run_worker
+        from fuzz.campaign.worker import run_worker
 
         run_worker(config, 0, on_event)
         return
@@ -160,9 +161,9 @@ def _run_workers(config, workers, on_event):
 
 
 def main(args) -> int:
-    from fuzz.progress import make_progress
-    from fuzz.stats import CampaignStats
-    from fuzz.summary import print_summary
+    from fuzz.campaign.progress import make_progress
+    from fuzz.campaign.stats import CampaignStats
+    from fuzz.campaign.summary import print_summary
     from kernels.registry import all_backends
 
     config = _config(args)

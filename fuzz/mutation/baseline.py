@@ -8,7 +8,7 @@ same.  31 cases.
 """
 from __future__ import annotations
 
-from ..cases import Case
+from cases import Case
 
 ONESHOT = [(1, 256, 8), (1, 32, 5), (4, 256, 8), (8, 256, 8), (16, 256, 8), (32, 256, 8),
            (64, 256, 8), (1, 8, 2), (7, 32, 5), (31, 64, 6), (1, 257, 9), (16, 257, 9),

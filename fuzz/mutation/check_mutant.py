@@ -35,21 +35,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
+from collections import defaultdict
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hseed
 
 import oracle
+import regressions
+from cases import DEFAULT_MOE_BUF, Case, shape_from_label
+from kernels import emu
+from kernels import run as kernels_run
+from kernels.compilecheck import compile_jobs, rows_from_outcome, run_jobs
+from kernels.compilecheck.toolchain import ensure_toolchain, missing_reason
+from kernels.moesort import choose_path
+from kernels.registry import get
+from kernels.targets import TARGET_NAMES
+
+from ..judge import judge_run
+from ..strategies import cases as case_strategy
+from .baseline import baseline_cases
+from .suite_cases import boundary_cases
 
 
-def _is_compile_error(exc: BaseException) -> bool:
+def is_compile_error(exc: BaseException) -> bool:
     """An exception raised inside the flydsl package (tracing, lowering) or MLIR, not in
     kernel host code (a FlyDSL checkout's ``kernels/`` is host code, not the compiler)."""
-    import os
-
     import flydsl
-
-    from kernels import emu
 
     if isinstance(exc, emu.EmuError):
         return isinstance(exc, emu.UnsupportedOpError)
@@ -70,19 +85,15 @@ def _classify(failure) -> str:
 
 def _baseline_verdict(case, backend, target):
     """What FlyDSL's own test file checks: outputs per block, findings ignored."""
-    import kernels
-
     ids, w, mask, local = case.materialize()
     expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
-    result = kernels.run(backend, ids, w, case.num_experts, case.unit_size, mask, local,
+    result = kernels_run(backend, ids, w, case.num_experts, case.unit_size, mask, local,
                          target=target, moe_buf=case.moe_buf_array())
     return oracle.compare(expected, result, "per_block")
 
 
 def _suite_judgement(case, backend, target):
     """The suite's judgement: outputs (strict, canaries) and findings against the known list."""
-    from ..check import judge_run
-
     ids, w, mask, local = case.materialize()
     expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
     return judge_run(backend, expected, dict(topk_ids=ids, topk_weights=w, num_experts=case.num_experts,
@@ -92,34 +103,20 @@ def _suite_judgement(case, backend, target):
 
 def _cases(mode: str, backend: str):
     if mode == "baseline":
-        from .baseline import baseline_cases
-
         yield from (("baseline", c) for c in baseline_cases())
         return
-    import regressions
-
-    from ..cases import Case
-    from .suite_cases import boundary_cases
-
     for fx in regressions.load_all():
         if fx.case:
             yield "fixture", Case.from_dict(fx.case)
-    from kernels.registry import get
-
     yield from (("boundary", c) for c in boundary_cases(backend=get(backend)))
 
 
 def _hypothesis_cases(seed: int, count: int):
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import seed as hseed
-
-    from ..strategies import cases
-
     drawn = []
 
     @settings(max_examples=count, database=None, deadline=None, suppress_health_check=list(HealthCheck))
     @hseed(seed)
-    @given(cases(max_tokens=2048))
+    @given(case_strategy(max_tokens=2048))
     def collect(case):
         drawn.append(case)
     collect()
@@ -131,11 +128,7 @@ def _case_paths(case, target, backend="flydsl-own") -> str:
     names, else the index of the backend's path (``path0``, ``path1``...)."""
     m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
     if backend == "flydsl-own":
-        from kernels.moesort import choose_path
-
         return choose_path(m, case.num_experts, case.topk, case.unit_size, target)
-    from kernels.registry import get
-
     b = get(backend)
     if b.path_boundaries is None:
         return "path0"
@@ -146,10 +139,6 @@ def _round_robin(plan, backend="flydsl-own"):
     """``plan`` reordered so that every (path, target, variant) group gets its cheapest
     case first, then its second cheapest, and so on: a bug on any path and in any input
     mode shows within the first round, not after every cheaper case of other paths."""
-    from collections import defaultdict
-
-    from ..cases import DEFAULT_MOE_BUF
-
     def variant(case):
         return (case.mask_mode != "none", case.num_local_tokens is not None,
                 case.moe_buf != DEFAULT_MOE_BUF)
@@ -179,8 +168,6 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     ``reached``: when given, only these keys run; a case a budget-bound screen did not
     reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant.
     """
-    from kernels import emu
-
     deadline = time.monotonic() + budget
 
     suite = mode == "suite"
@@ -190,7 +177,7 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         if suite:
             with emu.interpreter_options(**options):
                 j = _suite_judgement(case, backend, target)
-            if j.raised is not None and _is_compile_error(j.raised):
+            if j.raised is not None and is_compile_error(j.raised):
                 return {"status": "compile_failed", "check": "compile", "case": case.name, "target": target,
                         "detail": f"{type(j.raised).__name__}: {j.raised}"[:500]}
             if j.ok:
@@ -202,7 +189,7 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
             with emu.interpreter_options(**options):
                 verdict = _baseline_verdict(case, backend, target)
         except Exception as exc:  # noqa: BLE001 - any failure of the mutant is a finding
-            if _is_compile_error(exc):
+            if is_compile_error(exc):
                 return {"status": "compile_failed", "check": "compile", "case": case.name,
                         "target": target, "detail": f"{type(exc).__name__}: {exc}"[:500]}
             return {"status": "killed", "check": "crash", "by": kind, "case": case.name,
@@ -256,11 +243,6 @@ def compile_limits(targets, paths=()) -> dict:
     """Compile the own kernels of ``paths`` (all when empty) for :data:`LIMIT_SHAPES` on
     ``targets``; ``{"status": "killed", "check": "compile-limits", ...}`` when one breaks
     a limit of the compile matrix, else ``{"note": ...}``."""
-    from kernels.toolchain import ensure_toolchain, missing_reason
-
-    from ..compile_jobs import compile_jobs, shape_from_label
-    from ..compile_matrix import rows_from_outcome, run_jobs
-
     reason = missing_reason()
     if reason:
         return {"note": f"skipped: {reason}"}
@@ -301,7 +283,7 @@ def main(argv=None) -> int:
         exclude = frozenset(screened.get(args.mode, []))
         if args.mode in screened.get("reached", {}):
             reached = frozenset(screened["reached"][args.mode])
-    result = check(args.mode, args.backend, args.target or ["gfx942", "gfx950"], args.seed,
+    result = check(args.mode, args.backend, args.target or list(TARGET_NAMES), args.seed,
                    args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached)
     if lines is not None:
         sys.settrace(None)

@@ -101,6 +101,10 @@ def _col(source: str, line_start: int, col_bytes: int) -> int:
     return len(line.encode()[:col_bytes].decode(errors="ignore"))
 
 
+#: Every operator, as :func:`mutants` names them.
+OPERATORS = ("cmp", "const", "barrier", "select_swap", "shift", "scan", "mask_invert", "round_down",
+             "sentinel_t", "grid")
+
 _CMP_SWAP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
 _EQ_SWAP = {ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
 

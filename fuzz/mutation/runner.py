@@ -1,11 +1,11 @@
 """Generate mutants of FlyDSL kernel files, judge each in isolation, summarize.
 
-Each mutant is judged in a private copy of the suite's packages (``oracle``,
-``kernels``, ``fuzz``, ``regressions``) in which one kernel file holds the
-mutation, by ``python -m fuzz.mutation.check_mutant`` in a subprocess with a
-time limit: once in ``suite`` mode (the suite's ci checks) and once in
-``baseline`` mode (FlyDSL's own test-shape list, per-block).  Mutants run in
-parallel across ``jobs`` processes.
+Each mutant is judged in a private copy of the suite's packages
+(:data:`PACKAGES`) in which one kernel file holds the mutation, by ``python -m
+fuzz.mutation.check_mutant`` in a subprocess with a time limit: once in
+``suite`` mode (the suite's ci checks) and once in ``baseline`` mode (FlyDSL's
+own test-shape list, per-block).  Mutants run in parallel across ``jobs``
+processes.
 
 Source paths are relative to the repo, or ``flydsl:<path>`` for a file of the
 FlyDSL checkout named by ``FLYDSL_ROOT``; such a mutant is judged with a
@@ -31,7 +31,7 @@ from typing import Callable, Optional
 from .operators import Mutant, mutants
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("oracle", "kernels", "fuzz", "regressions")
+PACKAGES = ("oracle", "cases", "kernels", "fuzz", "regressions")
 EQUIVALENT_FILE = Path(__file__).with_name("equivalent.json")
 HANG_GRACE_S = 300  # beyond the check's own budget: the mutant's kernel hangs
 
@@ -117,7 +117,7 @@ def select(paths, token_names: dict, operators=None, sample: Optional[int] = Non
     return sorted(chosen, key=lambda m: (m.path, m.line, m.col, m.operator, m.after))
 
 
-def _workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") -> Path:
+def workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") -> Path:
     """A private copy of the suite (and of the checkout's ``kernels/`` as ``where/flydsl``
     when FLYDSL_ROOT is set) with ``mutant`` applied; None copies the originals."""
     where = Path(tempfile.mkdtemp(prefix=f"{mutant.id if mutant else prefix}-", dir=base))
@@ -174,7 +174,7 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
     a mutant elsewhere cannot be told from the original by these checks."""
     base = Path(tempfile.mkdtemp(prefix="moesort-screen-"))
     try:
-        where = _workspace(None, base)
+        where = workspace(None, base)
         # twice a mutant's budget: covers every case a mutant can reach in the same order
         screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True,
                                  lines_of=(lines_of[0] if lines_of and mode == "suite" else None))
@@ -192,7 +192,7 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
 def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, baseline: bool,
           paths=(), exclude: Optional[Path] = None) -> Judged:
     start = time.time()
-    where = _workspace(mutant, base)
+    where = workspace(mutant, base)
     try:
         suite = _check(where, "suite", timeout, seed, backend, paths, exclude)
         base_result = _check(where, "baseline", timeout, seed, backend, (), exclude) if baseline else None

@@ -11,9 +11,8 @@ broken kernel is found quickly.
 """
 from __future__ import annotations
 
-from ..boundaries import path_boundaries
-from ..cases import Case
-from ..shapes import PRODUCTION_SHAPES
+from cases import PRODUCTION_SHAPES, Case
+from kernels.moesort.paths import path_boundaries
 
 
 def boundary_cases(max_tokens: int = 4096, backend=None) -> list[Case]:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ..harness import poisoned_workspace
 from ..registry import Backend
-
-TARGETS = ("gfx942", "gfx950")
+from ..targets import TARGET_NAMES as TARGETS
 
 
 def _native() -> bool:

@@ -24,11 +24,12 @@ dirty memory.
 Both entries run the interpreter in ``findings="record"`` mode: every
 sanitizer finding is recorded and the launch goes on, so each case's outputs
 are compared with the golden model and each finding is matched against
-``regressions/known_findings.toml`` (see ``fuzz.check``).
+``regressions/known_findings.toml`` (see ``fuzz.judge``).
 
 FlyDSL's host code caches compiled kernels per shape without the arch in the
 key (natively a process sees one arch); when the emulated target changes,
-this backend clears those caches first.
+this backend clears those caches first (:func:`reset_host_caches`; the fused
+entry point, ``flydsl_upstream_fused``, shares that bookkeeping).
 """
 from __future__ import annotations
 
@@ -36,22 +37,25 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import torch
 
 from ..harness import poisoned_workspace
 from ..registry import Backend
+from ..targets import TARGET_NAMES as TARGETS
 
-TARGETS = ("gfx942", "gfx950")
 MODULE = "kernels.moe.moe_sorting_kernel"
+GATING_MODULE = "kernels.moe.topk_gating_softmax_kernel"
 
 
 def _native() -> bool:
     return bool(torch.cuda.is_available() and torch.version.hip)
 
 
-def _probe():
+def probe():
+    """None when FlyDSL's sort from ``$FLYDSL_ROOT`` can run here, else why not."""
     root = os.environ.get("FLYDSL_ROOT")
     if not root:
         return "FLYDSL_ROOT is not set (point it at a FlyDSL source checkout)"
@@ -61,7 +65,7 @@ def _probe():
         return "the flydsl package is not installed"
     if not _native():
         try:
-            from .. import emu  # noqa: F401
+            from .. import emu  # noqa: F401  (the interpreter is optional: imported on use)
         except ImportError as exc:
             return f"no ROCm GPU and the CPU interpreter does not import: {exc}"
     try:
@@ -71,32 +75,42 @@ def _probe():
     return None
 
 
-_last_target = [None]
+#: The target the host caches were filled for (None: unknown, reset at the next launch).
+_cached_for = {"target": None}
 
 
-#: Upstream modules whose host code caches per shape (the sort imports the gating kernel).
-HOST_MODULES = (MODULE, "kernels.moe.topk_gating_softmax_kernel")
+def _clear_caches(module) -> None:
+    """Drop the module's per-shape kernel caches (lru_caches and ``*_cache`` dicts)."""
+    for name, obj in vars(module).items():
+        if hasattr(obj, "cache_clear"):
+            obj.cache_clear()
+        elif name.endswith("_cache") and isinstance(obj, dict):
+            obj.clear()
 
 
 def reset_host_caches() -> None:
-    """Drop the upstream modules' per-shape caches (lru_caches and ``*_cache`` dicts):
-    they are keyed without the arch, so they must go when the emulated target changes.
-    The next launch on any target starts clean."""
-    for modname in HOST_MODULES:
-        module = importlib.import_module(modname)
-        for name, obj in vars(module).items():
-            if hasattr(obj, "cache_clear"):
-                obj.cache_clear()
-            elif name.endswith("_cache") and isinstance(obj, dict):
-                obj.clear()
-    _last_target[0] = None
+    """Drop the per-shape kernel caches of FlyDSL's sort and gating host code (those
+    loaded), so that the next launch traces its kernels afresh for its target."""
+    for name in (MODULE, GATING_MODULE):
+        module = sys.modules.get(name)
+        if module is not None:
+            _clear_caches(module)
+    _cached_for["target"] = None
+
+
+def use_target(target: str) -> None:
+    """Before an emulated launch on ``target``: reset the host caches if they were
+    filled for another target."""
+    if _cached_for["target"] != target:
+        reset_host_caches()
+        _cached_for["target"] = target
 
 
 @contextlib.contextmanager
 def upstream_session(target, **emulate_options):
     """The upstream module, ready to run on ``target``: natively as it is; else inside
     ``kernels.emu.emulate(target, **emulate_options)``, its host caches reset first
-    when the previous session emulated another target."""
+    when they were filled for another target."""
     sorting = importlib.import_module(MODULE)
     if _native():
         yield sorting
@@ -104,9 +118,7 @@ def upstream_session(target, **emulate_options):
     from .. import emu
 
     target = target or "gfx950"
-    if _last_target[0] != target:
-        reset_host_caches()
-        _last_target[0] = target
+    use_target(target)
     with emu.emulate(target=target, **emulate_options):
         yield sorting
 
@@ -158,7 +170,7 @@ BACKENDS = [
         description=f"FlyDSL's moe_sorting_flydsl from $FLYDSL_ROOT, native on ROCm, else on the CPU "
                     f"interpreter, sanitizer {'on' if sanitize else 'off'}",
         needs=("flydsl", "FLYDSL_ROOT", "rocm-gpu-or-kernels.emu"),
-        probe=_probe,
+        probe=probe,
         launch=_launcher(sanitize),
         reports_path=True,
         device=lambda: "cuda" if _native() else "cpu",

@@ -5,8 +5,9 @@ Not a registry ``Backend`` (its input is logits, not ids and weights); two funct
 
 * :func:`run_fused` launches the entry point from the FlyDSL checkout named by
   ``FLYDSL_ROOT`` on the CPU interpreter (target ``gfx942`` / ``gfx950``, with
-  upstream's host caches reset when the target changes, as the
-  ``flydsl-upstream`` backend does) and returns its outputs as NumPy arrays.
+  upstream's host caches reset when the target changes:
+  :func:`kernels.backends.flydsl_upstream.use_target`) and returns its outputs
+  as NumPy arrays.
 * :func:`check_fused` judges those outputs, returning a :class:`FusedVerdict`.
 
 What "agree" means (the contract of ``oracle/CONTRACT.md``, gating section):
@@ -47,7 +48,8 @@ import torch
 
 import oracle
 
-from .flydsl_upstream import TARGETS, _probe, upstream_session
+from . import flydsl_upstream
+from .flydsl_upstream import TARGETS, upstream_session
 
 WEIGHT_RTOL = 1e-5
 WEIGHT_ATOL = 1e-9
@@ -58,7 +60,7 @@ _POISON = 0x7EADBEEF
 
 def probe() -> Optional[str]:
     """None when the fused entry point can run here, else why not."""
-    return _probe()
+    return flydsl_upstream.probe()
 
 
 @dataclasses.dataclass

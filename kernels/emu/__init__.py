@@ -11,25 +11,42 @@ Environment switch: ``MOESORT_EMULATE=gfx942|gfx950`` makes ``import
 kernels.emu`` enter a process-wide session (``emu.enable(...)`` /
 ``emu.disable()`` do the same from code).
 
-Pieces (one job each): :mod:`.capture` (FlyDSL hook + emu backend + module
-cache), :mod:`.irload` (MLIR -> Python IR), :mod:`.mtypes` (types),
-:mod:`.codegen` (Python IR -> generated NumPy code), :mod:`.simt` (host and
-kernel executor), :mod:`.rt` / :mod:`.semantics` / :mod:`.amdgpu` (op
+Pieces (one job each): :mod:`.session` (the stack of active sessions),
+:mod:`.scope` (entering / leaving one), :mod:`.capture` (FlyDSL hook + emu
+backend + module cache), :mod:`.irload` (MLIR -> Python IR), :mod:`.mtypes`
+(types), :mod:`.codegen` (the op table: Python IR -> generated NumPy code),
+:mod:`.runtime` (helpers the generated code calls), :mod:`.simt` (host and
+kernel executor), :mod:`.semantics` (integer and float semantics),
+:mod:`.amdgpu` (AMD facts: address spaces, buffer descriptors, cross-lane
 semantics), :mod:`.memory` (memory model + sanitizer shadows),
-:mod:`.targets` (target facts), :mod:`.stats`, :mod:`.errors`.
+:mod:`.torch_device` (torch's device queries under emulation), :mod:`.stats`,
+:mod:`.errors`.  Target facts are :mod:`kernels.targets`.
+``python -m kernels.emu ops`` lists every op the interpreter runs.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 
-from .errors import (DivergentBarrierError, EmuError, OutOfBoundsError, RaceError,
-                     SanitizerError, ScheduleDependenceError, UndefinedBehaviorError,
-                     UninitializedReadError, UnsupportedOpError)
-from .findings import FINDINGS, Finding, Frame, collect as collect_findings
+from ..targets import TARGETS, Target, get_target
+from . import capture, scope, session
+from .capture import mark_output_only, unmark_output_only
+from .errors import (
+    DivergentBarrierError,
+    EmuError,
+    OutOfBoundsError,
+    RaceError,
+    SanitizerError,
+    ScheduleDependenceError,
+    UndefinedBehaviorError,
+    UninitializedReadError,
+    UnsupportedOpError,
+)
+from .findings import FINDINGS, Finding, Frame
+from .findings import collect as collect_findings
+from .runtime import PAST_END_WINDOW
 from .simt import Options
 from .stats import STATS
-from .targets import TARGETS, Target, get_target
 
 __all__ = [
     "emulate", "interpreter_options", "enable", "disable", "active", "last_launches", "stats", "reset_stats", "clear_cache",
@@ -37,7 +54,7 @@ __all__ = [
     "mark_output_only", "unmark_output_only", "output_only",
     "EmuError", "SanitizerError", "OutOfBoundsError", "UninitializedReadError", "RaceError",
     "ScheduleDependenceError", "DivergentBarrierError", "UndefinedBehaviorError", "UnsupportedOpError",
-    "TARGETS", "Target", "get_target",
+    "TARGETS", "Target", "get_target", "PAST_END_WINDOW",
 ]
 
 ENV_SWITCH = "MOESORT_EMULATE"
@@ -79,7 +96,7 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     ``profile``: time every op kind (slow; for benchmarks).
     ``strict_buffers`` (with ``sanitize``): a buffer access that the descriptor
     drops in whole or part must be masked on purpose, i.e. start at least
-    ``rt.PAST_END_WINDOW`` (1 MiB) past ``num_records``; one that starts closer
+    :data:`PAST_END_WINDOW` (1 MiB) past ``num_records``; one that starts closer
     is an :class:`OutOfBoundsError`.  For kernels whose contract is that every
     unmasked access is in range (the suite's own); off by default, since
     relying on the descriptor to clip a grid's tail is legal on the hardware.
@@ -92,16 +109,14 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     value (defaults: sanitize on, no shuffle, no profile, seed 0, not strict,
     findings raised).
     """
-    from . import _session
-
     given = dict(sanitize=sanitize, shuffle_schedule=shuffle_schedule, profile=profile, seed=seed,
                  strict_buffers=strict_buffers, findings=findings)
     chosen = {k: (v if v is not None else _OPTION_DEFAULTS[-1][k]) for k, v in given.items()}
-    s = _session.push(target, Options(**chosen))
+    s = scope.enter(target, Options(**chosen))
     try:
         yield s
     finally:
-        _session.pop(s)
+        scope.leave(s)
 
 
 _global = []
@@ -121,8 +136,8 @@ def disable():
 
 
 def active() -> bool:
-    from . import _session
-    return bool(_session._stack)
+    """Whether an emulation session is active (in any thread)."""
+    return session.active()
 
 
 def last_launches():
@@ -150,23 +165,12 @@ def clear_cache(launcher=None):
 
     The cache key is (target, constexpr values, argument signatures); a launcher whose tracing
     depends on other Python state (globals it reads) must be cleared when that state changes."""
-    from . import capture
     capture.clear_cache(launcher)
-
-
-def mark_output_only(*tensors):
-    """Flag tensors whose bytes count as uninitialized at each launch until written in it."""
-    from .capture import mark_output_only as _m
-    _m(*tensors)
-
-
-def unmark_output_only(*tensors):
-    from .capture import unmark_output_only as _u
-    _u(*tensors)
 
 
 @contextlib.contextmanager
 def output_only(*tensors):
+    """Scope in which ``tensors`` are output-only (see :func:`mark_output_only`)."""
     mark_output_only(*tensors)
     try:
         yield

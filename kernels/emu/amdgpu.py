@@ -1,6 +1,10 @@
-"""AMD cross-lane and buffer semantics (GCN/CDNA ISA), on lane arrays.
+"""AMD facts the interpreter needs (GCN/CDNA ISA), on lane arrays.
 
-All functions take per-lane NumPy arrays of length ``L`` (a multiple of the
+* :class:`AddressSpace` -- the AMDGPU address spaces the lowered IR uses, and
+  :data:`LDS_APERTURE`, where the interpreter's flat addresses of LDS start.
+* :class:`BufferResource` -- a buffer descriptor (``rocdl.make.buffer.rsrc``).
+
+The lane functions take per-lane NumPy arrays take per-lane NumPy arrays of length ``L`` (a multiple of the
 wave size ``W``; extra trailing dims for vector values) plus the active-lane
 mask ``m`` (bool, length ``L``) and work wave by wave (``reshape(-1, W)``).
 
@@ -20,6 +24,8 @@ mask ``m`` (bool, length ``L``) and work wave by wave (``reshape(-1, W)``).
   is a ``ds_bpermute`` (so ``up`` below the segment start wraps inside the
   wave and reports valid, as the hardware does).
 * :func:`ballot`, :func:`readfirstlane`, :func:`readlane`.
+* :func:`mbcnt_lo` / :func:`mbcnt_hi` -- ``v_mbcnt_lo/hi_u32_b32``: ``base`` plus
+  the set bits of ``mask`` below the lane (lanes 0-31 / 32-63 of a wave64).
 * :func:`buffer_in_range` -- raw buffer range check (stride 0: each element
   of size s at byte offset o = voffset + inst_offset is in range iff
   o + s <= num_records, unsigned and without wrap-around (a component at
@@ -29,9 +35,44 @@ mask ``m`` (bool, length ``L``) and work wave by wave (``reshape(-1, W)``).
 """
 from __future__ import annotations
 
+import enum
 from functools import lru_cache
+from typing import NamedTuple, Union
 
 import numpy as np
+
+
+class AddressSpace(enum.IntEnum):
+    """AMDGPU address spaces (LLVM AMDGPUUsage, "Address Spaces")."""
+
+    FLAT = 0             # generic: global or LDS, by address
+    GLOBAL = 1
+    LDS = 3              # "local": shared memory of a workgroup
+    PRIVATE = 5          # scratch
+    BUFFER_FAT = 7       # buffer fat pointer
+    BUFFER_RESOURCE = 8  # a buffer descriptor (V#)
+
+
+#: Flat (address space 0) addresses at or above this are LDS offsets in the
+#: interpreter's memory model (host addresses of global memory stay below it).
+LDS_APERTURE = np.int64(1 << 60)
+#: Address spaces whose memory is the launch's global memory.
+GLOBAL_SPACES = (AddressSpace.FLAT, AddressSpace.GLOBAL, AddressSpace.BUFFER_FAT, AddressSpace.BUFFER_RESOURCE)
+#: Address spaces whose pointers are 32-bit offsets.
+OFFSET_SPACES = (AddressSpace.LDS, AddressSpace.PRIVATE)
+
+LaneInt = Union[int, np.integer, np.ndarray]
+
+
+class BufferResource(NamedTuple):
+    """A raw buffer descriptor: ``base`` and ``num_records`` are scalars or per lane
+    (workgroups batched, or a descriptor built from per-lane values); ``stride``
+    (14 bits) and ``flags`` (the descriptor's last dword) are uniform ints."""
+
+    base: LaneInt
+    stride: int
+    num_records: LaneInt
+    flags: int
 
 
 @lru_cache(maxsize=None)
@@ -191,6 +232,26 @@ def readlane(val, lane, m, W):
     L = m.shape[0]
     ln = _waves(np.asarray(lane).astype(np.int64), L, W)[:, 0] & (W - 1)
     return readlane_idx(ln, val, W)
+
+
+def _mbcnt(mask, base, lanes_before):
+    """``base`` + set bits of the 32-bit ``mask`` among the first ``lanes_before`` bits."""
+    mk = int(np.asarray(mask).reshape(-1)[0]) & 0xFFFFFFFF
+    if mk == 0xFFFFFFFF:
+        return (lanes_before + base).astype(np.int32)
+    bits = np.array([(mk >> i) & 1 for i in range(32)], np.int64)
+    cum = np.concatenate([[0], np.cumsum(bits)])
+    return (cum[lanes_before] + base).astype(np.int32)
+
+
+def mbcnt_lo(mask, base, lane):
+    """``v_mbcnt_lo_u32_b32``: ``base`` + bits of ``mask`` below ``lane`` (lanes 0-31 count)."""
+    return _mbcnt(mask, base, np.minimum(lane, 32))
+
+
+def mbcnt_hi(mask, base, lane):
+    """``v_mbcnt_hi_u32_b32``: ``base`` + bits of ``mask`` below ``lane - 32`` (lanes 32-63 count)."""
+    return _mbcnt(mask, base, np.clip(lane - 32, 0, 32))
 
 
 def buffer_in_range(off, size, num_records, stride):

@@ -34,12 +34,14 @@ import threading
 
 import numpy as np
 
-from . import irload
+from ..targets import get_target
+from . import irload, session
 from .errors import EmuError
-from .memory import Allocation, GlobalMemory
-from .mtypes import parse_type
-from .simt import Options, Program
 from .findings import FINDINGS
+from .memory import Allocation, GlobalMemory
+from .mtypes import field_offset, np_dtype
+from .semantics import bits_to_bf16
+from .simt import Program
 from .stats import STATS
 
 _lock = threading.RLock()
@@ -62,15 +64,13 @@ def _make_backend_class():
     from flydsl.compiler.backends.base import GPUTarget
     from flydsl.compiler.backends.rocm import RocmBackend
 
-    from .targets import get_target
-
     class EmuBackend(RocmBackend):
         """ROCm lowering for an emulated target, stopping at structured MLIR."""
 
         @staticmethod
         def detect_target():
-            from flydsl.utils import env
             from flydsl.runtime.device import get_rocm_arch
+            from flydsl.utils import env
             arch = env.compile.arch or get_rocm_arch()
             return GPUTarget(backend="rocm", arch=arch, warp_size=get_target(arch).wave_size)
 
@@ -124,14 +124,9 @@ def uninstall():
             JitFunction._compile_or_execute = _state["orig"]
 
 
-def _current():
-    from . import _session
-    return _session.current()
-
-
 def _arg_signature(param, value):
-    from flydsl.expr.typing import Constexpr
     from flydsl.compiler.jit_argument import is_type_param_annotation
+    from flydsl.expr.typing import Constexpr
 
     ann = param.annotation
     if ann is not inspect.Parameter.empty and (Constexpr.is_constexpr_annotation(ann) or is_type_param_annotation(ann)):
@@ -159,7 +154,7 @@ def _emu_compile_or_execute(self, args, kwargs, *, execute, return_compiled=Fals
 
     if ir.Context.current is not None:          # nested @jit call while tracing: inline it
         return self.func(*args, **kwargs)
-    sess = _current()
+    sess = session.current()
     bound_self, args = self._split_self(args)
     sig = self._sig
     bound = sig.bind(*args, **kwargs)
@@ -208,10 +203,10 @@ def _get_program(jf, sig, bound, bound_self, sess):
 
 def _lower(jf, sig, bound, bound_self):
     """Trace with FlyDSL and lower with the emu backend; returns structured MLIR text."""
+    from flydsl._mlir.passmanager import PassManager
     from flydsl.compiler import jit_function as J
     from flydsl.compiler.backends import get_backend
     from flydsl.compiler.kernel_function import CompilationContext
-    from flydsl._mlir.passmanager import PassManager
 
     hints = jf._effective_compile_hints()
     backend = get_backend()
@@ -244,19 +239,15 @@ def _decode(raw: bytes, ty, off=0):
     if ty.kind == "int":
         n = max(1, ty.width // 8)
         v = int.from_bytes(raw[off:off + n], "little", signed=True)
-        from .mtypes import np_dtype
         return np_dtype(ty)(v) if ty.width > 1 else np.bool_(v & 1)
     if ty.kind == "float":
-        from .mtypes import np_dtype
         n = ty.width // 8
         dt = {2: np.float16, 4: np.float32, 8: np.float64}[n]
         v = np.frombuffer(raw[off:off + n], dtype=dt)[0]
         if ty.name == "bf16":
-            from .semantics import bits_to_bf16
             return np.float32(bits_to_bf16(np.frombuffer(raw[off:off + 2], np.uint16))[0])
         return np_dtype(ty)(v)
     if ty.kind == "struct":
-        from .mtypes import field_offset
         return tuple(_decode(raw, f, off + field_offset(ty, i)) for i, f in enumerate(ty.fields))
     if ty.kind == "token":
         return None
@@ -332,14 +323,16 @@ class EmuCompiledFunction:
         bound = self._sig.bind(*args)
         bound.apply_defaults()
         _resolve(self._jf, bound.arguments)
-        _execute(self._program, self._host, self._sig, tuple(bound.arguments.values()), _current())
+        _execute(self._program, self._host, self._sig, tuple(bound.arguments.values()), session.current())
 
 
 def mark_output_only(*tensors):
+    """Flag tensors whose bytes count as uninitialized at each launch until written in it."""
     for t in tensors:
         _output_only[t.untyped_storage().data_ptr()] = True
 
 
 def unmark_output_only(*tensors):
+    """Undo :func:`mark_output_only`."""
     for t in tensors:
         _output_only.pop(t.untyped_storage().data_ptr(), None)

@@ -32,8 +32,15 @@ import os
 import re
 from typing import Optional
 
-from .errors import (DivergentBarrierError, OutOfBoundsError, RaceError, SanitizerError,
-                     ScheduleDependenceError, UndefinedBehaviorError, UninitializedReadError)
+from .errors import (
+    DivergentBarrierError,
+    OutOfBoundsError,
+    RaceError,
+    SanitizerError,
+    ScheduleDependenceError,
+    UndefinedBehaviorError,
+    UninitializedReadError,
+)
 
 #: Each check's slug and the error it raises in mode "raise".
 CHECKS = {

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .mtypes import Ty, parse_type
+from .errors import UnsupportedOpError
+from .mtypes import np_dtype, parse_type
+from .semantics import round_bf16
 
 _LOC_RE = re.compile(r'"([^"]+)":(\d+):(\d+)')
 
@@ -137,14 +139,12 @@ def _dense(ir, a):
     vals = [d[i] for i in range(len(d))]
     if len(vals) == 1 and n > 1:
         vals = vals * n
-    from .mtypes import np_dtype
     dt = np_dtype(el)
     if el.kind == "int" and el.width > 1:
         bits = el.width
         vals = [((int(v) + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1)) for v in vals]
     arr = np.array(vals, dtype=dt)
     if el.kind == "float" and el.name == "bf16":
-        from .semantics import round_bf16
         arr = round_bf16(arr)
     return arr.reshape(shape) if shape else arr.reshape(())
 
@@ -179,7 +179,6 @@ class _Walker:
         for r in o.regions:
             blocks = list(r.blocks)
             if len(blocks) > 1:
-                from .errors import UnsupportedOpError
                 raise UnsupportedOpError(
                     "region with several blocks (unstructured control flow) is not supported; "
                     "the interpreter expects IR before convert-scf-to-cf", op=o.name, loc=loc_text(o.location))
@@ -241,7 +240,6 @@ def load_module(text: str) -> ModuleIR:
                     elif op.name in ("llvm.func", "func.func"):
                         f = w.op(op)
                         if f.regions and f.regions[0].ops:
-                            from .errors import UnsupportedOpError
                             raise UnsupportedOpError("device helper functions are not supported",
                                                      op=op.name, loc=f.loc)
             elif top.name == "func.func":

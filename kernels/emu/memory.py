@@ -8,9 +8,9 @@
 * LDS is one byte array per workgroup (``lds_bytes`` = the module's static
   ``addrspace(3)`` globals laid out in order, plus the launch's dynamic shared
   memory).  LDS pointers are byte offsets; a flat (generic) pointer to LDS is
-  ``LDS_APERTURE + offset``.  An LDS access must stay inside the allocation
-  (global symbol) its pointer was derived from when that is known statically,
-  else inside the workgroup's LDS.
+  :data:`kernels.emu.amdgpu.LDS_APERTURE` + offset.  An LDS access must stay
+  inside the allocation (global symbol) its pointer was derived from when
+  that is known statically, else inside the workgroup's LDS.
 * Sanitizer shadows (only when ``sanitize``):
   - LDS: a written-byte map (uninitialized read check) and, per 4-byte word,
     the epoch/wave of the last writer and of readers; ``barrier()`` starts a
@@ -42,8 +42,6 @@ import numpy as np
 
 from . import provenance
 from .findings import RAISE
-
-LDS_APERTURE = np.int64(1 << 60)
 
 
 class Allocation:

@@ -15,6 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .amdgpu import OFFSET_SPACES
+
 
 @dataclass(frozen=True)
 class Ty:
@@ -171,7 +173,7 @@ def byte_size(ty: Ty) -> int:
     if ty.kind == "float":
         return ty.width // 8
     if ty.kind == "ptr":
-        return 4 if ty.addrspace in (3, 5) else 8
+        return 4 if ty.addrspace in OFFSET_SPACES else 8
     if ty.kind == "vector":
         n = 1
         for d in ty.shape:

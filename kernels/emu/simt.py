@@ -17,35 +17,39 @@ fast paths).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections import Counter
 
 import numpy as np
 
-from .codegen import Gen
-from .errors import EmuError, UnsupportedOpError
+from .amdgpu import AddressSpace
+from .codegen import compile_function
+from .errors import EmuError
 from .findings import Reporter
 from .memory import LDS
 from .mtypes import byte_size
-from .stats import LaunchRecord, STATS
+from .stats import STATS, LaunchRecord
 
 
+@dataclasses.dataclass
 class Options:
-    """Interpreter options of a session (see ``kernels.emu.emulate``).  ``findings``:
-    ``"raise"`` stops a launch at its first sanitizer finding, ``"record"`` records
-    every finding and goes on (:mod:`.findings`)."""
+    """How launches run: the checks of :func:`kernels.emu.emulate` (``sanitize``,
+    ``shuffle_schedule`` with its ``seed``, ``strict_buffers``), what a sanitizer
+    finding does (``findings``: ``"raise"`` stops the launch, ``"record"`` records
+    every finding and goes on, :mod:`.findings`), per-op timing (``profile``), and
+    workgroup batching (``wg_batch``, up to ``max_batch_lanes``)."""
 
-    def __init__(self, sanitize=True, shuffle_schedule=False, profile=False, seed=0, wg_batch=True,
-                 max_batch_lanes=8192, strict_buffers=False, findings="raise"):
-        Reporter(findings)           # validates the mode
-        self.findings = findings
-        self.wg_batch = wg_batch
-        self.strict_buffers = strict_buffers
-        self.max_batch_lanes = max_batch_lanes
-        self.sanitize = sanitize
-        self.shuffle_schedule = shuffle_schedule
-        self.profile = profile
-        self.seed = seed
+    sanitize: bool = True
+    shuffle_schedule: bool = False
+    profile: bool = False
+    seed: int = 0
+    wg_batch: bool = True
+    max_batch_lanes: int = 8192
+    strict_buffers: bool = False
+    findings: str = "raise"
+
+    def __post_init__(self):
+        Reporter(self.findings)      # validates the mode
 
 
 class WG:
@@ -126,24 +130,6 @@ class WG:
             return None
         return self.rng.permutation(idx.shape[0])
 
-    def mbcnt_lo(self, mask, base):
-        mk = int(np.asarray(mask).reshape(-1)[0]) & 0xFFFFFFFF
-        lane = self.lane64
-        if mk == 0xFFFFFFFF:
-            return (np.minimum(lane, 32) + base).astype(np.int32)
-        bits = np.array([(mk >> i) & 1 for i in range(32)], np.int64)
-        cum = np.concatenate([[0], np.cumsum(bits)])
-        return (cum[np.minimum(lane, 32)] + base).astype(np.int32)
-
-    def mbcnt_hi(self, mask, base):
-        mk = int(np.asarray(mask).reshape(-1)[0]) & 0xFFFFFFFF
-        lane = self.lane64
-        if mk == 0xFFFFFFFF:
-            return (np.maximum(lane - 32, 0) + base).astype(np.int32)
-        bits = np.array([(mk >> i) & 1 for i in range(32)], np.int64)
-        cum = np.concatenate([[0], np.cumsum(bits)])
-        return (cum[np.clip(lane - 32, 0, 32)] + base).astype(np.int32)
-
 
 class _Prof:
     def __init__(self, rec):
@@ -181,7 +167,7 @@ class Program:
         off = 0
         dynamic = []
         for name, g in self.ir.globals.items():
-            if int(g.attrs.get("addr_space", 0)) != 3:
+            if int(g.attrs.get("addr_space", 0)) != AddressSpace.LDS:
                 continue
             t = g.attrs.get("global_type")
             size = byte_size(t) if t is not None else 0
@@ -205,8 +191,7 @@ class Program:
             if name not in funcs:
                 raise EmuError(f"function @{name} not found in the captured module")
             lay = {k: (lo, hi if hi is not None else None) for k, (lo, hi) in self.lds_layout.items()}
-            g = Gen(self.ir, funcs[name], kind, profile=profile, lds_layout=lay)
-            c = g.build()
+            c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay)
             self._compiled[key] = c
         return c
 

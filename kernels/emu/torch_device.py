@@ -16,9 +16,7 @@ import types
 
 import torch
 
-from .targets import Target
-
-PRODUCT = {"gfx942": "AMD Instinct MI300X (emulated)", "gfx950": "AMD Instinct MI350X (emulated)"}
+from ..targets import Target
 
 
 class EmulatedStream:
@@ -40,7 +38,7 @@ class EmulatedStream:
 def properties(target: Target):
     """An object with the fields of ``torch.cuda.get_device_properties``' answer."""
     return types.SimpleNamespace(
-        name=PRODUCT.get(target.arch, f"emulated {target.arch}"), gcnArchName=target.arch,
+        name=f"{target.product} (emulated)", gcnArchName=target.arch,
         multi_processor_count=target.num_cus, warp_size=target.wave_size,
         max_threads_per_block=target.max_threads_per_block,
         shared_memory_per_block=target.lds_bytes, total_memory=192 << 30, major=9, minor=4,

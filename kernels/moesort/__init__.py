@@ -23,6 +23,7 @@ from .paths import (
     Thresholds,
     choose_path,
     mesh_stride,
+    path_boundaries,
     path_thresholds,
     small_max_tokens,
     workspace_elems,
@@ -40,6 +41,6 @@ def __getattr__(name):
 
 __all__ = [
     "LDS_BYTES", "MEDIUM_MAX_TOKENS", "PATHS", "TARGETS", "Thresholds", "allocate_outputs", "choose_path",
-    "default_target", "mesh_stride", "moe_sorting", "native_gpu", "path_thresholds", "small_max_tokens",
+    "default_target", "mesh_stride", "moe_sorting", "native_gpu", "path_boundaries", "path_thresholds", "small_max_tokens",
     "workspace_elems", "workspace_size",
 ]

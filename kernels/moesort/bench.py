@@ -14,13 +14,15 @@ import argparse
 import statistics
 import time
 
-PRODUCTION = [(257, 9, 32), (385, 7, 32), (513, 9, 32), (128, 4, 128), (129, 7, 32),
-              (161, 7, 32), (256, 8, 32), (64, 6, 32), (32, 5, 32), (8, 2, 32)]
+from cases import PRODUCTION_SHAPES, Case
+
+from ..targets import TARGET_NAMES
+from .paths import path_thresholds
+
+PRODUCTION = [(s.num_experts, s.topk, s.unit_size) for s in PRODUCTION_SHAPES]
 
 
 def _case_tokens(path: str, E: int, topk: int, unit: int, target: str, cap: int) -> int:
-    from .paths import path_thresholds
-
     th = path_thresholds(E, topk, unit, target)
     return {"small": th.medium - 1, "medium": min(th.large - 1, cap), "large": max(th.large, cap)}[path]
 
@@ -30,7 +32,6 @@ def run_case(E: int, topk: int, unit: int, T: int, target: str, repeat: int):
     import torch
 
     import kernels.emu as emu
-    from fuzz.cases import Case
 
     from .api import allocate_outputs, moe_sorting
 
@@ -52,7 +53,7 @@ def run_case(E: int, topk: int, unit: int, T: int, target: str, repeat: int):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--target", default="gfx950", choices=("gfx942", "gfx950"))
+    ap.add_argument("--target", default="gfx950", choices=TARGET_NAMES)
     ap.add_argument("--shapes", nargs="*", help="E,topk,unit triples (default: production shapes)")
     ap.add_argument("--paths", nargs="*", default=["small", "medium", "large"])
     ap.add_argument("--max-tokens", type=int, default=4096, help="T of the medium/large cases")

@@ -12,9 +12,12 @@ or T), the expert count E, topk and the target's LDS size:
 ``large``  (M > ``MEDIUM_MAX_TOKENS``): four kernels (clear, scatter, count,
     prefix + scatter) through the same workspace layout.
 
+:func:`path_boundaries` gathers the first M of each path on every target,
+the token counts the suite's checks aim at.
+
 The LDS budget formula (the only target dependence)::
 
-    lds_budget   = LDS_BYTES[target] // 2          # keep two workgroups per CU
+    lds_budget   = LDS_BYTES[target] // 2          # keep two workgroups per CU (kernels.targets)
     lds_rows     = (lds_budget - SCAN_SCRATCH_BYTES) // (4 * E)
     work_rows    = max(16, small_block(E) // topk) # ~1 assignment per thread
     small_max_tokens = max(0, min(lds_rows, work_rows))
@@ -28,11 +31,15 @@ whenever ``small_max_tokens >= 1``.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
+from ..targets import TARGET_NAMES, WAVE_SIZE
+from ..targets import TARGETS as _TARGET_FACTS
+
 #: LDS bytes per workgroup of each target.
-LDS_BYTES = {"gfx942": 64 * 1024, "gfx950": 160 * 1024}
-TARGETS = tuple(LDS_BYTES)
+LDS_BYTES = {name: t.lds_bytes for name, t in _TARGET_FACTS.items()}
+TARGETS = TARGET_NAMES
 #: Bytes reserved in LDS for the cross-wave scan scratch.
 SCAN_SCRATCH_BYTES = 256
 #: Largest M the medium (two-kernel) path takes.
@@ -40,7 +47,7 @@ MEDIUM_MAX_TOKENS = 2048
 #: Threads per workgroup of the medium/large kernels.
 MULTI_BLOCK = 256
 #: Wave size of the CDNA targets.
-WAVE = 64
+WAVE = WAVE_SIZE
 #: Largest number of workgroups that zero moe_buf (grid-stride beyond that).
 MAX_ZERO_BLOCKS = 64
 PATHS = ("small", "medium", "large")
@@ -130,3 +137,16 @@ def zero_blocks(moe_buf_bytes: int, block: int) -> int:
         return 0
     chunks = -(-moe_buf_bytes // 16)
     return max(1, min(MAX_ZERO_BLOCKS, -(-chunks // block)))
+
+
+@functools.lru_cache(maxsize=4096)
+def path_boundaries(num_experts: int, topk: int, unit_size: int) -> tuple[int, ...]:
+    """Every M at which the path changes on some target (first M of the new path), sorted;
+    empty for a shape the kernels do not take (E or topk < 1)."""
+    found = set()
+    for target in TARGETS:
+        try:
+            found.update(int(t) for t in path_thresholds(num_experts, topk, unit_size, target))
+        except ValueError:
+            continue  # shape outside what the kernels support
+    return tuple(sorted(t for t in found if t >= 0))

@@ -6,14 +6,53 @@ pointers, runs ``body`` (MLIR lines that must define ``%r`` of ``out_type``)
 and stores ``%r`` to ``out[i]``; returns the output array.  ``uniform=True``
 passes the inputs as kernel scalar arguments instead (wave-uniform values).
 This tests op semantics independently of FlyDSL's front end.
+
+Every module the harness runs goes through :func:`load`.  With
+``$EMU_HARNESS_RECORD_OPS`` naming a file, :func:`load` appends the names of
+the module's ops to it, one per line: the op-coverage test
+(``test_op_coverage.py``) collects so which ops the per-op tests exercise.
 """
+import os
+
 import numpy as np
-import torch
 
 from kernels.emu import irload
 from kernels.emu.memory import Allocation, GlobalMemory
 from kernels.emu.simt import Options, Program
-from kernels.emu.targets import get_target
+from kernels.targets import get_target
+
+RECORD_ENV = "EMU_HARNESS_RECORD_OPS"
+
+
+def op_names(module) -> set:
+    """Names of every op in the host functions and kernels of ``module`` (nested regions too)."""
+    return {op.name for func in list(module.host.values()) + list(module.kernels.values())
+            for op in _walk_ops(func.body)}
+
+
+def _walk_ops(block):
+    for op in block.ops:
+        yield op
+        for region in op.regions:
+            yield from _walk_ops(region)
+
+
+def load(text, rename=None):
+    """Parse ``text`` into the interpreter's IR (recording its ops when asked to).
+
+    ``rename`` ({parsed op name: op name to run}) renames ops after parsing: it tests
+    handlers of ops this MLIR build no longer parses (FlyDSL's older lowerings emit
+    them) through the op that replaced them, with the same operands and results."""
+    module = irload.load_module(text)
+    for func in list(module.host.values()) + list(module.kernels.values()):
+        for op in _walk_ops(func.body):
+            op.name = (rename or {}).get(op.name, op.name)
+    record = os.environ.get(RECORD_ENV)
+    if record:
+        with open(record, "a") as f:
+            f.write("".join(f"{name}\n" for name in sorted(op_names(module))))
+    return module
+
 
 _NP = {"i1": np.bool_, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
        "f16": np.float16, "f32": np.float32, "f64": np.float64, "bf16": np.uint16}
@@ -67,10 +106,11 @@ module attributes {{gpu.container_module}} {{
 """
 
 
-def run_lanes(body, in_types, out_type, inputs, nlanes=None, uniform=False, target="gfx950", sanitize=True):
+def run_lanes(body, in_types, out_type, inputs, nlanes=None, uniform=False, target="gfx950", sanitize=True,
+              rename=None):
     nlanes = nlanes or (len(inputs[0]) if inputs and not uniform else 64)
     text = build_module(body, in_types, out_type, uniform=uniform, block=nlanes)
-    prog = Program(irload.load_module(text), get_target(target))
+    prog = Program(load(text, rename), get_target(target))
     keep, allocs, hvals = [], [], []
     for k, (t, vals) in enumerate(zip(in_types, inputs)):
         dt, n = _mem_np(t)
@@ -93,7 +133,7 @@ def run_lanes(body, in_types, out_type, inputs, nlanes=None, uniform=False, targ
 
 def run_module(text, args, tensors, target="gfx950", sanitize=True, strict_buffers=False):
     """Run the host function ``@host`` of ``text``; ``args`` are host values, ``tensors`` the live numpy arrays."""
-    prog = Program(irload.load_module(text), get_target(target))
+    prog = Program(load(text), get_target(target))
     allocs = [Allocation(a.ctypes.data, a.nbytes, f"t{i}") for i, a in enumerate(tensors)]
     prog.run_host("host", tuple(args), GlobalMemory(allocs, sanitize),
                   Options(sanitize=sanitize, strict_buffers=strict_buffers))

@@ -8,10 +8,9 @@ MoE sort kernels lower to.  The ``broken_*`` kernels each contain one bug a
 sanitizer check must catch.
 """
 
-import numpy as np
-
 import flydsl.compiler as flyc
 import flydsl.expr as fx
+import numpy as np
 from flydsl._mlir import ir
 from flydsl._mlir.dialects import arith as _arith
 from flydsl._mlir.dialects import fly as _fly
@@ -217,49 +216,38 @@ def launch_broken_oob(Y: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(N
     _broken_oob_kernel(Y, n).launch(grid=(1, 1, 1), block=(n, 1, 1), stream=stream)
 
 
-def make_broken_race(block: int = 128):
+def _lds_exchange(block: int, barrier):
+    """Each thread stores its id in LDS, calls ``barrier()``, and reads the slot 64 threads
+    on (another wave's): a race unless ``barrier`` is ``gpu.barrier``."""
     @fx.struct
     class Smem:
         s: fx.Array[fx.Int32, block, 16]
 
     @flyc.kernel
-    def _race_kernel(Y: fx.Tensor):
+    def _exchange_kernel(Y: fx.Tensor):
         tid = fx.Int32(fx.thread_idx.x)
         s = fx.SharedAllocator().allocate(Smem).peek().s.ptr
         fx.ptr_store(tid, s + fx.Int64(tid))
-        # BUG: no gpu.barrier() here; the read below is another wave's slot
+        barrier()
         other = (tid + fx.Int32(64)) % fx.Int32(block)
         v = fx.ptr_load(s + fx.Int64(other))
         buf_store(v, make_rsrc(Y, block * 4), tid * 4)
 
     @flyc.jit
     def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
-        _race_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+        _exchange_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
 
     return launch
+
+
+def make_broken_race(block: int = 128):
+    """BUG: no barrier between the LDS store and another wave's read of it."""
+    return _lds_exchange(block, lambda: None)
 
 
 def make_fixed_race(block: int = 128):
     """The race kernel with its barrier: must pass every check."""
-    @fx.struct
-    class Smem:
-        s: fx.Array[fx.Int32, block, 16]
-
-    @flyc.kernel
-    def _norace_kernel(Y: fx.Tensor):
-        tid = fx.Int32(fx.thread_idx.x)
-        s = fx.SharedAllocator().allocate(Smem).peek().s.ptr
-        fx.ptr_store(tid, s + fx.Int64(tid))
-        gpu.barrier()
-        other = (tid + fx.Int32(64)) % fx.Int32(block)
-        v = fx.ptr_load(s + fx.Int64(other))
-        buf_store(v, make_rsrc(Y, block * 4), tid * 4)
-
-    @flyc.jit
-    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
-        _norace_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
-
-    return launch
+    return _lds_exchange(block, gpu.barrier)
 
 
 def make_broken_uninit(block: int = 64):

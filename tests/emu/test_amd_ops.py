@@ -5,13 +5,11 @@ BOUND_CTRL; DS_BPERMUTE_B32: lane = addr[7:2], disabled source lane reads 0;
 raw buffer range checking: OOB loads read 0, OOB stores are dropped, checked per
 dword) and from the MLIR dialects (gpu.shuffle, scf.*, gpu.barrier).
 """
-import types
-
 import numpy as np
 import pytest
 
 import kernels.emu as emu
-from kernels.emu import amdgpu, rt
+from kernels.emu import amdgpu
 from tests.emu.mlir_harness import run_lanes, run_module
 
 pytestmark = pytest.mark.interpreter
@@ -289,18 +287,41 @@ def test_strict_accepts_in_range_and_far_masked_accesses():
     src, dst, out = _buf("i32", 64 * 4, strict=True)                  # every lane in range
     np.testing.assert_array_equal(out[:, 0], src[LANE])
     # lanes 1.. start at least PAST_END_WINDOW past a 4-byte buffer: masking, not a bug
-    src, dst, out = _buf("i32", 4, step=rt.PAST_END_WINDOW + 4, strict=True)
+    src, dst, out = _buf("i32", 4, step=emu.PAST_END_WINDOW + 4, strict=True)
     assert out[0, 0] == src[0] and (out[1:, 0] == 0).all() and (dst[1:] == -1).all()
 
 
-def test_past_end_check_skips_whole_range_descriptors_and_strided_buffers():
-    X = types.SimpleNamespace(strict_buffers=True, gmem=None)
-    info = ("rocdl.raw.ptr.buffer.store", "k.py:1")
-    off = np.array([0, 0xFFFFFFFC], np.int64)      # FlyDSL's masking offset 0x7FFFFFFF * 4, wrapped
-    rt._past_end(X, 0, off, 4, 0xFFFFFFFF, 0, info, "store")    # max_size descriptor: no report
-    rt._past_end(X, 0, off + 100, 4, 100, 16, info, "store")    # strided (index-checked): no report
-    X.strict_buffers = False
-    rt._past_end(X, 0, off + 100, 4, 100, 0, info, "store")     # not strict: no report
+def _buf_first_or_step(nrec, step, strict=True):
+    """BUF_KERNEL with lane 0 at offset 0 and every other lane at byte offset ``step`` (u32)."""
+    text = BUF_KERNEL.format(ty="i32", stride=0).replace(
+        "      %vo = arith.muli %t32, %step : i32\n",
+        "      %zero = arith.constant 0 : i32\n"
+        "      %first = arith.cmpi eq, %t32, %zero : i32\n"
+        "      %vo = arith.select %first, %zero, %step : i32\n")
+    src = np.arange(64, dtype=np.int32) + 1
+    dst = np.full(64, -1, np.int32)
+    out = np.full(64, -7, np.int32)
+    run_module(text, [np.int64(src.ctypes.data), np.int64(dst.ctypes.data), np.int64(out.ctypes.data),
+                      np.int64(nrec), np.int32(0), np.int32(np.uint32(step).view(np.int32))],
+               [src, dst, out], strict_buffers=strict)
+    return src, dst, out
+
+
+def test_strict_skips_whole_range_descriptors():
+    # FlyDSL's masking offset 0x7FFFFFFF elements * 4 bytes wraps to 0xFFFFFFFC: just past the end
+    # of a max_size descriptor (num_records 0xFFFFFFFF), which is not exactly sized: no report
+    src, dst, out = _buf_first_or_step(0xFFFFFFFF, 0xFFFFFFFC)
+    assert out[0] == src[0] and (out[1:] == 0).all()
+    assert dst[0] == src[0] and (dst[1:] == -1).all()
+    with pytest.raises(emu.OutOfBoundsError, match="offset 100"):     # the same kernel, exactly sized
+        _buf_first_or_step(100, 100)
+
+
+def test_strict_skips_strided_buffers():
+    # a non-zero stride checks the index (0 < num_records), not the offset: nothing is dropped
+    src, dst, out = _buf("i32", 100, stride=16, strict=True)
+    np.testing.assert_array_equal(out[:, 0], src[LANE])
+    np.testing.assert_array_equal(dst[:64], src[:64])
 
 
 # ------------------------------------------------------------ structured control flow

@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -83,7 +82,6 @@ def test_environment_switch(tmp_path):
 
 
 def _run_vadd_and_zero(batch):
-    from kernels.emu import _session
     n = 5000
     g = torch.Generator().manual_seed(0)
     a, b, c = torch.randn(n, generator=g), torch.randn(n, generator=g), torch.zeros(n)

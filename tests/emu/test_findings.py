@@ -61,7 +61,7 @@ def test_race_is_recorded_once_per_site_with_count_and_first_lane():
         K.make_broken_race()(y)
         f = _only(emu.last_findings(), "lds-race")
     assert f.count >= 64 and f.workgroup == 0 and f.lane is not None
-    assert "missing gpu.barrier" in f.message and f.kernel.startswith("_race_kernel")
+    assert "missing gpu.barrier" in f.message and f.kernel.startswith("_exchange_kernel")
     # the launch went on: lockstep order, every thread read its neighbour's slot
     np.testing.assert_array_equal(y.numpy(), (np.arange(128) + 64) % 128)
 

@@ -2,7 +2,7 @@
 
 Needs ``FLYDSL_ROOT`` naming a FlyDSL source checkout (``kernels/__init__.py``
 then merges its ``kernels/`` package); skipped otherwise.  Run without the
-sanitizer: FlyDSL's kernel has findings of its own (see the emu README / issue 5).
+sanitizer: FlyDSL's kernel has findings of its own (see FINDINGS.md).
 """
 import os
 

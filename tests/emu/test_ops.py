@@ -9,40 +9,10 @@ import numpy as np
 import pytest
 
 import kernels.emu as emu
-from tests.emu.mlir_harness import run_lanes, run_module
+from tests.emu.mlir_harness import run_lanes
+from tests.emu.references import DT, FVALS, W, bf16_round, both, edge_values, floats, u, wrap
 
 pytestmark = pytest.mark.interpreter
-RNG = np.random.default_rng(1234)
-W = {"i8": 8, "i16": 16, "i32": 32, "i64": 64}
-DT = {"i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64}
-
-
-def wrap(x, w):
-    x &= (1 << w) - 1
-    return x - (1 << w) if x >> (w - 1) else x
-
-
-def u(x, w):
-    return x & ((1 << w) - 1)
-
-
-def edge_values(t, n=64):
-    w = W[t]
-    lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
-    edges = [0, 1, -1, 2, -2, 3, 7, -7, lo, hi, lo + 1, hi - 1]
-    vals = edges + [int(v) for v in RNG.integers(lo, hi, size=n - len(edges), endpoint=True)]
-    return np.array(vals[:n], dtype=DT[t])
-
-
-def both(body, tys, out, ins, ref):
-    """Check the op per-lane and uniform (first 4 lanes' values as scalars)."""
-    got = run_lanes(body, tys, out, ins)
-    exp = np.array([ref(*[int(x) if np.issubdtype(np.asarray(x).dtype, np.integer) or x.dtype == bool else x
-                         for x in col]) for col in zip(*ins)])
-    np.testing.assert_array_equal(got.astype(np.int64) if got.dtype != bool else got, exp)
-    for j in range(4):
-        g = run_lanes(body, tys, out, [a[j] for a in ins], uniform=True)
-        assert (g == got[j]).all(), (body, [a[j] for a in ins], g[0], got[j])
 
 
 # ------------------------------------------------------------ integer arithmetic (wrap)
@@ -168,38 +138,14 @@ def test_i1_extensions():
 
 
 # ------------------------------------------------------------ floats in their declared width
-def _bf16_round(x):
-    """Independent reference: float32 -> bf16 bits, round-to-nearest-even (Python ints)."""
-    out = []
-    for v in np.asarray(x, np.float32).reshape(-1):
-        b = int(np.float32(v).view(np.uint32))
-        if np.isnan(v):
-            out.append((b >> 16) | 0x40)
-            continue
-        low = b & 0xFFFF
-        hi = b >> 16
-        if low > 0x8000 or (low == 0x8000 and hi & 1):
-            hi += 1
-        out.append(hi & 0xFFFF)
-    return np.array(out, np.uint16)
-
-
-def _f(vals, dt):
-    with np.errstate(over="ignore"):
-        return np.array(vals, dtype=dt)
-
-
-FVALS = [0.0, -0.0, 1.0, -1.5, 3.140625, 1e-3, 65504.0, 1e30, -2.5e-8, 0.1, 7.0, 1.0 / 3]
-
-
 @pytest.mark.parametrize("op,fn", [("addf", np.add), ("subf", np.subtract), ("mulf", np.multiply),
                                    ("divf", np.divide)])
 @pytest.mark.parametrize("t", ["f16", "f32"])
 def test_float_ops_round_in_declared_width(op, fn, t):
     dt = {"f16": np.float16, "f32": np.float32}[t]
     rng = np.random.default_rng(7)
-    a = _f(list(FVALS) + list(rng.normal(size=64 - len(FVALS)) * 100), dt)
-    b = _f(list(rng.normal(size=64) * 10), dt)
+    a = floats(list(FVALS) + list(rng.normal(size=64 - len(FVALS)) * 100), dt)
+    b = floats(list(rng.normal(size=64) * 10), dt)
     got = run_lanes(f"%r = arith.{op} %a0, %a1 : {t}", [t, t], t, [a, b])
     with np.errstate(all="ignore"):
         exp = fn(a.astype(np.float64), b.astype(np.float64)).astype(dt)
@@ -212,22 +158,22 @@ def test_bf16_ops(op, fn):
     rng = np.random.default_rng(3)
     a32 = rng.normal(size=64).astype(np.float32) * 37
     b32 = rng.normal(size=64).astype(np.float32) * 5
-    a_bits, b_bits = _bf16_round(a32), _bf16_round(b32)
+    a_bits, b_bits = bf16_round(a32), bf16_round(b32)
     got = run_lanes(f"%r = arith.{op} %a0, %a1 : bf16", ["bf16", "bf16"], "bf16", [a_bits, b_bits])
     a = (a_bits.astype(np.uint32) << 16).view(np.float32)
     b = (b_bits.astype(np.uint32) << 16).view(np.float32)
-    np.testing.assert_array_equal(got, _bf16_round(fn(a, b)))
+    np.testing.assert_array_equal(got, bf16_round(fn(a, b)))
 
 
 def test_float_conversions():
-    x = _f(FVALS + [2.5, 3.5, -2.5, 1e10, -1e10, float("nan")] * 4, np.float32)[:64]
+    x = floats(FVALS + [2.5, 3.5, -2.5, 1e10, -1e10, float("nan")] * 4, np.float32)[:64]
     x = np.resize(x, 64)
     got = run_lanes("%r = arith.truncf %a0 : f32 to f16", ["f32"], "f16", [x])
     with np.errstate(over="ignore"):
         x16 = x.astype(np.float16)
     np.testing.assert_array_equal(got.view(np.uint16)[~np.isnan(x)], x16.view(np.uint16)[~np.isnan(x)])
     got = run_lanes("%r = arith.truncf %a0 : f32 to bf16", ["f32"], "bf16", [x])
-    np.testing.assert_array_equal(got, _bf16_round(x))
+    np.testing.assert_array_equal(got, bf16_round(x))
     # fptosi: poison out of range in arith; documented: saturate, NaN -> 0 (v_cvt_i32_f32)
     got = run_lanes("%r = arith.fptosi %a0 : f32 to i32", ["f32"], "i32", [x])
     exp = [0 if np.isnan(v) else int(np.clip(np.trunc(np.float64(v)), -2**31, 2**31 - 1)) for v in x]

@@ -1,6 +1,4 @@
 """Each sanitizer check catches one deliberately broken kernel of ours (and passes its fixed twin)."""
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -28,11 +26,15 @@ def test_out_of_bounds_not_reported_without_sanitizer_but_memory_is_safe():
         K.launch_broken_oob(y, 64)      # a raw store outside every tensor is refused even then
 
 
-def test_missing_barrier_race():
-    y = torch.zeros(128, dtype=torch.int32)
-    with emu.emulate("gfx950"), pytest.raises(emu.RaceError) as ei:
-        K.make_broken_race()(y)
-    assert "llvm.load" in str(ei.value) and SRC in str(ei.value)
+@pytest.mark.parametrize("make,threads,error,text", [
+    (K.make_broken_race, 128, emu.RaceError, "llvm.load"),                 # missing barrier
+    (K.make_broken_uninit, 64, emu.UninitializedReadError, "LDS"),        # LDS read before any write
+], ids=["missing-barrier-race", "uninitialized-lds-read"])
+def test_broken_lds_kernel_is_reported(make, threads, error, text):
+    y = torch.zeros(threads, dtype=torch.int32)
+    with emu.emulate("gfx950"), pytest.raises(error) as ei:
+        make()(y)
+    assert text in str(ei.value) and SRC in str(ei.value)
 
 
 def test_fixed_race_kernel_is_clean_and_correct():
@@ -40,13 +42,6 @@ def test_fixed_race_kernel_is_clean_and_correct():
     with emu.emulate("gfx950", shuffle_schedule=True):
         K.make_fixed_race()(y)
     np.testing.assert_array_equal(y.numpy(), (np.arange(128) + 64) % 128)
-
-
-def test_uninitialized_lds_read():
-    y = torch.zeros(64, dtype=torch.int32)
-    with emu.emulate("gfx950"), pytest.raises(emu.UninitializedReadError) as ei:
-        K.make_broken_uninit()(y)
-    assert "LDS" in str(ei.value) and SRC in str(ei.value)
 
 
 def test_uninitialized_output_only_tensor_read():

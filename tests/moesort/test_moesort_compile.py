@@ -4,7 +4,7 @@
   its canonicalize) of every path has no atomics, reaches global memory only
   through buffer resources, and the host function launches 1 / 2 / 4 kernels.
 * Binary checks (``compile`` marker): with the ROCm toolchain of
-  ``kernels.toolchain`` the pipeline ends in a gfx942 / gfx950 code object.
+  ``kernels.compilecheck.toolchain`` the pipeline ends in a gfx942 / gfx950 code object.
 """
 import os
 import re
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kernels.moesort import choose_path, path_thresholds
+from kernels.targets import TARGET_NAMES
 
 HERE = Path(__file__).resolve().parent
 KERNELS_PER_PATH = {"small": 1, "medium": 2, "large": 4}
@@ -22,9 +23,9 @@ KERNELS_PER_PATH = {"small": 1, "medium": 2, "large": 4}
 
 def _toolchain_env():
     try:
-        from kernels import toolchain
+        from kernels.compilecheck import toolchain
     except ImportError as exc:
-        return None, f"kernels.toolchain does not import: {exc}"
+        return None, f"kernels.compilecheck.toolchain does not import: {exc}"
     env = dict(os.environ)
     try:
         toolchain.ensure_toolchain(env)
@@ -76,7 +77,7 @@ def test_structured_ir(path, tmp_path):
 
 
 @pytest.mark.compile
-@pytest.mark.parametrize("target", ["gfx942", "gfx950"])
+@pytest.mark.parametrize("target", TARGET_NAMES)
 @pytest.mark.parametrize("path", ["small", "medium", "large"])
 def test_binary(path, target):
     env, reason = _toolchain_env()

@@ -7,18 +7,17 @@ and is compared bit-exactly, strict order, with ``oracle.moe_sorting`` by
 ``choose_path`` names.  Skipped, with the reason, while the backend cannot
 run here (no GPU and no interpreter yet).
 """
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import kernels
 import oracle
-from fuzz.cases import Case
+from cases import Case
 from kernels.moesort import choose_path, path_thresholds
+from kernels.targets import TARGET_NAMES as TARGETS
 
 BACKEND = "flydsl-own"
-TARGETS = ("gfx942", "gfx950")
 pytestmark = pytest.mark.interpreter
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import oracle
-from kernels.registry import BackendResult
+from kernels.result import BackendResult
 
 IDS = np.array([[0, 2], [1, 2], [2, 0], [1, 0]], np.int32)
 W = np.arange(8, dtype=np.float32).reshape(4, 2) + 1

@@ -1,10 +1,9 @@
 """Large shapes: the golden model against the torch backend at production scale."""
-import numpy as np
 import pytest
 
 import kernels
 import oracle
-from fuzz.cases import Case
+from cases import Case
 
 
 @pytest.mark.large

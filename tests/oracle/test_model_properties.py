@@ -1,7 +1,7 @@
 """Property tests: the vectorized model against the plain-loop model, and
 the contract's invariants checked directly on the model's output."""
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import oracle

@@ -1,0 +1,302 @@
+"""A fuzz campaign: Hypothesis-driven workers that shrink and save every failure.
+
+Each worker runs Hypothesis in chunks of ``CHUNK`` examples (a fresh seed per
+chunk, the (backend, target) pairs taken in turn) until the deadline or case
+budget is spent.  Examples are saved in the database under one key per
+(backend, target).  Each minimal failure is also published as a JSON record
+under :data:`SHARED_FAILURES_KEY` of the same database (local directory, plus
+Redis when configured); every worker replays records it has not seen at start
+and after every chunk, so a failure found on one machine becomes a fixture on
+every machine.  Hypothesis's own reuse phase is off: it would delete saved
+examples that now pass because their signature is known.  Every example is one
+(case, backend, target) run judged by :func:`fuzz.judge.run_case`.  A failure
+whose signature is new is saved at once, unshrunk, as a fixture (so an
+interrupt loses nothing), then raised so Hypothesis shrinks it; the minimal
+case replaces the unshrunk fixture.  Signatures already saved (by this
+worker, another worker, or an earlier campaign — read from the fixture
+directory) count as duplicates and do not stop the search.
+
+Workers report through ``emit(event: dict)``: ``{"type": "case", ...}``,
+``{"type": "failure", ...}``, ``{"type": "warning", "message"}``,
+``{"type": "done", "worker"}``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+
+from cases import Case
+from kernels.moesort.paths import path_boundaries
+from regressions import known_findings
+from regressions.fixtures import Fixture, load_all, save
+
+from ..judge import Outcome, run_case
+from ..signature import Signature
+from ..strategies import cases
+from .buckets import shape_bucket
+from .database import open_database
+
+CHUNK = 25
+#: Database key under which workers publish minimal failing cases (JSON) for
+#: every other worker, here or on another machine, to replay.
+SHARED_FAILURES_KEY = b"moesort-verify:failures:v1"
+
+
+@dataclasses.dataclass
+class CampaignConfig:
+    """Everything a worker needs; picklable for worker processes."""
+
+    pairs: list  # [(backend, target)] to fuzz
+    seed: int
+    deadline: Optional[float]  # time.time() when to stop, or None
+    max_cases: Optional[int]  # per worker, or None
+    max_tokens: int
+    db_dir: str
+    fixtures_dir: str
+    redis_url: Optional[str] = None
+    production_only: bool = False
+    experts: Optional[int] = None
+    topk: Optional[int] = None
+    unit_size: Optional[int] = None
+    max_examples_per_chunk: int = CHUNK
+    known_findings: Optional[str] = None   # known-findings file (default: the committed list)
+
+
+class _NewFailure(Exception):
+    """Raised inside the Hypothesis test so that it shrinks a new failure."""
+
+
+def known_signatures(fixtures_dir) -> set:
+    keys = set()
+    for fixture in load_all(fixtures_dir):
+        if fixture.failure and fixture.failure.get("signature"):
+            keys.add(Signature.from_dict(fixture.failure["signature"]).key)
+    return keys
+
+
+def _flydsl_version() -> Optional[str]:
+    try:
+        import flydsl
+        return getattr(flydsl, "__version__", None)
+    except ImportError:
+        return None
+
+
+def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -> Fixture:
+    """The fixture of ``outcome``'s failure with signature ``key`` (default: the first)."""
+    case = outcome.case
+    ids, w, mask, local = case.materialize()
+    failure = outcome.failure(key) if key else outcome.failures[0]
+    sig = failure.signature
+    record = {"backend": outcome.backend, "target": outcome.target, "path": outcome.path,
+              "signature": sig.to_dict(), "summary": failure.summary,
+              "flydsl_version": _flydsl_version(), "shrunk": shrunk}
+    if failure.finding:
+        record["finding"] = failure.finding
+    if outcome.known:
+        record["known_findings_also_seen"] = sorted(outcome.known)
+    return Fixture(
+        name=f"{case.name}-{sig.digest}", kind="failure", topk_ids=ids, topk_weights=w,
+        num_experts=case.num_experts, unit_size=case.unit_size, expert_mask=mask,
+        num_local_tokens=local,
+        note=("minimal case found by a fuzz campaign" if shrunk else
+              "unshrunk: the campaign stopped before shrinking finished"),
+        case=case.to_dict(),
+        failure=record,
+    )
+
+
+def _reproducer(outcome: Outcome, path: Path) -> str:
+    target = f" --target {outcome.target}" if outcome.target else ""
+    return f"python -m fuzz replay --fixture {path} --backend {outcome.backend}{target}"
+
+
+def _size(fixture) -> tuple:
+    return (fixture.topk_ids.size, fixture.num_experts, fixture.unit_size)
+
+
+def save_failure(outcome: Outcome, fixtures_dir, shrunk: bool, key: Optional[str] = None) -> Path:
+    """Save ``outcome``'s failure of signature ``key`` (default: the first) as a
+    fixture unless one of that signature is already there; of two shrunk fixtures
+    for one signature the smaller is kept.  A per-signature file lock serializes
+    workers and campaigns."""
+    fixture = failure_fixture(outcome, shrunk, key)
+    signature = Signature.from_dict(fixture.failure["signature"])
+    fixtures_dir = Path(fixtures_dir)
+    lock_dir = fixtures_dir / ".locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{signature.digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for existing in load_all(fixtures_dir):
+            sig = (existing.failure or {}).get("signature")
+            if not sig or Signature.from_dict(sig).key != signature.key:
+                continue
+            if existing.failure.get("shrunk") and (not shrunk or _size(existing) <= _size(fixture)):
+                return existing.path
+            existing.path.unlink(missing_ok=True)
+            existing.path.with_suffix(".npz").unlink(missing_ok=True)
+        target_path = fixtures_dir / fixture.filename
+        return save(fixture, fixtures_dir, reproducer=_reproducer(outcome, target_path))
+
+
+def case_strategy(config: CampaignConfig):
+    if config.experts is None:
+        return cases(max_tokens=config.max_tokens, production_only=config.production_only)
+    from ..strategies import token_counts
+
+    @st.composite
+    def fixed_shape(draw):
+        base = draw(cases(max_tokens=config.max_tokens))
+        E = config.experts
+        topk = config.topk or min(base.topk, E)
+        unit = config.unit_size or base.unit_size
+        T = draw(token_counts(E, topk, unit, config.max_tokens))
+        local = None if base.num_local_tokens is None or T == 0 else min(base.num_local_tokens, T - 1)
+        return dataclasses.replace(base, num_experts=E, topk=topk, unit_size=unit, tokens=T,
+                                   num_local_tokens=local)
+    return fixed_shape()
+
+
+def boundary_label(case: Case) -> Optional[str]:
+    """``E257-k9-u32@2048-1`` when T is within one of a path boundary, else None."""
+    for b in path_boundaries(case.num_experts, case.topk, case.unit_size):
+        if abs(case.tokens - b) <= 1:
+            delta = {-1: "-1", 0: "", 1: "+1"}[case.tokens - b]
+            return f"E{case.num_experts}-k{case.topk}-u{case.unit_size}@{b}{delta}"
+    return None
+
+
+def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]) -> None:
+    """Fuzz until the deadline / case budget; report through ``emit``."""
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    db = open_database(config.db_dir, config.redis_url,
+                       on_warning=lambda m: emit({"type": "warning", "worker": worker, "message": m}))
+    known = known_signatures(config.fixtures_dir)
+    state = {"cases": 0, "target_key": None, "last": None, "unshrunk": {}}
+
+    def out_of_budget() -> bool:
+        if config.deadline is not None and time.time() >= config.deadline:
+            return True
+        return config.max_cases is not None and state["cases"] >= config.max_cases
+
+    known_list = known_findings.cached(config.known_findings)
+
+    def check(case: Case, pair) -> None:
+        if out_of_budget() and state["target_key"] is None:
+            return
+        outcome = run_case(case, *pair, known=known_list)
+        state["cases"] += 1
+        keys = [s.key for s in outcome.signatures]
+        emit({"type": "case", "worker": worker, "backend": outcome.backend, "target": outcome.target,
+              "path": outcome.path, "bucket": shape_bucket(case.num_experts, case.tokens),
+              "experts": case.num_experts, "tokens": case.tokens, "ok": outcome.ok,
+              "boundary": boundary_label(case), "judged": outcome.judged, "known": sorted(outcome.known),
+              "seconds": outcome.seconds, "signature": keys[0] if keys else None, "signatures": keys})
+        new = [k for k in keys if k not in known]
+        if not new:
+            return
+        for key in new:
+            if key not in state["unshrunk"]:
+                state["unshrunk"][key] = save_failure(outcome, config.fixtures_dir, shrunk=False, key=key)
+        if state["target_key"] is None:
+            state["target_key"] = new[0]
+        if state["target_key"] in new:
+            state["last"] = outcome
+            raise _NewFailure(state["target_key"])
+
+    def run_chunk(pair, chunk: int, phases) -> bool:
+        """One Hypothesis run on ``pair``; True when it found a new signature."""
+        state["target_key"], state["last"] = None, None
+
+        def body(case: Case) -> None:
+            check(case, pair)
+
+        # One database key per (backend, target), so that a saved example
+        # replays on the backend that failed it, whatever the pair list.
+        body._hypothesis_internal_add_digest = f"{pair[0]}@{pair[1]}".encode()
+        test = settings(
+            database=db, max_examples=config.max_examples_per_chunk, deadline=None,
+            suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+            phases=phases, print_blob=False, verbosity=settings.default.verbosity,
+        )(hypothesis_seed(config.seed * 1_000_003 + worker * 10_007 + chunk)(
+            given(case_strategy(config))(body)))
+        try:
+            test()
+        except Exception as exc:  # _NewFailure, or Hypothesis's Flaky wrapping one
+            outcome: Optional[Outcome] = state["last"]
+            if outcome is None and "run no examples" in str(exc):
+                return False  # a replay-only run with nothing saved for this pair
+            if outcome is None:
+                emit({"type": "warning", "worker": worker,
+                      "message": f"chunk {chunk} ended with {type(exc).__name__}: {exc}"})
+                return False
+            key = state["target_key"]
+            path = save_failure(outcome, config.fixtures_dir, shrunk=True, key=key)
+            state["unshrunk"].pop(key, None)
+            known.add(key)
+            state["publish"](outcome, key)
+            emit({"type": "failure", "worker": worker, "signature": key, "case": outcome.case.name,
+                  "summary": outcome.failure(key).summary, "fixture": str(path)})
+            return True
+        return False
+
+    seen_records: set = set()
+
+    def replay_shared() -> None:
+        """Replay every failure any worker published that this one has not seen."""
+        for raw in list(db.fetch(SHARED_FAILURES_KEY)):
+            if raw in seen_records:
+                continue
+            seen_records.add(raw)
+            try:
+                record = json.loads(raw)
+                case, pair = Case.from_dict(record["case"]), (record["backend"], record["target"])
+            except (ValueError, KeyError, TypeError) as exc:
+                emit({"type": "warning", "worker": worker, "message": f"bad shared failure record: {exc}"})
+                continue
+            if record.get("signature") in known or pair not in config.pairs:
+                continue
+            outcome = run_case(case, *pair, known=known_list)
+            state["cases"] += 1
+            for failure in outcome.failures:
+                key = failure.signature.key
+                if key in known:
+                    continue
+                path = save_failure(outcome, config.fixtures_dir, shrunk=True, key=key)
+                known.add(key)
+                emit({"type": "failure", "worker": worker, "signature": key,
+                      "case": case.name, "summary": failure.summary, "fixture": str(path)})
+
+    def publish(outcome: Outcome, key: str) -> None:
+        record = {"case": outcome.case.to_dict(), "backend": outcome.backend, "target": outcome.target,
+                  "signature": key}
+        raw = json.dumps(record, sort_keys=True).encode()
+        seen_records.add(raw)
+        db.save(SHARED_FAILURES_KEY, raw)
+
+    state["publish"] = publish
+    try:
+        chunk = 0
+        replay_shared()
+        while not out_of_budget():
+            pair = config.pairs[(worker + chunk) % len(config.pairs)]
+            run_chunk(pair, chunk, [Phase.explicit, Phase.generate, Phase.shrink])
+            replay_shared()
+            chunk += 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for key, raw in state["unshrunk"].items():
+            emit({"type": "failure", "worker": worker, "signature": key, "case": raw.stem,
+                  "summary": "saved unshrunk (interrupted)", "fixture": str(raw)})
+        emit({"type": "done", "worker": worker, "pid": os.getpid()})

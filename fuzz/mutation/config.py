@@ -1,0 +1,27 @@
+"""What ``fuzz mutate`` mutates: the suite's own kernel files or FlyDSL's, and what each implements.
+
+``OWN_SOURCES`` maps each of the suite's kernel files (repo-relative) to its
+``token_names`` for the ``sentinel_t`` operator ({M name: T expression}, see
+:mod:`fuzz.mutation.operators`); ``UPSTREAM_SOURCE`` names FlyDSL's kernel in
+the checkout at ``FLYDSL_ROOT`` (``--upstream``); ``PATHS_OF`` the kernel
+paths a file implements, to which its mutants' suite cases are restricted.
+"""
+from __future__ import annotations
+
+#: The suite's own kernel files and, per file, the expression for T that the
+#: ``sentinel_t`` operator puts in place of M.
+OWN_SOURCES = {
+    "kernels/moesort/small.py": {"m": "(n_in // i32(topk))"},
+    "kernels/moesort/multi.py": {"m": "(n_in // i32(topk))"},
+    "kernels/moesort/dsl.py": {},
+}
+#: FlyDSL's own kernel, in the checkout named by FLYDSL_ROOT (``--upstream``).
+UPSTREAM_SOURCE = "flydsl:kernels/moe/moe_sorting_kernel.py"
+#: The kernel paths each file implements: the suite's cases for its mutants
+#: are restricted to those (files not listed are used by every path).
+PATHS_OF = {"kernels/moesort/small.py": ("small",), "kernels/moesort/multi.py": ("medium", "large")}
+
+
+def paths_of(path: str) -> tuple:
+    """The kernel paths the file ``path`` implements (empty: every path)."""
+    return PATHS_OF.get(path, ())

@@ -1,0 +1,50 @@
+"""The runtime of generated kernel code: every helper it calls, as ``rt.<name>``.
+
+Contract: every helper takes the workgroup context ``X`` (see
+:class:`kernels.emu.simt.WG`) and the active-lane mask ``m`` where lanes
+matter; values are NumPy scalars (uniform) or lane arrays of length ``X.L``.
+Inactive lanes never touch memory; a load returns 0 in inactive lanes.
+
+Modules: :mod:`.lanes` (lane bookkeeping), :mod:`.access` (``llvm.load`` /
+``llvm.store``), :mod:`.buffers` (buffer descriptors and accesses),
+:mod:`.crosslane` (DPP, permutes, ballot, readlane, mbcnt), :mod:`.control`
+(barriers, uniformity, selects and per-lane merges), :mod:`.values` (vectors,
+aggregates, casts).
+"""
+from .access import load, store
+from .buffers import PAST_END_WINDOW, buffer_load, buffer_store, make_rsrc
+from .control import (
+                      barrier,
+                      check_div,
+                      divergent_switch,
+                      for_bounds,
+                      keep,
+                      merge,
+                      merge_any,
+                      merge_mask,
+                      sel,
+                      selv,
+                      uniform,
+)
+from .crosslane import ballot, bpermute, dpp, mbcnt_hi, mbcnt_lo, readfirstlane, readlane, shuffle
+from .lanes import full
+from .values import (
+                      broadcast,
+                      ext_i1_signed,
+                      from_elements,
+                      insert,
+                      reshape,
+                      shaped_bitcast,
+                      vbitcast,
+                      vextract_dyn,
+                      vinsert,
+                      vinsert_dyn,
+)
+
+__all__ = [
+    "PAST_END_WINDOW", "ballot", "barrier", "bpermute", "broadcast", "buffer_load", "buffer_store", "check_div",
+    "divergent_switch", "dpp", "ext_i1_signed", "for_bounds", "from_elements", "full", "insert", "keep", "load",
+    "make_rsrc", "mbcnt_hi", "mbcnt_lo", "merge", "merge_any", "merge_mask", "readfirstlane", "readlane", "reshape",
+    "sel", "selv", "shaped_bitcast", "shuffle", "store", "uniform", "vbitcast", "vextract_dyn", "vinsert",
+    "vinsert_dyn",
+]

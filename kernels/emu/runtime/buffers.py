@@ -1,0 +1,167 @@
+"""Raw buffer accesses: ``rocdl.make.buffer.rsrc`` and ``rocdl.raw.ptr.buffer.load/store``.
+
+The range check is the hardware's (:func:`kernels.emu.amdgpu.buffer_in_range`):
+an out-of-range load reads 0 and an out-of-range store is dropped, checked per
+element (per dword for dword components); ``soffset`` is not range checked.
+With ``strict_buffers`` the sanitizer also reports an access that the
+descriptor drops but that starts just past its end (:data:`PAST_END_WINDOW`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import amdgpu
+from ..amdgpu import BufferResource
+from ..errors import UnsupportedOpError
+from .lanes import from_bytes, lanes, pick, scatter_active, to_bytes, who, who_uniform
+
+#: ``strict_buffers`` window past a buffer's end: an access that the descriptor
+#: drops and that starts less than this many bytes past ``num_records`` is reported.
+#: Deliberate masking uses an offset far beyond (FlyDSL's buffer_ops 0x7FFFFFFF,
+#: the suite's kernels 0x7FFFFFFC, CK 0x80000000).
+PAST_END_WINDOW = 1 << 20
+#: Descriptors with ``num_records`` at or above this size are "whole range"
+#: descriptors (FlyDSL's ``max_size=True`` gives 0xFFFFFFFF): no past-the-end check.
+_EXACT_RECORDS_LIMIT = 1 << 31
+
+
+def make_rsrc(base, stride, nrec, flags) -> BufferResource:
+    """The descriptor of ``rocdl.make.buffer.rsrc``; ``base`` and ``nrec`` may be per lane,
+    ``stride`` (14 bits) must be uniform."""
+    st = np.asarray(stride).reshape(-1)
+    if (st != st[0]).any():
+        raise UnsupportedOpError("buffer resource with a per-lane stride", op="rocdl.make.buffer.rsrc")
+    nr = np.asarray(nrec)
+    if nr.ndim:
+        nr = nr.astype(np.int64) & 0xFFFFFFFF
+        if (nr == nr[0]).all():
+            nr = int(nr[0])
+    else:
+        nr = int(nr) & 0xFFFFFFFF
+    b = np.asarray(base)
+    if b.ndim and (b == b[0]).all():
+        b = b[0]
+    return BufferResource(np.int64(b) if np.ndim(b) == 0 else b.astype(np.int64), int(st[0]) & 0x3FFF, nr,
+                          int(np.asarray(flags).reshape(-1)[0]) & 0xFFFFFFFF)
+
+
+def _chunk(nbytes, esize):
+    """Per-element range-check size: dword components check per dword."""
+    return esize if esize >= 4 else (4 if nbytes >= 4 else nbytes)
+
+
+def _in_range_uniform(off, size, nrec, stride):
+    if stride != 0:
+        return nrec > 0
+    return off + size <= nrec
+
+
+def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
+    """Sanitizer, ``strict_buffers`` mode (a no-op otherwise): report
+    (``buffer-past-end``, an :class:`OutOfBoundsError`) an access of ``size`` bytes at
+    byte offsets ``off`` (one per lane ``idx``, or a scalar) that ends past
+    ``num_records`` -- so the range check drops it in whole or part -- but starts less
+    than :data:`PAST_END_WINDOW` past it, on an exactly sized descriptor
+    (``num_records`` < 2**31, stride 0).
+
+    The hardware drops such an access silently, so an index that is off by a
+    little goes unnoticed until the buffer is a view into a larger one."""
+    if not X.strict_buffers or stride != 0:
+        return
+    o, nr, b = np.broadcast_arrays(np.atleast_1d(np.asarray(off, np.int64)),
+                                   np.atleast_1d(np.asarray(nrec, np.int64)), np.atleast_1d(base))
+    bad = (o + size > nr) & (nr < _EXACT_RECORDS_LIMIT) & (o < nr + PAST_END_WINDOW)
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(bad)[0])
+    o1, n1, b1 = int(o[k]), int(nr[k]), int(b[k])
+    X.report("buffer-past-end",
+             f"buffer {what} of {size} bytes at offset {o1} of {X.gmem.name_at(b1)} ends {o1 + size - n1} "
+             f"bytes past its num_records ({n1}): the hardware drops it, hiding an index that is off by a "
+             f"little; a masked-off access uses an offset at least {PAST_END_WINDOW} bytes past the end",
+             info, lane=None if idx is None or np.ndim(idx) == 0 else int(idx[k]), addr=b1 + o1,
+             count=int(np.count_nonzero(bad)))
+
+
+def _uniform_access(X, rsrc, voff, soff):
+    return (np.ndim(voff) == 0 and np.ndim(soff) == 0 and X.nb == 1 and np.ndim(rsrc.base) == 0
+            and np.ndim(rsrc.num_records) == 0)
+
+
+def _lane_offsets(X, rsrc, voff, soff, idx):
+    """(voffset, soffset, base, num_records) of the active lanes ``idx``, each scalar or per lane."""
+    vo = pick(X, voff, idx, 0).astype(np.int64) & 0xFFFFFFFF
+    so = int(np.asarray(soff).reshape(-1)[0]) & 0xFFFFFFFF if np.ndim(soff) == 0 \
+        else pick(X, soff, idx, 0).astype(np.int64) & 0xFFFFFFFF
+    base, nrec = rsrc.base, rsrc.num_records
+    return vo, so, (base if np.ndim(base) == 0 else base[idx]), (nrec if np.ndim(nrec) == 0 else nrec[idx])
+
+
+def _at(x, ok):
+    return x if np.ndim(x) == 0 else x[ok]
+
+
+def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
+    """``rocdl.raw.ptr.buffer.load`` of ``shape`` elements of ``esize`` bytes (``nbytes`` in all)."""
+    stride = rsrc.stride
+    gran = _chunk(nbytes, esize)
+    if _uniform_access(X, rsrc, voff, soff):
+        base, nrec = rsrc.base, rsrc.num_records
+        vo = int(voff) & 0xFFFFFFFF
+        so = int(soff) & 0xFFFFFFFF
+        raw = np.zeros(nbytes, np.uint8)
+        _past_end(X, base, vo, nbytes, nrec, stride, info, "load")
+        for c in range(0, nbytes, gran):
+            if _in_range_uniform(vo + c, gran, nrec, stride):
+                raw[c:c + gran] = X.gmem.read_uniform(int(base) + so + vo + c, gran, info, **who_uniform(X, m))
+        v = raw.view(mdt).reshape(shape)
+        if conv is not None:
+            v = conv(v)
+        return v if shape else v[()]
+    idx = lanes(X, m)
+    vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
+    out = np.zeros((idx.shape[0], nbytes), np.uint8)
+    _past_end(X, bl, vo, nbytes, nl, stride, info, "load", idx)
+    for c in range(0, nbytes, gran):
+        ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
+        if ok.any():
+            addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
+            out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx[ok]))
+    vals = from_bytes(out, mdt, shape)
+    if conv is not None:
+        vals = conv(vals)
+    return scatter_active(X, idx, vals, shape)
+
+
+def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
+    """``rocdl.raw.ptr.buffer.store`` of ``val`` (arguments as :func:`buffer_load`)."""
+    stride = rsrc.stride
+    gran = _chunk(nbytes, esize)
+    if _uniform_access(X, rsrc, voff, soff) and np.ndim(val) == len(shape) and X.rng is None:
+        base, nrec = rsrc.base, rsrc.num_records
+        vo = int(voff) & 0xFFFFFFFF
+        so = int(soff) & 0xFFFFFFFF
+        v = val if conv is None else conv(val)
+        raw = np.ascontiguousarray(np.asarray(v, dtype=mdt)).reshape(-1).view(np.uint8)
+        _past_end(X, base, vo, nbytes, nrec, stride, info, "store")
+        for c in range(0, nbytes, gran):
+            if _in_range_uniform(vo + c, gran, nrec, stride):
+                X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, **who_uniform(X, m))
+        return
+    idx = lanes(X, m)
+    vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
+    v = pick(X, val, idx, len(shape))
+    if conv is not None:
+        v = conv(v)
+    raw = to_bytes(np.asarray(v, dtype=mdt), nbytes)
+    order = X.store_order(idx)
+    if order is not None:
+        vo, raw, idx = vo[order], raw[order], idx[order]
+        so, bl, nl = (x if np.ndim(x) == 0 else x[order] for x in (so, bl, nl))
+    _past_end(X, bl, vo, nbytes, nl, stride, info, "store", idx)
+    for c in range(0, nbytes, gran):
+        ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
+        if ok.any():
+            addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
+            X.gmem.write(np.asarray(addr, np.int64), np.ascontiguousarray(raw[ok, c:c + gran]), info,
+                         **who(X, idx[ok]))

@@ -1,0 +1,89 @@
+"""Lane bookkeeping shared by the runtime helpers.
+
+``X`` is the workgroup context (:class:`kernels.emu.simt.WG`); ``m`` the
+active-lane mask.  Values are NumPy scalars (uniform) or lane arrays of
+length ``X.L`` (vector values add trailing dims).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..memory import MANY_WAVES
+
+
+def lanes(X, m):
+    """Indices of the active lanes (cached per mask object)."""
+    if X.all_active(m):
+        return X.lane_ids
+    c = X.mcache
+    if c[0] is m:
+        return c[1]
+    idx = np.flatnonzero(m)
+    X.mcache = (m, idx, None)
+    return idx
+
+
+def waves_of(X, m):
+    """Sorted unique wave ids of the active lanes (cached per mask object)."""
+    c = X.mcache
+    if c[0] is m and c[2] is not None:
+        return c[2]
+    idx = lanes(X, m)
+    w = tuple(int(x) for x in np.unique(idx // X.W))
+    X.mcache = (m, idx, w)
+    return w
+
+
+def pick(X, x, idx, rank):
+    """Values of active lanes ``idx`` of ``x`` (uniform or per-lane), shape (n,)+elem."""
+    x = np.asarray(x)
+    if x.ndim == rank:           # uniform
+        return np.broadcast_to(x, (idx.shape[0],) + x.shape)
+    return x[idx]
+
+
+def full(X, x, rank=0):
+    """``x`` as a lane array (a uniform value broadcast to every lane)."""
+    x = np.asarray(x)
+    if x.ndim == rank:
+        return np.broadcast_to(x, (X.L,) + x.shape).copy()
+    return x
+
+
+def to_bytes(vals, nbytes):
+    v = np.ascontiguousarray(vals)
+    return v.view(np.uint8).reshape(v.shape[0], nbytes)
+
+
+def from_bytes(raw, dt, shape):
+    v = np.ascontiguousarray(raw).view(dt)
+    return v.reshape((raw.shape[0],) + shape)
+
+
+def scatter_active(X, idx, vals, shape):
+    """A lane array holding ``vals`` in the active lanes ``idx`` and 0 elsewhere."""
+    if idx is X.lane_ids:
+        return vals
+    out = np.zeros((X.L,) + shape, vals.dtype)
+    out[idx] = vals
+    return out
+
+
+def who(X, idx):
+    """Keyword arguments naming the accessing lanes ``idx`` for the global race check:
+    workgroup, wave inside it and the workgroup's barrier epoch (scalars or per lane),
+    and the lanes themselves (for findings)."""
+    if not X.sanitize:
+        return {"wg": X.wg if X.nb == 1 else X.wg_lane[idx], "lanes": idx}
+    wave = (idx % X.Lp) // X.W
+    if X.nb == 1:
+        return {"wg": X.wg, "wave": wave, "ep": int(X.lds.epoch[0]), "lanes": idx}
+    return {"wg": X.wg_lane[idx], "wave": wave, "ep": X.lds.epoch[idx // X.Lp], "lanes": idx}
+
+
+def who_uniform(X, m):
+    """:func:`who` for a uniform access by the active lanes ``m`` of one workgroup."""
+    if not X.sanitize:
+        return {"wg": X.wg}
+    waves = waves_of(X, m)
+    return {"wg": X.wg, "wave": waves[0] if len(waves) == 1 else MANY_WAVES, "ep": int(X.lds.epoch[0])}
