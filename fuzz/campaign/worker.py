@@ -116,9 +116,9 @@ def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -
     )
 
 
-def _reproducer(outcome: Outcome, path: Path) -> str:
-    target = f" --target {outcome.target}" if outcome.target else ""
-    return f"python -m fuzz replay --fixture {path} --backend {outcome.backend}{target}"
+def _reproducer(failure: dict, path: Path) -> str:
+    target = f" --target {failure['target']}" if failure.get("target") else ""
+    return f"python -m fuzz replay --fixture {path} --backend {failure['backend']}{target}"
 
 
 def _size(fixture) -> tuple:
@@ -126,11 +126,17 @@ def _size(fixture) -> tuple:
 
 
 def save_failure(outcome: Outcome, fixtures_dir, shrunk: bool, key: Optional[str] = None) -> Path:
-    """Save ``outcome``'s failure of signature ``key`` (default: the first) as a
-    fixture unless one of that signature is already there; of two shrunk fixtures
-    for one signature the smaller is kept.  A per-signature file lock serializes
-    workers and campaigns."""
-    fixture = failure_fixture(outcome, shrunk, key)
+    """Save ``outcome``'s failure of signature ``key`` (default: the first) as a fixture
+    (:func:`store_failure`)."""
+    return store_failure(failure_fixture(outcome, shrunk, key), fixtures_dir)
+
+
+def store_failure(fixture: Fixture, fixtures_dir) -> Path:
+    """Save a failure fixture (of :func:`failure_fixture`) unless one of its signature is
+    already there; of two shrunk fixtures for one signature the smaller is kept.  A
+    per-signature file lock serializes workers and campaigns.  Returns the path of the
+    fixture kept."""
+    shrunk = bool(fixture.failure.get("shrunk"))
     signature = Signature.from_dict(fixture.failure["signature"])
     fixtures_dir = Path(fixtures_dir)
     lock_dir = fixtures_dir / ".locks"
@@ -146,7 +152,7 @@ def save_failure(outcome: Outcome, fixtures_dir, shrunk: bool, key: Optional[str
             existing.path.unlink(missing_ok=True)
             existing.path.with_suffix(".npz").unlink(missing_ok=True)
         target_path = fixtures_dir / fixture.filename
-        return save(fixture, fixtures_dir, reproducer=_reproducer(outcome, target_path))
+        return save(fixture, fixtures_dir, reproducer=_reproducer(fixture.failure, target_path))
 
 
 def case_strategy(config: CampaignConfig):
@@ -176,47 +182,67 @@ def boundary_label(case: Case) -> Optional[str]:
     return None
 
 
-def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]) -> None:
-    """Fuzz until the deadline / case budget; report through ``emit``."""
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    db = open_database(config.db_dir, config.redis_url,
-                       on_warning=lambda m: emit({"type": "warning", "worker": worker, "message": m}))
-    known = known_signatures(config.fixtures_dir)
-    state = {"cases": 0, "target_key": None, "last": None, "unshrunk": {}}
+class CampaignWorker:
+    """The search of one campaign worker: chunks of Hypothesis examples and replays of shared failures.
 
-    def out_of_budget() -> bool:
-        if config.deadline is not None and time.time() >= config.deadline:
+    State: ``known`` (signatures that count as duplicates; a minimal failure adds its own),
+    ``cases`` (cases run), ``unshrunk`` (signature -> fixture saved before shrinking, until the
+    shrunk one replaces it), the shared records already replayed.  ``save(outcome, shrunk, key)
+    -> path`` stores a failure (default: :func:`save_failure` into ``config.fixtures_dir``).
+    ``stop_requested()`` is asked before every case; True ends the search as an interrupt does
+    (KeyboardInterrupt), shrinking included.
+    """
+
+    def __init__(self, config: CampaignConfig, worker: int, emit: Callable[[dict], None], db, known: set,
+                 save: Optional[Callable] = None, stop_requested: Callable[[], bool] = lambda: False):
+        self.config, self.worker, self.emit, self.db, self.known = config, worker, emit, db, known
+        self.save = save or (lambda outcome, shrunk, key: save_failure(outcome, config.fixtures_dir, shrunk, key))
+        self.stop_requested = stop_requested
+        self.known_list = known_findings.cached(config.known_findings)
+        self.cases = 0
+        self.unshrunk: dict = {}
+        self.seen_records: set = set()
+        self._target_key: Optional[str] = None
+        self._last: Optional[Outcome] = None
+
+    def pair(self, chunk: int):
+        """The (backend, target) pair of chunk ``chunk``: the pairs taken in turn."""
+        return self.config.pairs[(self.worker + chunk) % len(self.config.pairs)]
+
+    def out_of_budget(self) -> bool:
+        if self.config.deadline is not None and time.time() >= self.config.deadline:
             return True
-        return config.max_cases is not None and state["cases"] >= config.max_cases
+        return self.config.max_cases is not None and self.cases >= self.config.max_cases
 
-    known_list = known_findings.cached(config.known_findings)
-
-    def check(case: Case, pair) -> None:
-        if out_of_budget() and state["target_key"] is None:
+    def check(self, case: Case, pair) -> None:
+        if self.stop_requested():
+            raise KeyboardInterrupt
+        if self.out_of_budget() and self._target_key is None:
             return
-        outcome = run_case(case, *pair, known=known_list)
-        state["cases"] += 1
+        outcome = run_case(case, *pair, known=self.known_list)
+        self.cases += 1
         keys = [s.key for s in outcome.signatures]
-        emit({"type": "case", "worker": worker, "backend": outcome.backend, "target": outcome.target,
-              "path": outcome.path, "bucket": shape_bucket(case.num_experts, case.tokens),
-              "experts": case.num_experts, "tokens": case.tokens, "ok": outcome.ok,
-              "boundary": boundary_label(case), "judged": outcome.judged, "known": sorted(outcome.known),
-              "seconds": outcome.seconds, "signature": keys[0] if keys else None, "signatures": keys})
-        new = [k for k in keys if k not in known]
+        self.emit({"type": "case", "worker": self.worker, "backend": outcome.backend, "target": outcome.target,
+                   "path": outcome.path, "bucket": shape_bucket(case.num_experts, case.tokens),
+                   "experts": case.num_experts, "tokens": case.tokens, "ok": outcome.ok,
+                   "boundary": boundary_label(case), "judged": outcome.judged, "known": sorted(outcome.known),
+                   "seconds": outcome.seconds, "signature": keys[0] if keys else None, "signatures": keys})
+        new = [k for k in keys if k not in self.known]
         if not new:
             return
         for key in new:
-            if key not in state["unshrunk"]:
-                state["unshrunk"][key] = save_failure(outcome, config.fixtures_dir, shrunk=False, key=key)
-        if state["target_key"] is None:
-            state["target_key"] = new[0]
-        if state["target_key"] in new:
-            state["last"] = outcome
-            raise _NewFailure(state["target_key"])
+            if key not in self.unshrunk:
+                self.unshrunk[key] = self.save(outcome, False, key)
+        if self._target_key is None:
+            self._target_key = new[0]
+        if self._target_key in new:
+            self._last = outcome
+            raise _NewFailure(self._target_key)
 
-    def run_chunk(pair, chunk: int, phases) -> bool:
+    def run_chunk(self, pair, chunk: int, phases=(Phase.explicit, Phase.generate, Phase.shrink)) -> bool:
         """One Hypothesis run on ``pair``; True when it found a new signature."""
-        state["target_key"], state["last"] = None, None
+        self._target_key, self._last = None, None
+        check = self.check
 
         def body(case: Case) -> None:
             check(case, pair)
@@ -225,78 +251,85 @@ def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]
         # replays on the backend that failed it, whatever the pair list.
         body._hypothesis_internal_add_digest = f"{pair[0]}@{pair[1]}".encode()
         test = settings(
-            database=db, max_examples=config.max_examples_per_chunk, deadline=None,
+            database=self.db, max_examples=self.config.max_examples_per_chunk, deadline=None,
             suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-            phases=phases, print_blob=False, verbosity=settings.default.verbosity,
-        )(hypothesis_seed(config.seed * 1_000_003 + worker * 10_007 + chunk)(
-            given(case_strategy(config))(body)))
+            phases=list(phases), print_blob=False, verbosity=settings.default.verbosity,
+        )(hypothesis_seed(self.config.seed * 1_000_003 + self.worker * 10_007 + chunk)(
+            given(case_strategy(self.config))(body)))
         try:
             test()
         except Exception as exc:  # _NewFailure, or Hypothesis's Flaky wrapping one
-            outcome: Optional[Outcome] = state["last"]
+            outcome: Optional[Outcome] = self._last
             if outcome is None and "run no examples" in str(exc):
                 return False  # a replay-only run with nothing saved for this pair
             if outcome is None:
-                emit({"type": "warning", "worker": worker,
-                      "message": f"chunk {chunk} ended with {type(exc).__name__}: {exc}"})
+                self.emit({"type": "warning", "worker": self.worker,
+                           "message": f"chunk {chunk} ended with {type(exc).__name__}: {exc}"})
                 return False
-            key = state["target_key"]
-            path = save_failure(outcome, config.fixtures_dir, shrunk=True, key=key)
-            state["unshrunk"].pop(key, None)
-            known.add(key)
-            state["publish"](outcome, key)
-            emit({"type": "failure", "worker": worker, "signature": key, "case": outcome.case.name,
-                  "summary": outcome.failure(key).summary, "fixture": str(path)})
+            key = self._target_key
+            path = self.save(outcome, True, key)
+            self.unshrunk.pop(key, None)
+            self.known.add(key)
+            self.publish(outcome, key)
+            self.emit({"type": "failure", "worker": self.worker, "signature": key, "case": outcome.case.name,
+                       "summary": outcome.failure(key).summary, "fixture": str(path)})
             return True
         return False
 
-    seen_records: set = set()
-
-    def replay_shared() -> None:
+    def replay_shared(self) -> None:
         """Replay every failure any worker published that this one has not seen."""
-        for raw in list(db.fetch(SHARED_FAILURES_KEY)):
-            if raw in seen_records:
+        for raw in list(self.db.fetch(SHARED_FAILURES_KEY)):
+            if raw in self.seen_records:
                 continue
-            seen_records.add(raw)
+            self.seen_records.add(raw)
             try:
                 record = json.loads(raw)
                 case, pair = Case.from_dict(record["case"]), (record["backend"], record["target"])
             except (ValueError, KeyError, TypeError) as exc:
-                emit({"type": "warning", "worker": worker, "message": f"bad shared failure record: {exc}"})
+                self.emit({"type": "warning", "worker": self.worker, "message": f"bad shared failure record: {exc}"})
                 continue
-            if record.get("signature") in known or pair not in config.pairs:
+            if record.get("signature") in self.known or pair not in self.config.pairs:
                 continue
-            outcome = run_case(case, *pair, known=known_list)
-            state["cases"] += 1
+            outcome = run_case(case, *pair, known=self.known_list)
+            self.cases += 1
             for failure in outcome.failures:
                 key = failure.signature.key
-                if key in known:
+                if key in self.known:
                     continue
-                path = save_failure(outcome, config.fixtures_dir, shrunk=True, key=key)
-                known.add(key)
-                emit({"type": "failure", "worker": worker, "signature": key,
-                      "case": case.name, "summary": failure.summary, "fixture": str(path)})
+                path = self.save(outcome, True, key)
+                self.known.add(key)
+                self.emit({"type": "failure", "worker": self.worker, "signature": key,
+                           "case": case.name, "summary": failure.summary, "fixture": str(path)})
 
-    def publish(outcome: Outcome, key: str) -> None:
+    def publish(self, outcome: Outcome, key: str) -> None:
         record = {"case": outcome.case.to_dict(), "backend": outcome.backend, "target": outcome.target,
                   "signature": key}
         raw = json.dumps(record, sort_keys=True).encode()
-        seen_records.add(raw)
-        db.save(SHARED_FAILURES_KEY, raw)
+        self.seen_records.add(raw)
+        self.db.save(SHARED_FAILURES_KEY, raw)
 
-    state["publish"] = publish
+    def report_unshrunk(self) -> None:
+        """A failure event for every failure still saved unshrunk (the search stopped before shrinking it)."""
+        for key, raw in self.unshrunk.items():
+            self.emit({"type": "failure", "worker": self.worker, "signature": key, "case": Path(raw).stem,
+                       "summary": "saved unshrunk (interrupted)", "fixture": str(raw)})
+
+
+def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]) -> None:
+    """Fuzz until the deadline / case budget; report through ``emit``."""
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    db = open_database(config.db_dir, config.redis_url,
+                       on_warning=lambda m: emit({"type": "warning", "worker": worker, "message": m}))
+    search = CampaignWorker(config, worker, emit, db, known_signatures(config.fixtures_dir))
     try:
         chunk = 0
-        replay_shared()
-        while not out_of_budget():
-            pair = config.pairs[(worker + chunk) % len(config.pairs)]
-            run_chunk(pair, chunk, [Phase.explicit, Phase.generate, Phase.shrink])
-            replay_shared()
+        search.replay_shared()
+        while not search.out_of_budget():
+            search.run_chunk(search.pair(chunk), chunk)
+            search.replay_shared()
             chunk += 1
     except KeyboardInterrupt:
         pass
     finally:
-        for key, raw in state["unshrunk"].items():
-            emit({"type": "failure", "worker": worker, "signature": key, "case": raw.stem,
-                  "summary": "saved unshrunk (interrupted)", "fixture": str(raw)})
+        search.report_unshrunk()
         emit({"type": "done", "worker": worker, "pid": os.getpid()})
