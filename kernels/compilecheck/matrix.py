@@ -27,7 +27,9 @@ from .rows import rows_from_outcome
 from .worker import JobOutcome, compile_in_worker, init_worker
 
 
-def _worker_env(cache_dir: str) -> dict:
+def worker_env(cache_dir: str) -> dict:
+    """The environment a compile worker process gets: FlyDSL's cache in ``cache_dir``, plus this
+    process's ``ROCM_PATH`` and ``FLYDSL_ROOT``."""
     env = {"FLYDSL_RUNTIME_CACHE_DIR": cache_dir}
     for key in ("ROCM_PATH", "FLYDSL_ROOT"):
         if os.environ.get(key):
@@ -86,7 +88,7 @@ def run_jobs(jobs: Sequence, workers: Optional[int] = None, cache_dir: Optional[
         by_target.setdefault(j.target, []).append(j)
     own_cache = cache_dir is None
     cache_dir = cache_dir or tempfile.mkdtemp(prefix="moesort-flydsl-cache-")
-    env = _worker_env(cache_dir)
+    env = worker_env(cache_dir)
     try:
         targets = list(by_target)
         if not targets:
@@ -118,10 +120,14 @@ def save_binaries(outcome, out_dir) -> list:
 
 
 def run_matrix(backends: Sequence[str], targets: Sequence[str], out_dir, workers: Optional[int] = None,
-               shapes=None, progress=None, keep_binaries: bool = False) -> list:
+               shapes=None, progress=None, keep_binaries: bool = False, runner=None, where: str = "") -> list:
     """Jobs of every backend -> compiled -> rows, reports written to ``out_dir``; returns the rows.
 
     With ``keep_binaries`` every code object is also written under ``out_dir/binaries``.
+    ``runner(jobs, on_done) -> outcomes`` compiles the jobs elsewhere (default: :func:`run_jobs`
+    here, with ``workers`` processes); ``where`` then says where, for the report's header.  A
+    runner that stops early returns the outcomes it has: the reports then say how many jobs of
+    all were compiled.
     """
     jobs = [j for b in backends for j in compile_jobs(b, targets, shapes)]
     start = time.monotonic()
@@ -132,9 +138,14 @@ def run_matrix(backends: Sequence[str], targets: Sequence[str], out_dir, workers
         if progress:
             progress(outcome)
 
-    outcomes = run_jobs(jobs, workers=workers, on_done=done)
+    if runner is None:
+        outcomes = run_jobs(jobs, workers=workers, on_done=done)
+    else:
+        outcomes = runner(jobs, done)
     rows = [r for o in outcomes for r in rows_from_outcome(o)]
     meta = {"backends": ", ".join(backends), "targets": ", ".join(targets), "jobs": len(jobs),
-            "workers": workers or os.cpu_count(), "wall time": f"{time.monotonic() - start:.1f} s"}
+            "workers": where or workers or os.cpu_count(), "wall time": f"{time.monotonic() - start:.1f} s"}
+    if len(outcomes) < len(jobs):
+        meta["compiled"] = f"only {len(outcomes)} of {len(jobs)} jobs: the run stopped early"
     write_reports(rows, out_dir, meta=meta)
     return rows
