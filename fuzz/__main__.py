@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module under ``fuzz/commands/`` and exposes
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``main(args) -> int``.
-Exit status: 0 success / no new failure, 1 a (new) failure, 2 usage error.
+Exit status: 0 success / no new failure, 1 a (new) failure, 2 usage error, 3
+the Dask cluster of ``--scheduler`` could not finish the run (what came back is kept).
 """
 from __future__ import annotations
 

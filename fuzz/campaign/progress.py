@@ -7,8 +7,14 @@ import time
 from .stats import CampaignStats
 
 
+def _workers(stats: CampaignStats) -> str:
+    where = f" at {stats.where}" if stats.where else ""
+    return f"{stats.workers} worker{'s' if stats.workers != 1 else ''}{where}"
+
+
 def _status_line(stats: CampaignStats, budget: str) -> str:
-    return (f"{stats.elapsed:7.1f}s/{budget}  {stats.cases} cases  {stats.cases_per_second:.2f} cases/s  "
+    return (f"{stats.elapsed:7.1f}s/{budget}  {stats.cases} cases  {stats.cases_per_second:.2f} cases/s "
+            f"on {_workers(stats)}  "
             f"judged {stats.judged}  known findings seen {len(stats.known)}  "
             f"failures: {len(stats.failures)} new, {stats.failed_cases} failing cases")
 

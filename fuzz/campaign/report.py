@@ -87,7 +87,9 @@ def write_report(campaign_dir) -> Path:
     lines = [f"# Fuzz campaign report: {campaign_dir.name}", ""]
     lines.append(f"**{s['cases']} cases in {s['elapsed_s']:.0f} s: {s['cases_per_second']:.2f} cases/s**; "
                  f"{len(s['failures'])} failure signature(s), {s['failed_cases']} failing case(s); "
-                 f"seed {cfg['seed']}, {cfg['workers']} worker(s), T <= {cfg['max_tokens']}.")
+                 f"seed {cfg['seed']}, {cfg['workers']} worker(s)"
+                 + (f" of the cluster at {cfg['scheduler']}" if cfg.get("scheduler") else "")
+                 + f", T <= {cfg['max_tokens']}.")
     lines.append("")
     lines += _table(["backend", "executed on"], sorted(data["executed_on"].items()))
     lines += ["", "## Failures by signature", ""]

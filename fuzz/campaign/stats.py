@@ -4,7 +4,9 @@
 counts per backend, path and shape bucket, the (E, T) cells covered per path
 (for the report's heat map), how many cases were fully judged (outputs
 compared with the golden model), the known findings seen (cases per entry),
-the failures by signature, and the timing.
+the failures by signature, the timing, and the number of workers searching
+(``{"type": "workers", "count", "where"}`` events: local processes, or the
+accepted workers of a cluster at ``where``).
 ``to_dict()`` is what ``campaign.json`` holds; ``merge`` lets a resumed
 campaign add to an earlier file.
 """
@@ -30,6 +32,8 @@ class CampaignStats:
         self.duplicates = collections.Counter()
         self.boundaries = collections.Counter()  # "E257-k9-u32@2048-1" -> count
         self.warnings = []
+        self.workers = 0
+        self.where = None  # the scheduler's address when the workers are a cluster's
         self.previous_elapsed = 0.0
         self.previous_cases = 0
         self.previous_judged = 0
@@ -65,6 +69,8 @@ class CampaignStats:
             entry.update(case=event["case"], summary=event["summary"], fixture=event["fixture"])
         elif kind == "warning":
             self.warnings.append(event["message"])
+        elif kind == "workers":
+            self.workers, self.where = event["count"], event.get("where")
 
     def to_dict(self) -> dict:
         for key, entry in self.failures.items():
@@ -76,6 +82,8 @@ class CampaignStats:
             "elapsed_s": round(self.elapsed + self.previous_elapsed, 3),
             "cases_per_second": round(self.cases_per_second, 3),
             "seconds_in_kernels": round(self.seconds_in_kernels, 3),
+            "workers": self.workers,
+            "cluster": self.where,
             "failed_cases": self.failed_cases,
             "by_backend": dict(self.by_backend),
             "by_path": dict(self.by_path),

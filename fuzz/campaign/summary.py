@@ -7,8 +7,10 @@ def print_summary(data: dict, record_path) -> None:
     print("\n== fuzz run summary ==")
     for name, where in data["executed_on"].items():
         print(f"backend {name}: executed on {where}")
+    workers = s.get("workers", 0)
+    where = f" of the cluster at {s['cluster']}" if s.get("cluster") else ""
     print(f"{s['cases']} cases in {s['elapsed_s']:.1f} s: {s['cases_per_second']:.2f} cases/s "
-          f"({s['seconds_in_kernels']:.1f} s inside backends)")
+          f"on {workers} worker{'s' if workers != 1 else ''}{where} ({s['seconds_in_kernels']:.1f} s inside backends)")
     cases = max(s["cases"], 1)
     judged = s.get("judged", s["cases"])
     print(f"fully judged: {judged} of {s['cases']} cases ({100.0 * judged / cases:.1f}%): outputs compared with "

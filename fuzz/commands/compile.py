@@ -2,14 +2,20 @@
 and check each binary's registers, LDS, scratch and occupancy against the target
 (:mod:`kernels.compilecheck` does the work).
 
+With ``--scheduler ADDRESS`` each compile job is a task on a Dask cluster
+(:mod:`fuzz.cluster.compile_jobs`); the CSV and report are those of a local run.
+
 Exit status: 0 every kernel compiled and fits; 1 some kernel failed (see the
 table / ``DIR/compile_matrix.md``); 2 usage error, an unavailable backend, or
-no ROCm toolchain (the message says what to install).
+no ROCm toolchain (the message says what to install), or a cluster that cannot
+start the run; 3 the cluster went away before every job was compiled (the
+reports hold the jobs compiled so far).
 """
 from __future__ import annotations
 
 import sys
 
+from fuzz.cluster.options import add_scheduler_argument, open_cluster
 from fuzz.errors import UsageError
 from kernels.targets import TARGET_NAMES
 
@@ -28,7 +34,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="write DIR/compile_matrix.csv and DIR/compile_matrix.md")
     parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                        help="worker processes (default: CPU count)")
+                        help="worker processes (default: CPU count; with --scheduler: one per cluster worker "
+                             "thread instead)")
+    add_scheduler_argument(parser, "compile each job as a task on the Dask cluster of this scheduler")
     parser.add_argument("--shape", action="append", default=[], metavar="FILTER",
                         help="only production shapes whose label (E257-k9-u32) or model name "
                              "contains FILTER (repeatable); or an ad-hoc shape 'E,topk[,unit]'")
@@ -98,11 +106,33 @@ def main(args) -> int:
 
     if not backends:
         raise UsageError("no backend available to compile (see the lines above)")
-    rows = run_matrix(backends, targets, args.out, workers=args.jobs, shapes=shapes,
-                      progress=None if args.quiet else progress, keep_binaries=args.keep_binaries)
+    session = open_cluster(args.scheduler, checkout=any(_needs_checkout(b) for b in backends))
+    runner = None
+    try:
+        if session is not None:
+            from fuzz.cluster.compile_jobs import MatrixRunner
+
+            runner = MatrixRunner(session)
+        rows = run_matrix(backends, targets, args.out, workers=args.jobs, shapes=shapes,
+                          progress=None if args.quiet else progress, keep_binaries=args.keep_binaries,
+                          runner=runner, where=session.describe_workers() if session else "")
+    finally:
+        if session is not None:
+            session.close()
     if not args.quiet:
         render_table(rows)
     s = summary(rows)
     print(f"fuzz compile: {s['rows']} kernels, {s['ok']} ok, {s['failed']} failed; "
           f"wrote {args.out}/compile_matrix.csv and compile_matrix.md", file=sys.stderr)
+    if runner is not None and runner.lost is not None:
+        from fuzz.cluster.session import EXIT_CLUSTER_LOST
+
+        print(f"fuzz compile: stopped early, the cluster could not finish the run: {runner.lost}", file=sys.stderr)
+        return EXIT_CLUSTER_LOST
     return 0 if s["failed"] == 0 and s["rows"] > 0 else 1
+
+
+def _needs_checkout(backend: str) -> bool:
+    from kernels.registry import all_backends
+
+    return "FLYDSL_ROOT" in getattr(all_backends().get(backend), "needs", ())

@@ -5,14 +5,20 @@ checks and with FlyDSL's own test-shape list (the baseline), and writes
 ``mutation.json`` (keys mutants, killed, equivalent, compile_failed,
 survivors, plus the baseline's numbers) and ``mutation.md`` into ``--out``.
 Surviving mutants judged equivalent are listed, with the reason, in
-``fuzz/mutation/equivalent.json``.
+``fuzz/mutation/equivalent.json``.  With ``--scheduler ADDRESS`` each mutant is
+a task on a Dask cluster (:mod:`fuzz.cluster.mutants`); the outputs are those
+of a local run.  Exit status 0: no survivor; 1: survivors; 2: usage error (a
+cluster that cannot start the run included); 3: the cluster went away before
+every mutant was judged (the outputs then hold the mutants judged so far).
 """
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
+from fuzz.cluster.options import add_scheduler_argument, open_cluster
 from fuzz.errors import UsageError
 from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCE, paths_of
 
@@ -30,7 +36,9 @@ def add_arguments(p) -> None:
     p.add_argument("--stratify", action="store_true",
                    help="spread the sample over (operator, function) groups instead of drawing it uniformly")
     p.add_argument("--const-per-file", type=int, default=None, help="at most this many const mutants per file")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants judged at once")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="mutants judged at once (with --scheduler: one per cluster worker thread instead)")
+    add_scheduler_argument(p, "judge each mutant as a task on the Dask cluster of this scheduler")
     p.add_argument("--timeout", type=float, default=600,
                    help="seconds per mutant and check set; a mutant alive then counts as survived (default 600)")
     p.add_argument("--seed", type=int, default=0)
@@ -72,6 +80,39 @@ def main(args) -> int:
     bad = set(args.operator) - set(OPERATORS)
     if bad:
         raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(OPERATORS)}")
+    session = None
+    if not args.list:
+        from kernels.registry import all_backends
+
+        needs_checkout = args.upstream or "FLYDSL_ROOT" in getattr(all_backends().get(backend), "needs", ())
+        session = open_cluster(args.scheduler, checkout=needs_checkout, fixtures=True)
+    try:
+        return _mutate(args, sources, backend, out, session)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _judge_all(args, chosen, backend, exclude, session, on_done):
+    """Every mutant judged, here or on the cluster; (results, why the run stopped early or None)."""
+    from fuzz.mutation import runner
+
+    if session is None:
+        return runner.run_all(chosen, args.jobs, args.timeout, args.seed, backend, not args.no_baseline,
+                              on_done, paths_of, exclude), None
+    from fuzz.cluster import mutants as cluster_mutants
+    from fuzz.cluster.session import ClusterLost
+
+    try:
+        return cluster_mutants.run_all(session, chosen, args.timeout, args.seed, backend, not args.no_baseline,
+                                       on_done, paths_of, exclude), None
+    except ClusterLost as exc:
+        return exc.partial, str(exc)
+
+
+def _mutate(args, sources, backend, out, session) -> int:
+    from fuzz.mutation import runner
+
     out.mkdir(parents=True, exist_ok=True)
     exclude, lines = None, None
     if (args.upstream or args.screen) and not args.list:
@@ -108,8 +149,7 @@ def main(args) -> int:
         print(f"[{done[0]}/{total}] {j.mutant.id:<28} suite={j.suite['status']:<14} "
               f"({j.suite.get('check') or '-'}) baseline={base:<14} {j.seconds:6.1f}s", flush=True)
 
-    results = runner.run_all(chosen, args.jobs, args.timeout, args.seed, backend,
-                             not args.no_baseline, on_done, paths_of, exclude)
+    results, lost = _judge_all(args, chosen, backend, exclude, session, on_done)
     equivalent = runner.load_equivalent()
     summary = runner.summarize(results, equivalent)
     config = {"sources": {src: runner.source_digest(originals[src]) for src in sources},
@@ -119,6 +159,8 @@ def main(args) -> int:
               "stratified": args.stratify, "mutants_in_file": len(every),
               "unreached_mutants": unreached if lines is not None else None,
               "kernel_commit": {src: runner.source_commit(src) for src in sources}}
+    if lost:
+        config["stopped_early"] = f"{len(results)} of {total} mutants judged: {lost}"
     (out / "mutation.json").write_text(json.dumps(dict(summary, config=config), indent=1) + "\n")
     title = "FlyDSL's own moe_sorting kernel" if args.upstream else "the suite's own FlyDSL kernels"
     (out / "mutation.md").write_text(runner.markdown(results, summary, equivalent, originals, config, title))
@@ -136,4 +178,12 @@ def main(args) -> int:
           f"{summary['equivalent']} equivalent, {summary['compile_failed']} compile-failed, "
           f"{len(summary['survivors'])} survivors of {summary['mutants']})"
           + (f"; baseline kill rate {b['kill_rate_percent']}%" if b else ""))
+    if lost:
+        from fuzz.cluster.session import EXIT_CLUSTER_LOST
+
+        judged = {r.mutant.id for r in results}
+        rest = " ".join(f"--only {m.id}" for m in chosen if m.id not in judged)
+        print(f"fuzz mutate: stopped early, the cluster could not finish the run: {lost}\n"
+              f"{len(results)} of {total} mutants judged (written to {out}); the rest: {rest}", file=sys.stderr)
+        return EXIT_CLUSTER_LOST
     return 1 if summary["survivors"] else 0

@@ -4,7 +4,11 @@ Failures are shrunk and saved as fixtures (deduplicated by signature) in
 ``--fixtures``; the Hypothesis database in ``--db`` (plus Redis with
 ``--redis``) lets a later run resume where this one stopped.  The run ends
 with a summary including ``N cases/s`` and writes ``campaign.json`` into
-``--out``.  Exit status 0: no new failure; 1: at least one; 2: usage error.
+``--out``.  With ``--scheduler ADDRESS`` the chunks run as tasks on a Dask
+cluster (:mod:`fuzz.cluster.campaign`); fixtures and examples still land
+here.  Exit status 0: no new failure; 1: at least one; 2: usage error (a
+cluster that cannot start the run included); 3: the cluster went away before
+the budget was spent (what was found is saved and listed).
 """
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ import os
 import queue
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
+from fuzz.cluster.options import add_scheduler_argument, open_cluster
 from fuzz.errors import UsageError
 from kernels.targets import TARGET_NAMES
 
@@ -31,7 +37,10 @@ def add_arguments(p) -> None:
     g.add_argument("--budget", default="30s", help="time budget: 30s, 10m, 8h, 1h30m (default 30s)")
     g.add_argument("--cases", type=int, help="stop after this many cases per worker instead")
     p.add_argument("--seed", type=int, default=0, help="campaign seed (default 0)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: all cores); with --scheduler, chunks running at once "
+                        "(default: one per cluster worker)")
+    add_scheduler_argument(p, "run the campaign's chunks as tasks on the Dask cluster of this scheduler")
     p.add_argument("--profile", choices=("ci", "dev", "overnight"), default=None,
                    help="Hypothesis profile: sets examples per chunk (ci 10, dev 25, overnight 100)")
     p.add_argument("--target", action="append", default=[], metavar="|".join(TARGET_NAMES + ("native",)),
@@ -93,7 +102,7 @@ def _config(args):
     from fuzz.campaign.worker import CHUNK, CampaignConfig
     from regressions.fixtures import FIXTURE_DIR
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers {args.workers}: must be >= 1")
     if args.cases is not None and args.cases < 1:
         raise UsageError(f"--cases {args.cases}: must be >= 1")
@@ -160,13 +169,41 @@ def _run_workers(config, workers, on_event):
         p.join(timeout=10 if not interrupted else 30)
 
 
+def _needs_checkout(config) -> bool:
+    from kernels.registry import all_backends
+
+    return any("FLYDSL_ROOT" in all_backends()[b].needs for b, _ in config.pairs)
+
+
 def main(args) -> int:
+    config = _config(args)
+    session = open_cluster(args.scheduler, checkout=_needs_checkout(config))
+    try:
+        return _campaign(args, config, session)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _search(config, args, session, on_event) -> None:
+    """Run the workers: local processes, or chunks on the cluster of ``session``."""
+    if session is None:
+        workers = args.workers or os.cpu_count() or 1
+        on_event({"type": "workers", "count": workers})
+        _run_workers(config, workers, on_event)
+    else:
+        from fuzz.cluster.campaign import run_campaign
+
+        run_campaign(session, config, on_event, slots=args.workers)
+
+
+def _campaign(args, config, session) -> int:
     from fuzz.campaign.progress import make_progress
     from fuzz.campaign.stats import CampaignStats
     from fuzz.campaign.summary import print_summary
+    from fuzz.cluster.session import EXIT_CLUSTER_LOST, ClusterLost
     from kernels.registry import all_backends
 
-    config = _config(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = out / "campaign.json"
@@ -176,24 +213,34 @@ def main(args) -> int:
     previous_failures = set(stats.failures)
     budget = args.budget if args.cases is None else f"{args.cases} cases/worker"
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    lost = None
     with make_progress(stats, budget, plain=args.plain) as progress:
         def on_event(event):
             stats.consume(event)
             progress.event(event)
         try:
-            _run_workers(config, args.workers, on_event)
+            _search(config, args, session, on_event)
         except KeyboardInterrupt:
             progress.event({"type": "warning", "message": "interrupted: every failure found so far is saved"})
+        except ClusterLost as exc:
+            lost = str(exc)
+            progress.event({"type": "warning", "message": f"the cluster could not finish the run ({exc}); "
+                                                          "every failure found so far is saved"})
     new = sorted(set(stats.failures) - previous_failures)
     backends = all_backends()
     executed = {f"{b}@{t}" if t else b: backends[b].executes_on(t) for b, t in config.pairs}
     data = {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
-                       "workers": args.workers, "max_tokens": config.max_tokens,
+                       "workers": stats.workers, "scheduler": args.scheduler, "max_tokens": config.max_tokens,
                        "shape": args.shape, "db": config.db_dir, "redis": config.redis_url,
                        "known_findings": config.known_findings},
             "executed_on": executed, "stats": stats.to_dict(), "new_failures": new}
+    if lost:
+        data["stopped_early"] = lost
     tmp = record.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
     tmp.replace(record)
     print_summary(data, record)
+    if lost:
+        print(f"fuzz run: stopped early, the cluster could not finish the run: {lost}", file=sys.stderr)
+        return EXIT_CLUSTER_LOST
     return 1 if new else 0
