@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import tempfile
 import threading
 import time
@@ -78,7 +79,7 @@ class ChunkResult:
 
 def _known_findings_file(text: str) -> str:
     """A file holding ``text``, named by its digest, so the list is parsed once per worker process."""
-    folder = Path(tempfile.gettempdir()) / "moesort-known-findings"
+    folder = Path(tempfile.gettempdir()) / f"moesort-known-findings-{os.getuid()}"
     folder.mkdir(exist_ok=True)
     path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.toml"
     if not path.exists():
@@ -232,7 +233,10 @@ class _Submitter:
                 self.submit(slot)
                 self.top_up()
         except KeyboardInterrupt:
-            self.stop.set()
+            try:
+                self.stop.set()
+            except Exception:  # noqa: BLE001 - no scheduler: nothing more will come back anyway
+                raise KeyboardInterrupt from None
             self.on_event({"type": "warning", "message": f"interrupted: asking the running chunks to stop "
                                                          f"(waiting up to {STOP_GRACE_S} s for what they found)"})
             for slot, result in self.queue.drain(STOP_GRACE_S):
