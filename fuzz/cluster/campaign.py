@@ -49,7 +49,7 @@ from ..campaign.worker import (
     known_signatures,
     store_failure,
 )
-from .environment import verify, worker_address
+from .environment import verify
 from .session import ClusterSession
 
 #: Seconds an interrupted run waits for the running chunks to hand back what they found.
@@ -62,19 +62,15 @@ _CHUNK_LOCK = threading.Lock()
 @dataclasses.dataclass
 class ChunkResult:
     """What one chunk hands back: ``fixtures`` {signature: Fixture} (a shrunk one replaces the
-    unshrunk one), ``known`` the signatures it shrank or replayed, ``unshrunk`` the signatures
-    saved only unshrunk, ``replayed`` the shared failure records it has seen, ``changes`` of
-    the example database, ``cases`` run."""
+    unshrunk one), ``known`` the signatures it shrank or replayed, ``replayed`` the shared
+    failure records it has seen, ``changes`` of the example database, ``cases`` run."""
 
     events: list
     fixtures: dict
     known: list
-    unshrunk: list
     replayed: list
     changes: list
     cases: int
-    interrupted: bool
-    worker: str
 
 
 def _known_findings_file(text: str) -> str:
@@ -137,17 +133,14 @@ def chunk_task(expected: dict, config: CampaignConfig, slot: int, chunk: int, se
         start_known = set(known)
         search = CampaignWorker(config, slot, events.append, db, set(known), save=save,
                                 stop_requested=_stop_poller(stop_name))
-        interrupted = False
         try:
             search.replay_shared()
             if not search.out_of_budget():
                 search.run_chunk(search.pair(chunk), chunk)
         except KeyboardInterrupt:
-            interrupted = True
+            pass  # the submitter asked to stop: hand back what was found
         return ChunkResult(events=events, fixtures=fixtures, known=sorted(search.known - start_known),
-                           unshrunk=sorted(search.unshrunk), replayed=sorted(search.seen_records),
-                           changes=recording.changes, cases=search.cases,
-                           interrupted=interrupted, worker=worker_address())
+                           replayed=sorted(search.seen_records), changes=recording.changes, cases=search.cases)
 
 
 class _Submitter:
