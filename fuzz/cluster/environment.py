@@ -12,8 +12,8 @@ fixtures: asked for by mutation runs, whose checks replay them.
 :func:`verify` runs at the start of every cluster task, on the worker: a
 worker whose environment differs from the submitter's raises
 :class:`EnvironmentMismatch` (its address and every difference) before the
-task computes anything, so no result from it counts.  Nothing here imports
-Dask.
+task computes anything, so no result from it counts.  Dask is imported only
+to name the worker in that error (:func:`worker_address`).
 """
 from __future__ import annotations
 
