@@ -8,8 +8,10 @@ from .stats import CampaignStats
 
 
 def _status_line(stats: CampaignStats, budget: str) -> str:
+    hostile = sum(stats.hostile.values())
     return (f"{stats.elapsed:7.1f}s/{budget}  {stats.cases} cases  {stats.cases_per_second:.2f} cases/s  "
-            f"judged {stats.judged}  known findings seen {len(stats.known)}  "
+            f"judged {stats.judged}  " + (f"hostile {hostile}  " if hostile else "") +
+            f"known findings seen {len(stats.known)}  "
             f"failures: {len(stats.failures)} new, {stats.failed_cases} failing cases")
 
 

@@ -4,7 +4,9 @@
 counts per backend, path and shape bucket, the (E, T) cells covered per path
 (for the report's heat map), how many cases were fully judged (outputs
 compared with the golden model), the known findings seen (cases per entry),
-the failures by signature, and the timing.
+the failures by signature, the cases with invalid ids (by kind and by the
+policy they ran under, and how many findings outside the robustness clause
+``unchecked`` runs tolerated), and the timing.
 ``to_dict()`` is what ``campaign.json`` holds; ``merge`` lets a resumed
 campaign add to an earlier file.
 """
@@ -30,9 +32,13 @@ class CampaignStats:
         self.duplicates = collections.Counter()
         self.boundaries = collections.Counter()  # "E257-k9-u32@2048-1" -> count
         self.warnings = []
+        self.hostile = collections.Counter()    # hostile-ids kind -> cases
+        self.policies = collections.Counter()   # invalid-ids policy of the run -> cases
+        self.tolerated = 0                      # findings outside the clause on unchecked runs
         self.previous_elapsed = 0.0
         self.previous_cases = 0
         self.previous_judged = 0
+        self.previous_tolerated = 0
 
     @property
     def elapsed(self) -> float:
@@ -56,6 +62,10 @@ class CampaignStats:
             if event.get("boundary"):
                 self.boundaries[event["boundary"]] += 1
             self.judged += bool(event.get("judged", True))
+            if event.get("hostile"):
+                self.hostile[event["hostile"]] += 1
+            self.policies[event.get("invalid_ids", "reject")] += 1
+            self.tolerated += event.get("tolerated", 0)
             self.known.update(event.get("known", ()))
             if not event["ok"]:
                 self.failed_cases += 1
@@ -84,6 +94,9 @@ class CampaignStats:
             "boundaries": dict(self.boundaries),
             "failures": self.failures,
             "warnings": self.warnings,
+            "hostile": dict(self.hostile),
+            "policies": dict(self.policies),
+            "tolerated": self.tolerated + self.previous_tolerated,
         }
 
     def merge(self, previous: dict) -> None:
@@ -91,7 +104,8 @@ class CampaignStats:
         self.previous_cases = previous.get("cases", 0)
         self.previous_judged = previous.get("judged", self.previous_cases)
         self.previous_elapsed = previous.get("elapsed_s", 0.0)
-        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries", "known"):
+        self.previous_tolerated = previous.get("tolerated", 0)
+        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries", "known", "hostile", "policies"):
             getattr(self, name).update(previous.get(name, {}))
         for key, entry in previous.get("failures", {}).items():
             self.failures.setdefault(key, dict(entry))

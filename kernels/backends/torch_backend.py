@@ -4,6 +4,13 @@ Written without host synchronization (no ``.item()``, no data-dependent
 shapes) so a launch can be captured in a CUDA/HIP graph.  It writes the whole
 of ``sorted_ids`` / ``sorted_weights`` / ``sorted_expert_ids`` (past the valid
 extent too: sentinel, 0 and -1), which the contract leaves unspecified.
+
+Ids outside ``[0, E)`` go to the overflow bucket E that masked experts use
+and that is never laid out: the ``drop`` policy, with no index out of range
+(an out-of-range index is a device-side assert on a GPU).  A repeated expert
+(``unchecked`` only) sorts as two pairs of that expert: memory-safe, its
+outputs unspecified.  ``benchmarks/bench_invalid_ids.py`` times the range
+check against the same sort without it.
 """
 from __future__ import annotations
 
@@ -15,18 +22,25 @@ from ..registry import Backend
 
 
 def torch_moe_sorting(topk_ids, topk_weights, expert_mask, num_experts, unit_size,
-                      m, out_ids, out_weights, out_blocks, out_num_valid, moe_buf) -> None:
-    """Sort on ``topk_ids.device`` into the preallocated outputs (contract sizes)."""
+                      m, out_ids, out_weights, out_blocks, out_num_valid, moe_buf, *, drop_invalid=True) -> None:
+    """Sort on ``topk_ids.device`` into the preallocated outputs (contract sizes).
+
+    ``drop_invalid`` (default) sends ids outside ``[0, E)`` to the overflow
+    bucket; ``False`` leaves out that range check (only for ids known to be
+    valid: the benchmark's reference of what the check costs)."""
     dev = topk_ids.device
     k = topk_ids.shape[1]
     length = out_ids.numel()
     experts = topk_ids[:m].reshape(-1).long()
+    if drop_invalid:
+        # As unsigned 32-bit values negative ids lie above E too: one clamp sends all to E.
+        experts.bitwise_and_(0xFFFFFFFF).clamp_(max=num_experts)
     weights = topk_weights[:m].reshape(-1)
     n = experts.numel()
     flat = torch.arange(n, device=dev, dtype=torch.long)
     if expert_mask is not None:
-        enabled = expert_mask.long()
-        local = torch.cumsum(enabled, 0) - 1
+        enabled = torch.cat([expert_mask.long(), torch.zeros(1, dtype=torch.long, device=dev)])
+        local = torch.cumsum(enabled[:num_experts], 0) - 1
         # Tokens of masked experts go to an overflow bucket E that is never laid out.
         experts = torch.where(enabled[experts] == 1, experts, torch.full_like(experts, num_experts))
     else:
@@ -91,6 +105,7 @@ BACKENDS = [
         probe=lambda: None,
         launch=_launch,
         writes_past_extent=True,
+        invalid_ids=("reject", "drop", "unchecked"),
     ),
     Backend(
         name="torch-cuda",
@@ -101,5 +116,6 @@ BACKENDS = [
         device=lambda: "cuda",
         executes_on=_gpu_name,
         writes_past_extent=True,
+        invalid_ids=("reject", "drop", "unchecked"),
     ),
 ]
