@@ -39,8 +39,10 @@ def torch_moe_sorting(topk_ids, topk_weights, expert_mask, num_experts, unit_siz
     n = experts.numel()
     flat = torch.arange(n, device=dev, dtype=torch.long)
     if expert_mask is not None:
-        enabled = torch.cat([expert_mask.long(), torch.zeros(1, dtype=torch.long, device=dev)])
-        local = torch.cumsum(enabled[:num_experts], 0) - 1
+        enabled = expert_mask.long()
+        local = torch.cumsum(enabled, 0) - 1
+        if drop_invalid:            # the overflow bucket E counts as a masked expert
+            enabled = torch.cat([enabled, enabled.new_zeros(1)])
         # Tokens of masked experts go to an overflow bucket E that is never laid out.
         experts = torch.where(enabled[experts] == 1, experts, torch.full_like(experts, num_experts))
     else:

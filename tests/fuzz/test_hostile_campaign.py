@@ -99,3 +99,19 @@ def test_fixtures_with_valid_ids_record_no_policy(tmp_path):
                 tmp_path)
     assert "invalid_ids" not in json.loads(path.read_text()) and load(path).invalid_ids == "reject"
     assert all(f.invalid_ids in ("reject", "drop", "unchecked") for f in regressions.load_all())
+
+
+# ---------------------------------------------------------------- where a hostile finding triggers
+def test_explain_varies_the_kind_and_rows_of_invalid_ids():
+    from fuzz.explain import variants
+
+    base = Case(8, 1, 5, hostile_ids="minus_one", hostile_rows="first")
+    axes = {}
+    for axis, value, case in variants(base, (3,)):
+        axes.setdefault(axis, []).append(value)
+        assert case.hostile and case.topk <= case.num_experts
+    assert axes["ids"] == ["minus_one", "past_end", "far", "negative", "mixed"]   # no repeat with topk 1
+    assert axes["rows"] == ["any", "first", "last", "one"]
+    assert "ids" not in {axis for axis, _, _ in variants(Case(8, 2, 5), (3,))}
+    with_topk = {v for a, v, _ in variants(Case(8, 2, 5, hostile_ids="repeat"), (3,)) if a == "topk"}
+    assert "1" not in with_topk                 # a repeat needs two slots
