@@ -18,7 +18,8 @@ under the weakest policy its ids need that the backend declares
 and the backend drops them, else ``unchecked``).  Under ``drop`` the golden
 model (``invalid_ids="drop"``) defines every output and the run is judged as
 any other.  Under ``unchecked`` there is no golden answer: the run is judged
-on the clause alone -- red zones, ``num_valid_ids`` bounds
+on the clause alone -- red zones, ``num_valid_ids`` bounds, the token,
+slot and expert indices the next GEMM takes from the outputs
 (``oracle.check_robustness``), termination, and the interpreter's
 memory-safety findings (``kernels.emu.findings.MEMORY_SAFETY_CHECKS``; an
 access outside every argument is reported even with the sanitizer off).
@@ -181,9 +182,9 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
         if canary and b.writes_past_extent:
             unsafe += oracle.red_zone_writes(result)
     elif result is not None:
-        m = run_kwargs.get("num_local_tokens")
-        unsafe += oracle.check_robustness(result, len(result.sorted_ids),
-                                          len(run_kwargs["topk_ids"]) if m is None else int(m))
+        inputs = oracle.normalize_inputs(**{k: run_kwargs.get(k, v) for k, v in _INPUT_ARGS.items()},
+                                         invalid_ids="unchecked")
+        unsafe += oracle.check_robustness(result, inputs)
     counts: dict = {}
     new, tolerated = [], []
     for f in findings:
@@ -194,18 +195,30 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
             tolerated.append(f)
         else:
             new.append(f)
-    unexplained = []
-    for m in (verdict.mismatches if verdict is not None else []):
-        entry = known.match_mismatch(m, result, backend)
-        if m.kind == "red_zone":
-            unsafe.append(m)
-        elif entry is None:
-            unexplained.append(m)
-        else:
-            counts[entry.id] = counts.get(entry.id, 0) + 1
+    mismatches = verdict.mismatches if verdict is not None else []
+    unexplained = _unexplained([m for m in mismatches if m.kind != "red_zone"], known, result, backend, counts)
+    unsafe = _unexplained(unsafe + [m for m in mismatches if m.kind == "red_zone"], known, result, backend, counts)
     return Judgement(backend, target, getattr(result, "path", None), b.executes_on(target), verdict, findings,
                      counts, new, unexplained, crash, raised, _writer_note(result, unexplained), invalid_ids,
                      unsafe, tolerated, timed_out)
+
+
+#: ``kernels.run``'s input arguments with their defaults (``None``: required).
+_INPUT_ARGS = {"topk_ids": None, "topk_weights": None, "num_experts": None, "unit_size": 32, "expert_mask": None,
+               "num_local_tokens": None}
+
+
+def _unexplained(mismatches: list, known, result, backend: str, counts: dict) -> list:
+    """The ``mismatches`` no ``wrong-output`` entry covers; covered ones are counted in
+    ``counts`` under their entry's id."""
+    out = []
+    for m in mismatches:
+        entry = known.match_mismatch(m, result, backend)
+        if entry is None:
+            out.append(m)
+        else:
+            counts[entry.id] = counts.get(entry.id, 0) + 1
+    return out
 
 
 def _writer_note(result, mismatches) -> str:

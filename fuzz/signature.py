@@ -16,8 +16,9 @@ A signature is (backend, target, path, output, kind):
   finding of a check in ``kernels.emu.findings.MEMORY_SAFETY_CHECKS``
   (kind ``<check>@<call chain>``, no target or path, as for any finding), a
   write into a red zone (``red_zone:<output>``), ``num_valid_ids`` outside
-  its bounds (``num_valid_bounds:num_valid_ids``), or a launch past its time
-  limit (``timeout``).
+  its bounds (``num_valid_bounds:num_valid_ids``), an output index the next
+  GEMM would take out of range (``index_bounds:<output>``), or a launch past
+  its time limit (``timeout``).
 
 Its ``key`` is a short string used in tables, its ``digest`` in file names.
 """
@@ -75,7 +76,7 @@ def of_finding(backend: str, finding) -> Signature:
 
 
 def of_safety_mismatch(backend: str, target, path, mismatch) -> Signature:
-    """A red-zone write or ``num_valid_ids`` out of bounds (``oracle.check_robustness``)."""
+    """A red-zone write, ``num_valid_ids`` or an output index out of bounds (``oracle.check_robustness``)."""
     return Signature(backend, target, path, MEMORY_SAFETY, f"{mismatch.kind}:{mismatch.output}")
 
 

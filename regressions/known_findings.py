@@ -65,9 +65,17 @@ def _moe_buf_tail(mismatch, result) -> bool:
     return tail > 0 and residue["first"] >= residue["nbytes"] - tail
 
 
+def _token_past_m(mismatch, result) -> bool:
+    """An ``index_bounds`` mismatch of ``sorted_ids`` (``oracle.check_robustness``) whose
+    pair names a token at or past M (the kernel's own ``num_valid_ids[1]``)."""
+    return (mismatch.kind == "index_bounds" and mismatch.output == "sorted_ids" and mismatch.token is not None
+            and mismatch.token >= int(result.num_valid_ids[1]))
+
+
 #: Named differences a ``wrong-output`` entry may cover: (mismatch, result) -> covered.
 DIFFERENCES: dict[str, Callable] = {
     "moe_buf-tail-below-16-bytes": _moe_buf_tail,
+    "sorted_ids-token-past-m": _token_past_m,
 }
 
 

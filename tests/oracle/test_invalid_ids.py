@@ -121,23 +121,61 @@ def test_census_picks_the_weakest_policy(kind):
 @dataclasses.dataclass
 class _Out:
     num_valid_ids: np.ndarray
+    sorted_ids: np.ndarray = None
+    sorted_expert_ids: np.ndarray = None
     canary: dict = None
 
 
+def _inputs(T=3, k=2, E=4, unit=4, mask=None):
+    ids = np.tile(np.arange(k, dtype=np.int32), (T, 1))
+    return oracle.normalize_inputs(ids, np.ones((T, k), np.float32), E, unit, mask)
+
+
+def _result(inputs, **changes):
+    """The golden model's outputs for ``inputs`` as a kernel result, with ``changes``."""
+    r = oracle.sort_validated(inputs)
+    out = _Out(r.num_valid_ids.copy(), r.sorted_ids.copy(), r.sorted_expert_ids.copy())
+    for name, (index, value) in changes.items():
+        getattr(out, name)[index] = value
+    return out
+
+
+def test_robustness_holds_for_the_golden_answer():
+    for inputs in (_inputs(), _inputs(mask=np.array([1, 0, 1, 1], np.int32))):
+        assert oracle.check_robustness(_result(inputs), inputs) == []
+
+
 def test_robustness_checks_num_valid_ids_bounds():
-    assert oracle.check_robustness(_Out(np.array([40, 3], np.int32)), 40, 3) == []
-    kinds = [m.detail for m in oracle.check_robustness(_Out(np.array([41, 3], np.int32)), 40, 3)]
-    assert kinds == ["padded length 41 is outside [0, P=40]"]
-    found = oracle.check_robustness(_Out(np.array([-1, 2], np.int32)), 40, 3)
-    assert [(m.kind, m.index) for m in found] == [("num_valid_bounds", 0), ("num_valid_bounds", 1)]
+    inputs = _inputs()                      # P = 3*2 + 4*4 - 2 = 20
+    found = oracle.check_robustness(_result(inputs, num_valid_ids=(0, 21)), inputs)
+    assert [m.detail for m in found] == ["padded length 21 is outside [0, P=20]"]
+    found = oracle.check_robustness(_result(inputs, num_valid_ids=(1, 2)), inputs)
+    assert [(m.kind, m.index, m.expected, m.actual) for m in found] == [("num_valid_bounds", 1, 3, 2)]
+
+
+def test_robustness_checks_the_indices_the_gemm_uses():
+    inputs = _inputs()
+    (m,) = oracle.check_robustness(_result(inputs, sorted_ids=(1, (0 << 24) | 3)), inputs)   # token 3 = M
+    assert (m.output, m.kind, m.index, m.token, m.slot) == ("sorted_ids", "index_bounds", 1, 3, 0)
+    (m,) = oracle.check_robustness(_result(inputs, sorted_ids=(0, (2 << 24) | 1)), inputs)   # slot 2 = topk
+    assert m.slot == 2 and "slot < topk=2" in m.detail
+    assert oracle.check_robustness(_result(inputs, sorted_ids=(19, 5)), inputs) == []        # past the valid length
+    masked = _inputs(mask=np.array([1, 0, 1, 0], np.int32))                                   # E_local = 2
+    (m,) = oracle.check_robustness(_result(masked, sorted_expert_ids=(0, 2)), masked)
+    assert (m.output, m.kind, m.block, m.actual) == ("sorted_expert_ids", "index_bounds", 0, 2)
+    (m,) = oracle.check_robustness(_result(masked, sorted_expert_ids=(0, -1)), masked)
+    assert "outside [0, E_local=2)" in m.detail
 
 
 def test_robustness_checks_red_zones():
+    inputs = _inputs()
+    out = _result(inputs)
     poison = np.uint32(0x7EADBEEF)
-    raw = np.full(6, poison, np.uint32).view(np.int32)
-    raw[:4] = 7                      # the buffer itself: anything goes
-    canary = {"raw": {"sorted_ids": raw}, "poison": {"sorted_ids": poison}, "lengths": {"sorted_ids": 4}}
-    assert oracle.check_robustness(_Out(np.array([4, 1], np.int32), canary), 4, 1) == []
-    raw[4] = 0                       # one past the end
-    (m,) = oracle.check_robustness(_Out(np.array([4, 1], np.int32), canary), 4, 1)
-    assert (m.output, m.kind, m.index) == ("sorted_ids", "red_zone", 4)
+    raw = np.full(len(out.sorted_ids) + 2, poison, np.uint32).view(np.int32)
+    raw[: len(out.sorted_ids)] = out.sorted_ids
+    out.canary = {"raw": {"sorted_ids": raw}, "poison": {"sorted_ids": poison},
+                  "lengths": {"sorted_ids": len(out.sorted_ids)}}
+    assert oracle.check_robustness(out, inputs) == []
+    raw[len(out.sorted_ids)] = 0             # one past the end
+    (m,) = oracle.check_robustness(out, inputs)
+    assert (m.output, m.kind, m.index) == ("sorted_ids", "red_zone", 20)
