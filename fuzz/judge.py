@@ -96,8 +96,9 @@ class Judgement:
         return self.verdict is not None
 
     def failures(self) -> list:
-        """One :class:`Failure` per new finding site, then one for the unexplained
-        output mismatches, then the crash."""
+        """One :class:`Failure` per new finding site, one per robustness mismatch (red
+        zone, bounds), one for a launch past its time limit, then one for the
+        unexplained output mismatches, then the crash."""
         out = [Failure(of_finding(self.backend, f), f"[{self.backend} {self.target or ''}] new finding: "
                        f"{f.describe()}", f.to_dict()) for f in self.new]
         for m in self.unsafe:
@@ -278,7 +279,8 @@ class Outcome:
     known: dict = dataclasses.field(default_factory=dict)     # known-finding id -> matches
     findings: list = dataclasses.field(default_factory=list)  # every Finding, as dicts
     invalid_ids: str = "reject"      # the policy of the run (oracle.invalid_ids)
-    tolerated: int = 0               # new non-memory findings of an unchecked run (not failures)
+    tolerated: list = dataclasses.field(default_factory=list)  # "<check>@<chain>" of findings an unchecked
+                                                               # run tolerated (outside the clause)
 
     @property
     def signatures(self) -> list:
@@ -331,4 +333,4 @@ def run_case(case: Case, backend: str, target: Optional[str] = None, *, canary: 
     elapsed = time.perf_counter() - start
     return Outcome(case, backend, target, j.path, j.ok, j.failures(), j.summary, elapsed,
                    j.executed_on, j.judged, dict(j.known), [f.to_dict() for f in j.findings], j.invalid_ids,
-                   len(j.tolerated))
+                   [f"{f.check}@{f.chain}" for f in j.tolerated])

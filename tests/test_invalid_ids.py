@@ -165,6 +165,26 @@ def test_a_launch_past_its_time_limit_fails_as_not_terminating():
     assert "did not terminate within 0.5 s" in failure.summary
 
 
+def test_the_time_limit_needs_the_main_thread():
+    """Signals reach only the main thread: elsewhere a launch runs without a limit."""
+    import threading
+
+    from fuzz.time_limit import can_limit
+
+    def launch(inputs, buffers, target):
+        time.sleep(0.6)
+        get("torch-cpu").launch(inputs, buffers, target)
+    register(Backend(name="slow-for-test", description="slow but correct", needs=(), probe=lambda: None,
+                     launch=launch, test_only=True, writes_past_extent=True, invalid_ids=("reject", "unchecked")))
+    seen = {}
+    worker = threading.Thread(target=lambda: seen.update(
+        limit=can_limit(), j=judge_inputs("slow-for-test", _kwargs(HOSTILE["unchecked"]), seconds=0.1)))
+    worker.start()
+    worker.join()
+    assert can_limit() and not seen["limit"]
+    assert seen["j"].ok and seen["j"].timed_out is None, seen["j"].summary
+
+
 def test_unchecked_runs_check_num_valid_ids_bounds():
     def launch(inputs, buffers, target):
         get("torch-cpu").launch(inputs, buffers, target)

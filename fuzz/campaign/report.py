@@ -86,8 +86,11 @@ def _hostile_section(s: dict) -> list[str]:
     safety = [k for k in s["failures"] if "/memory-safety/" in k]
     out = [f"{sum(s['hostile'].values())} case(s) planted invalid ids; runs by policy: "
            + ", ".join(f"{k} {v}" for k, v in sorted(s.get("policies", {}).items()))
-           + f"; findings outside the robustness clause tolerated on unchecked runs: {s.get('tolerated', 0)}.", ""]
+           + "; findings outside the robustness clause tolerated on unchecked runs: "
+           + f"{sum(s.get('tolerated', {}).values())}.", ""]
     out += _table(["kind", "cases"], sorted(s["hostile"].items()))
+    if s.get("tolerated"):
+        out += [""] + _table(["tolerated finding (check@site)", "runs"], sorted(s["tolerated"].items()))
     out += ["", f"Memory-safety failure signatures: {len(safety)}" + (": " + ", ".join(f"`{k}`" for k in safety)
                                                                     if safety else ".")]
     return out

@@ -34,11 +34,10 @@ class CampaignStats:
         self.warnings = []
         self.hostile = collections.Counter()    # hostile-ids kind -> cases
         self.policies = collections.Counter()   # invalid-ids policy of the run -> cases
-        self.tolerated = 0                      # findings outside the clause on unchecked runs
+        self.tolerated = collections.Counter()  # "<check>@<chain>" -> unchecked runs that tolerated it
         self.previous_elapsed = 0.0
         self.previous_cases = 0
         self.previous_judged = 0
-        self.previous_tolerated = 0
 
     @property
     def elapsed(self) -> float:
@@ -65,7 +64,7 @@ class CampaignStats:
             if event.get("hostile"):
                 self.hostile[event["hostile"]] += 1
             self.policies[event.get("invalid_ids", "reject")] += 1
-            self.tolerated += event.get("tolerated", 0)
+            self.tolerated.update(event.get("tolerated", ()))
             self.known.update(event.get("known", ()))
             if not event["ok"]:
                 self.failed_cases += 1
@@ -96,7 +95,7 @@ class CampaignStats:
             "warnings": self.warnings,
             "hostile": dict(self.hostile),
             "policies": dict(self.policies),
-            "tolerated": self.tolerated + self.previous_tolerated,
+            "tolerated": dict(self.tolerated),
         }
 
     def merge(self, previous: dict) -> None:
@@ -104,8 +103,8 @@ class CampaignStats:
         self.previous_cases = previous.get("cases", 0)
         self.previous_judged = previous.get("judged", self.previous_cases)
         self.previous_elapsed = previous.get("elapsed_s", 0.0)
-        self.previous_tolerated = previous.get("tolerated", 0)
-        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries", "known", "hostile", "policies"):
+        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries", "known", "hostile", "policies",
+                     "tolerated"):
             getattr(self, name).update(previous.get(name, {}))
         for key, entry in previous.get("failures", {}).items():
             self.failures.setdefault(key, dict(entry))
