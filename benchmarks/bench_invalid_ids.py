@@ -1,7 +1,7 @@
 """What dropping invalid expert ids costs on valid input: the suite's kernels and the torch backend.
 
     python -m benchmarks.bench_invalid_ids [--before REV] [--repeats 41] [--target gfx950] [--max-tokens 4096]
-                                           [--threads N] [--skip-kernels]
+                                           [--threads N] [--clock wall|cpu] [--skip-kernels]
 
 1. The suite's FlyDSL kernels on the CPU interpreter (``kernels.moesort.bench.run_case``,
    sanitizer off), for E=257/topk=9 and E=513/topk=9 on every path (small at its
@@ -12,11 +12,11 @@
    into a temporary directory, measured in a subprocess: lane-ops are deterministic,
    so the columns compare exactly).
 2. The torch backend (CPU, and CUDA/HIP when torch sees a GPU): the median time
-   of one sort of valid ids as the backend runs it (``drop_invalid=True``: the
-   range check that drops ids outside ``[0, E)``) and without that check
-   (``drop_invalid=False``: the sort as it was before), for T = 1 .. 65536 with
-   and without an expert mask; ``--repeats`` samples of each, interleaved in one
-   run, and their ratio.
+   of one sort of valid ids without the range check (``drop_invalid=False``:
+   what a launch under ``reject``, the default, runs -- the sort as it was
+   before the policies) and with it (``drop_invalid=True``: what ``drop`` and
+   ``unchecked`` launches run), for T = 1 .. 65536 with and without an expert
+   mask; ``--repeats`` samples of each, interleaved in one run, and their ratio.
 """
 from __future__ import annotations
 
@@ -101,22 +101,29 @@ def _sorter(inputs, buffers, drop: bool, sync):
     return sort
 
 
-def interleaved_medians(a, b, repeats: int) -> tuple:
-    """Median seconds of ``a`` and ``b``, sampled alternately (after one warm-up each)."""
+#: Clocks: wall time, or this process's CPU time (steadier on a shared machine; with
+#: ``--threads 1`` it counts the sort's own work and not the wait for a core).
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def interleaved_medians(a, b, repeats: int, clock=time.perf_counter) -> tuple:
+    """Median seconds of ``a`` and ``b`` by ``clock``, sampled alternately (after one
+    warm-up each)."""
     a(), b()
     ta, tb = [], []
     for _ in range(repeats):
         for fn, out in ((a, ta), (b, tb)):
-            start = time.perf_counter()
+            start = clock()
             fn()
-            out.append(time.perf_counter() - start)
+            out.append(clock() - start)
     return statistics.median(ta), statistics.median(tb)
 
 
-def torch_table(device: str, repeats: int) -> None:
+def torch_table(device: str, repeats: int, clock: str = "wall") -> None:
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    clock = "wall" if device == "cuda" else clock
     print(f"\ntorch backend on {device} (torch {torch.__version__}, {torch.get_num_threads()} threads): "
-          f"median ms of {repeats} interleaved sorts of valid ids")
+          f"median ms ({clock} clock) of {repeats} interleaved sorts of valid ids")
     print(f"{'E':>4} {'k':>2} {'T':>6} {'mask':>5} | {'no check':>9} {'drop check':>10} {'ratio':>6}")
     for E, k, unit in SHAPES:
         for T in TORCH_TOKENS:
@@ -125,7 +132,7 @@ def torch_table(device: str, repeats: int) -> None:
                 inputs = normalize_inputs(ids, w, E, unit, mask, local)
                 buffers = allocate(inputs, device)
                 before, now = interleaved_medians(_sorter(inputs, buffers, False, sync),
-                                                  _sorter(inputs, buffers, True, sync), repeats)
+                                                  _sorter(inputs, buffers, True, sync), repeats, CLOCKS[clock])
                 print(f"{E:>4} {k:>2} {T:>6} {mask_mode:>5} | {before * 1e3:9.3f} {now * 1e3:10.3f} "
                       f"{now / before:6.3f}")
 
@@ -139,12 +146,14 @@ def main(argv=None) -> None:
     parser.add_argument("--max-tokens", type=int, default=4096, help="T of the medium/large kernel cases")
     parser.add_argument("--skip-kernels", action="store_true", help="only the torch backend (no flydsl needed)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="torch CPU timings: wall time (default) or this process's CPU time")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.skip_kernels:
         kernels_table(args.target, args.max_tokens, args.before)
-    torch_table("cpu", args.repeats)
+    torch_table("cpu", args.repeats, args.clock)
     if torch.cuda.is_available():
         torch_table("cuda", args.repeats)
 

@@ -223,3 +223,18 @@ def test_valid_cases_run_under_reject():
     assert kernels.run("torch-cpu", **_kwargs(Case(16, 4, 6, seed=4))).invalid_ids == "reject"
     assert np.array_equal(kernels.run("torch-cpu", **_kwargs(Case(16, 4, 6, seed=4)), invalid_ids="drop").sorted_ids,
                           kernels.run("torch-cpu", **_kwargs(Case(16, 4, 6, seed=4))).sorted_ids)
+
+
+def test_torch_backend_range_checks_only_ids_that_may_be_invalid(monkeypatch):
+    """Under reject kernels.run has checked the ids: the torch sort runs without the range
+    check, as before the policies (benchmarks/bench_invalid_ids.py times the check)."""
+    from kernels.backends import torch_backend
+
+    seen = []
+    real = torch_backend.torch_moe_sorting
+    monkeypatch.setattr(torch_backend, "torch_moe_sorting",
+                        lambda *a, drop_invalid=True: seen.append(drop_invalid) or real(*a, drop_invalid=drop_invalid))
+    kw = _kwargs(Case(16, 4, 6, seed=4))
+    for policy in ("reject", "drop", "unchecked"):
+        kernels.run("torch-cpu", **kw, invalid_ids=policy)
+    assert seen == [False, True, True]

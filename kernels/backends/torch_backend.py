@@ -5,12 +5,14 @@ shapes) so a launch can be captured in a CUDA/HIP graph.  It writes the whole
 of ``sorted_ids`` / ``sorted_weights`` / ``sorted_expert_ids`` (past the valid
 extent too: sentinel, 0 and -1), which the contract leaves unspecified.
 
-Ids outside ``[0, E)`` go to the overflow bucket E that masked experts use
-and that is never laid out: the ``drop`` policy, with no index out of range
-(an out-of-range index is a device-side assert on a GPU).  A repeated expert
-(``unchecked`` only) sorts as two pairs of that expert: memory-safe, its
-outputs unspecified.  ``benchmarks/bench_invalid_ids.py`` times the range
-check against the same sort without it.
+Under the ``drop`` and ``unchecked`` policies ids outside ``[0, E)`` go to
+the overflow bucket E that masked experts use and that is never laid out:
+``drop``'s answer, with no index out of range (an out-of-range index is a
+device-side assert on a GPU).  A repeated expert (``unchecked`` only) sorts
+as two pairs of that expert: memory-safe, its outputs unspecified.  Under
+``reject`` the ids were checked before the launch, so the sort leaves the
+range check out and runs the same operations as before the policies
+existed; ``benchmarks/bench_invalid_ids.py`` times the check on valid ids.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ def torch_moe_sorting(topk_ids, topk_weights, expert_mask, num_experts, unit_siz
     """Sort on ``topk_ids.device`` into the preallocated outputs (contract sizes).
 
     ``drop_invalid`` (default) sends ids outside ``[0, E)`` to the overflow
-    bucket; ``False`` leaves out that range check (only for ids known to be
-    valid: the benchmark's reference of what the check costs)."""
+    bucket; ``False`` leaves out that range check, for ids already checked
+    (an id outside ``[0, E)`` then indexes out of range)."""
     dev = topk_ids.device
     k = topk_ids.shape[1]
     length = out_ids.numel()
@@ -84,7 +86,8 @@ def _launch(inputs, buffers, target):
     d = buffers.device_inputs
     torch_moe_sorting(d.topk_ids, d.topk_weights, d.expert_mask, inputs.num_experts,
                       inputs.unit_size, inputs.m, buffers.sorted_ids, buffers.sorted_weights,
-                      buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf)
+                      buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
+                      drop_invalid=inputs.invalid_ids != "reject")   # reject: kernels.run checked the ids
     return None
 
 
