@@ -11,7 +11,10 @@ mask mode ``none | all_on | all_off | ratio | one``; routing ``uniform |
 one_expert`` (every row includes one chosen expert) ``| hot`` (Zipf-skewed
 popularity); weights ``uniform | equal | special`` (NaN with payloads, ±inf,
 -0.0, denormals mixed in); ``moe_buf``, a layout ``"<dtype>x<columns>"`` (see
-:mod:`cases.moe_buf`).
+:mod:`cases.moe_buf`); hostile ids ``hostile_ids`` (which kind),
+``hostile_count`` (how many) and ``hostile_rows`` (which rows): invalid ids
+planted into the counted rows after routing (see :mod:`cases.hostile`; the
+default ``"none"`` plants none).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from .hostile import check_hostile, name_tag, plant
 from .moe_buf import DEFAULT_MOE_BUF, moe_buf_array, parse_moe_buf
 
 MASK_MODES = ("none", "all_on", "all_off", "ratio", "one")
@@ -51,6 +55,9 @@ class Case:
     weights: str = "uniform"
     seed: int = 0
     moe_buf: str = DEFAULT_MOE_BUF
+    hostile_ids: str = "none"
+    hostile_count: int = 1
+    hostile_rows: str = "any"
 
     def __post_init__(self):
         for field, allowed in (("mask_mode", MASK_MODES), ("routing", ROUTINGS), ("weights", WEIGHT_MODES)):
@@ -68,6 +75,12 @@ class Case:
         if not 0.0 <= self.mask_ratio <= 1.0:
             raise ValueError(f"Case.mask_ratio={self.mask_ratio!r} is outside [0, 1]")
         parse_moe_buf(self.moe_buf)
+        check_hostile(self.hostile_ids, self.hostile_count, self.hostile_rows, self.topk)
+
+    @property
+    def hostile(self) -> bool:
+        """Whether the case plants invalid ids (its counted rows may still hold none: M = 0)."""
+        return self.hostile_ids != "none"
 
     # -- naming and serialization ------------------------------------------------
     @property
@@ -85,13 +98,16 @@ class Case:
             parts.append({"equal": "weq", "special": "wsp"}[self.weights])
         if self.moe_buf != DEFAULT_MOE_BUF:
             parts.append("mb" + self.moe_buf)
+        parts.append(name_tag(self.hostile_ids, self.hostile_count, self.hostile_rows))
         return "-".join(p for p in parts if p)
 
     def to_dict(self) -> dict:
-        """Every field; ``moe_buf`` only when it is not the default (older fixtures have none)."""
+        """Every field; ``moe_buf`` and the hostile-ids fields only when they are not the
+        default (older fixtures have none)."""
         data = dataclasses.asdict(self)
-        if data["moe_buf"] == DEFAULT_MOE_BUF:
-            del data["moe_buf"]
+        for field, default in _OPTIONAL_DEFAULTS.items():
+            if data[field] == default:
+                del data[field]
         return data
 
     @classmethod
@@ -112,11 +128,17 @@ class Case:
         mask = _mask(rng, self)
         ids = _route(rng, self, mask)
         weights = _weights(rng, self)
+        m = self.tokens if self.num_local_tokens is None else self.num_local_tokens
+        ids = plant(ids, self.hostile_ids, self.hostile_count, self.hostile_rows, m, self.num_experts, self.seed)
         return ids, weights, mask, self.num_local_tokens
 
     def moe_buf_array(self) -> np.ndarray:
         """A fresh ``moe_buf`` of this case's dtype and shape ``[T, columns]``."""
         return moe_buf_array(self.moe_buf, self.tokens)
+
+
+#: Fields left out of ``to_dict`` at their default, so older records keep their form.
+_OPTIONAL_DEFAULTS = {"moe_buf": DEFAULT_MOE_BUF, "hostile_ids": "none", "hostile_count": 1, "hostile_rows": "any"}
 
 
 def _mask(rng, case: Case) -> Optional[np.ndarray]:

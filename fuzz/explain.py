@@ -10,7 +10,10 @@ with one thing changed at a time:
 - ``M < T``: ``num_local_tokens`` below T on the oneshot side and past it;
 - ``target``: every target of the backend (each variant runs on all);
 - ``E`` and ``topk``: one below and above the case's values, twice E, and a
-  production value (E = 257, topk = 9).
+  production value (E = 257, topk = 9);
+- for a case with invalid ids (``Case.hostile_ids``): ``ids``, every kind of
+  invalid id in the case's place (what a router would have to send), and
+  ``rows``, the rows they are planted in.
 
 Each run is judged (:func:`fuzz.judge.run_case`) and counts as *triggering*
 when the tracked failure shows: a known finding's id among its matched
@@ -23,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Optional
 
-from cases import Case
+from cases import HOSTILE_KINDS, HOSTILE_ROWS, Case
 from kernels.registry import get
 from regressions.regions import describe
 
@@ -32,7 +35,7 @@ from .judge import Outcome, run_case
 
 @dataclasses.dataclass
 class Probe:
-    axis: str          # "T", "mask", "M<T", "E", "topk"
+    axis: str          # "T", "mask", "M<T", "E", "topk", and for invalid ids "ids", "rows"
     value: str         # the axis value, as shown
     case: Case
     target: Optional[str]
@@ -76,13 +79,18 @@ def triggers_for(finding: str) -> Callable[[Outcome], bool]:
     return lambda o: any((s.backend, s.output, s.kind) == (backend, output, kind) for s in o.signatures)
 
 
-def _clip(case: Case, **changes) -> Case:
-    c = dataclasses.replace(case, **changes)
-    topk = min(c.topk, c.num_experts)
-    local = c.num_local_tokens
-    if local is not None and local > c.tokens:
-        local = c.tokens
-    return dataclasses.replace(c, topk=topk, num_local_tokens=local)
+def _clip(case: Case, **changes) -> Optional[Case]:
+    """``case`` with ``changes``, topk and M clipped to fit; None when no case fits (a
+    repeated id needs topk >= 2)."""
+    topk = min(changes.get("topk", case.topk), changes.get("num_experts", case.num_experts))
+    local = changes.get("num_local_tokens", case.num_local_tokens)
+    tokens = changes.get("tokens", case.tokens)
+    if local is not None and local > tokens:
+        local = tokens
+    try:
+        return dataclasses.replace(case, **dict(changes, topk=topk, num_local_tokens=local))
+    except ValueError:
+        return None
 
 
 def variants(base: Case, boundaries: tuple) -> list:
@@ -105,7 +113,12 @@ def variants(base: Case, boundaries: tuple) -> list:
     for kk in sorted({max(1, k - 1), k, k + 1, 9}):
         if kk <= base.num_experts:
             out.append(("topk", str(kk), _clip(base, topk=kk)))
-    return out
+    if base.hostile:
+        for kind in HOSTILE_KINDS[1:]:
+            out.append(("ids", kind, _clip(base, hostile_ids=kind)))
+        for rows in HOSTILE_ROWS:
+            out.append(("rows", rows, _clip(base, hostile_rows=rows)))
+    return [v for v in out if v[2] is not None]
 
 
 def explore(base: Case, finding: str, backend: str, *, progress=None) -> Region:

@@ -10,7 +10,15 @@ A signature is (backend, target, path, output, kind):
   seen on both targets and on every path through that code is one signature,
   while two calling lines of one helper are two;
 - a launch that raised for another reason: ``crash:<ExceptionType>``
-  (``@<file.py>:<line>`` when the error names a kernel op).
+  (``@<file.py>:<line>`` when the error names a kernel op);
+- a memory-safety failure (the robustness clause of CONTRACT.md): output
+  ``memory-safety``, a class of its own whatever the ids were -- a new
+  finding of a check in ``kernels.emu.findings.MEMORY_SAFETY_CHECKS``
+  (kind ``<check>@<call chain>``, no target or path, as for any finding), a
+  write into a red zone (``red_zone:<output>``), ``num_valid_ids`` outside
+  its bounds (``num_valid_bounds:num_valid_ids``), an output index the next
+  GEMM would take out of range (``index_bounds:<output>``), or a launch past
+  its time limit (``timeout``).
 
 Its ``key`` is a short string used in tables, its ``digest`` in file names.
 """
@@ -19,6 +27,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from typing import Optional
+
+from kernels.emu.findings import MEMORY_SAFETY_CHECKS
+
+#: The ``output`` of every memory-safety signature.
+MEMORY_SAFETY = "memory-safety"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,9 +68,21 @@ def of_mismatch(backend: str, target, path, mismatch) -> Signature:
 
 
 def of_finding(backend: str, finding) -> Signature:
-    """One signature per finding site (its check and whole call chain), across targets."""
+    """One signature per finding site (its check and whole call chain), across targets;
+    in the memory-safety class when its check is one of ``MEMORY_SAFETY_CHECKS``."""
     check = finding.check if finding.check != "host-exception" else f"host-exception:{finding.error}"
-    return Signature(backend, None, None, "finding", f"{check}@{finding.chain}")
+    output = MEMORY_SAFETY if finding.check in MEMORY_SAFETY_CHECKS else "finding"
+    return Signature(backend, None, None, output, f"{check}@{finding.chain}")
+
+
+def of_safety_mismatch(backend: str, target, path, mismatch) -> Signature:
+    """A red-zone write, ``num_valid_ids`` or an output index out of bounds (``oracle.check_robustness``)."""
+    return Signature(backend, target, path, MEMORY_SAFETY, f"{mismatch.kind}:{mismatch.output}")
+
+
+def of_timeout(backend: str, target, path) -> Signature:
+    """A launch that ran past the judge's time limit (it did not terminate)."""
+    return Signature(backend, target, path, MEMORY_SAFETY, "timeout")
 
 
 def _site(exc: BaseException) -> str:

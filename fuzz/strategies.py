@@ -4,6 +4,10 @@
 ones (E in [1, 1024], topk in [1, min(E, 255)], mostly <= 16), T from 0 to
 ``max_tokens`` biased towards kernel path boundaries, every expert-mask mode,
 unit sizes 16..256, num_local_tokens < T, skewed routing and special weights.
+``cases(hostile=...)`` also plants invalid expert ids (``cases.hostile``):
+``"off"`` (the default: never), ``"on"`` (about one case in
+:data:`HOSTILE_ONE_IN`) or ``"only"`` (every case, with at least one counted
+row); which kind, how many and in which rows are drawn too.
 ``contract_violations()`` is the opt-in strategy for inputs outside the
 contract: it yields ``(kwargs, field)`` where ``field`` is what the
 ``ContractViolation`` must name.
@@ -16,6 +20,8 @@ from hypothesis import strategies as st
 from cases import (
     DEFAULT_MOE_BUF,
     GENERIC_EDGES,
+    HOSTILE_KINDS,
+    HOSTILE_ROWS,
     MASK_MODES,
     MAX_FUZZ_TOKENS,
     PRODUCTION_SHAPES,
@@ -29,6 +35,10 @@ from kernels.moesort.paths import path_boundaries
 # Smallest first, so that shrinking moves towards the smallest production shape.
 #: moe_buf layouts whose byte size is not a multiple of 16 (or of 4, for odd T)
 ODD_MOE_BUFS = ("uint8x3", "int8x1", "float16x3", "float32x1", "int32x5")
+
+#: Modes of ``cases(hostile=...)``, and how rarely ``"on"`` plants invalid ids.
+HOSTILE_MODES = ("off", "on", "only")
+HOSTILE_ONE_IN = 10
 
 _WEIGHTED_SHAPES = tuple(s for s in sorted(PRODUCTION_SHAPES, key=lambda s: (s.num_experts, s.topk))
                          for _ in range(int(s.weight * 2)))
@@ -77,13 +87,21 @@ def cases(
     routings=ROUTINGS,
     weight_modes=WEIGHT_MODES,
     tokens=None,
+    hostile: str = "off",
 ):
-    """A :class:`Case`; ``tokens`` (a strategy) overrides the T distribution."""
+    """A :class:`Case`; ``tokens`` (a strategy) overrides the T distribution; ``hostile``
+    (:data:`HOSTILE_MODES`) whether it plants invalid ids (module docstring)."""
+    if hostile not in HOSTILE_MODES:
+        raise ValueError(f"hostile={hostile!r}; expected one of {HOSTILE_MODES}")
     E, topk, unit = draw(shapes(production_only, max_experts))
     T = draw(tokens if tokens is not None else token_counts(E, topk, unit, max_tokens))
+    plant = hostile == "only" or (hostile == "on" and draw(st.integers(0, HOSTILE_ONE_IN - 1)) == 0)
+    if plant and T == 0:
+        T = draw(st.integers(1, min(64, max(max_tokens, 1))))
     local = None
     if T and draw(st.integers(0, 4)) == 0:
-        local = draw(st.integers(0, T - 1))
+        low = 1 if plant else 0     # a hostile case keeps a counted row to plant into
+        local = draw(st.integers(low, T - 1)) if T - 1 >= low else None
     mask_mode = draw(st.sampled_from(("none",) * 3 + tuple(mask_modes))) if "none" in mask_modes \
         else draw(st.sampled_from(tuple(mask_modes)))
     ratio = draw(st.sampled_from((0.5, 0.1, 0.9, 0.25))) if mask_mode == "ratio" else 0.5
@@ -93,7 +111,18 @@ def cases(
         else draw(st.sampled_from(tuple(weight_modes)))
     seed = draw(st.integers(0, 2**32 - 1))
     moe_buf = draw(st.sampled_from((DEFAULT_MOE_BUF,) * 4 + ODD_MOE_BUFS))
-    return Case(E, topk, T, unit, local, mask_mode, ratio, routing, weights, seed, moe_buf)
+    bad = draw(hostile_modes(topk)) if plant else {}
+    return Case(E, topk, T, unit, local, mask_mode, ratio, routing, weights, seed, moe_buf, **bad)
+
+
+@st.composite
+def hostile_modes(draw, topk: int):
+    """Keyword arguments of a :class:`Case` that plants invalid ids: kind (``repeat`` only
+    with topk >= 2), count (mostly 1 to 4, up to 64) and rows."""
+    kinds = tuple(k for k in HOSTILE_KINDS[1:] if k != "repeat" or topk > 1)
+    count = draw(st.one_of(st.integers(1, 4), st.integers(1, 64)))
+    return dict(hostile_ids=draw(st.sampled_from(kinds)), hostile_count=count,
+                hostile_rows=draw(st.sampled_from(HOSTILE_ROWS)))
 
 
 def _valid_kwargs(rng, E=16, k=4, T=8, unit=32):

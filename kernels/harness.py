@@ -188,7 +188,7 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
                 path = _launch_graph(backend, inputs, buffers, target)
             else:
                 path = backend.launch(inputs, buffers, target)
-    except Exception as exc:
+    except BaseException as exc:            # a time limit (fuzz.time_limit) too
         exc.findings = list(found)          # what the launch recorded before it raised
         raise
     _synchronize(buffers.device)
@@ -205,8 +205,8 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
         }
     return BackendResult(
         **host, moe_buf_zeroed=residue is None, moe_buf_residue=residue, path=path, backend=backend.name,
-        target=target, executed_on=backend.executes_on(target), canary=canary, findings=list(found),
-        written_by=written_by, writer_sites=writer_sites,
+        target=target, executed_on=backend.executes_on(target), canary=canary, invalid_ids=inputs.invalid_ids,
+        findings=list(found), written_by=written_by, writer_sites=writer_sites,
     )
 
 

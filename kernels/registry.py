@@ -5,7 +5,9 @@ A backend is a :class:`Backend` entry in some module listed in
 Adding a backend is adding one entry.  Every test, fuzz run and replay goes
 through :func:`run`, which validates the inputs against the contract (via the
 oracle), allocates poisoned, red-zoned outputs on the backend's device, calls
-the backend's ``launch``, and reads the results back.
+the backend's ``launch``, and reads the results back.  Invalid expert ids
+reach a backend only when the caller asks for a policy other than the
+default ``"reject"`` and the backend declares it (``Backend.invalid_ids``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import dataclasses
 import importlib
 from typing import Callable, Optional
 
-from oracle import normalize_inputs
+from oracle import INVALID_ID_POLICIES, normalize_inputs
 
 from .result import BackendResult
 
@@ -28,6 +30,7 @@ BACKEND_MODULES = {
     "kernels.backends.aiter_backend": ("aiter-ck", "aiter-opus"),
     "kernels.backends.planted": ("planted-sentinel-t", "planted-block-expert"),
     "kernels.backends.planted_findings": ("planted-findings",),
+    "kernels.backends.planted_hostile": ("planted-minus-one",),
 }
 
 
@@ -51,6 +54,12 @@ class Backend:
     ``path_boundaries(E, topk, unit_size, target)`` (None: the backend has one
     path) gives the first M of each kernel path after the first, as the
     backend's own dispatch decides it.
+    ``invalid_ids`` lists the policies for invalid expert ids the backend
+    supports (``oracle.invalid_ids``; CONTRACT.md, "Robustness"): ``reject``
+    only (the default: it never sees them), ``drop`` (it drops ids outside
+    ``[0, E)`` exactly as the golden model does), ``unchecked`` (it may be
+    handed any ids and is judged on memory safety alone).  The policy of a
+    launch reaches ``launch`` as ``inputs.invalid_ids``.
     """
 
     name: str
@@ -68,6 +77,13 @@ class Backend:
     test_only: bool = False
     sources: Callable[[], tuple] = lambda: ()
     path_boundaries: Optional[Callable[..., tuple]] = None
+    invalid_ids: tuple[str, ...] = ("reject",)
+
+    def __post_init__(self):
+        unknown = [p for p in self.invalid_ids if p not in INVALID_ID_POLICIES]
+        if "reject" not in self.invalid_ids or unknown:
+            raise ValueError(f"Backend {self.name!r}: invalid_ids={self.invalid_ids!r} must hold 'reject' and only "
+                             f"policies of {INVALID_ID_POLICIES}")
 
 
 #: Which backend a campaign fuzzes when none is named: the first available.
@@ -144,11 +160,16 @@ def run(
     target: Optional[str] = None,
     moe_buf=None,
     red_zone: int = 0,
+    invalid_ids: str = "reject",
 ) -> BackendResult:
     """Launch one sort on ``backend`` and return its outputs as NumPy arrays.
 
     Inputs may be NumPy arrays or torch tensors; they are validated against
     the contract first (``oracle.ContractViolation`` on bad input).
+    ``invalid_ids`` is the policy for invalid expert ids in rows ``< M``
+    (CONTRACT.md, "Robustness"): ``"reject"`` (default) refuses them,
+    ``"drop"`` and ``"unchecked"`` pass them to a backend that declares the
+    policy (a ``ValueError`` names the backend and policy otherwise).
     ``moe_buf`` (optional, any dtype/shape) is poisoned before the launch and
     checked for zero afterwards; by default a float32 [T, 8] buffer is used.
     ``red_zone`` > 0 allocates that many poisoned elements behind every output
@@ -160,8 +181,10 @@ def run(
     reason = b.probe()
     if reason is not None:
         raise RuntimeError(f"backend={backend!r} is unavailable here: {reason}")
+    if invalid_ids not in b.invalid_ids:
+        raise ValueError(f"invalid_ids={invalid_ids!r}: backend {backend!r} supports {b.invalid_ids}")
     inputs = normalize_inputs(
-        topk_ids, topk_weights, num_experts, unit_size, expert_mask, num_local_tokens
+        topk_ids, topk_weights, num_experts, unit_size, expert_mask, num_local_tokens, invalid_ids
     )
     if b.max_tokens is not None and inputs.tokens > b.max_tokens:
         raise ValueError(

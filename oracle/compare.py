@@ -285,28 +285,51 @@ def _compare_blocks(expected, actual, valid, unit, out) -> None:
         out.counts["sorted_expert_ids:value"] += bad.size - out.limit
 
 
-def _compare_canary(expected, actual, unit, out) -> None:
+def _canary_info(actual) -> dict:
     info = getattr(actual, "canary", None)
     if not info:
-        raise ValueError("canary=True needs a result from kernels.run(..., red_zone>0)")
+        raise ValueError("a canary check needs a result from kernels.run(..., red_zone>0)")
+    return info
+
+
+def _canary_writes(info: dict):
+    """``(name, bits, length, written)`` per 4-byte output: ``written`` = indices of the
+    raw allocation (contract length + red zone) that no longer hold the poison."""
+    for name, raw in info["raw"].items():
+        if raw.dtype.itemsize != 4:
+            continue
+        poison = np.asarray(info["poison"][name]).view(np.uint32)
+        bits = np.ascontiguousarray(raw).view(np.uint32)
+        yield name, bits, info["lengths"][name], np.flatnonzero(bits != poison)
+
+
+def _red_zone(name, bits, length, written) -> Optional[Mismatch]:
+    zone = written[written >= length]
+    if not zone.size:
+        return None
+    return Mismatch(name, "red_zone", index=int(zone[0]),
+                    detail=f"{zone.size} write(s) past the buffer end {length} "
+                           f"(first at {zone[0]}: {_hex(bits[zone[0]])})")
+
+
+def red_zone_writes(actual) -> list:
+    """One ``red_zone`` :class:`Mismatch` per output whose red zone (the poisoned
+    elements behind it, ``kernels.run(..., red_zone=N)``) a launch overwrote."""
+    found = (_red_zone(*w) for w in _canary_writes(_canary_info(actual)))
+    return [m for m in found if m is not None]
+
+
+def _compare_canary(expected, actual, unit, out) -> None:
     valid = expected.valid_length
     extents = {"sorted_ids": valid, "sorted_weights": valid,
                "sorted_expert_ids": valid // unit, "num_valid_ids": 2}
-    for name, raw in info["raw"].items():
-        poison = np.asarray(info["poison"][name]).view(np.uint32)
-        length = info["lengths"][name]
-        bits = np.ascontiguousarray(raw).view(np.uint32) if raw.dtype.itemsize == 4 else None
-        if bits is None:
-            continue
-        written = np.flatnonzero(bits != poison)
+    for name, bits, length, written in _canary_writes(_canary_info(actual)):
         start = extents.get(name, length)
         past = written[(written >= start) & (written < length)]
-        zone = written[written >= length]
         if past.size:
             out.add(Mismatch(name, "past_extent", index=int(past[0]),
                              detail=f"{past.size} write(s) past the valid extent {start} "
                                     f"(first at {past[0]}: {_hex(bits[past[0]])})"), past.size)
-        if zone.size:
-            out.add(Mismatch(name, "red_zone", index=int(zone[0]),
-                             detail=f"{zone.size} write(s) past the buffer end {length} "
-                                    f"(first at {zone[0]}: {_hex(bits[zone[0]])})"), zone.size)
+        zone = _red_zone(name, bits, length, written)
+        if zone is not None:
+            out.add(zone, int(np.count_nonzero(written >= length)))

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import ContractViolation
+from .invalid_ids import check_ids, check_policy
 
 #: Packed ids keep the token in the low 24 bits and the slot in the high 8.
 TOKEN_BITS = 24
@@ -31,6 +32,7 @@ class SortInputs:
     unit_size: int
     expert_mask: Optional[np.ndarray]  # int32 [E] of 0/1, or None
     num_local_tokens: Optional[int]  # M, or None for M = T
+    invalid_ids: str = "reject"  # the policy the ids were checked under (oracle.invalid_ids)
 
     @property
     def tokens(self) -> int:
@@ -98,29 +100,6 @@ def _check_int(field: str, value, low: int, high: Optional[int] = None) -> int:
     return value
 
 
-def _check_ids(ids: np.ndarray, m: int, num_experts: int) -> None:
-    counted = ids[:m]
-    bad = (counted < 0) | (counted >= num_experts)
-    if bad.any():
-        row, slot = np.argwhere(bad)[0]
-        raise ContractViolation(
-            "topk_ids",
-            f"topk_ids[{row}, {slot}] = {counted[row, slot]} is outside [0, num_experts={num_experts})",
-        )
-    if counted.shape[1] > 1 and counted.shape[0]:
-        order = np.sort(counted, axis=1)
-        dup = order[:, 1:] == order[:, :-1]
-        rows = np.flatnonzero(dup.any(axis=1))
-        if rows.size:
-            row = int(rows[0])
-            value = int(order[row, 1:][dup[row]][0])
-            slots = np.flatnonzero(counted[row] == value).tolist()
-            raise ContractViolation(
-                "topk_ids",
-                f"row {row} repeats expert {value} in slots {slots}; an expert appears at most once per row",
-            )
-
-
 def normalize_inputs(
     topk_ids,
     topk_weights,
@@ -128,8 +107,16 @@ def normalize_inputs(
     unit_size=32,
     expert_mask=None,
     num_local_tokens=None,
+    invalid_ids="reject",
 ) -> SortInputs:
-    """Check every input rule of the contract and return :class:`SortInputs`."""
+    """Check every input rule of the contract and return :class:`SortInputs`.
+
+    ``invalid_ids`` (:data:`oracle.invalid_ids.POLICIES`) says which invalid
+    expert ids in rows ``< M`` are accepted: none (``"reject"``), ids outside
+    ``[0, E)`` (``"drop"``) or any (``"unchecked"``); every other rule holds
+    under each policy.
+    """
+    invalid_ids = check_policy(invalid_ids)
     ids = _to_numpy("topk_ids", topk_ids, np.dtype(np.int32))
     weights = _to_numpy("topk_weights", topk_weights, np.dtype(np.float32))
     if ids.ndim != 2:
@@ -167,5 +154,6 @@ def normalize_inputs(
             raise ContractViolation(
                 "expert_mask", f"expert_mask[{bad[0]}] = {mask[bad[0]]}; entries must be 0 or 1"
             )
-    _check_ids(ids, m, num_experts)
-    return SortInputs(ids, weights, num_experts, unit_size, mask, None if num_local_tokens is None else m)
+    check_ids(ids, m, num_experts, invalid_ids)
+    return SortInputs(ids, weights, num_experts, unit_size, mask, None if num_local_tokens is None else m,
+                      invalid_ids)

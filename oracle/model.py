@@ -7,6 +7,7 @@ import numpy as np
 
 from .errors import ContractViolation
 from .inputs import TOKEN_BITS, SortInputs, normalize_inputs
+from .invalid_ids import MODEL_POLICIES, check_policy
 from .result import SortResult
 
 
@@ -29,22 +30,44 @@ def moe_sorting(
     num_local_tokens=None,
     *,
     min_one_block=False,
+    invalid_ids="reject",
 ) -> SortResult:
     """Sort (token, slot) pairs by expert as the contract in CONTRACT.md says.
 
     Arguments follow aiter's ``moe_sorting_fwd``.  ``min_one_block=True``
     selects CK's variant in which every enabled expert takes at least one
-    block even with no tokens (off by default).  Raises ContractViolation for
-    input outside the contract.
+    block even with no tokens (off by default).  ``invalid_ids="drop"``
+    drops ids outside ``[0, E)`` in rows ``< M`` as a masked expert's are
+    (CONTRACT.md, "Robustness"); the default ``"reject"`` refuses them.
+    Raises ContractViolation for input outside the contract.
     """
     inputs = normalize_inputs(
-        topk_ids, topk_weights, num_experts, unit_size, expert_mask, num_local_tokens
+        topk_ids, topk_weights, num_experts, unit_size, expert_mask, num_local_tokens,
+        check_policy(invalid_ids, MODEL_POLICIES),
     )
     return sort_validated(inputs, min_one_block=min_one_block)
 
 
+def kept_pairs(inputs: SortInputs) -> np.ndarray | None:
+    """Flat indices (``token * topk + slot``) of the counted pairs that are sorted:
+    those of enabled experts, and under ``drop`` those with an id in ``[0, E)``;
+    None when every counted pair is kept."""
+    experts = inputs.topk_ids[: inputs.m].reshape(-1)
+    keep = None
+    if inputs.invalid_ids != "reject":
+        in_range = (experts >= 0) & (experts < inputs.num_experts)
+        if not in_range.all():
+            keep, experts = in_range, np.where(in_range, experts, 0)
+    if inputs.expert_mask is not None:
+        enabled = inputs.expert_mask.astype(bool)[experts]
+        keep = enabled if keep is None else keep & enabled
+    return None if keep is None else np.flatnonzero(keep)
+
+
 def sort_validated(inputs: SortInputs, *, min_one_block: bool = False) -> SortResult:
-    """:func:`moe_sorting` on inputs already checked by ``normalize_inputs``."""
+    """:func:`moe_sorting` on inputs already checked by ``normalize_inputs`` (under
+    ``reject`` or ``drop``: the model defines no outputs for ``unchecked``)."""
+    check_policy(inputs.invalid_ids, MODEL_POLICIES)
     E, unit, k, m = inputs.num_experts, inputs.unit_size, inputs.topk, inputs.m
     length = inputs.max_num_tokens_padded
     sentinel = np.int32(inputs.sentinel)
@@ -53,13 +76,10 @@ def sort_validated(inputs: SortInputs, *, min_one_block: bool = False) -> SortRe
     weights = inputs.topk_weights[:m].reshape(-1)
 
     local = local_expert_ids(E, inputs.expert_mask)
-    if inputs.expert_mask is not None:
-        flat = np.flatnonzero(local[experts] >= 0)  # = token * topk + slot of kept pairs
+    flat = kept_pairs(inputs)
+    if flat is not None:
         experts = experts[flat]
-        enabled = inputs.expert_mask.astype(bool)
-    else:
-        flat = None
-        enabled = np.ones(E, dtype=bool)
+    enabled = np.ones(E, dtype=bool) if inputs.expert_mask is None else inputs.expert_mask.astype(bool)
 
     # A stable sort by expert keeps (token, slot) order inside each expert;
     # 16-bit keys let NumPy use its O(n) radix sort.

@@ -79,7 +79,9 @@ def render(known: KnownFindings) -> str:
         "`fuzz mutate --upstream`): a case whose only faults are these still has its outputs compared with the "
         "golden model, and any other finding fails it. Status: **bug** (wrong results or a crash on hardware), "
         "**benign** (a defect the hardware forgives today), **limitation** (an input the kernel does not "
-        "accept, outside production use).",
+        "accept, outside production use). Findings with a **What a router would have to send** line show only "
+        "with expert ids the contract calls invalid (CONTRACT.md, \"Robustness\"): the suite feeds those to a "
+        "kernel that declares the `unchecked` policy and judges memory safety alone.",
         "",
         "| id | status | check | title |",
         "|---|---|---|---|",
@@ -93,6 +95,8 @@ def render(known: KnownFindings) -> str:
         check = e.check + (f" ({e.error})" if e.error else "")
         lines.append(f"- **Check**: `{check}`: {_CHECK_WORDS.get(e.check, e.check)}")
         lines.append(f"- **Seen on**: {', '.join(f'`{b}`' for b in e.backends)}")
+        if e.trigger:
+            lines.append(f"- **What a router would have to send**: {e.trigger}")
         lines += _where(e, commit)
         if e.fixture:
             missing = "" if fx else " (missing!)"

@@ -10,6 +10,7 @@ A fixture is ``regressions/fixtures/<name>-<id>.json``::
      "params": {"num_experts": E, "unit_size": u, "num_local_tokens": M or null},
      "inputs": {"topk_ids": [[...]], "topk_weights_bits": [[...]], "expert_mask": [...] or null}
                | {"npz": "<file>.npz"},   # arrays topk_ids, topk_weights, expert_mask?
+     "invalid_ids": "drop" | "unchecked",  # only when the ids hold invalid ones (absent: "reject")
      "case": {...Case fields...} or null,  # when a fuzzer found it
      "failure": {"backend", "target", "path", "signature", "summary", "finding"?, "flydsl_version"}
               | {"backend", "known_finding": "<id>", "flydsl_version"}   # shows a known finding
@@ -20,6 +21,13 @@ A fixture is ``regressions/fixtures/<name>-<id>.json``::
 Whether a backend may fail a fixture is not recorded here: the one list of
 known findings is ``regressions/known_findings.toml``; a replay judges every
 fixture against it.
+
+``invalid_ids`` records the policy (``oracle.invalid_ids``) the fixture's
+ids need: a fixture from a hostile-ids case holds ids outside ``[0, E)``
+(``drop``) or a repeated expert (``unchecked``) in its counted rows, and is
+judged under the weakest such policy its backend declares (only memory
+safety under ``unchecked``).  The loader refuses a fixture whose ids need
+another policy than the one it records.
 
 Weights are stored as their float32 bit patterns, so NaN payloads, -0.0 and
 denormals survive.  The id is a content hash: the same case saved twice by
@@ -39,6 +47,7 @@ from typing import Optional
 import numpy as np
 
 from cases import moe_buf_array
+from oracle import INVALID_ID_POLICIES, census, needed_policy
 
 FORMAT = 1
 FIXTURE_DIR = Path(__file__).resolve().parent / "fixtures"
@@ -69,6 +78,7 @@ class Fixture:
     failure: Optional[dict] = None
     region: Optional[dict] = None
     path: Optional[Path] = None
+    invalid_ids: str = "reject"      # the policy its ids need (oracle.invalid_ids)
 
     @property
     def id(self) -> str:
@@ -174,12 +184,24 @@ def load(path) -> Fixture:
     region = data.get("region")
     if region is not None and not isinstance(region, dict):
         raise FixtureError(path, "region", f"has type {type(region).__name__}, expected an object or null")
+    policy = _policy(data, ids, num_experts, tokens if local is None else local, path)
     return Fixture(
         name=name, kind=kind, topk_ids=np.ascontiguousarray(ids, np.int32),
         topk_weights=np.ascontiguousarray(weights, np.float32), num_experts=num_experts,
         unit_size=unit_size, expert_mask=mask, num_local_tokens=local, note=data.get("note", ""),
-        case=data.get("case"), failure=data.get("failure"), region=region, path=path,
+        case=data.get("case"), failure=data.get("failure"), region=region, path=path, invalid_ids=policy,
     )
+
+
+def _policy(data: dict, ids: np.ndarray, num_experts: int, m: int, path) -> str:
+    """The recorded ``invalid_ids``, checked against what the ids need."""
+    policy = data.get("invalid_ids", "reject")
+    if policy not in INVALID_ID_POLICIES:
+        raise FixtureError(path, "invalid_ids", f"= {policy!r}, expected one of {INVALID_ID_POLICIES}")
+    needed = needed_policy(census(ids, max(0, min(m, len(ids))), num_experts))
+    if needed != policy:
+        raise FixtureError(path, "invalid_ids", f"= {policy!r}, but the ids of its counted rows need {needed!r}")
+    return policy
 
 
 def load_all(directory=FIXTURE_DIR, name_filter: str = "") -> list[Fixture]:
@@ -208,6 +230,8 @@ def to_json(fixture: Fixture, npz_name: Optional[str] = None) -> dict:
                    "num_local_tokens": fixture.num_local_tokens, "tokens": T, "topk": k},
         "case": fixture.case, "failure": fixture.failure, "region": fixture.region,
     }
+    if fixture.invalid_ids != "reject":
+        data["invalid_ids"] = fixture.invalid_ids
     if npz_name:
         data["inputs"] = {"npz": npz_name}
     else:

@@ -14,6 +14,8 @@ finding::
     fixture = "E8-k2-T1-u32-oob-cumdup-1ba6635fd820c82c"   # fixture that shows it
     why = "..."                            # what it means on hardware
     fix = "..."                            # the suggested fix
+    trigger = "..."                        # optional: what a router must send to trigger it
+                                           # (findings that only invalid expert ids show)
     [[finding.where]]                      # one or more sites (alternatives)
     function = "moe_sorting_oneshot_kernel"
     line = "val = ps_tid_valid.select(_lds_load_raw(cumdup_mr, tid + c_one_i32), c_zero_i32)"
@@ -63,9 +65,17 @@ def _moe_buf_tail(mismatch, result) -> bool:
     return tail > 0 and residue["first"] >= residue["nbytes"] - tail
 
 
+def _token_past_m(mismatch, result) -> bool:
+    """An ``index_bounds`` mismatch of ``sorted_ids`` (``oracle.check_robustness``) whose
+    pair names a token at or past M (the kernel's own ``num_valid_ids[1]``)."""
+    return (mismatch.kind == "index_bounds" and mismatch.output == "sorted_ids" and mismatch.token is not None
+            and mismatch.token >= int(result.num_valid_ids[1]))
+
+
 #: Named differences a ``wrong-output`` entry may cover: (mismatch, result) -> covered.
 DIFFERENCES: dict[str, Callable] = {
     "moe_buf-tail-below-16-bytes": _moe_buf_tail,
+    "sorted_ids-token-past-m": _token_past_m,
 }
 
 
@@ -135,6 +145,7 @@ class KnownFinding:
     fix: str = ""
     notes: str = ""
     retry: str = ""
+    trigger: str = ""
 
     def matches(self, finding, backend: str) -> bool:
         """Does this entry cover ``finding`` (a ``kernels.emu.Finding``) seen on ``backend``?"""
@@ -185,7 +196,7 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
     ident = _field(raw, "id", str, where)
     where = f"{path}: finding {ident!r}"
     known = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
-             "fixture", "why", "fix", "notes", "retry"}
+             "fixture", "why", "fix", "notes", "retry", "trigger"}
     extra = sorted(set(raw) - known)
     if extra:
         raise KnownFindingsError(f"{where}: unknown field(s) {extra}")
@@ -219,7 +230,8 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
         fixture=_field(raw, "fixture", str, where, required=False, default=""),
         why=_field(raw, "why", str, where), fix=_field(raw, "fix", str, where),
         notes=_field(raw, "notes", str, where, required=False, default=""),
-        retry=_field(raw, "retry", str, where, required=False, default=""))
+        retry=_field(raw, "retry", str, where, required=False, default=""),
+        trigger=_field(raw, "trigger", str, where, required=False, default=""))
     if entry.retry and (check != HOST_EXCEPTION or entry.retry not in RETRIES):
         raise KnownFindingsError(f"{where}: retry = {entry.retry!r} needs check = {HOST_EXCEPTION!r} and one of "
                                  f"{sorted(RETRIES)}")

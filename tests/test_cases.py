@@ -56,10 +56,14 @@ def test_special_weights_include_nan_inf_negative_zero_and_denormals():
 
 @pytest.mark.parametrize("field,value", [("mask_mode", "half"), ("topk", 0), ("tokens", -1),
                                          ("num_local_tokens", 99), ("mask_ratio", 2.0),
-                                         ("moe_buf", "float64x2"), ("moe_buf", "uint8x0"), ("moe_buf", "uint8")])
+                                         ("moe_buf", "float64x2"), ("moe_buf", "uint8x0"), ("moe_buf", "uint8"),
+                                         ("hostile_ids", "nan"), ("hostile_count", 0), ("hostile_rows", "middle"),
+                                         ("hostile_ids", "repeat")])
 def test_bad_case_fields_are_named(field, value):
     kw = dict(num_experts=8, topk=2, tokens=10)
     kw[field] = value
+    if (field, value) == ("hostile_ids", "repeat"):
+        kw["topk"] = 1                          # a repeat needs a second slot
     with pytest.raises(ValueError, match=f"Case.{field}"):
         Case(**kw)
 
@@ -72,3 +76,36 @@ def test_moe_buf_layout_is_named_saved_only_when_not_default_and_built_as_asked(
     assert Case.from_dict(json.loads(odd.to_json())) == odd
     buf = odd.moe_buf_array()
     assert buf.dtype == np.uint8 and buf.shape == (5, 3) and buf.nbytes % 4 == 3
+
+
+@pytest.mark.parametrize("kind", ["minus_one", "past_end", "far", "negative", "repeat", "mixed"])
+@pytest.mark.parametrize("rows", ["any", "first", "last", "one"])
+def test_hostile_ids_land_in_counted_rows_only_and_leave_the_rest_of_the_case(kind, rows):
+    plain = Case(16, 4, 12, num_local_tokens=9, mask_mode="ratio", seed=7)
+    hostile = Case(16, 4, 12, num_local_tokens=9, mask_mode="ratio", seed=7, hostile_ids=kind, hostile_count=3,
+                   hostile_rows=rows)
+    (ids, w, mask, _), (hids, hw, hmask, _) = plain.materialize(), hostile.materialize()
+    np.testing.assert_array_equal(w.view(np.uint32), hw.view(np.uint32))
+    np.testing.assert_array_equal(mask, hmask)
+    changed = np.argwhere(ids != hids)
+    assert 1 <= len(changed) <= 3 and (changed[:, 0] < 9).all()
+    want = {"first": {0}, "last": {8}}.get(rows)
+    if want is not None:
+        assert set(changed[:, 0]) == want
+    if rows == "one":
+        assert len(set(changed[:, 0])) == 1
+    if kind == "repeat":
+        for row in set(changed[:, 0]):
+            assert len(set(hids[row])) < 4
+    elif kind != "mixed":
+        planted = hids[ids != hids]
+        assert ((planted < 0) | (planted >= 16)).all()
+
+
+def test_hostile_mode_is_named_saved_only_when_set_and_plants_nothing_without_counted_rows():
+    case = Case(8, 2, 5, hostile_ids="minus_one", hostile_count=2, hostile_rows="last")
+    assert case.name == "E8-k2-T5-u32-hneg1x2-last" and case.hostile
+    assert Case.from_dict(json.loads(case.to_json())) == case
+    assert not {"hostile_ids", "hostile_count", "hostile_rows"} & set(Case(8, 2, 5).to_dict())
+    empty = Case(8, 2, 5, num_local_tokens=0, hostile_ids="far")
+    np.testing.assert_array_equal(empty.materialize()[0], Case(8, 2, 5, num_local_tokens=0).materialize()[0])

@@ -127,7 +127,7 @@ def test_without_its_entry_the_same_finding_fails_naming_it():
     outcome = run_case(Case(8, 2, 5), PLANTED, known=known_findings.parse(""))
     assert not outcome.ok and outcome.judged
     sig = outcome.signature
-    assert sig.output == "finding" and sig.target is None
+    assert sig.output == "memory-safety" and sig.target is None     # an LDS access out of bounds
     assert sig.kind.startswith("lds-out-of-bounds@dsl.py:") and "<planted_findings.py:" in sig.kind
     assert BENIGN_LINE in outcome.summary and "planted_kernel" in outcome.summary
 

@@ -13,9 +13,11 @@ def _workers(stats: CampaignStats) -> str:
 
 
 def _status_line(stats: CampaignStats, budget: str) -> str:
+    hostile = sum(stats.hostile.values())
     return (f"{stats.elapsed:7.1f}s/{budget}  {stats.cases} cases  {stats.cases_per_second:.2f} cases/s "
             f"on {_workers(stats)}  "
-            f"judged {stats.judged}  known findings seen {len(stats.known)}  "
+            f"judged {stats.judged}  " + (f"hostile {hostile}  " if hostile else "") +
+            f"known findings seen {len(stats.known)}  "
             f"failures: {len(stats.failures)} new, {stats.failed_cases} failing cases")
 
 

@@ -80,6 +80,22 @@ def _known_findings_section(s: dict, cfg: dict) -> list[str]:
     return out
 
 
+def _hostile_section(s: dict) -> list[str]:
+    """Cases with invalid ids by kind and by the policy their runs took, and the
+    memory-safety signatures (CONTRACT.md, "Robustness")."""
+    safety = [k for k in s["failures"] if "/memory-safety/" in k]
+    out = [f"{sum(s['hostile'].values())} case(s) planted invalid ids; runs by policy: "
+           + ", ".join(f"{k} {v}" for k, v in sorted(s.get("policies", {}).items()))
+           + "; findings outside the robustness clause tolerated on unchecked runs: "
+           + f"{sum(s.get('tolerated', {}).values())}.", ""]
+    out += _table(["kind", "cases"], sorted(s["hostile"].items()))
+    if s.get("tolerated"):
+        out += [""] + _table(["tolerated finding (check@site)", "runs"], sorted(s["tolerated"].items()))
+    out += ["", f"Memory-safety failure signatures: {len(safety)}" + (": " + ", ".join(f"`{k}`" for k in safety)
+                                                                    if safety else ".")]
+    return out
+
+
 def write_report(campaign_dir) -> Path:
     campaign_dir = Path(campaign_dir)
     data = json.loads((campaign_dir / "campaign.json").read_text())
@@ -99,6 +115,8 @@ def write_report(campaign_dir) -> Path:
                           e.get("fixture")) for k, e in s["failures"].items()])
     else:
         lines.append("None.")
+    if s.get("hostile"):
+        lines += ["", "## Invalid expert ids", ""] + _hostile_section(s)
     lines += ["", "## Known findings", ""]
     lines += _known_findings_section(s, cfg)
     lines += ["", "## Cases per backend and path", ""]

@@ -4,7 +4,9 @@
 counts per backend, path and shape bucket, the (E, T) cells covered per path
 (for the report's heat map), how many cases were fully judged (outputs
 compared with the golden model), the known findings seen (cases per entry),
-the failures by signature, the timing, and the number of workers searching
+the failures by signature, the cases with invalid ids (by kind and by the
+policy they ran under, and how many findings outside the robustness clause
+``unchecked`` runs tolerated), the timing, and the number of workers searching
 (``{"type": "workers", "count", "where"}`` events: local processes, or the
 accepted workers of a cluster at ``where``).
 ``to_dict()`` is what ``campaign.json`` holds; ``merge`` lets a resumed
@@ -34,6 +36,9 @@ class CampaignStats:
         self.warnings = []
         self.workers = 0
         self.where = None  # the scheduler's address when the workers are a cluster's
+        self.hostile = collections.Counter()    # hostile-ids kind -> cases
+        self.policies = collections.Counter()   # invalid-ids policy of the run -> cases
+        self.tolerated = collections.Counter()  # "<check>@<chain>" -> unchecked runs that tolerated it
         self.previous_elapsed = 0.0
         self.previous_cases = 0
         self.previous_judged = 0
@@ -60,6 +65,10 @@ class CampaignStats:
             if event.get("boundary"):
                 self.boundaries[event["boundary"]] += 1
             self.judged += bool(event.get("judged", True))
+            if event.get("hostile"):
+                self.hostile[event["hostile"]] += 1
+            self.policies[event.get("invalid_ids", "reject")] += 1
+            self.tolerated.update(event.get("tolerated", ()))
             self.known.update(event.get("known", ()))
             if not event["ok"]:
                 self.failed_cases += 1
@@ -92,6 +101,9 @@ class CampaignStats:
             "boundaries": dict(self.boundaries),
             "failures": self.failures,
             "warnings": self.warnings,
+            "hostile": dict(self.hostile),
+            "policies": dict(self.policies),
+            "tolerated": dict(self.tolerated),
         }
 
     def merge(self, previous: dict) -> None:
@@ -99,7 +111,8 @@ class CampaignStats:
         self.previous_cases = previous.get("cases", 0)
         self.previous_judged = previous.get("judged", self.previous_cases)
         self.previous_elapsed = previous.get("elapsed_s", 0.0)
-        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries", "known"):
+        for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries", "known", "hostile", "policies",
+                     "tolerated"):
             getattr(self, name).update(previous.get(name, {}))
         for key, entry in previous.get("failures", {}).items():
             self.failures.setdefault(key, dict(entry))

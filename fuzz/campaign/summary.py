@@ -15,6 +15,15 @@ def print_summary(data: dict, record_path) -> None:
     judged = s.get("judged", s["cases"])
     print(f"fully judged: {judged} of {s['cases']} cases ({100.0 * judged / cases:.1f}%): outputs compared with "
           f"the golden model, every finding matched or reported")
+    if s.get("hostile"):
+        hostile = sum(s["hostile"].values())
+        policies = ", ".join(f"{k} {v}" for k, v in sorted(s.get("policies", {}).items()))
+        safety = sum(1 for key in s["failures"] if "/memory-safety/" in key)
+        tolerated = s.get("tolerated", {})
+        print(f"hostile ids: {hostile} cases (" + ", ".join(f"{k} {v}" for k, v in sorted(s["hostile"].items()))
+              + f"); runs by policy: {policies}; memory-safety failures: {safety} signature(s); "
+              f"findings outside the clause tolerated on unchecked runs: {sum(tolerated.values())}"
+              + "".join(f"\n  tolerated {site}: {n} run(s)" for site, n in sorted(tolerated.items())))
     if s.get("known"):
         print("known: " + ", ".join(f"{k} {v} case{'s' if v != 1 else ''}"
                                     for k, v in sorted(s["known"].items(), key=lambda kv: -kv[1])))

@@ -16,6 +16,12 @@ case replaces the unshrunk fixture.  Signatures already saved (by this
 worker, another worker, or an earlier campaign — read from the fixture
 directory) count as duplicates and do not stop the search.
 
+Hostile ids (``hostile_ids``: ``off`` / ``on`` / ``only``, see
+``fuzz.strategies.cases``) are drawn only for backends that declare the
+``drop`` or ``unchecked`` policy; each case runs under the policy its ids
+need (``fuzz.judge``), with ``case_seconds`` as the time limit of a launch
+(a launch past it is a memory-safety failure: it did not terminate).
+
 Workers report through ``emit(event: dict)``: ``{"type": "case", ...}``,
 ``{"type": "failure", ...}``, ``{"type": "warning", "message"}``,
 ``{"type": "done", "worker"}``.
@@ -35,6 +41,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
+import oracle
 from cases import Case
 from kernels.moesort.paths import path_boundaries
 from regressions import known_findings
@@ -70,6 +77,17 @@ class CampaignConfig:
     unit_size: Optional[int] = None
     max_examples_per_chunk: int = CHUNK
     known_findings: Optional[str] = None   # known-findings file (default: the committed list)
+    hostile_ids: str = "off"               # off | on | only (fuzz.strategies.HOSTILE_MODES)
+    case_seconds: Optional[float] = None   # time limit of one launch (None: none)
+
+
+def hostile_mode(config: CampaignConfig, backend: str) -> str:
+    """The hostile-ids mode the cases for ``backend`` are drawn with: the campaign's, for a
+    backend that declares ``drop`` or ``unchecked``; ``off`` for any other."""
+    from kernels.registry import get
+
+    takes = {"drop", "unchecked"} & set(get(backend).invalid_ids)
+    return config.hostile_ids if takes else "off"
 
 
 class _NewFailure(Exception):
@@ -100,7 +118,7 @@ def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -
     sig = failure.signature
     record = {"backend": outcome.backend, "target": outcome.target, "path": outcome.path,
               "signature": sig.to_dict(), "summary": failure.summary,
-              "flydsl_version": _flydsl_version(), "shrunk": shrunk}
+              "flydsl_version": _flydsl_version(), "shrunk": shrunk, "run_invalid_ids": outcome.invalid_ids}
     if failure.finding:
         record["finding"] = failure.finding
     if outcome.known:
@@ -113,6 +131,8 @@ def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -
               "unshrunk: the campaign stopped before shrinking finished"),
         case=case.to_dict(),
         failure=record,
+        invalid_ids=oracle.needed_policy(oracle.census(ids, case.tokens if local is None else local,
+                                                       case.num_experts)),
     )
 
 
@@ -155,19 +175,25 @@ def store_failure(fixture: Fixture, fixtures_dir) -> Path:
         return save(fixture, fixtures_dir, reproducer=_reproducer(fixture.failure, target_path))
 
 
-def case_strategy(config: CampaignConfig):
+def case_strategy(config: CampaignConfig, hostile: str = "off"):
+    """The cases a chunk draws: the campaign's shape filter, ``hostile`` (a mode of
+    ``fuzz.strategies.cases``) for invalid ids."""
     if config.experts is None:
-        return cases(max_tokens=config.max_tokens, production_only=config.production_only)
+        return cases(max_tokens=config.max_tokens, production_only=config.production_only, hostile=hostile)
     from ..strategies import token_counts
 
     @st.composite
     def fixed_shape(draw):
-        base = draw(cases(max_tokens=config.max_tokens))
+        base = draw(cases(max_tokens=config.max_tokens, hostile=hostile))
         E = config.experts
         topk = config.topk or min(base.topk, E)
         unit = config.unit_size or base.unit_size
         T = draw(token_counts(E, topk, unit, config.max_tokens))
         local = None if base.num_local_tokens is None or T == 0 else min(base.num_local_tokens, T - 1)
+        if base.hostile and T == 0:
+            T = 1
+        if base.hostile_ids == "repeat" and topk < 2:
+            base = dataclasses.replace(base, hostile_ids="minus_one")
         return dataclasses.replace(base, num_experts=E, topk=topk, unit_size=unit, tokens=T,
                                    num_local_tokens=local)
     return fixed_shape()
@@ -219,14 +245,16 @@ class CampaignWorker:
             raise KeyboardInterrupt
         if self.out_of_budget() and self._target_key is None:
             return
-        outcome = run_case(case, *pair, known=self.known_list)
+        outcome = run_case(case, *pair, known=self.known_list, seconds=self.config.case_seconds)
         self.cases += 1
         keys = [s.key for s in outcome.signatures]
         self.emit({"type": "case", "worker": self.worker, "backend": outcome.backend, "target": outcome.target,
                    "path": outcome.path, "bucket": shape_bucket(case.num_experts, case.tokens),
                    "experts": case.num_experts, "tokens": case.tokens, "ok": outcome.ok,
                    "boundary": boundary_label(case), "judged": outcome.judged, "known": sorted(outcome.known),
-                   "seconds": outcome.seconds, "signature": keys[0] if keys else None, "signatures": keys})
+                   "seconds": outcome.seconds, "signature": keys[0] if keys else None, "signatures": keys,
+                   "hostile": case.hostile_ids if case.hostile else None, "invalid_ids": outcome.invalid_ids,
+                   "tolerated": outcome.tolerated})
         new = [k for k in keys if k not in self.known]
         if not new:
             return
@@ -247,15 +275,17 @@ class CampaignWorker:
         def body(case: Case) -> None:
             check(case, pair)
 
-        # One database key per (backend, target), so that a saved example
-        # replays on the backend that failed it, whatever the pair list.
-        body._hypothesis_internal_add_digest = f"{pair[0]}@{pair[1]}".encode()
+        # One database key per (backend, target) and hostile-ids mode, so that a saved
+        # example replays on the backend that failed it, drawn by the strategy that drew it.
+        mode = hostile_mode(self.config, pair[0])
+        body._hypothesis_internal_add_digest = (f"{pair[0]}@{pair[1]}" + ("" if mode == "off" else
+                                                                          f"#hostile-{mode}")).encode()
         test = settings(
             database=self.db, max_examples=self.config.max_examples_per_chunk, deadline=None,
             suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
             phases=list(phases), print_blob=False, verbosity=settings.default.verbosity,
         )(hypothesis_seed(self.config.seed * 1_000_003 + self.worker * 10_007 + chunk)(
-            given(case_strategy(self.config))(body)))
+            given(case_strategy(self.config, mode))(body)))
         try:
             test()
         except Exception as exc:  # _NewFailure, or Hypothesis's Flaky wrapping one
@@ -290,7 +320,7 @@ class CampaignWorker:
                 continue
             if record.get("signature") in self.known or pair not in self.config.pairs:
                 continue
-            outcome = run_case(case, *pair, known=self.known_list)
+            outcome = run_case(case, *pair, known=self.known_list, seconds=self.config.case_seconds)
             self.cases += 1
             for failure in outcome.failures:
                 key = failure.signature.key

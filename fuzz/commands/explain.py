@@ -2,7 +2,8 @@
 
 Re-runs the fixture's case with one thing changed at a time (T around every
 path boundary, mask off/on, ``num_local_tokens < T``, every target, E and
-topk around the case's) and prints, per axis, where the finding shows.
+topk around the case's; for a case with invalid ids, each kind of id and the
+rows they are in) and prints, per axis, where the finding shows.
 ``--write`` stores the region in the fixture (``region``), from where
 ``fuzz findings --write`` puts it into FINDINGS.md.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 from fuzz.errors import UsageError
 
 NAME = "explain"
-HELP = "map where a fixture's finding triggers (T, mask, M<T, target, E, topk)"
+HELP = "map where a fixture's finding triggers (T, mask, M<T, target, E, topk; invalid ids: kind, rows)"
 
 
 def add_arguments(p) -> None:

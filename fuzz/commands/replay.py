@@ -1,11 +1,13 @@
 """``fuzz replay``: run saved fixtures against chosen backends and print a table.
 
 Each (fixture, backend, target) run is judged as a campaign judges a case
-(:func:`fuzz.judge.judge_run`): outputs against the golden model, findings
-against ``regressions/known_findings.toml``.  A row is ``pass`` (nothing
-found), ``known`` (only known findings, named) or ``FAIL`` (a new finding,
-an unexplained mismatch or a crash).  Exit status 0 when no row fails, 1
-otherwise, 2 on a usage error.
+(:func:`fuzz.judge.judge_inputs`): outputs against the golden model, findings
+against ``regressions/known_findings.toml``; a fixture with invalid ids runs
+under the policy they need (only memory safety under ``unchecked``), and is
+skipped on a backend that declares none that fits.  A row is ``pass``
+(nothing found), ``known`` (only known findings, named), ``skip`` or
+``FAIL`` (a new finding, an unexplained mismatch, a memory-safety failure or
+a crash).  Exit status 0 when no row fails, 1 otherwise, 2 on a usage error.
 """
 from __future__ import annotations
 
@@ -40,8 +42,7 @@ def _fixtures(args):
 
 
 def main(args) -> int:
-    import oracle
-    from fuzz.judge import judge_run
+    from fuzz.judge import judge_inputs
     from kernels.registry import all_backends, available
     from regressions import known_findings
 
@@ -61,7 +62,6 @@ def main(args) -> int:
         raise UsageError(f"--known-findings: {exc}") from None
     rows, failed = [], 0
     for fx in fixtures:
-        expected = oracle.moe_sorting(**fx.run_args())
         for n in names:
             b = all_backends()[n]
             targets = [t for t in b.targets if not args.target or t in args.target] or list(b.targets)
@@ -69,7 +69,11 @@ def main(args) -> int:
                 if b.max_tokens is not None and fx.topk_ids.shape[0] > b.max_tokens:
                     rows.append((fx.name, n, t, "skip", f"T exceeds max_tokens={b.max_tokens}"))
                     continue
-                j = judge_run(n, expected, dict(fx.run_args(), moe_buf=fx.moe_buf()), target=t, known=known)
+                j = judge_inputs(n, dict(fx.run_args(), moe_buf=fx.moe_buf()), t, known=known)
+                if j is None:
+                    rows.append((fx.name, n, t, "skip", f"its ids need invalid_ids={fx.invalid_ids!r}; the "
+                                                        f"backend supports {b.invalid_ids}"))
+                    continue
                 failed += not j.ok
                 if not j.ok:
                     rows.append((fx.name, n, t, "FAIL", j.summary))

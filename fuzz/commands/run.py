@@ -9,6 +9,12 @@ cluster (:mod:`fuzz.cluster.campaign`); fixtures and examples still land
 here.  Exit status 0: no new failure; 1: at least one; 2: usage error (a
 cluster that cannot start the run included); 3: the cluster went away before
 the budget was spent (what was found is saved and listed).
+
+``--hostile-ids on`` draws about one case in ten with invalid expert ids
+(``only``: every case) for the backends that declare the ``drop`` or
+``unchecked`` policy; the default ``off`` draws none, so hostile input
+reaches a kernel only when asked for.  ``--case-timeout`` bounds each
+launch: one that runs past it did not terminate (a memory-safety failure).
 """
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ from kernels.targets import TARGET_NAMES
 
 NAME = "run"
 HELP = "run a fuzz campaign and print a summary"
+#: Seconds one launch may take before the case counts as not terminating.
+DEFAULT_CASE_TIMEOUT = 600.0
 
 
 def add_arguments(p) -> None:
@@ -53,6 +61,12 @@ def add_arguments(p) -> None:
     p.add_argument("--fixtures", default=None, help="where failures are saved (default regressions/fixtures)")
     p.add_argument("--known-findings", default=None, metavar="TOML",
                    help="known-findings list to judge against (default regressions/known_findings.toml)")
+    p.add_argument("--hostile-ids", choices=("off", "on", "only"), default="off",
+                   help="invalid expert ids for backends that declare drop or unchecked: off (default), "
+                        "on (about 1 case in 10) or only (every case)")
+    p.add_argument("--case-timeout", type=float, default=DEFAULT_CASE_TIMEOUT, metavar="SECONDS",
+                   help=f"time limit of one launch; past it the case fails as not terminating "
+                        f"(default {DEFAULT_CASE_TIMEOUT:g}; 0: none)")
     p.add_argument("--out", default="campaigns/default", help="campaign record directory (campaign.json)")
     p.add_argument("--fresh", action="store_true", help="do not add to an existing campaign.json in --out")
     p.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal")
@@ -108,16 +122,33 @@ def _config(args):
         raise UsageError(f"--cases {args.cases}: must be >= 1")
     if not 0 <= args.max_tokens < (1 << 24):
         raise UsageError(f"--max-tokens {args.max_tokens}: must be in [0, 2^24)")
+    if args.case_timeout < 0:
+        raise UsageError(f"--case-timeout {args.case_timeout}: must be >= 0")
+    pairs = _pairs(args)
+    _check_hostile(args.hostile_ids, pairs)
     seconds = None if args.cases is not None else parse_duration(args.budget)
     known = _known_findings_path(args.known_findings)
     chunk = {"ci": 10, "dev": CHUNK, "overnight": 100, None: CHUNK}[args.profile]
     return CampaignConfig(
-        pairs=_pairs(args), seed=args.seed,
+        pairs=pairs, seed=args.seed,
         deadline=None if seconds is None else time.time() + seconds,
         max_cases=args.cases, max_tokens=args.max_tokens,
         db_dir=args.db, fixtures_dir=str(args.fixtures or FIXTURE_DIR), redis_url=args.redis,
-        max_examples_per_chunk=chunk, known_findings=known, **_shape_filter(args.shape),
+        max_examples_per_chunk=chunk, known_findings=known, hostile_ids=args.hostile_ids,
+        case_seconds=args.case_timeout or None, **_shape_filter(args.shape),
     )
+
+
+def _check_hostile(mode: str, pairs) -> None:
+    """``--hostile-ids only`` needs every backend to take invalid ids."""
+    from kernels.registry import get
+
+    if mode != "only":
+        return
+    refuse = sorted({b for b, _ in pairs if not {"drop", "unchecked"} & set(get(b).invalid_ids)})
+    if refuse:
+        raise UsageError(f"--hostile-ids only: backend(s) {refuse} declare only invalid_ids='reject'; "
+                         f"no hostile case can run there")
 
 
 def _known_findings_path(path):
@@ -232,7 +263,8 @@ def _campaign(args, config, session) -> int:
     data = {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
                        "workers": stats.workers, "scheduler": args.scheduler, "max_tokens": config.max_tokens,
                        "shape": args.shape, "db": config.db_dir, "redis": config.redis_url,
-                       "known_findings": config.known_findings},
+                       "known_findings": config.known_findings, "hostile_ids": config.hostile_ids,
+                       "case_timeout": config.case_seconds},
             "executed_on": executed, "stats": stats.to_dict(), "new_failures": new}
     if lost:
         data["stopped_early"] = lost

@@ -55,7 +55,8 @@ from kernels.moesort import choose_path
 from kernels.registry import get
 from kernels.targets import TARGET_NAMES
 
-from ..judge import judge_run
+from ..judge import case_kwargs, judge_inputs
+from ..signature import MEMORY_SAFETY
 from ..strategies import cases as case_strategy
 from .baseline import baseline_cases
 from .suite_cases import boundary_cases
@@ -77,6 +78,8 @@ def _classify(failure) -> str:
     """What killed a mutant, from the first failure of its judgement."""
     finding = failure.finding
     if finding is None:
+        if failure.signature.output == MEMORY_SAFETY:
+            return "memory-safety"
         return "crash" if failure.signature.output == "launch" else "golden-model"
     if finding["check"] == "schedule-dependence":
         return "determinism"
@@ -93,12 +96,9 @@ def _baseline_verdict(case, backend, target):
 
 
 def _suite_judgement(case, backend, target):
-    """The suite's judgement: outputs (strict, canaries) and findings against the known list."""
-    ids, w, mask, local = case.materialize()
-    expected = oracle.moe_sorting(ids, w, case.num_experts, case.unit_size, mask, local)
-    return judge_run(backend, expected, dict(topk_ids=ids, topk_weights=w, num_experts=case.num_experts,
-                                             unit_size=case.unit_size, expert_mask=mask, num_local_tokens=local,
-                                             moe_buf=case.moe_buf_array()), target=target)
+    """The suite's judgement: outputs (strict, canaries) and findings against the known list; a
+    case with invalid ids under the policy they need (memory safety alone under ``unchecked``)."""
+    return judge_inputs(backend, case_kwargs(case), target)
 
 
 def _cases(mode: str, backend: str):
@@ -177,6 +177,8 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         if suite:
             with emu.interpreter_options(**options):
                 j = _suite_judgement(case, backend, target)
+            if j is None:                 # invalid ids the backend declares no policy for
+                return None
             if j.raised is not None and is_compile_error(j.raised):
                 return {"status": "compile_failed", "check": "compile", "case": case.name, "target": target,
                         "detail": f"{type(j.raised).__name__}: {j.raised}"[:500]}

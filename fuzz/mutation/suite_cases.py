@@ -6,8 +6,10 @@ and, when ``backend`` declares its own, the backend's), T = 0 and 1, with
 and without an expert mask, with num_local_tokens < T (those two with
 ``moe_buf`` layouts of odd byte counts), plus the edge shapes
 (E=513 topk=9, E=1024, unit sizes 16 and 256, E=1 and a one-workgroup moe_buf on the
-large path, topk=130 on the medium path).  Cheap cases come first so a
-broken kernel is found quickly.
+large path, topk=130 on the medium path), and the ids routers emit outside
+the contract (``Case.hostile_ids``) on every path of E=257/topk=9: judged
+under the policy they need on a backend that declares one, skipped on
+others.  Cheap cases come first so a broken kernel is found quickly.
 """
 from __future__ import annotations
 
@@ -41,4 +43,19 @@ def boundary_cases(max_tokens: int = 4096, backend=None) -> list[Case]:
               Case(8, 2, 2049, 32, seed=6, moe_buf="int8x1"),
               # topk >= 128 on the medium path: packed ids and sentinel carry the sign bit
               Case(200, 130, 17, 32, weights="special", seed=7)]
+    cases += hostile_cases()
     return sorted(cases, key=lambda c: c.tokens * c.topk + c.num_experts)
+
+
+def hostile_cases() -> list[Case]:
+    """Invalid ids (out of range, -1 in EP mode, repeated) at the first and last T of
+    every path of E=257/topk=9 on either target."""
+    bounds = sorted(set(path_boundaries(257, 9, 32)))
+    tokens = sorted({1} | {t for b in bounds for t in (b - 1, b)})
+    out = []
+    for i, T in enumerate(tokens):
+        out.append(Case(257, 9, T, seed=30_000 + i, hostile_ids="mixed", hostile_count=7))
+        out.append(Case(257, 9, T, mask_mode="ratio", seed=31_000 + i, hostile_ids="minus_one", hostile_count=9,
+                        hostile_rows="last"))
+    out.append(Case(257, 9, bounds[-1], seed=32_000, hostile_ids="repeat", hostile_count=5))
+    return out

@@ -81,7 +81,8 @@ def _launch(inputs, buffers, target):
         emulate = _emulator()
         if emulate is None:
             raise RuntimeError("flydsl-own: kernels.emu.emulate is not available")
-        ctx = emulate(target=target, strict_buffers=True)     # the kernels' contract: see kernels/moesort/dsl.py
+        record = {"findings": "record"} if inputs.invalid_ids == "unchecked" else {}
+        ctx = emulate(target=target, strict_buffers=True, **record)   # the kernels' contract: see kernels/moesort/dsl.py
     with ctx:
         return moe_sorting(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
@@ -121,5 +122,6 @@ BACKENDS = [
         targets=_targets(),
         sources=lambda: (str(Path(__file__).resolve().parents[1] / "moesort"),),
         path_boundaries=_path_boundaries,
+        invalid_ids=("reject", "drop", "unchecked"),
     ),
 ]

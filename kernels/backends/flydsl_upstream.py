@@ -21,6 +21,10 @@ itself allocates one with ``torch.empty``), so a kernel that relies on a
 clean workspace fails every time, not only when the allocator hands out
 dirty memory.
 
+Both entries declare the ``unchecked`` policy (never ``drop``: the kernel
+promises nothing for invalid ids), so campaigns can feed them the ids
+routers emit and judge memory safety alone (CONTRACT.md, "Robustness").
+
 Both entries run the interpreter in ``findings="record"`` mode: every
 sanitizer finding is recorded and the launch goes on, so each case's outputs
 are compared with the golden model and each finding is matched against
@@ -180,6 +184,7 @@ BACKENDS = [
         writes_past_extent=True,
         sources=lambda: (os.environ.get("FLYDSL_ROOT", ""),),
         path_boundaries=_path_boundaries,
+        invalid_ids=("reject", "unchecked"),
     )
     for name, sanitize in (("flydsl-upstream", False), ("flydsl-upstream-sanitized", True))
 ]

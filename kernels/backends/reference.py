@@ -1,20 +1,16 @@
 """The independent plain-loop model as a backend, so the harness, fuzzer and
-replay can pit the golden model against a second implementation end to end."""
+replay can pit the golden model against a second implementation end to end.
+It skips ids outside ``[0, E)`` (``drop``) and takes any ids (``unchecked``)."""
 from __future__ import annotations
 
-from oracle import moe_sorting_loops
+from oracle import sort_loops_validated
 
 from ..registry import Backend
 from .host_copy import write_result
 
 
 def _launch(inputs, buffers, target):
-    write_result(
-        moe_sorting_loops(inputs.topk_ids, inputs.topk_weights, inputs.num_experts,
-                          inputs.unit_size, inputs.expert_mask, inputs.num_local_tokens),
-        buffers,
-        inputs.unit_size,
-    )
+    write_result(sort_loops_validated(inputs), buffers, inputs.unit_size)
     return None
 
 
@@ -26,5 +22,6 @@ BACKENDS = [
         probe=lambda: None,
         launch=_launch,
         max_tokens=16384,
+        invalid_ids=("reject", "drop", "unchecked"),
     ),
 ]

@@ -4,6 +4,15 @@ Written without host synchronization (no ``.item()``, no data-dependent
 shapes) so a launch can be captured in a CUDA/HIP graph.  It writes the whole
 of ``sorted_ids`` / ``sorted_weights`` / ``sorted_expert_ids`` (past the valid
 extent too: sentinel, 0 and -1), which the contract leaves unspecified.
+
+Under the ``drop`` and ``unchecked`` policies ids outside ``[0, E)`` go to
+the overflow bucket E that masked experts use and that is never laid out:
+``drop``'s answer, with no index out of range (an out-of-range index is a
+device-side assert on a GPU).  A repeated expert (``unchecked`` only) sorts
+as two pairs of that expert: memory-safe, its outputs unspecified.  Under
+``reject`` the ids were checked before the launch, so the sort leaves the
+range check out and runs the same operations as before the policies
+existed; ``benchmarks/bench_invalid_ids.py`` times the check on valid ids.
 """
 from __future__ import annotations
 
@@ -15,18 +24,27 @@ from ..registry import Backend
 
 
 def torch_moe_sorting(topk_ids, topk_weights, expert_mask, num_experts, unit_size,
-                      m, out_ids, out_weights, out_blocks, out_num_valid, moe_buf) -> None:
-    """Sort on ``topk_ids.device`` into the preallocated outputs (contract sizes)."""
+                      m, out_ids, out_weights, out_blocks, out_num_valid, moe_buf, *, drop_invalid=True) -> None:
+    """Sort on ``topk_ids.device`` into the preallocated outputs (contract sizes).
+
+    ``drop_invalid`` (default) sends ids outside ``[0, E)`` to the overflow
+    bucket; ``False`` leaves out that range check, for ids already checked
+    (an id outside ``[0, E)`` then indexes out of range)."""
     dev = topk_ids.device
     k = topk_ids.shape[1]
     length = out_ids.numel()
     experts = topk_ids[:m].reshape(-1).long()
+    if drop_invalid:
+        # As unsigned 32-bit values negative ids lie above E too: one clamp sends all to E.
+        experts.bitwise_and_(0xFFFFFFFF).clamp_(max=num_experts)
     weights = topk_weights[:m].reshape(-1)
     n = experts.numel()
     flat = torch.arange(n, device=dev, dtype=torch.long)
     if expert_mask is not None:
         enabled = expert_mask.long()
         local = torch.cumsum(enabled, 0) - 1
+        if drop_invalid:            # the overflow bucket E counts as a masked expert
+            enabled = torch.cat([enabled, enabled.new_zeros(1)])
         # Tokens of masked experts go to an overflow bucket E that is never laid out.
         experts = torch.where(enabled[experts] == 1, experts, torch.full_like(experts, num_experts))
     else:
@@ -68,7 +86,8 @@ def _launch(inputs, buffers, target):
     d = buffers.device_inputs
     torch_moe_sorting(d.topk_ids, d.topk_weights, d.expert_mask, inputs.num_experts,
                       inputs.unit_size, inputs.m, buffers.sorted_ids, buffers.sorted_weights,
-                      buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf)
+                      buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
+                      drop_invalid=inputs.invalid_ids != "reject")   # reject: kernels.run checked the ids
     return None
 
 
@@ -91,6 +110,7 @@ BACKENDS = [
         probe=lambda: None,
         launch=_launch,
         writes_past_extent=True,
+        invalid_ids=("reject", "drop", "unchecked"),
     ),
     Backend(
         name="torch-cuda",
@@ -101,5 +121,6 @@ BACKENDS = [
         device=lambda: "cuda",
         executes_on=_gpu_name,
         writes_past_extent=True,
+        invalid_ids=("reject", "drop", "unchecked"),
     ),
 ]

@@ -57,6 +57,15 @@ CHECKS = {
     "schedule-dependence": ScheduleDependenceError,
 }
 
+#: The checks whose finding breaks the memory-safety part of the robustness clause
+#: (CONTRACT.md, "Robustness"): an access outside the kernel's arguments or its own LDS
+#: allocation (or, with ``strict_buffers``, one that only the descriptor keeps out of a
+#: neighbour), and a barrier part of a workgroup never reaches (a hang on hardware).
+#: Races and uninitialized reads stay inside the kernel's memory: what they break is
+#: the outputs, which the clause leaves unspecified for invalid ids.
+MEMORY_SAFETY_CHECKS = frozenset({"global-out-of-bounds", "lds-out-of-bounds", "buffer-past-end",
+                                  "divergent-barrier"})
+
 MODES = ("raise", "record")
 
 

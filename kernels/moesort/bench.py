@@ -20,14 +20,19 @@ from ..targets import TARGET_NAMES
 from .paths import path_thresholds
 
 PRODUCTION = [(s.num_experts, s.topk, s.unit_size) for s in PRODUCTION_SHAPES]
+PATHS = ("small", "medium", "large")
 
 
-def _case_tokens(path: str, E: int, topk: int, unit: int, target: str, cap: int) -> int:
+def case_tokens(path: str, E: int, topk: int, unit: int, target: str, cap: int) -> int:
+    """The T this benchmark measures ``path`` at: the largest T of the small path, else
+    ``cap`` (clipped to the path's range)."""
     th = path_thresholds(E, topk, unit, target)
     return {"small": th.medium - 1, "medium": min(th.large - 1, cap), "large": max(th.large, cap)}[path]
 
 
-def run_case(E: int, topk: int, unit: int, T: int, target: str, repeat: int):
+def run_case(E: int, topk: int, unit: int, T: int, target: str, repeat: int, case=None):
+    """``(path, median seconds, ops, lane-ops, kernels)`` of sorting ``case`` (default:
+    ``Case(E, topk, T, unit, seed=T)``) on the interpreter, sanitizer off."""
     import numpy as np
     import torch
 
@@ -35,7 +40,7 @@ def run_case(E: int, topk: int, unit: int, T: int, target: str, repeat: int):
 
     from .api import allocate_outputs, moe_sorting
 
-    ids, w, mask, m = Case(E, topk, T, unit, seed=T).materialize()
+    ids, w, mask, m = (case or Case(E, topk, T, unit, seed=T)).materialize()
     times, ops, lane_ops, path = [], 0, 0, None
     for _ in range(repeat):
         outs = allocate_outputs(T, topk, E, unit)
@@ -55,7 +60,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="gfx950", choices=TARGET_NAMES)
     ap.add_argument("--shapes", nargs="*", help="E,topk,unit triples (default: production shapes)")
-    ap.add_argument("--paths", nargs="*", default=["small", "medium", "large"])
+    ap.add_argument("--paths", nargs="*", default=list(PATHS))
     ap.add_argument("--max-tokens", type=int, default=4096, help="T of the medium/large cases")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
@@ -63,7 +68,7 @@ def main(argv=None) -> None:
     print(f"{'shape':>14} {'path':>6} {'T':>6} {'kernels':>7} {'median s':>9} {'ops':>10} {'lane-ops':>13}")
     for E, topk, unit in shapes:
         for path in args.paths:
-            T = _case_tokens(path, E, topk, unit, args.target, args.max_tokens)
+            T = case_tokens(path, E, topk, unit, args.target, args.max_tokens)
             got, t, ops, lane_ops, n = run_case(E, topk, unit, T, args.target, args.repeat)
             assert got == path, (got, path)
             print(f"{f'E{E}-k{topk}-u{unit}':>14} {path:>6} {T:>6} {n:>7} {t:>9.3f} {ops:>10} {lane_ops:>13}")
