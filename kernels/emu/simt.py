@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from .amdgpu import AddressSpace
-from .codegen import compile_function
+from .codegen import Compiled, compile_function
 from .errors import EmuError
 from .findings import Reporter
 from .memory import LDS
@@ -201,6 +201,20 @@ class Program:
             self.compiled(n, "host")
         for n in self.ir.kernels:
             self.compiled(n, "kernel")
+
+    def state(self) -> dict:
+        """Picklable data of a prepared program (the persistent capture cache): its IR
+        (without the MLIR text) and the generated code of every function."""
+        self.prepare()
+        ir = dataclasses.replace(self.ir, text="")
+        return {"ir": ir, "compiled": {k: c.state() for k, c in self._compiled.items() if not k[2]}}
+
+    @classmethod
+    def from_state(cls, state: dict, target) -> "Program":
+        """The program :meth:`state` described, for ``target``, without generating code again."""
+        p = cls(state["ir"], target)
+        p._compiled = {k: Compiled.from_state(c) for k, c in state["compiled"].items()}
+        return p
 
     def run_host(self, name, args, gmem, opts):
         c = self.compiled(name, "host")

@@ -17,6 +17,7 @@ location while the function is generated, before anything runs.
 from __future__ import annotations
 
 import itertools
+import marshal
 from collections import Counter
 from time import perf_counter
 
@@ -28,15 +29,36 @@ from ..errors import UnsupportedOpError
 from ..mtypes import np_dtype
 from .table import OPS
 
+#: Names every generated function's namespace has besides its constants.
+_BUILTIN_NAMES = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter}
+
 
 class Compiled:
-    """A generated function: ``fn(X, m0, args)``, its source and per-region op histograms."""
+    """A generated function: ``fn(X, m0, args)``, its source, its constants and per-region op histograms.
 
-    def __init__(self, fn, src, region_hist, name):
+    :meth:`state` / :meth:`from_state` turn it into picklable data and back
+    (the persistent capture cache): the constants, the source and the
+    compiled code object (``marshal``, so only for this Python version)."""
+
+    def __init__(self, fn, src, region_hist, name, consts=None, code=None):
         self.fn = fn
         self.src = src
         self.region_hist = region_hist   # region id -> Counter(op kind -> n)
         self.name = name
+        self.consts = consts or {}       # name in the generated code -> value
+        self.code = code                 # the module code object the function came from
+
+    def state(self) -> dict:
+        return {"name": self.name, "src": self.src, "consts": self.consts, "region_hist": self.region_hist,
+                "code": marshal.dumps(self.code)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Compiled":
+        code = marshal.loads(state["code"])
+        ns = dict(_BUILTIN_NAMES, **state["consts"])
+        exec(code, ns)
+        return cls(ns[f"{state['name']}__emu"], state["src"], state["region_hist"], state["name"],
+                   state["consts"], code)
 
 
 def elem(t):
@@ -77,7 +99,7 @@ class FunctionCodegen:
         self.profile = profile
         self.lds_layout = lds_layout or {}
         self.lines = []
-        self.ns = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter}
+        self.ns = dict(_BUILTIN_NAMES)
         self._nconst = itertools.count()
         self._nregion = itertools.count()
         self.region_hist = {}
@@ -167,5 +189,7 @@ class FunctionCodegen:
         self.emit("return None")
         src = "\n".join(self.lines) + "\n"
         ns = dict(self.ns)
-        exec(compile(src, f"<emu:{f.name}>", "exec"), ns)
-        return Compiled(ns[f"{f.name}__emu"], src, self.region_hist, f.name)
+        code = compile(src, f"<emu:{f.name}>", "exec")
+        exec(code, ns)
+        consts = {k: v for k, v in self.ns.items() if k not in _BUILTIN_NAMES}
+        return Compiled(ns[f"{f.name}__emu"], src, self.region_hist, f.name, consts, code)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import semantics
+from .. import runtime, semantics
 from ..amdgpu import LDS_APERTURE, OFFSET_SPACES, AddressSpace
 from ..mtypes import Ty, byte_size, field_offset, np_dtype
 from .table import handles
@@ -110,7 +110,7 @@ def memory_layout(g, t):
                 g.const(semantics.bf16_to_bits), byte_size(el))
     if el.kind == "ptr":
         if el.addrspace in OFFSET_SPACES:
-            return g.const(np.int32), shape, byte_size(t), g.const(lambda x: x.astype(np.int64)), None, 4
+            return g.const(np.int32), shape, byte_size(t), g.const(runtime.widen_offset), None, 4
         return g.const(np.int64), shape, byte_size(t), None, None, 8
     if el.kind not in ("int", "float"):
         raise TypeError(str(t))

@@ -39,6 +39,7 @@ from .values import (
                       vextract_dyn,
                       vinsert,
                       vinsert_dyn,
+                      widen_offset,
 )
 
 __all__ = [
@@ -46,5 +47,5 @@ __all__ = [
     "divergent_switch", "dpp", "ext_i1_signed", "for_bounds", "from_elements", "full", "insert", "keep", "load",
     "make_rsrc", "mbcnt_hi", "mbcnt_lo", "merge", "merge_any", "merge_mask", "readfirstlane", "readlane", "reshape",
     "sel", "selv", "shaped_bitcast", "shuffle", "store", "uniform", "vbitcast", "vextract_dyn", "vinsert",
-    "vinsert_dyn",
+    "vinsert_dyn", "widen_offset",
 ]
