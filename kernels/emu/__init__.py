@@ -61,7 +61,7 @@ ENV_SWITCH = "MOESORT_EMULATE"
 
 
 _OPTION_DEFAULTS = [dict(sanitize=True, shuffle_schedule=False, profile=False, seed=0, strict_buffers=False,
-                         findings="raise")]
+                         findings="raise", uniformity=True)]
 
 
 @contextlib.contextmanager
@@ -84,7 +84,7 @@ def interpreter_options(**options):
 @contextlib.contextmanager
 def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedule: bool | None = None,
             profile: bool | None = None, seed: int | None = None, strict_buffers: bool | None = None,
-            findings: str | None = None):
+            findings: str | None = None, uniformity: bool | None = None):
     """Run every ``@flyc.jit`` launcher called inside on the CPU interpreter.
 
     ``target``: ``"gfx942"`` or ``"gfx950"`` (wave64; LDS 64/160 KiB).
@@ -105,12 +105,15 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     finding (:func:`last_findings`, :func:`collect_findings`) and lets the
     launch go on as the hardware would.  Raw global accesses outside every
     tensor are reported even with ``sanitize=False``.
+    ``uniformity``: generate code with the uniformity analysis (values the same in
+    every lane computed once; default on).  Off runs the plain per-lane code: the
+    same results, findings and op counts, slower.
     Options left as None take the innermost :func:`interpreter_options`
     value (defaults: sanitize on, no shuffle, no profile, seed 0, not strict,
-    findings raised).
+    findings raised, uniformity analysis on).
     """
     given = dict(sanitize=sanitize, shuffle_schedule=shuffle_schedule, profile=profile, seed=seed,
-                 strict_buffers=strict_buffers, findings=findings)
+                 strict_buffers=strict_buffers, findings=findings, uniformity=uniformity)
     chosen = {k: (v if v is not None else _OPTION_DEFAULTS[-1][k]) for k, v in given.items()}
     s = scope.enter(target, Options(**chosen))
     try:

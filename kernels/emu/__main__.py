@@ -1,7 +1,8 @@
 """``python -m kernels.emu``: the interpreter's op table and its persistent capture cache.
 
-* ``ops`` prints a Markdown table (family, op, kind, what the handler does),
-  one row per op, generated from :data:`kernels.emu.codegen.OPS`;
+* ``ops`` prints a Markdown table (family, op, kind, how uniform its results
+  are for the uniformity analysis, what the handler does), one row per op,
+  generated from :data:`kernels.emu.codegen.OPS`;
 * ``cache [--dir DIR] [info|clear]`` shows where the capture cache is
   (:mod:`kernels.emu.diskcache`), how many entries it holds, or empties it.
   ``--dir`` names another cache directory, as ``$MOESORT_EMU_CACHE_DIR`` does.
@@ -18,8 +19,8 @@ from .codegen import entries
 
 def ops_table() -> str:
     """The op table as Markdown."""
-    rows = ["| family | op | kind | handler |", "|---|---|---|---|"]
-    rows += [f"| {e.family} | `{e.name}` | {e.kind} | {e.summary} |" for e in entries()]
+    rows = ["| family | op | kind | uniformity | handler |", "|---|---|---|---|---|"]
+    rows += [f"| {e.family} | `{e.name}` | {e.kind} | {e.uniformity} | {e.summary} |" for e in entries()]
     return "\n".join(rows) + "\n"
 
 

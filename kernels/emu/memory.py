@@ -46,7 +46,7 @@ from .findings import RAISE
 
 class Allocation:
     __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "wr_wv", "wr_ep", "rd_wv",
-                 "rd_ep", "init", "_views")
+                 "rd_ep", "init", "_views", "pending", "pending_bytes")
 
     def __init__(self, start, nbytes, name, output_only=False):
         self.start = int(start)
@@ -59,6 +59,8 @@ class Allocation:
         else:
             self.bytes = np.zeros(0, np.uint8)
         self.wr = self.rd = self.wr_wv = self.wr_ep = self.rd_wv = self.rd_ep = None
+        self.pending = []          # reads not yet applied to the race shadows (see GlobalMemory._track)
+        self.pending_bytes = 0
         self.init = np.zeros(int(nbytes), bool) if output_only else None
         self._views = {}
 
@@ -101,6 +103,8 @@ class GlobalMemory:
         for a in self.allocs:
             a.wr = None
             a.rd = None
+            a.pending = []
+            a.pending_bytes = 0
             if a.output_only:
                 a.init[:] = False
 
@@ -284,14 +288,34 @@ class GlobalMemory:
         A race found is reported; when the reporter records it, the access proceeds
         and the shadows are updated as for any other access.
         """
-        nb = a.end - a.start
         if a.wr is None:
-            a.wr = np.full(nb, -1, np.int32)
-            a.rd = np.full(nb, -1, np.int32)
-            a.wr_wv = np.full(nb, NO_WAVE, np.int32)
-            a.wr_ep = np.zeros(nb, np.int32)
-            a.rd_wv = np.full(nb, NO_WAVE, np.int32)
-            a.rd_ep = np.zeros(nb, np.int32)
+            if not is_write and a.pending_bytes < _PENDING_LIMIT:
+                # No byte of ``a`` was written in this launch yet, so a read can race with nothing
+                # so far: only the reader shadows change, and nothing reads them before the first
+                # write.  Reads of tensors a launch never writes (its inputs) so cost a list append;
+                # the first write (or a long log) applies them in their order (_apply_pending).
+                a.pending.append((o, nbytes, wg, info, wave, ep, lanes))
+                a.pending_bytes += o.shape[0] * 48
+                return
+            self._apply_pending(a)
+        return self._track_now(a, o, nbytes, wg, is_write, info, wave, ep, lanes)
+
+    def _apply_pending(self, a):
+        """Allocate ``a``'s race shadows and apply its logged reads to them, in order."""
+        nb = a.end - a.start
+        a.wr = np.full(nb, -1, np.int32)
+        a.rd = np.full(nb, -1, np.int32)
+        a.wr_wv = np.full(nb, NO_WAVE, np.int32)
+        a.wr_ep = np.zeros(nb, np.int32)
+        a.rd_wv = np.full(nb, NO_WAVE, np.int32)
+        a.rd_ep = np.zeros(nb, np.int32)
+        pending, a.pending, a.pending_bytes = a.pending, [], 0
+        for o, nbytes, wg, info, wave, ep, lanes in pending:
+            self._track_now(a, o, nbytes, wg, False, info, wave, ep, lanes)
+
+    def _track_now(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0, lanes=None):
+        """:meth:`_track` on allocated shadows."""
+        nb = a.end - a.start
         words = np.minimum(o[:, None] + np.arange(nbytes)[None, :], nb - 1).reshape(-1)
         wg, ep = _per_byte(wg, nbytes), _per_byte(ep, nbytes)
         wave = NO_WAVE if wave is None else _per_byte(wave, nbytes)
@@ -362,6 +386,8 @@ class GlobalMemory:
                 addr=a.start + int(words[j]), count=_accesses(bad, nbytes))
 
 
+#: Bytes of logged reads (about 48 per access) an allocation keeps before applying them to its shadows.
+_PENDING_LIMIT = 64 << 20
 #: Wave codes of the global race shadow besides real wave ids (>= 0).
 NO_WAVE, MANY_WAVES, ALL_WAVES = -1, -2, -4
 
@@ -390,6 +416,13 @@ def _accesses(bad, nbytes):
     if nbytes == 1 or bad.shape[0] % nbytes:
         return int(np.count_nonzero(bad))
     return int(np.count_nonzero(bad.reshape(-1, nbytes).any(1)))
+
+
+def _weighted(bad, weights):
+    """How many lanes the flagged accesses ``bad`` stand for (each one lane when ``weights`` is None)."""
+    if weights is None:
+        return int(np.count_nonzero(bad))
+    return int(np.asarray(weights)[bad].sum())
 
 
 def _sel(x, sel):
@@ -447,9 +480,10 @@ class LDS:
             return self.epoch[0]
         return self.epoch[np.minimum(words // self.wpc, self.copies - 1)]
 
-    def _check(self, offs, nbytes, lo, hi, info, lanes=None):
+    def _check(self, offs, nbytes, lo, hi, info, lanes=None, weights=None):
         """Report accesses outside ``[lo, hi)``.  Returns None when all are inside (or
-        the sanitizer is off), else the mask of those outside (the report recorded)."""
+        the sanitizer is off), else the mask of those outside (the report recorded).
+        ``weights``: how many lanes each access stands for (reported counts), default 1."""
         if not self.sanitize:
             return None
         bad = (offs < lo) | (offs + nbytes > hi)
@@ -459,7 +493,7 @@ class LDS:
         self.report("lds-out-of-bounds",
                     f"LDS access of {nbytes} bytes at offset {int(offs[j])} is outside its shared "
                     f"allocation [{lo}, {hi})", info, lane=None if lanes is None else int(lanes[j]),
-                    addr=f"LDS+{int(offs[j])}", count=int(np.count_nonzero(bad)))
+                    addr=f"LDS+{int(offs[j])}", count=_weighted(bad, weights))
         return bad
 
     def _phys(self, offs, lanes):
@@ -471,6 +505,10 @@ class LDS:
         """What the hardware does, unchecked: LDS reads past the workgroup's allocation
         return 0, reads inside it return its bytes."""
         ok = (offs >= 0) & (offs + nbytes <= self.nbytes)
+        if nbytes in _UW and ok.all():
+            p = self._phys(offs, lanes)
+            if not (p & (nbytes - 1)).any():       # aligned words: one gather of a word view
+                return self.mem.view(_UW[nbytes])[p // nbytes].view(np.uint8).reshape(-1, nbytes)
         out = np.zeros((offs.shape[0], nbytes), np.uint8)
         if ok.any():
             out[ok] = self.mem[_byte_index(self._phys(offs[ok], lanes[ok]), nbytes)].reshape(-1, nbytes)
@@ -487,35 +525,39 @@ class LDS:
             if self.sanitize:
                 self.init[idx] = True
 
-    def read(self, offs, nbytes, lanes, lo, hi, info):
+    def read(self, offs, nbytes, lanes, lo, hi, info, weights=None):
+        """Bytes ``(n, nbytes)`` at LDS offsets ``offs`` read by ``lanes``, inside ``[lo, hi)``.
+        ``weights`` (default 1 each): how many lanes of the same wave and address each access
+        stands for, when one access is read for a whole wave (reported counts)."""
         if not self.sanitize:
             return self._hw_read(offs, nbytes, lanes)
-        outside = self._check(offs, nbytes, lo, hi, info, lanes)
+        outside = self._check(offs, nbytes, lo, hi, info, lanes, weights)
         if outside is not None:        # recorded: those lanes read what the hardware reads
             out = self._hw_read(offs, nbytes, lanes)
             ok = ~outside
             if ok.any():
-                out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info)
+                out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info,
+                                    None if weights is None else weights[ok])
             return out
         offs = self._phys(offs, lanes)
         if nbytes == 4 and not (offs & 3).any():         # aligned dwords: word views
             w = offs >> 2
             unset = self.init32[w] != 0x01010101
             if unset.any():
-                self._uninit(offs, unset, lanes, info)
-            self._race(offs, 4, lanes // self.W, False, info, lanes=lanes)
+                self._uninit(offs, unset, lanes, info, weights)
+            self._race(offs, 4, lanes // self.W, False, info, lanes=lanes, weights=weights)
             return self.mem32[w].view(np.uint8).reshape(-1, 4)
         idx = _byte_index(offs, nbytes)
         ini = self.init[idx]
         if not ini.all():
-            self._uninit(offs, ~ini.reshape(-1, nbytes).all(1), lanes, info)
-        self._race(offs, nbytes, lanes // self.W, False, info, lanes=lanes)
+            self._uninit(offs, ~ini.reshape(-1, nbytes).all(1), lanes, info, weights)
+        self._race(offs, nbytes, lanes // self.W, False, info, lanes=lanes, weights=weights)
         return self.mem[idx].reshape(-1, nbytes)
 
-    def _uninit(self, offs, unset, lanes, info):
+    def _uninit(self, offs, unset, lanes, info, weights=None):
         j = int(np.flatnonzero(unset)[0])
         self.report("uninitialized-lds", f"LDS byte {int(offs[j])} read before any write in this launch", info,
-                    lane=int(lanes[j]), addr=f"LDS+{int(offs[j])}", count=int(np.count_nonzero(unset)))
+                    lane=int(lanes[j]), addr=f"LDS+{int(offs[j])}", count=_weighted(unset, weights))
 
     def write(self, offs, data, lanes, lo, hi, info, order=None):
         nbytes = data.shape[1]
@@ -535,6 +577,8 @@ class LDS:
             if not ok.all():
                 offs, data, lanes = offs[ok], data[ok], lanes[ok]
         offs = self._phys(offs, lanes)
+        if not self.sanitize and self._store_words(offs, data, nbytes):
+            return
         if self.sanitize and nbytes == 4 and not (offs & 3).any():     # aligned dwords: word views
             w = offs >> 2
             d = np.ascontiguousarray(data).view(np.uint32).reshape(-1)
@@ -564,6 +608,13 @@ class LDS:
             self.init[idx] = True
         else:
             self.mem[idx] = data.reshape(-1)
+
+    def _store_words(self, offs, data, nbytes):
+        """Unchecked aligned store of ``nbytes``-wide words (physical offsets); False when unaligned."""
+        if nbytes not in _UW or (offs & (nbytes - 1)).any():
+            return False
+        self.mem.view(_UW[nbytes])[offs // nbytes] = np.ascontiguousarray(data).view(_UW[nbytes]).reshape(-1)
+        return True
 
     def read_uniform(self, off, nbytes, waves, lo, hi, info):
         if not self.sanitize:
@@ -620,7 +671,7 @@ class LDS:
                 elif len(waves) > 1 or self.rd_wave[w] != waves[0]:
                     self.rd_wave[w] = -2
 
-    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None):
+    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None, weights=None):
         """Race check of a per-lane access; ``agree`` (writes): per lane, whether its bytes
         are what the word holds after the instruction (lanes of several waves storing one
         value to one word in one instruction are benign; different values race).
@@ -641,7 +692,9 @@ class LDS:
             j = int(np.nonzero(bad)[0][0])
             self.report("lds-race", message(j), info,
                         lane=None if lanes is None else int(lanes[j // per]),
-                        addr=f"LDS+{(int(words[j]) * 4) % self.stride}", count=_accesses(bad, per))
+                        addr=f"LDS+{(int(words[j]) * 4) % self.stride}",
+                        count=_accesses(bad, per) if weights is None else _weighted(bad.reshape(-1, per).any(1),
+                                                                                     weights))
 
         ep = self._ep(words)
         wcur = self.wr_ep[words] == ep

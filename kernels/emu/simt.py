@@ -36,8 +36,10 @@ class Options:
     """How launches run: the checks of :func:`kernels.emu.emulate` (``sanitize``,
     ``shuffle_schedule`` with its ``seed``, ``strict_buffers``), what a sanitizer
     finding does (``findings``: ``"raise"`` stops the launch, ``"record"`` records
-    every finding and goes on, :mod:`.findings`), per-op timing (``profile``), and
-    workgroup batching (``wg_batch``, up to ``max_batch_lanes``)."""
+    every finding and goes on, :mod:`.findings`), per-op timing (``profile``),
+    workgroup batching (``wg_batch``, up to ``max_batch_lanes``), and whether the
+    generated code uses the uniformity analysis (``uniformity``; off gives the plain
+    per-lane code, for comparison: results, findings and op counts are the same)."""
 
     sanitize: bool = True
     shuffle_schedule: bool = False
@@ -47,6 +49,7 @@ class Options:
     max_batch_lanes: int = 8192
     strict_buffers: bool = False
     findings: str = "raise"
+    uniformity: bool = True
 
     def __post_init__(self):
         Reporter(self.findings)      # validates the mode
@@ -92,12 +95,14 @@ class WG:
         self.wg = 0
         self.wg_lane = None
         self.mcache = (None, None, None)
+        self.rcache = (None, None)
 
     def set_workgroups(self, ws, grid):
         gx, gy, _gz = grid
         ws = np.asarray(ws, dtype=np.int64)
         bx, by, bz = ws % gx, (ws // gx) % gy, ws // (gx * gy)
         self.mcache = (None, None, None)
+        self.rcache = (None, None)
         self.wg = int(ws[0])
         if self.nb == 1:
             self.bid_x, self.bid_y, self.bid_z = np.int64(bx[0]), np.int64(by[0]), np.int64(bz[0])
@@ -183,15 +188,15 @@ class Program:
             layout[name] = (off, None)
         return layout, off
 
-    def compiled(self, name, kind, profile=False):
-        key = (name, kind, profile)
+    def compiled(self, name, kind, profile=False, uniform=True):
+        key = (name, kind, profile, uniform)
         c = self._compiled.get(key)
         if c is None:
             funcs = self.ir.kernels if kind == "kernel" else self.ir.host
             if name not in funcs:
                 raise EmuError(f"function @{name} not found in the captured module")
             lay = {k: (lo, hi if hi is not None else None) for k, (lo, hi) in self.lds_layout.items()}
-            c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay)
+            c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay, uniform=uniform)
             self._compiled[key] = c
         return c
 
@@ -250,7 +255,7 @@ class Program:
         self.launch_seq += 1
 
     def _launch_once(self, kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report):
-        c = self.compiled(kname, "kernel", opts.profile)
+        c = self.compiled(kname, "kernel", opts.profile, opts.uniformity)
         t0 = time.perf_counter()
         W = self.target.wave_size
         nthreads = block[0] * block[1] * block[2]
@@ -298,6 +303,7 @@ class Program:
         gmem.begin_launch()
         fn = c.fn
         args = tuple(kargs)
+        pre = None
         with np.errstate(all="ignore"):
             for start in range(0, n_wg, nb):
                 ws = order[start:start + nb]
@@ -306,7 +312,9 @@ class Program:
                 report.bind(X)
                 if lds_bytes:
                     X.lds.reset(0)
-                fn(X, X.m0, args)
+                if pre is None and c.pre is not None:      # launch-uniform values, once per launch
+                    pre = c.pre(X, X.m0, args)
+                fn(X, X.m0, args, pre)
         rec.workgroups = n_wg
         rec.batch = nb
         rec.time_s = time.perf_counter() - t0

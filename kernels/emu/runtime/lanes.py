@@ -34,6 +34,24 @@ def waves_of(X, m):
     return w
 
 
+def representatives(X, m):
+    """One representative lane per (workgroup, wave) with active lanes, for accesses whose
+    address is the same in every lane of a workgroup: ``(lanes, weights, lane_rep)`` -- the
+    first active lane of each such wave (in lane order), how many active lanes it stands for,
+    and for every lane the index of its wave's representative (cached per mask object)."""
+    c = X.rcache
+    if c[0] is m:
+        return c[1]
+    mw = np.asarray(m).reshape(-1, X.W)
+    act = mw.any(axis=1)
+    first = mw.argmax(axis=1) + np.arange(mw.shape[0]) * X.W
+    waves = np.flatnonzero(act)
+    slot = np.cumsum(act) - 1
+    out = (first[waves], mw.sum(axis=1)[waves], np.repeat(np.maximum(slot, 0), X.W))
+    X.rcache = (m, out)
+    return out
+
+
 def pick(X, x, idx, rank):
     """Values of active lanes ``idx`` of ``x`` (uniform or per-lane), shape (n,)+elem."""
     x = np.asarray(x)

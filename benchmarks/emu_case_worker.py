@@ -1,0 +1,64 @@
+"""Worker of ``benchmarks/bench_cases.py``: judges cases of one source tree, on request.
+
+Run as ``python benchmarks/emu_case_worker.py`` with the tree to measure as
+the working directory and first on ``PYTHONPATH``, so that ``kernels``,
+``cases`` and ``fuzz`` are that tree's (it uses only APIs every revision of
+the suite since the layout restructuring has: ``cases.Case``,
+``fuzz.judge.run_case``, ``kernels.emu.last_launches``).  It reads one JSON
+request per line on stdin and answers one JSON line on stdout:
+
+* ``{"op": "case", "backend", "E", "topk", "unit", "T", "seed", "target"}`` ->
+  ``{"time": s, "kernel_s": s, "lane_ops": n, "ok": bool, "path": str}``
+  (``time`` is the whole judged case: inputs, launch, golden model, comparison);
+* ``{"op": "paths", "backend", "E", "topk", "unit", "target"}`` -> ``{"bounds": [...]}``
+  (the backend's path boundaries in T);
+* ``{"op": "quit"}``.
+
+The first line it prints is ``{"ready": true, "import_s": s}``.
+"""
+import json
+import os
+import sys
+import time
+
+_t0 = time.perf_counter()
+sys.path.insert(0, os.getcwd())
+
+import kernels  # noqa: E402
+import kernels.emu as emu  # noqa: E402
+from cases import Case  # noqa: E402
+from fuzz.judge import run_case  # noqa: E402
+from kernels.registry import get  # noqa: E402
+
+
+def _case(req):
+    case = Case(req["E"], req["topk"], req["T"], unit_size=req["unit"], seed=req["seed"])
+    start = time.perf_counter()
+    out = run_case(case, req["backend"], req["target"])
+    elapsed = time.perf_counter() - start
+    recs = emu.last_launches()
+    return {"time": elapsed, "kernel_s": sum(r.time_s for r in recs), "lane_ops": sum(r.lane_ops for r in recs),
+            "ok": bool(out.ok), "path": out.path}
+
+
+def _paths(req):
+    b = get(req["backend"])
+    return {"bounds": list(b.path_boundaries(req["E"], req["topk"], req["unit"], req["target"]))}
+
+
+def main():
+    kernels.available()
+    print(json.dumps({"ready": True, "import_s": time.perf_counter() - _t0}), flush=True)
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req["op"] == "quit":
+            break
+        try:
+            ans = _case(req) if req["op"] == "case" else _paths(req)
+        except Exception as exc:  # noqa: BLE001 - reported to the benchmark, which prints it
+            ans = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        print(json.dumps(ans), flush=True)
+
+
+if __name__ == "__main__":
+    main()
