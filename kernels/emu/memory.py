@@ -98,6 +98,7 @@ class GlobalMemory:
         self.report = RAISE          # the launch's Reporter (set by the executor)
         self.wg = 0
         self._last = None
+        self._last_k = 0
 
     def begin_launch(self):
         for a in self.allocs:
@@ -116,6 +117,11 @@ class GlobalMemory:
         instead of raising, ``outside`` masks those accesses (the caller reads 0 for
         them and drops their stores), else it is None."""
         addr = np.asarray(addr, dtype=np.int64)
+        if len(self.allocs) > 1 and addr.shape[0]:
+            k0 = self._last_k                   # most accesses stay in the allocation of the previous one
+            a = self.allocs[k0]
+            if a.start <= addr.min() and addr.max() + size <= a.end:
+                return k0, addr - a.start, None
         if len(self.allocs) == 1:
             a = self.allocs[0]
             ok = (addr >= a.start) & (addr + size <= a.end)
@@ -129,6 +135,7 @@ class GlobalMemory:
         k0 = k[0]
         if (k == k0).all():
             a = self.allocs[k0]
+            self._last_k = int(k0)
             return int(k0), addr - a.start, None
         return k, addr - self.starts[k], None
 
@@ -314,31 +321,36 @@ class GlobalMemory:
             self._track_now(a, o, nbytes, wg, False, info, wave, ep, lanes)
 
     def _track_now(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0, lanes=None):
-        """:meth:`_track` on allocated shadows."""
+        """:meth:`_track` on allocated shadows.  Works on ``(n, nbytes)`` arrays of byte
+        indices; per-access values broadcast over the bytes of their access."""
         nb = a.end - a.start
-        words = np.minimum(o[:, None] + np.arange(nbytes)[None, :], nb - 1).reshape(-1)
-        wg, ep = _per_byte(wg, nbytes), _per_byte(ep, nbytes)
-        wave = NO_WAVE if wave is None else _per_byte(wave, nbytes)
+        words = o[:, None] + _BYTE_STEPS[nbytes] if nbytes in _BYTE_STEPS else \
+            o[:, None] + np.arange(nbytes, dtype=np.int64)[None, :]
+        if o.shape[0] and int(o.max()) + nbytes > nb:
+            words = np.minimum(words, nb - 1)
+        wg1, ep1, wave1 = wg, ep, (NO_WAVE if wave is None else wave)
+        wg, ep, wave = _column(wg1), _column(ep1), _column(wave1)
         kind = "writes" if is_write else "reads"
 
         def report(bad, text):
-            j = int(np.nonzero(bad)[0][0])
-            self.report("global-race", text(j), info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg, j),
-                        addr=a.start + int(words[j]), count=_accesses(bad, nbytes))
+            j = int(np.flatnonzero(bad)[0])
+            self.report("global-race", text(j), info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg1, j // nbytes),
+                        addr=a.start + int(words.flat[j]), count=_accesses(bad, nbytes))
 
         wr = a.wr[words]
         bad = (wr >= 0) & (wr != wg)
         if bad.any():
-            report(bad, lambda j: f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} {kind} it "
-                                  f"after workgroup {int(wr[j])} wrote it in the same launch")
+            report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup {_at(wg1, j // nbytes)} "
+                                  f"{kind} it after workgroup {int(wr.flat[j])} wrote it in the same launch")
         rd = a.rd[words]
         if is_write:
             bad = (rd == -2) | ((rd >= 0) & (rd != wg))
             if bad.any():
-                report(bad, lambda j: f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} writes "
-                                      f"it after another workgroup read it in the same launch")
+                report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
+                                      f"{_at(wg1, j // nbytes)} writes it after another workgroup read it in the "
+                                      f"same launch")
         if np.ndim(wave) or wave != NO_WAVE:
-            self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes)
+            self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1)
         if is_write:
             a.wr[words] = wg
             a.wr_wv[words] = wave
@@ -348,8 +360,9 @@ class GlobalMemory:
             if np.ndim(wg):
                 back = a.wr[words]
                 if (back != wg).any():
-                    report(back != wg, lambda j: f"global byte {int(words[j])} of {a.name} written by workgroups "
-                                                 f"{int(wg[j])} and {int(back[j])} in one instruction")
+                    report(back != wg, lambda j: f"global byte {int(words.flat[j])} of {a.name} written by "
+                                                 f"workgroups {_at(wg1, j // nbytes)} and {int(back.flat[j])} in "
+                                                 f"one instruction")
         else:
             # readers of this epoch of this workgroup: one wave, or MANY_WAVES
             same = (rd == wg) & (a.rd_ep[words] == ep)
@@ -365,7 +378,7 @@ class GlobalMemory:
                 if multi.any():
                     a.rd[words[multi]] = -2
 
-    def _wave_race(self, a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes):
+    def _wave_race(self, a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1):
         """Two waves of one workgroup touching a byte in one barrier epoch, one writing."""
         wwv = a.wr_wv[words]
         bad = (wr == wg) & (a.wr_ep[words] == ep) & (wwv != wave)
@@ -377,13 +390,22 @@ class GlobalMemory:
             bad = (rd == wg) & (a.rd_ep[words] == ep) & ((rwv == MANY_WAVES) | (rwv != wave))
             what = "read"
         if bad.any():
-            j = int(np.nonzero(bad)[0][0])
+            j = int(np.flatnonzero(bad)[0])
             self.report(
                 "wave-race",
-                f"global byte {int(words[j])} of {a.name}: {_wave_name(_at(wave, j))} of workgroup {_at(wg, j)} "
-                f"{'writes' if is_write else 'reads'} it after another wave {what} it, with no barrier between "
-                f"(missing gpu.barrier?)", info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg, j),
-                addr=a.start + int(words[j]), count=_accesses(bad, nbytes))
+                f"global byte {int(words.flat[j])} of {a.name}: {_wave_name(_at(wave1, j // nbytes))} of workgroup "
+                f"{_at(wg1, j // nbytes)} {'writes' if is_write else 'reads'} it after another wave {what} it, "
+                f"with no barrier between (missing gpu.barrier?)", info, lane=_lane_at(lanes, j // nbytes),
+                wg=_at(wg1, j // nbytes), addr=a.start + int(words.flat[j]), count=_accesses(bad, nbytes))
+
+
+#: Byte steps of an access of 1, 2, 4, 8 or 16 bytes, as a row to add to its offsets.
+_BYTE_STEPS = {n: np.arange(n, dtype=np.int64)[None, :] for n in (1, 2, 4, 8, 16)}
+
+
+def _column(x):
+    """A per-access array as a column (broadcasts over the bytes of each access); scalars as they are."""
+    return x[:, None] if np.ndim(x) else x
 
 
 #: Bytes of logged reads (about 48 per access) an allocation keeps before applying them to its shadows.
@@ -394,10 +416,6 @@ NO_WAVE, MANY_WAVES, ALL_WAVES = -1, -2, -4
 
 def _wave_name(w: int) -> str:
     return {MANY_WAVES: "several waves", ALL_WAVES: "every wave"}.get(w, f"wave {w}")
-
-
-def _per_byte(x, nbytes):
-    return np.repeat(x, nbytes) if np.ndim(x) else x
 
 
 def _at(x, j):
@@ -412,7 +430,9 @@ def _lane_at(lanes, j):
 
 
 def _accesses(bad, nbytes):
-    """How many accesses of ``nbytes`` bytes the per-byte flags ``bad`` touch."""
+    """How many accesses of ``nbytes`` bytes the per-byte flags ``bad`` touch (flat, or one row per access)."""
+    if bad.ndim == 2:
+        return int(np.count_nonzero(bad.any(1)))
     if nbytes == 1 or bad.shape[0] % nbytes:
         return int(np.count_nonzero(bad))
     return int(np.count_nonzero(bad.reshape(-1, nbytes).any(1)))

@@ -124,7 +124,10 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     _past_end(X, bl, vo, nbytes, nl, stride, info, "load", idx)
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if ok.any():
+        if ok.all():                     # every lane in range: no per-lane selection
+            addr = bl + so + vo + c
+            out[:, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx))
+        elif ok.any():
             addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
             out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx[ok]))
     vals = from_bytes(out, mdt, shape)
@@ -161,7 +164,10 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     _past_end(X, bl, vo, nbytes, nl, stride, info, "store", idx)
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if ok.any():
+        if ok.all():                     # every lane in range: no per-lane selection
+            X.gmem.write(np.asarray(bl + so + vo + c, np.int64), np.ascontiguousarray(raw[:, c:c + gran]), info,
+                         **who(X, idx))
+        elif ok.any():
             addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
             X.gmem.write(np.asarray(addr, np.int64), np.ascontiguousarray(raw[ok, c:c + gran]), info,
                          **who(X, idx[ok]))

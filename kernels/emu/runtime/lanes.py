@@ -93,10 +93,16 @@ def who(X, idx):
     and the lanes themselves (for findings)."""
     if not X.sanitize:
         return {"wg": X.wg if X.nb == 1 else X.wg_lane[idx], "lanes": idx}
-    wave = (idx % X.Lp) // X.W
+    c = X.wcache                      # wave, workgroup and LDS copy of the lanes: cached per index array
+    if c[0] is idx:
+        wave, wg, copy = c[1], c[2], c[3]
+    else:
+        wave = (idx % X.Lp) // X.W
+        wg, copy = (X.wg, None) if X.nb == 1 else (X.wg_lane[idx], idx // X.Lp)
+        X.wcache = (idx, wave, wg, copy)
     if X.nb == 1:
-        return {"wg": X.wg, "wave": wave, "ep": int(X.lds.epoch[0]), "lanes": idx}
-    return {"wg": X.wg_lane[idx], "wave": wave, "ep": X.lds.epoch[idx // X.Lp], "lanes": idx}
+        return {"wg": wg, "wave": wave, "ep": int(X.lds.epoch[0]), "lanes": idx}
+    return {"wg": wg, "wave": wave, "ep": X.lds.epoch[copy], "lanes": idx}
 
 
 def who_uniform(X, m):
