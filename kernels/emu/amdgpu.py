@@ -256,8 +256,9 @@ def mbcnt_hi(mask, base, lane):
 
 def buffer_in_range(off, size, num_records, stride):
     """Element-wise range check of a raw buffer access; ``off`` = voffset+inst_offset (bytes)."""
-    nr = np.asarray(num_records).astype(np.int64) & 0xFFFFFFFF
+    nr = int(num_records) & 0xFFFFFFFF if np.ndim(num_records) == 0 else \
+        np.asarray(num_records).astype(np.int64) & 0xFFFFFFFF
     if stride != 0:
-        return np.broadcast_to(nr > 0, np.shape(off))
-    o = np.asarray(off).astype(np.int64)      # voffset (u32) + component offset: no wrap (saturating)
-    return (o + size) <= nr
+        return np.broadcast_to(np.asarray(nr) > 0, np.shape(off))
+    o = np.asarray(off, dtype=np.int64)      # voffset (u32) + component offset: no wrap (saturating)
+    return o <= nr - size

@@ -266,7 +266,8 @@ class GlobalMemory:
                 if self.sanitize:
                     ch = v[wi] != dw
                     if ch.any():
-                        self._track(a, o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
+                        ch = None if ch.all() else ch     # (all changed: no selection)
+                        self._track(a, o if ch is None else o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
                                     _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch), _sel(ln, ch))
                     if a.output_only:
                         a.init[_byte_index(o, nbytes)] = True

@@ -204,8 +204,12 @@ def _compare_backend(backend, T):
             r = kernels.run(backend, ids, w, num_experts=257, unit_size=32, target="gfx950")
         results.append((r, _launches()))
     (a, la), (b, lb) = results
-    for name in ("sorted_ids", "sorted_weights", "sorted_expert_ids", "num_valid_ids", "moe_buf"):
+    for name in ("sorted_ids", "sorted_weights", "sorted_expert_ids", "num_valid_ids"):
         x, y = np.asarray(getattr(a, name)), np.asarray(getattr(b, name))
         assert x.tobytes() == y.tobytes(), name
+    assert (a.moe_buf_zeroed, a.moe_buf_residue, a.canary, a.path) == (b.moe_buf_zeroed, b.moe_buf_residue,
+                                                                        b.canary, b.path)
+    assert {k: np.asarray(v).tobytes() for k, v in a.written_by.items()} == \
+        {k: np.asarray(v).tobytes() for k, v in b.written_by.items()}
     assert [f.to_dict() for f in a.findings] == [f.to_dict() for f in b.findings]
     assert la == lb

@@ -57,6 +57,8 @@ def pick(X, x, idx, rank):
     x = np.asarray(x)
     if x.ndim == rank:           # uniform
         return np.broadcast_to(x, (idx.shape[0],) + x.shape)
+    if idx is X.lane_ids:        # every lane
+        return x
     return x[idx]
 
 
