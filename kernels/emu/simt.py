@@ -18,6 +18,7 @@ fast paths).
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 
 import numpy as np
@@ -26,6 +27,7 @@ from .amdgpu import AddressSpace
 from .codegen import Compiled, compile_function
 from .errors import EmuError
 from .findings import Reporter
+from .irload import Block, Func
 from .memory import LDS
 from .mtypes import byte_size
 from .stats import STATS, LaunchRecord
@@ -166,6 +168,7 @@ class Program:
         self.ir = module_ir
         self.target = target
         self._compiled = {}
+        self._full_ir = None            # pickled whole IR of a program loaded from the capture cache
         self.lds_layout, self.static_lds = self._layout_lds()
         self.launch_seq = 0
 
@@ -194,6 +197,8 @@ class Program:
         key = (name, kind, profile, uniform)
         c = self._compiled.get(key)
         if c is None:
+            if self._full_ir is not None:        # loaded from the capture cache without its ops
+                self.ir, self._full_ir = pickle.loads(self._full_ir), None
             funcs = self.ir.kernels if kind == "kernel" else self.ir.host
             if name not in funcs:
                 raise EmuError(f"function @{name} not found in the captured module")
@@ -210,16 +215,25 @@ class Program:
             self.compiled(n, "kernel")
 
     def state(self) -> dict:
-        """Picklable data of a prepared program (the persistent capture cache): its IR
-        (without the MLIR text) and the generated code of every function."""
+        """Picklable data of a prepared program (the persistent capture cache): the generated
+        code of every function, the IR's globals and function signatures (all that running
+        needs), and the whole IR pickled apart (unpickled only to generate another variant:
+        a profile, the code without the uniformity analysis)."""
         self.prepare()
-        ir = dataclasses.replace(self.ir, text="")
-        return {"ir": ir, "compiled": {k: c.state() for k, c in self._compiled.items() if not k[2]}}
+        full = dataclasses.replace(self.ir, text="")
+
+        def bare(f):
+            return Func(f.name, Block(f.body.args, f.body.arg_types, []), f.attrs, f.loc)
+        slim = dataclasses.replace(full, kernels={n: bare(f) for n, f in full.kernels.items()},
+                                   host={n: bare(f) for n, f in full.host.items()})
+        return {"ir": slim, "full_ir": pickle.dumps(full, protocol=pickle.HIGHEST_PROTOCOL),
+                "compiled": {k: c.state() for k, c in self._compiled.items() if not k[2]}}
 
     @classmethod
     def from_state(cls, state: dict, target) -> "Program":
         """The program :meth:`state` described, for ``target``, without generating code again."""
         p = cls(state["ir"], target)
+        p._full_ir = state["full_ir"]
         p._compiled = {k: Compiled.from_state(c) for k, c in state["compiled"].items()}
         return p
 
