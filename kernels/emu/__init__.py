@@ -13,8 +13,11 @@ kernels.emu`` enter a process-wide session (``emu.enable(...)`` /
 
 Pieces (one job each): :mod:`.session` (the stack of active sessions),
 :mod:`.scope` (entering / leaving one), :mod:`.capture` (FlyDSL hook + emu
-backend + module cache), :mod:`.irload` (MLIR -> Python IR), :mod:`.mtypes`
-(types), :mod:`.codegen` (the op table: Python IR -> generated NumPy code),
+backend + module cache), :mod:`.diskcache` (the persistent capture cache),
+:mod:`.fingerprint` (what a capture depends on), :mod:`.rewrite_cache`
+(FlyDSL's AST rewrites from that cache), :mod:`.irload` (MLIR -> Python IR), :mod:`.mtypes`
+(types), :mod:`.codegen` (the op table and the uniformity analysis: Python IR ->
+generated NumPy code),
 :mod:`.runtime` (helpers the generated code calls), :mod:`.simt` (host and
 kernel executor), :mod:`.semantics` (integer and float semantics),
 :mod:`.amdgpu` (AMD facts: address spaces, buffer descriptors, cross-lane
@@ -167,7 +170,11 @@ def clear_cache(launcher=None):
     """Forget captured modules (of one ``@flyc.jit`` launcher, or of every launcher captured so far).
 
     The cache key is (target, constexpr values, argument signatures); a launcher whose tracing
-    depends on other Python state (globals it reads) must be cleared when that state changes."""
+    depends on other Python state (globals it reads) must be cleared when that state changes.
+    This is the in-memory cache: the persistent one (:mod:`.diskcache`) is keyed by the kernel's
+    sources and the values its launcher's closure captures, and is emptied with
+    ``python -m kernels.emu cache clear`` (a launcher that reads mutable global state while it is
+    traced needs ``MOESORT_EMU_CACHE_DIR=off``)."""
     capture.clear_cache(launcher)
 
 

@@ -469,6 +469,7 @@ class LDS:
         self.report = RAISE                             # the launch's Reporter (set by the executor)
         self.W = wave_size
         self.epoch = np.ones(copies, np.int32)          # barrier epoch per workgroup copy
+        self._lcache = (None, None, None)
         if sanitize:
             nw = (total + 3) // 4
             self.init = np.zeros(total, bool)
@@ -517,10 +518,23 @@ class LDS:
                     addr=f"LDS+{int(offs[j])}", count=_weighted(bad, weights))
         return bad
 
+    def _lane_facts(self, lanes):
+        """(byte base of each lane's workgroup copy, wave of each lane), cached per lane array."""
+        c = self._lcache
+        if c[0] is lanes:
+            return c[1], c[2]
+        base = (lanes // self.Lp) * self.stride if self.copies > 1 else 0
+        waves = lanes // self.W
+        self._lcache = (lanes, base, waves)
+        return base, waves
+
     def _phys(self, offs, lanes):
         if self.copies == 1:
             return offs
-        return offs + (lanes // self.Lp) * self.stride
+        return offs + self._lane_facts(lanes)[0]
+
+    def _waves(self, lanes):
+        return self._lane_facts(lanes)[1]
 
     def _hw_read(self, offs, nbytes, lanes):
         """What the hardware does, unchecked: LDS reads past the workgroup's allocation
@@ -566,13 +580,13 @@ class LDS:
             unset = self.init32[w] != 0x01010101
             if unset.any():
                 self._uninit(offs, unset, lanes, info, weights)
-            self._race(offs, 4, lanes // self.W, False, info, lanes=lanes, weights=weights)
+            self._race(offs, 4, self._waves(lanes), False, info, lanes=lanes, weights=weights)
             return self.mem32[w].view(np.uint8).reshape(-1, 4)
         idx = _byte_index(offs, nbytes)
         ini = self.init[idx]
         if not ini.all():
             self._uninit(offs, ~ini.reshape(-1, nbytes).all(1), lanes, info, weights)
-        self._race(offs, nbytes, lanes // self.W, False, info, lanes=lanes, weights=weights)
+        self._race(offs, nbytes, self._waves(lanes), False, info, lanes=lanes, weights=weights)
         return self.mem[idx].reshape(-1, nbytes)
 
     def _uninit(self, offs, unset, lanes, info, weights=None):
@@ -610,7 +624,7 @@ class LDS:
             changed = (old != d) | ~agree | (self.init32[w] != 0x01010101)
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], 4, (lanes // self.W)[sel], True, info, agree[sel], lanes[sel])
+                self._race(offs[sel], 4, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel])
             self.init32[w] = 0x01010101
             return
         idx = _byte_index(offs, nbytes)
@@ -625,7 +639,7 @@ class LDS:
                        | ~self.init[idx].reshape(-1, nbytes).all(axis=1))
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], nbytes, (lanes // self.W)[sel], True, info, agree[sel], lanes[sel])
+                self._race(offs[sel], nbytes, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel])
             self.init[idx] = True
         else:
             self.mem[idx] = data.reshape(-1)
