@@ -339,19 +339,23 @@ class GlobalMemory:
                         addr=a.start + int(words.flat[j]), count=_accesses(bad, nbytes))
 
         wr = a.wr[words]
-        bad = (wr >= 0) & (wr != wg)
-        if bad.any():
-            report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup {_at(wg1, j // nbytes)} "
-                                  f"{kind} it after workgroup {int(wr.flat[j])} wrote it in the same launch")
         rd = a.rd[words]
-        if is_write:
-            bad = (rd == -2) | ((rd >= 0) & (rd != wg))
+        # bytes nobody wrote in this launch (and, for a write, nobody read): no race is possible
+        untouched = int(wr.max(initial=-1)) < 0 and (not is_write or bool((rd == -1).all()))
+        if not untouched:
+            bad = (wr >= 0) & (wr != wg)
             if bad.any():
                 report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
-                                      f"{_at(wg1, j // nbytes)} writes it after another workgroup read it in the "
-                                      f"same launch")
-        if np.ndim(wave) or wave != NO_WAVE:
-            self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1)
+                                      f"{_at(wg1, j // nbytes)} {kind} it after workgroup {int(wr.flat[j])} wrote it "
+                                      f"in the same launch")
+            if is_write:
+                bad = (rd == -2) | ((rd >= 0) & (rd != wg))
+                if bad.any():
+                    report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
+                                          f"{_at(wg1, j // nbytes)} writes it after another workgroup read it in the "
+                                          f"same launch")
+            if np.ndim(wave) or wave != NO_WAVE:
+                self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1)
         if is_write:
             a.wr[words] = wg
             a.wr_wv[words] = wave
