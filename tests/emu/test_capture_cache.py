@@ -178,3 +178,37 @@ def test_cache_command_shows_and_clears(cache_dir):
     cleared = run("clear")
     assert cleared.returncode == 0 and "removed" in cleared.stdout
     assert not _entries(cache_dir)
+
+
+REWRITTEN_SOURCE = '''
+import flydsl.expr as fx
+
+
+def body(n: fx.Int32):
+    acc = fx.Int32(0)
+    if n > fx.Int32(3):
+        acc = acc + n
+    return acc
+'''
+
+
+def test_ast_rewrites_come_from_the_cache_as_flydsl_makes_them(cache_dir, tmp_path, monkeypatch):
+    import inspect
+
+    from flydsl.compiler.ast_rewriter import ASTRewriter
+
+    before = ASTRewriter.__dict__["transform"]
+    src = tmp_path / "rewritten.py"
+    src.write_text(REWRITTEN_SOURCE)
+    eager = ASTRewriter.transform(_load_module(src).body)            # FlyDSL's own, outside any session
+    with emu.emulate("gfx950"):
+        first = ASTRewriter.transform(_load_module(src).body)        # rewritten, then stored
+        stored = len(_entries(cache_dir))
+        fresh = _load_module(src).body
+        with monkeypatch.context() as m:                             # a rewrite would read the source
+            m.setattr(inspect, "getsource", lambda *a: (_ for _ in ()).throw(AssertionError("rewritten again")))
+            second = ASTRewriter.transform(fresh)                    # a fresh function: from the cache
+    assert stored >= 1 and len(_entries(cache_dir)) == stored
+    assert ASTRewriter.__dict__["transform"] is before               # restored when the session ends
+    for f in (first, second):
+        assert f.__code__.co_code == eager.__code__.co_code and f.__code__.co_names == eager.__code__.co_names
