@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -29,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--list-backends", action="store_true",
         help="list every backend with its status and exit",
     )
+    parser.add_argument(
+        "--emu-cache", metavar="DIR", default=None,
+        help="directory of the CPU interpreter's persistent capture cache, shared by every worker "
+             "(default: $MOESORT_EMU_CACHE_DIR, else the platform's user cache directory; 'off' disables it; "
+             "'python -m kernels.emu cache clear' empties it)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
@@ -47,6 +54,10 @@ def list_backends() -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.emu_cache is not None:
+        from kernels.emu.diskcache import ENV_DIR
+
+        os.environ[ENV_DIR] = args.emu_cache      # read by this process and inherited by its workers
     if args.list_backends:
         return list_backends()
     if not getattr(args, "_main", None):

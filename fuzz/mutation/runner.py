@@ -135,8 +135,10 @@ def workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") ->
 
 def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=(),
            exclude: Optional[Path] = None, collect: bool = False, lines_of: Optional[str] = None) -> dict:
+    # the interpreter's capture cache is private to the workspace too: its entries name the
+    # workspace's files, so no other mutant could use them (and none may see another's)
     env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
-               FLYDSL_RUNTIME_CACHE_DIR=str(where / ".flydsl-cache"))
+               FLYDSL_RUNTIME_CACHE_DIR=str(where / ".flydsl-cache"), MOESORT_EMU_CACHE_DIR=str(where / ".emu-cache"))
     if (where / "flydsl").is_dir():
         env["FLYDSL_ROOT"] = str(where / "flydsl")
     cmd = [sys.executable, "-m", "fuzz.mutation.check_mutant", "--mode", mode, "--seed", str(seed),

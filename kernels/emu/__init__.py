@@ -13,8 +13,11 @@ kernels.emu`` enter a process-wide session (``emu.enable(...)`` /
 
 Pieces (one job each): :mod:`.session` (the stack of active sessions),
 :mod:`.scope` (entering / leaving one), :mod:`.capture` (FlyDSL hook + emu
-backend + module cache), :mod:`.irload` (MLIR -> Python IR), :mod:`.mtypes`
-(types), :mod:`.codegen` (the op table: Python IR -> generated NumPy code),
+backend + module cache), :mod:`.diskcache` (the persistent capture cache),
+:mod:`.fingerprint` (what a capture depends on), :mod:`.rewrite_cache`
+(FlyDSL's AST rewrites from that cache), :mod:`.irload` (MLIR -> Python IR), :mod:`.mtypes`
+(types), :mod:`.codegen` (the op table and the uniformity analysis: Python IR ->
+generated NumPy code),
 :mod:`.runtime` (helpers the generated code calls), :mod:`.simt` (host and
 kernel executor), :mod:`.semantics` (integer and float semantics),
 :mod:`.amdgpu` (AMD facts: address spaces, buffer descriptors, cross-lane
@@ -61,7 +64,7 @@ ENV_SWITCH = "MOESORT_EMULATE"
 
 
 _OPTION_DEFAULTS = [dict(sanitize=True, shuffle_schedule=False, profile=False, seed=0, strict_buffers=False,
-                         findings="raise")]
+                         findings="raise", uniformity=True)]
 
 
 @contextlib.contextmanager
@@ -84,7 +87,7 @@ def interpreter_options(**options):
 @contextlib.contextmanager
 def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedule: bool | None = None,
             profile: bool | None = None, seed: int | None = None, strict_buffers: bool | None = None,
-            findings: str | None = None):
+            findings: str | None = None, uniformity: bool | None = None):
     """Run every ``@flyc.jit`` launcher called inside on the CPU interpreter.
 
     ``target``: ``"gfx942"`` or ``"gfx950"`` (wave64; LDS 64/160 KiB).
@@ -105,12 +108,15 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     finding (:func:`last_findings`, :func:`collect_findings`) and lets the
     launch go on as the hardware would.  Raw global accesses outside every
     tensor are reported even with ``sanitize=False``.
+    ``uniformity``: generate code with the uniformity analysis (values the same in
+    every lane computed once; default on).  Off runs the plain per-lane code: the
+    same results, findings and op counts, slower.
     Options left as None take the innermost :func:`interpreter_options`
     value (defaults: sanitize on, no shuffle, no profile, seed 0, not strict,
-    findings raised).
+    findings raised, uniformity analysis on).
     """
     given = dict(sanitize=sanitize, shuffle_schedule=shuffle_schedule, profile=profile, seed=seed,
-                 strict_buffers=strict_buffers, findings=findings)
+                 strict_buffers=strict_buffers, findings=findings, uniformity=uniformity)
     chosen = {k: (v if v is not None else _OPTION_DEFAULTS[-1][k]) for k, v in given.items()}
     s = scope.enter(target, Options(**chosen))
     try:
@@ -164,7 +170,11 @@ def clear_cache(launcher=None):
     """Forget captured modules (of one ``@flyc.jit`` launcher, or of every launcher captured so far).
 
     The cache key is (target, constexpr values, argument signatures); a launcher whose tracing
-    depends on other Python state (globals it reads) must be cleared when that state changes."""
+    depends on other Python state (globals it reads) must be cleared when that state changes.
+    This is the in-memory cache: the persistent one (:mod:`.diskcache`) is keyed by the kernel's
+    sources and the values its launcher's closure captures, and is emptied with
+    ``python -m kernels.emu cache clear`` (a launcher that reads mutable global state while it is
+    traced needs ``MOESORT_EMU_CACHE_DIR=off``)."""
     capture.clear_cache(launcher)
 
 

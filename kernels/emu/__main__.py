@@ -1,33 +1,62 @@
-"""``python -m kernels.emu ops``: the ops the CPU interpreter runs, from its op table.
+"""``python -m kernels.emu``: the interpreter's op table and its persistent capture cache.
 
-Prints a Markdown table (family, op, kind, what the handler does), one row
-per op, generated from :data:`kernels.emu.codegen.OPS`.
+* ``ops`` prints a Markdown table (family, op, kind, how uniform its results
+  are for the uniformity analysis, what the handler does), one row per op,
+  generated from :data:`kernels.emu.codegen.OPS`;
+* ``cache [--dir DIR] [info|clear]`` shows where the capture cache is
+  (:mod:`kernels.emu.diskcache`), how many entries it holds, or empties it.
+  ``--dir`` names another cache directory, as ``$MOESORT_EMU_CACHE_DIR`` does.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from . import diskcache
 from .codegen import entries
 
 
 def ops_table() -> str:
     """The op table as Markdown."""
-    rows = ["| family | op | kind | handler |", "|---|---|---|---|"]
-    rows += [f"| {e.family} | `{e.name}` | {e.kind} | {e.summary} |" for e in entries()]
+    rows = ["| family | op | kind | uniformity | handler |", "|---|---|---|---|---|"]
+    rows += [f"| {e.family} | `{e.name}` | {e.kind} | {e.uniformity} | {e.summary} |" for e in entries()]
     return "\n".join(rows) + "\n"
+
+
+def cache_command(action: str, directory=None) -> int:
+    """``info`` or ``clear`` the capture cache at ``directory`` (default: the one in force)."""
+    if directory is not None:
+        os.environ[diskcache.ENV_DIR] = directory
+    cache = diskcache.current()
+    if cache is None:
+        print(f"capture cache: off (${diskcache.ENV_DIR}={os.environ.get(diskcache.ENV_DIR)})")
+        return 0
+    if action == "clear":
+        n = cache.clear()
+        print(f"capture cache {cache.root}: removed {n} entr{'y' if n == 1 else 'ies'}")
+        return 0
+    info = cache.info()
+    print(f"capture cache: {info['location']}\nentries: {info['entries']}\nbytes: {info['bytes']}")
+    return 0
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kernels.emu", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("ops", help="list every op the interpreter runs (Markdown)")
+    cache = sub.add_parser("cache", help="where the persistent capture cache is, its size; or clear it")
+    cache.add_argument("action", nargs="?", choices=("info", "clear"), default="info")
+    cache.add_argument("--dir", default=None, help=f"cache directory (default: ${diskcache.ENV_DIR} or "
+                                                   f"{diskcache.default_location()})")
     args = parser.parse_args(argv)
-    if args.command != "ops":
-        parser.print_help()
-        return 2
-    sys.stdout.write(ops_table())
-    return 0
+    if args.command == "ops":
+        sys.stdout.write(ops_table())
+        return 0
+    if args.command == "cache":
+        return cache_command(args.action, args.dir)
+    parser.print_help()
+    return 2
 
 
 if __name__ == "__main__":

@@ -181,8 +181,30 @@ def bpermute(addr, src, m, W):
     return r.reshape((L,) + r.shape[2:])
 
 
+@lru_cache(maxsize=None)
+def _shuffle_plan(offset, width, mode, W):
+    """(source lane, valid) per lane of a wave for one ``gpu.shuffle`` whose offset and
+    width are the same in every lane (the arithmetic of :func:`shuffle`, done once)."""
+    lane = np.arange(W, dtype=np.int64)
+    seg_end = ((lane + width) & -width).astype(np.int32).astype(np.int64)
+    dst = {"xor": lane ^ offset, "up": lane - offset, "down": lane + offset, "idx": offset + 0 * lane}.get(mode)
+    if dst is None:
+        raise ValueError(f"bad shuffle mode {mode}")
+    dst = dst.astype(np.int32).astype(np.int64)
+    valid = dst < seg_end
+    sel = np.where(valid, dst, lane)
+    return ((sel << 2) >> 2) & (W - 1), valid
+
+
 def shuffle(val, offset, width, mode, m, W):
     L = m.shape[0]
+    if np.ndim(offset) == 0 and np.ndim(width) == 0:
+        src, valid = _shuffle_plan(int(offset), int(width), mode, W)
+        s = _waves(val, L, W)
+        act = m.reshape(-1, W)[:, src]
+        extra = (1,) * (s.ndim - 2)
+        r = np.where(act.reshape(act.shape + extra), s[:, src], np.zeros((), s.dtype))
+        return r.reshape((L,) + r.shape[2:]), np.tile(valid, L // W)
     lane = np.broadcast_to(np.arange(W, dtype=np.int64)[None, :], (L // W, W))
     off = _waves(np.asarray(offset).astype(np.int64), L, W)
     wid = _waves(np.asarray(width).astype(np.int64), L, W)
@@ -256,8 +278,9 @@ def mbcnt_hi(mask, base, lane):
 
 def buffer_in_range(off, size, num_records, stride):
     """Element-wise range check of a raw buffer access; ``off`` = voffset+inst_offset (bytes)."""
-    nr = np.asarray(num_records).astype(np.int64) & 0xFFFFFFFF
+    nr = int(num_records) & 0xFFFFFFFF if np.ndim(num_records) == 0 else \
+        np.asarray(num_records).astype(np.int64) & 0xFFFFFFFF
     if stride != 0:
-        return np.broadcast_to(nr > 0, np.shape(off))
-    o = np.asarray(off).astype(np.int64)      # voffset (u32) + component offset: no wrap (saturating)
-    return (o + size) <= nr
+        return np.broadcast_to(np.asarray(nr) > 0, np.shape(off))
+    o = np.asarray(off, dtype=np.int64)      # voffset (u32) + component offset: no wrap (saturating)
+    return o <= nr - size

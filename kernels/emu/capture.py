@@ -20,24 +20,35 @@ the ``emu`` backend's pipeline, and
 executes the host function with the real arguments.  ``flyc.compile(...)``
 goes through the same method and returns an :class:`EmuCompiledFunction`.
 
-Cache: the captured, code-generated :class:`simt.Program` is cached per
-(launcher, target, constexpr values, argument cache signatures: dtype/rank/
-layout kind of tensors, types of scalars), so a second launch of the same shape
-skips tracing and lowering.  Arguments are decoded from FlyDSL's own C ABI
-packing (``c_abi_spec`` fills), one slot per host-function argument.
+Caches: the captured, code-generated :class:`simt.Program` is cached in
+memory per (launcher, target, constexpr values, argument cache signatures:
+dtype/rank/layout kind of tensors, types of scalars), so a second launch of
+the same shape skips tracing and lowering; and on disk (:mod:`.diskcache`),
+keyed by a digest of the interpreter's own source, FlyDSL's version, Python's
+version, the target, the launcher's fingerprint (its function, source file and
+the values its closure captures, :mod:`.fingerprint`), the argument signatures
+and FlyDSL's compile hints.  An entry also lists the digest of every source
+file its module's locations name (the kernel's files, their helpers') and is
+used only while each still matches, so an edited or mutated kernel copy never
+reuses a stale capture.  While a session is active, FlyDSL's AST rewrite of
+decorated functions comes from the same cache (:mod:`.rewrite_cache`).  Arguments are decoded from
+FlyDSL's own C ABI packing (``c_abi_spec`` fills), one slot per host-function
+argument.
 """
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import inspect
+import sys
 import threading
 
 import numpy as np
 
 from ..targets import get_target
-from . import irload, session
+from . import diskcache, fingerprint, irload, rewrite_cache, session
 from .errors import EmuError
-from .findings import FINDINGS
+from .findings import FINDINGS, parse_loc
 from .memory import Allocation, GlobalMemory
 from .mtypes import field_offset, np_dtype
 from .semantics import bits_to_bf16
@@ -112,6 +123,7 @@ def install():
         if _state["installed"] == 0:
             _state["orig"] = JitFunction.__dict__["_compile_or_execute"]
             JitFunction._compile_or_execute = _emu_compile_or_execute
+            rewrite_cache.install()
         _state["installed"] += 1
 
 
@@ -122,6 +134,7 @@ def uninstall():
         _state["installed"] -= 1
         if _state["installed"] == 0:
             JitFunction._compile_or_execute = _state["orig"]
+            rewrite_cache.uninstall()
 
 
 def _arg_signature(param, value):
@@ -190,6 +203,13 @@ def _get_program(jf, sig, bound, bound_self, sess):
         sess.cache_hits += 1
         return hit
     sess.cache_misses += 1
+    disk, disk_key, files = _disk_entry(jf, key, bound_self)
+    if disk is not None:
+        hit = _load(disk, disk_key, sess.target)
+        if hit is not None:
+            sess.disk_hits += 1
+            cache[key] = hit
+            return hit
     text = _lower(jf, sig, bound, bound_self)
     mod = irload.load_module(text)
     if len(mod.host) != 1:
@@ -198,7 +218,66 @@ def _get_program(jf, sig, bound, bound_self, sess):
     program.prepare()
     host_name = next(iter(mod.host))
     cache[key] = (program, host_name)
+    if disk is not None:
+        _store(disk, disk_key, files, program, host_name)
     return program, host_name
+
+
+def _disk_entry(jf, key, bound_self):
+    """(the persistent cache, the entry's key, the launcher's source files), or Nones when
+    the cache is off or the launcher has no stable fingerprint (it is then cached in memory only)."""
+    disk = diskcache.current()
+    if disk is None or bound_self is not None:
+        return None, None, ()
+    try:
+        desc, files = fingerprint.launcher_fingerprint(getattr(jf.func, "__wrapped__", jf.func))
+    except fingerprint.Unstable:
+        return None, None, ()
+    import flydsl
+
+    try:
+        hints = repr(sorted(jf._effective_compile_hints().items()))
+    except Exception:  # noqa: BLE001 - hints that do not sort or print: no disk cache
+        return None, None, ()
+    material = repr((fingerprint.interpreter_version(), getattr(flydsl, "__version__", "?"), sys.version,
+                     key[0], desc, key[2], hints))
+    if " at 0x" in material:
+        return None, None, ()
+    return disk, hashlib.sha256(material.encode()).hexdigest(), files
+
+
+def _source_files(program) -> set:
+    """Every file a source location of the program's ops names."""
+    files = set()
+
+    def walk(block):
+        for op in block.ops:
+            for f, _line in parse_loc(op.loc):
+                files.add(f)
+            for r in op.regions:
+                walk(r)
+    for fn in list(program.ir.kernels.values()) + list(program.ir.host.values()):
+        walk(fn.body)
+    return files
+
+
+def _load(disk, disk_key, target):
+    payload = disk.load(disk_key)
+    if payload is None:
+        return None
+    for path, digest in payload.get("deps", {}).items():
+        if fingerprint.file_digest(path) != digest:
+            return None
+    try:
+        return Program.from_state(payload["program"], target), payload["host_name"]
+    except Exception:  # noqa: BLE001 - an entry that does not rebuild is captured again
+        return None
+
+
+def _store(disk, disk_key, files, program, host_name):
+    # a location naming no readable file is recorded as None: it must stay unreadable
+    deps = {path: fingerprint.file_digest(path) for path in set(files) | _source_files(program)}
+    disk.store(disk_key, {"deps": deps, "host_name": host_name, "program": program.state()})
 
 
 def _lower(jf, sig, bound, bound_self):

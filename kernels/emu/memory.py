@@ -46,7 +46,7 @@ from .findings import RAISE
 
 class Allocation:
     __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "wr_wv", "wr_ep", "rd_wv",
-                 "rd_ep", "init", "_views")
+                 "rd_ep", "init", "_views", "pending", "pending_bytes")
 
     def __init__(self, start, nbytes, name, output_only=False):
         self.start = int(start)
@@ -59,6 +59,8 @@ class Allocation:
         else:
             self.bytes = np.zeros(0, np.uint8)
         self.wr = self.rd = self.wr_wv = self.wr_ep = self.rd_wv = self.rd_ep = None
+        self.pending = []          # reads not yet applied to the race shadows (see GlobalMemory._track)
+        self.pending_bytes = 0
         self.init = np.zeros(int(nbytes), bool) if output_only else None
         self._views = {}
 
@@ -96,11 +98,14 @@ class GlobalMemory:
         self.report = RAISE          # the launch's Reporter (set by the executor)
         self.wg = 0
         self._last = None
+        self._last_k = 0
 
     def begin_launch(self):
         for a in self.allocs:
             a.wr = None
             a.rd = None
+            a.pending = []
+            a.pending_bytes = 0
             if a.output_only:
                 a.init[:] = False
 
@@ -112,6 +117,11 @@ class GlobalMemory:
         instead of raising, ``outside`` masks those accesses (the caller reads 0 for
         them and drops their stores), else it is None."""
         addr = np.asarray(addr, dtype=np.int64)
+        if len(self.allocs) > 1 and addr.shape[0]:
+            k0 = self._last_k                   # most accesses stay in the allocation of the previous one
+            a = self.allocs[k0]
+            if a.start <= addr.min() and addr.max() + size <= a.end:
+                return k0, addr - a.start, None
         if len(self.allocs) == 1:
             a = self.allocs[0]
             ok = (addr >= a.start) & (addr + size <= a.end)
@@ -125,6 +135,7 @@ class GlobalMemory:
         k0 = k[0]
         if (k == k0).all():
             a = self.allocs[k0]
+            self._last_k = int(k0)
             return int(k0), addr - a.start, None
         return k, addr - self.starts[k], None
 
@@ -255,7 +266,8 @@ class GlobalMemory:
                 if self.sanitize:
                     ch = v[wi] != dw
                     if ch.any():
-                        self._track(a, o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
+                        ch = None if ch.all() else ch     # (all changed: no selection)
+                        self._track(a, o if ch is None else o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
                                     _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch), _sel(ln, ch))
                     if a.output_only:
                         a.init[_byte_index(o, nbytes)] = True
@@ -284,37 +296,66 @@ class GlobalMemory:
         A race found is reported; when the reporter records it, the access proceeds
         and the shadows are updated as for any other access.
         """
-        nb = a.end - a.start
         if a.wr is None:
-            a.wr = np.full(nb, -1, np.int32)
-            a.rd = np.full(nb, -1, np.int32)
-            a.wr_wv = np.full(nb, NO_WAVE, np.int32)
-            a.wr_ep = np.zeros(nb, np.int32)
-            a.rd_wv = np.full(nb, NO_WAVE, np.int32)
-            a.rd_ep = np.zeros(nb, np.int32)
-        words = np.minimum(o[:, None] + np.arange(nbytes)[None, :], nb - 1).reshape(-1)
-        wg, ep = _per_byte(wg, nbytes), _per_byte(ep, nbytes)
-        wave = NO_WAVE if wave is None else _per_byte(wave, nbytes)
+            if not is_write and a.pending_bytes < _PENDING_LIMIT:
+                # No byte of ``a`` was written in this launch yet, so a read can race with nothing
+                # so far: only the reader shadows change, and nothing reads them before the first
+                # write.  Reads of tensors a launch never writes (its inputs) so cost a list append;
+                # the first write (or a long log) applies them in their order (_apply_pending).
+                a.pending.append((o, nbytes, wg, info, wave, ep, lanes))
+                a.pending_bytes += o.shape[0] * 48
+                return
+            self._apply_pending(a)
+        return self._track_now(a, o, nbytes, wg, is_write, info, wave, ep, lanes)
+
+    def _apply_pending(self, a):
+        """Allocate ``a``'s race shadows and apply its logged reads to them, in order."""
+        nb = a.end - a.start
+        a.wr = np.full(nb, -1, np.int32)
+        a.rd = np.full(nb, -1, np.int32)
+        a.wr_wv = np.full(nb, NO_WAVE, np.int32)
+        a.wr_ep = np.zeros(nb, np.int32)
+        a.rd_wv = np.full(nb, NO_WAVE, np.int32)
+        a.rd_ep = np.zeros(nb, np.int32)
+        pending, a.pending, a.pending_bytes = a.pending, [], 0
+        for o, nbytes, wg, info, wave, ep, lanes in pending:
+            self._track_now(a, o, nbytes, wg, False, info, wave, ep, lanes)
+
+    def _track_now(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0, lanes=None):
+        """:meth:`_track` on allocated shadows.  Works on ``(n, nbytes)`` arrays of byte
+        indices; per-access values broadcast over the bytes of their access."""
+        nb = a.end - a.start
+        words = o[:, None] + _BYTE_STEPS[nbytes] if nbytes in _BYTE_STEPS else \
+            o[:, None] + np.arange(nbytes, dtype=np.int64)[None, :]
+        if o.shape[0] and int(o.max()) + nbytes > nb:
+            words = np.minimum(words, nb - 1)
+        wg1, ep1, wave1 = wg, ep, (NO_WAVE if wave is None else wave)
+        wg, ep, wave = _column(wg1), _column(ep1), _column(wave1)
         kind = "writes" if is_write else "reads"
 
         def report(bad, text):
-            j = int(np.nonzero(bad)[0][0])
-            self.report("global-race", text(j), info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg, j),
-                        addr=a.start + int(words[j]), count=_accesses(bad, nbytes))
+            j = int(np.flatnonzero(bad)[0])
+            self.report("global-race", text(j), info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg1, j // nbytes),
+                        addr=a.start + int(words.flat[j]), count=_accesses(bad, nbytes))
 
         wr = a.wr[words]
-        bad = (wr >= 0) & (wr != wg)
-        if bad.any():
-            report(bad, lambda j: f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} {kind} it "
-                                  f"after workgroup {int(wr[j])} wrote it in the same launch")
         rd = a.rd[words]
-        if is_write:
-            bad = (rd == -2) | ((rd >= 0) & (rd != wg))
+        # bytes nobody wrote in this launch (and, for a write, nobody read): no race is possible
+        untouched = int(wr.max(initial=-1)) < 0 and (not is_write or bool((rd == -1).all()))
+        if not untouched:
+            bad = (wr >= 0) & (wr != wg)
             if bad.any():
-                report(bad, lambda j: f"global byte {int(words[j])} of {a.name}: workgroup {_at(wg, j)} writes "
-                                      f"it after another workgroup read it in the same launch")
-        if np.ndim(wave) or wave != NO_WAVE:
-            self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes)
+                report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
+                                      f"{_at(wg1, j // nbytes)} {kind} it after workgroup {int(wr.flat[j])} wrote it "
+                                      f"in the same launch")
+            if is_write:
+                bad = (rd == -2) | ((rd >= 0) & (rd != wg))
+                if bad.any():
+                    report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
+                                          f"{_at(wg1, j // nbytes)} writes it after another workgroup read it in the "
+                                          f"same launch")
+            if np.ndim(wave) or wave != NO_WAVE:
+                self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1)
         if is_write:
             a.wr[words] = wg
             a.wr_wv[words] = wave
@@ -324,8 +365,9 @@ class GlobalMemory:
             if np.ndim(wg):
                 back = a.wr[words]
                 if (back != wg).any():
-                    report(back != wg, lambda j: f"global byte {int(words[j])} of {a.name} written by workgroups "
-                                                 f"{int(wg[j])} and {int(back[j])} in one instruction")
+                    report(back != wg, lambda j: f"global byte {int(words.flat[j])} of {a.name} written by "
+                                                 f"workgroups {_at(wg1, j // nbytes)} and {int(back.flat[j])} in "
+                                                 f"one instruction")
         else:
             # readers of this epoch of this workgroup: one wave, or MANY_WAVES
             same = (rd == wg) & (a.rd_ep[words] == ep)
@@ -341,7 +383,7 @@ class GlobalMemory:
                 if multi.any():
                     a.rd[words[multi]] = -2
 
-    def _wave_race(self, a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes):
+    def _wave_race(self, a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1):
         """Two waves of one workgroup touching a byte in one barrier epoch, one writing."""
         wwv = a.wr_wv[words]
         bad = (wr == wg) & (a.wr_ep[words] == ep) & (wwv != wave)
@@ -353,25 +395,32 @@ class GlobalMemory:
             bad = (rd == wg) & (a.rd_ep[words] == ep) & ((rwv == MANY_WAVES) | (rwv != wave))
             what = "read"
         if bad.any():
-            j = int(np.nonzero(bad)[0][0])
+            j = int(np.flatnonzero(bad)[0])
             self.report(
                 "wave-race",
-                f"global byte {int(words[j])} of {a.name}: {_wave_name(_at(wave, j))} of workgroup {_at(wg, j)} "
-                f"{'writes' if is_write else 'reads'} it after another wave {what} it, with no barrier between "
-                f"(missing gpu.barrier?)", info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg, j),
-                addr=a.start + int(words[j]), count=_accesses(bad, nbytes))
+                f"global byte {int(words.flat[j])} of {a.name}: {_wave_name(_at(wave1, j // nbytes))} of workgroup "
+                f"{_at(wg1, j // nbytes)} {'writes' if is_write else 'reads'} it after another wave {what} it, "
+                f"with no barrier between (missing gpu.barrier?)", info, lane=_lane_at(lanes, j // nbytes),
+                wg=_at(wg1, j // nbytes), addr=a.start + int(words.flat[j]), count=_accesses(bad, nbytes))
 
 
+#: Byte steps of an access of 1, 2, 4, 8 or 16 bytes, as a row to add to its offsets.
+_BYTE_STEPS = {n: np.arange(n, dtype=np.int64)[None, :] for n in (1, 2, 4, 8, 16)}
+
+
+def _column(x):
+    """A per-access array as a column (broadcasts over the bytes of each access); scalars as they are."""
+    return x[:, None] if np.ndim(x) else x
+
+
+#: Bytes of logged reads (about 48 per access) an allocation keeps before applying them to its shadows.
+_PENDING_LIMIT = 64 << 20
 #: Wave codes of the global race shadow besides real wave ids (>= 0).
 NO_WAVE, MANY_WAVES, ALL_WAVES = -1, -2, -4
 
 
 def _wave_name(w: int) -> str:
     return {MANY_WAVES: "several waves", ALL_WAVES: "every wave"}.get(w, f"wave {w}")
-
-
-def _per_byte(x, nbytes):
-    return np.repeat(x, nbytes) if np.ndim(x) else x
 
 
 def _at(x, j):
@@ -386,10 +435,19 @@ def _lane_at(lanes, j):
 
 
 def _accesses(bad, nbytes):
-    """How many accesses of ``nbytes`` bytes the per-byte flags ``bad`` touch."""
+    """How many accesses of ``nbytes`` bytes the per-byte flags ``bad`` touch (flat, or one row per access)."""
+    if bad.ndim == 2:
+        return int(np.count_nonzero(bad.any(1)))
     if nbytes == 1 or bad.shape[0] % nbytes:
         return int(np.count_nonzero(bad))
     return int(np.count_nonzero(bad.reshape(-1, nbytes).any(1)))
+
+
+def _weighted(bad, weights):
+    """How many lanes the flagged accesses ``bad`` stand for (each one lane when ``weights`` is None)."""
+    if weights is None:
+        return int(np.count_nonzero(bad))
+    return int(np.asarray(weights)[bad].sum())
 
 
 def _sel(x, sel):
@@ -415,6 +473,7 @@ class LDS:
         self.report = RAISE                             # the launch's Reporter (set by the executor)
         self.W = wave_size
         self.epoch = np.ones(copies, np.int32)          # barrier epoch per workgroup copy
+        self._lcache = (None, None, None)
         if sanitize:
             nw = (total + 3) // 4
             self.init = np.zeros(total, bool)
@@ -447,9 +506,10 @@ class LDS:
             return self.epoch[0]
         return self.epoch[np.minimum(words // self.wpc, self.copies - 1)]
 
-    def _check(self, offs, nbytes, lo, hi, info, lanes=None):
+    def _check(self, offs, nbytes, lo, hi, info, lanes=None, weights=None):
         """Report accesses outside ``[lo, hi)``.  Returns None when all are inside (or
-        the sanitizer is off), else the mask of those outside (the report recorded)."""
+        the sanitizer is off), else the mask of those outside (the report recorded).
+        ``weights``: how many lanes each access stands for (reported counts), default 1."""
         if not self.sanitize:
             return None
         bad = (offs < lo) | (offs + nbytes > hi)
@@ -459,18 +519,35 @@ class LDS:
         self.report("lds-out-of-bounds",
                     f"LDS access of {nbytes} bytes at offset {int(offs[j])} is outside its shared "
                     f"allocation [{lo}, {hi})", info, lane=None if lanes is None else int(lanes[j]),
-                    addr=f"LDS+{int(offs[j])}", count=int(np.count_nonzero(bad)))
+                    addr=f"LDS+{int(offs[j])}", count=_weighted(bad, weights))
         return bad
+
+    def _lane_facts(self, lanes):
+        """(byte base of each lane's workgroup copy, wave of each lane), cached per lane array."""
+        c = self._lcache
+        if c[0] is lanes:
+            return c[1], c[2]
+        base = (lanes // self.Lp) * self.stride if self.copies > 1 else 0
+        waves = lanes // self.W
+        self._lcache = (lanes, base, waves)
+        return base, waves
 
     def _phys(self, offs, lanes):
         if self.copies == 1:
             return offs
-        return offs + (lanes // self.Lp) * self.stride
+        return offs + self._lane_facts(lanes)[0]
+
+    def _waves(self, lanes):
+        return self._lane_facts(lanes)[1]
 
     def _hw_read(self, offs, nbytes, lanes):
         """What the hardware does, unchecked: LDS reads past the workgroup's allocation
         return 0, reads inside it return its bytes."""
         ok = (offs >= 0) & (offs + nbytes <= self.nbytes)
+        if nbytes in _UW and ok.all():
+            p = self._phys(offs, lanes)
+            if not (p & (nbytes - 1)).any():       # aligned words: one gather of a word view
+                return self.mem.view(_UW[nbytes])[p // nbytes].view(np.uint8).reshape(-1, nbytes)
         out = np.zeros((offs.shape[0], nbytes), np.uint8)
         if ok.any():
             out[ok] = self.mem[_byte_index(self._phys(offs[ok], lanes[ok]), nbytes)].reshape(-1, nbytes)
@@ -487,35 +564,39 @@ class LDS:
             if self.sanitize:
                 self.init[idx] = True
 
-    def read(self, offs, nbytes, lanes, lo, hi, info):
+    def read(self, offs, nbytes, lanes, lo, hi, info, weights=None):
+        """Bytes ``(n, nbytes)`` at LDS offsets ``offs`` read by ``lanes``, inside ``[lo, hi)``.
+        ``weights`` (default 1 each): how many lanes of the same wave and address each access
+        stands for, when one access is read for a whole wave (reported counts)."""
         if not self.sanitize:
             return self._hw_read(offs, nbytes, lanes)
-        outside = self._check(offs, nbytes, lo, hi, info, lanes)
+        outside = self._check(offs, nbytes, lo, hi, info, lanes, weights)
         if outside is not None:        # recorded: those lanes read what the hardware reads
             out = self._hw_read(offs, nbytes, lanes)
             ok = ~outside
             if ok.any():
-                out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info)
+                out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info,
+                                    None if weights is None else weights[ok])
             return out
         offs = self._phys(offs, lanes)
         if nbytes == 4 and not (offs & 3).any():         # aligned dwords: word views
             w = offs >> 2
             unset = self.init32[w] != 0x01010101
             if unset.any():
-                self._uninit(offs, unset, lanes, info)
-            self._race(offs, 4, lanes // self.W, False, info, lanes=lanes)
+                self._uninit(offs, unset, lanes, info, weights)
+            self._race(offs, 4, self._waves(lanes), False, info, lanes=lanes, weights=weights)
             return self.mem32[w].view(np.uint8).reshape(-1, 4)
         idx = _byte_index(offs, nbytes)
         ini = self.init[idx]
         if not ini.all():
-            self._uninit(offs, ~ini.reshape(-1, nbytes).all(1), lanes, info)
-        self._race(offs, nbytes, lanes // self.W, False, info, lanes=lanes)
+            self._uninit(offs, ~ini.reshape(-1, nbytes).all(1), lanes, info, weights)
+        self._race(offs, nbytes, self._waves(lanes), False, info, lanes=lanes, weights=weights)
         return self.mem[idx].reshape(-1, nbytes)
 
-    def _uninit(self, offs, unset, lanes, info):
+    def _uninit(self, offs, unset, lanes, info, weights=None):
         j = int(np.flatnonzero(unset)[0])
         self.report("uninitialized-lds", f"LDS byte {int(offs[j])} read before any write in this launch", info,
-                    lane=int(lanes[j]), addr=f"LDS+{int(offs[j])}", count=int(np.count_nonzero(unset)))
+                    lane=int(lanes[j]), addr=f"LDS+{int(offs[j])}", count=_weighted(unset, weights))
 
     def write(self, offs, data, lanes, lo, hi, info, order=None):
         nbytes = data.shape[1]
@@ -535,6 +616,8 @@ class LDS:
             if not ok.all():
                 offs, data, lanes = offs[ok], data[ok], lanes[ok]
         offs = self._phys(offs, lanes)
+        if not self.sanitize and self._store_words(offs, data, nbytes):
+            return
         if self.sanitize and nbytes == 4 and not (offs & 3).any():     # aligned dwords: word views
             w = offs >> 2
             d = np.ascontiguousarray(data).view(np.uint32).reshape(-1)
@@ -545,7 +628,7 @@ class LDS:
             changed = (old != d) | ~agree | (self.init32[w] != 0x01010101)
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], 4, (lanes // self.W)[sel], True, info, agree[sel], lanes[sel])
+                self._race(offs[sel], 4, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel])
             self.init32[w] = 0x01010101
             return
         idx = _byte_index(offs, nbytes)
@@ -560,10 +643,17 @@ class LDS:
                        | ~self.init[idx].reshape(-1, nbytes).all(axis=1))
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], nbytes, (lanes // self.W)[sel], True, info, agree[sel], lanes[sel])
+                self._race(offs[sel], nbytes, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel])
             self.init[idx] = True
         else:
             self.mem[idx] = data.reshape(-1)
+
+    def _store_words(self, offs, data, nbytes):
+        """Unchecked aligned store of ``nbytes``-wide words (physical offsets); False when unaligned."""
+        if nbytes not in _UW or (offs & (nbytes - 1)).any():
+            return False
+        self.mem.view(_UW[nbytes])[offs // nbytes] = np.ascontiguousarray(data).view(_UW[nbytes]).reshape(-1)
+        return True
 
     def read_uniform(self, off, nbytes, waves, lo, hi, info):
         if not self.sanitize:
@@ -620,7 +710,7 @@ class LDS:
                 elif len(waves) > 1 or self.rd_wave[w] != waves[0]:
                     self.rd_wave[w] = -2
 
-    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None):
+    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None, weights=None):
         """Race check of a per-lane access; ``agree`` (writes): per lane, whether its bytes
         are what the word holds after the instruction (lanes of several waves storing one
         value to one word in one instruction are benign; different values race).
@@ -641,7 +731,9 @@ class LDS:
             j = int(np.nonzero(bad)[0][0])
             self.report("lds-race", message(j), info,
                         lane=None if lanes is None else int(lanes[j // per]),
-                        addr=f"LDS+{(int(words[j]) * 4) % self.stride}", count=_accesses(bad, per))
+                        addr=f"LDS+{(int(words[j]) * 4) % self.stride}",
+                        count=_accesses(bad, per) if weights is None else _weighted(bad.reshape(-1, per).any(1),
+                                                                                     weights))
 
         ep = self._ep(words)
         wcur = self.wr_ep[words] == ep

@@ -21,7 +21,8 @@ class Session:
         self.target = target
         self.options = options
         self.cache_hits = 0
-        self.cache_misses = 0
+        self.cache_misses = 0        # in-memory misses; of those, disk_hits came from the persistent cache
+        self.disk_hits = 0
         self.saved_env = None
         self.torch_patch = None
 

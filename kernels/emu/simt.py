@@ -18,14 +18,16 @@ fast paths).
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 
 import numpy as np
 
 from .amdgpu import AddressSpace
-from .codegen import compile_function
+from .codegen import Compiled, compile_function
 from .errors import EmuError
 from .findings import Reporter
+from .irload import Block, Func
 from .memory import LDS
 from .mtypes import byte_size
 from .stats import STATS, LaunchRecord
@@ -36,8 +38,10 @@ class Options:
     """How launches run: the checks of :func:`kernels.emu.emulate` (``sanitize``,
     ``shuffle_schedule`` with its ``seed``, ``strict_buffers``), what a sanitizer
     finding does (``findings``: ``"raise"`` stops the launch, ``"record"`` records
-    every finding and goes on, :mod:`.findings`), per-op timing (``profile``), and
-    workgroup batching (``wg_batch``, up to ``max_batch_lanes``)."""
+    every finding and goes on, :mod:`.findings`), per-op timing (``profile``),
+    workgroup batching (``wg_batch``, up to ``max_batch_lanes``), and whether the
+    generated code uses the uniformity analysis (``uniformity``; off gives the plain
+    per-lane code, for comparison: results, findings and op counts are the same)."""
 
     sanitize: bool = True
     shuffle_schedule: bool = False
@@ -47,6 +51,7 @@ class Options:
     max_batch_lanes: int = 8192
     strict_buffers: bool = False
     findings: str = "raise"
+    uniformity: bool = True
 
     def __post_init__(self):
         Reporter(self.findings)      # validates the mode
@@ -92,12 +97,16 @@ class WG:
         self.wg = 0
         self.wg_lane = None
         self.mcache = (None, None, None)
+        self.rcache = (None, None)
+        self.wcache = (None, None, None, None)
 
     def set_workgroups(self, ws, grid):
         gx, gy, _gz = grid
         ws = np.asarray(ws, dtype=np.int64)
         bx, by, bz = ws % gx, (ws // gx) % gy, ws // (gx * gy)
         self.mcache = (None, None, None)
+        self.rcache = (None, None)
+        self.wcache = (None, None, None, None)
         self.wg = int(ws[0])
         if self.nb == 1:
             self.bid_x, self.bid_y, self.bid_z = np.int64(bx[0]), np.int64(by[0]), np.int64(bz[0])
@@ -159,6 +168,7 @@ class Program:
         self.ir = module_ir
         self.target = target
         self._compiled = {}
+        self._full_ir = None            # pickled whole IR of a program loaded from the capture cache
         self.lds_layout, self.static_lds = self._layout_lds()
         self.launch_seq = 0
 
@@ -183,15 +193,17 @@ class Program:
             layout[name] = (off, None)
         return layout, off
 
-    def compiled(self, name, kind, profile=False):
-        key = (name, kind, profile)
+    def compiled(self, name, kind, profile=False, uniform=True):
+        key = (name, kind, profile, uniform)
         c = self._compiled.get(key)
         if c is None:
+            if self._full_ir is not None:        # loaded from the capture cache without its ops
+                self.ir, self._full_ir = pickle.loads(self._full_ir), None
             funcs = self.ir.kernels if kind == "kernel" else self.ir.host
             if name not in funcs:
                 raise EmuError(f"function @{name} not found in the captured module")
             lay = {k: (lo, hi if hi is not None else None) for k, (lo, hi) in self.lds_layout.items()}
-            c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay)
+            c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay, uniform=uniform)
             self._compiled[key] = c
         return c
 
@@ -201,6 +213,29 @@ class Program:
             self.compiled(n, "host")
         for n in self.ir.kernels:
             self.compiled(n, "kernel")
+
+    def state(self) -> dict:
+        """Picklable data of a prepared program (the persistent capture cache): the generated
+        code of every function, the IR's globals and function signatures (all that running
+        needs), and the whole IR pickled apart (unpickled only to generate another variant:
+        a profile, the code without the uniformity analysis)."""
+        self.prepare()
+        full = dataclasses.replace(self.ir, text="")
+
+        def bare(f):
+            return Func(f.name, Block(f.body.args, f.body.arg_types, []), f.attrs, f.loc)
+        slim = dataclasses.replace(full, kernels={n: bare(f) for n, f in full.kernels.items()},
+                                   host={n: bare(f) for n, f in full.host.items()})
+        return {"ir": slim, "full_ir": pickle.dumps(full, protocol=pickle.HIGHEST_PROTOCOL),
+                "compiled": {k: c.state() for k, c in self._compiled.items() if not k[2]}}
+
+    @classmethod
+    def from_state(cls, state: dict, target) -> "Program":
+        """The program :meth:`state` described, for ``target``, without generating code again."""
+        p = cls(state["ir"], target)
+        p._full_ir = state["full_ir"]
+        p._compiled = {k: Compiled.from_state(c) for k, c in state["compiled"].items()}
+        return p
 
     def run_host(self, name, args, gmem, opts):
         c = self.compiled(name, "host")
@@ -236,7 +271,7 @@ class Program:
         self.launch_seq += 1
 
     def _launch_once(self, kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report):
-        c = self.compiled(kname, "kernel", opts.profile)
+        c = self.compiled(kname, "kernel", opts.profile, opts.uniformity)
         t0 = time.perf_counter()
         W = self.target.wave_size
         nthreads = block[0] * block[1] * block[2]
@@ -284,6 +319,7 @@ class Program:
         gmem.begin_launch()
         fn = c.fn
         args = tuple(kargs)
+        pre = None
         with np.errstate(all="ignore"):
             for start in range(0, n_wg, nb):
                 ws = order[start:start + nb]
@@ -292,7 +328,9 @@ class Program:
                 report.bind(X)
                 if lds_bytes:
                     X.lds.reset(0)
-                fn(X, X.m0, args)
+                if pre is None and c.pre is not None:      # launch-uniform values, once per launch
+                    pre = c.pre(X, X.m0, args)
+                fn(X, X.m0, args, pre)
         rec.workgroups = n_wg
         rec.batch = nb
         rec.time_s = time.perf_counter() - t0

@@ -440,3 +440,37 @@ def make_lds_overrun(block: int = 64, past: int = 1):
         _overrun_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
 
     return launch
+
+
+def make_workgroup_uniform_reads(block: int = 128, grid: int = 6, barrier: bool = True, skip_wg: int = -1):
+    """Workgroup b: thread 0 stores 1000 + b to LDS word b % 4 and each thread t stores t to
+    word 4 + t; after a barrier (``barrier``) every thread reads word ``b % 4`` (an address
+    the same in all lanes of a workgroup, launch-uniform for word 0 too) and word 4 + (b % 4),
+    and writes their sum + t to Y[b * block + t].  BUGs on purpose: without the barrier the
+    reads race with the stores of other waves; workgroup ``skip_wg`` leaves its word unwritten
+    (an uninitialized read).  Several workgroups run batched, so the uniform reads take the
+    interpreter's once-per-workgroup path."""
+    @fx.struct
+    class Smem:
+        s: fx.Array[fx.Int32, 4 + block, 16]
+
+    @flyc.kernel
+    def _wg_uniform_kernel(Y: fx.Tensor):
+        tid = fx.Int32(fx.thread_idx.x)
+        bid = fx.Int32(fx.block_idx.x)
+        s = fx.SharedAllocator().allocate(Smem).peek().s.ptr
+        word = bid % fx.Int32(4)
+        if (tid == fx.Int32(0)) & (bid != fx.Int32(skip_wg)):
+            fx.ptr_store(bid + fx.Int32(1000), s + fx.Int64(word))
+        fx.ptr_store(tid, s + fx.Int64(tid + fx.Int32(4)))
+        if barrier:
+            gpu.barrier()
+        v = fx.ptr_load(s + fx.Int64(word)) + fx.ptr_load(s + fx.Int64(word + fx.Int32(4))) + \
+            fx.ptr_load(s + fx.Int64(4))
+        buf_store(v + tid, make_rsrc(Y, grid * block * 4), (bid * fx.Int32(block) + tid) * 4)
+
+    @flyc.jit
+    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+        _wg_uniform_kernel(Y).launch(grid=(grid, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch

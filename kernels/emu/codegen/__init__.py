@@ -27,6 +27,7 @@ from .table import OPS, OpEntry, entries
 __all__ = ["OPS", "Compiled", "FunctionCodegen", "OpEntry", "compile_function", "entries"]
 
 
-def compile_function(func, kind: str, profile: bool = False, lds_layout=None) -> Compiled:
-    """Generate and compile ``func`` (``kind``: ``"kernel"`` or ``"host"``); see :class:`FunctionCodegen`."""
-    return FunctionCodegen(func, kind, profile=profile, lds_layout=lds_layout).build()
+def compile_function(func, kind: str, profile: bool = False, lds_layout=None, uniform: bool = True) -> Compiled:
+    """Generate and compile ``func`` (``kind``: ``"kernel"`` or ``"host"``); see :class:`FunctionCodegen`
+    (``uniform``: use the uniformity analysis, :mod:`.uniformity`)."""
+    return FunctionCodegen(func, kind, profile=profile, lds_layout=lds_layout, uniform=uniform).build()

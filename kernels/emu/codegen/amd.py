@@ -27,7 +27,8 @@ def _dim(attr) -> str:
 _GPU_IDS = {"gpu.thread_id": "tid", "gpu.block_id": "bid", "gpu.grid_dim": "gdim", "gpu.block_dim": "bdim"}
 
 
-@handles(*_GPU_IDS)
+@handles(*_GPU_IDS, uniformity={"gpu.thread_id": "lane", "gpu.block_id": "workgroup", "gpu.grid_dim": "launch",
+                               "gpu.block_dim": "launch"})
 def gpu_id(g, op, m):
     """Thread id, block id, grid size and block size per dimension (index type)."""
     if g.kind != "kernel":
@@ -49,7 +50,7 @@ _ROCDL_IDS = {
 }
 
 
-@handles(*_ROCDL_IDS)
+@handles(*_ROCDL_IDS, uniformity={n: "workgroup" if ".workgroup." in n else "lane" for n in _ROCDL_IDS})
 def rocdl_id(g, op, m):
     """Work-item and workgroup ids per dimension (i32)."""
     g.emit(f"{g.res(op)} = {_ROCDL_IDS[op.name]}")
@@ -64,14 +65,14 @@ def mbcnt(g, op, m):
 
 # ---------------------------------------------------------------- synchronization
 
-@handles("gpu.barrier", "rocdl.barrier", "rocdl.s.barrier")
+@handles("gpu.barrier", "rocdl.barrier", "rocdl.s.barrier", uniformity="effect")
 def barrier(g, op, m):
     """Workgroup barrier: every live lane must reach it; starts a new LDS epoch."""
     g.emit(f"rt.barrier(X, {m}, {g.info(op)})")
 
 
 @handles("rocdl.sched.barrier", "rocdl.sched.group.barrier", "rocdl.s.waitcnt", "rocdl.s.setprio",
-         "rocdl.s.barrier.signal", kind="hint")
+         "rocdl.s.barrier.signal", kind="hint", uniformity="effect")
 def scheduling_hint(g, op, m):
     """Instruction-scheduling and wait hints: nothing to run (memory is coherent at once here)."""
 
@@ -123,14 +124,14 @@ def shuffle(g, op, m):
 
 # ---------------------------------------------------------------- buffers
 
-@handles("rocdl.make.buffer.rsrc")
+@handles("rocdl.make.buffer.rsrc", uniformity="operands")
 def make_buffer_rsrc(g, op, m):
     """A buffer descriptor from base pointer, stride, num_records and flags."""
     a = [g.arg(op, i) for i in range(4)]
     g.emit(f"{g.res(op)} = rt.make_rsrc({a[0]}, {a[1]}, {a[2]}, {a[3]})")
 
 
-@handles("rocdl.raw.ptr.buffer.load")
+@handles("rocdl.raw.ptr.buffer.load", uniformity="load")
 def buffer_load(g, op, m):
     """Range-checked buffer load (out of range reads 0)."""
     mdt, shape, nb, lconv, _s, es = memory_layout(g, g.rtype(op))
@@ -138,7 +139,7 @@ def buffer_load(g, op, m):
            f"{mdt}, {shape!r}, {nb}, {es}, {lconv}, {g.info(op)})")
 
 
-@handles("rocdl.raw.ptr.buffer.store")
+@handles("rocdl.raw.ptr.buffer.store", uniformity="effect")
 def buffer_store(g, op, m):
     """Range-checked buffer store (out of range is dropped)."""
     mdt, shape, nb, _l, sconv, es = memory_layout(g, op.operand_types[0])

@@ -18,12 +18,12 @@ def _operands(g, term):
     return [g.value(x) for x in (term.operands if term else [])]
 
 
-@handles("scf.yield", "scf.condition", "gpu.return", "func.return", kind="terminator")
+@handles("scf.yield", "scf.condition", "gpu.return", "func.return", kind="terminator", uniformity="effect")
 def terminator(g, op, m):
     """Ends a region; the enclosing op reads its operands."""
 
 
-@handles("scf.if")
+@handles("scf.if", uniformity="control")
 def scf_if(g, op, m):
     """Two-way branch, per lane when the condition differs between active lanes."""
     k = op.idx
@@ -64,7 +64,7 @@ def scf_if(g, op, m):
     g.emit(f"    {', '.join(res)} = {', '.join(ev)}")
 
 
-@handles("scf.for")
+@handles("scf.for", uniformity="control")
 def scf_for(g, op, m):
     """Counted loop with loop-carried values; per lane when the bounds differ between lanes."""
     k = op.idx
@@ -104,7 +104,7 @@ def scf_for(g, op, m):
     g.assign([g.value(r) for r in op.results], iargs)
 
 
-@handles("scf.while")
+@handles("scf.while", uniformity="control")
 def scf_while(g, op, m):
     """Loop with a before-region computing the condition; lanes retire as it turns false."""
     k = op.idx
@@ -139,13 +139,13 @@ def scf_while(g, op, m):
     g.depth -= 1
 
 
-@handles("scf.execute_region")
+@handles("scf.execute_region", uniformity="control")
 def execute_region(g, op, m):
     """A region run once in place; its yield gives the results."""
     g.assign([g.value(r) for r in op.results], _operands(g, g.block(op.regions[0], m)))
 
 
-@handles("scf.index_switch")
+@handles("scf.index_switch", uniformity="control")
 def index_switch(g, op, m):
     """Multi-way branch on an index uniform over the active lanes (else an error at run time)."""
     k = op.idx

@@ -8,6 +8,16 @@ indentation).  :meth:`FunctionCodegen.build` compiles the source into a
 workgroup context (kernels) or host context (host functions), ``m0`` the mask
 of live lanes, ``args`` the argument values.
 
+For kernels, the uniformity analysis (:mod:`.uniformity`; ``uniform=True``,
+the default) decides three things: constants are named directly where they
+are used (no statement runs for them, in a loop or anywhere); pure,
+check-free ops of the kernel's top-level block whose results are uniform
+over the whole launch go into a *prologue*, ``pre(X, m0, args)``, which the
+executor runs once per launch and whose results ``fn(X, m0, args, pre)``
+receives; and loads whose address is uniform over each workgroup take the
+runtime's once-per-workgroup path (:func:`~kernels.emu.runtime.load_uniform`).
+``uniform=False`` generates the plain per-lane code, for comparison.
+
 Per-region op histograms feed the statistics (op counts by kind; lane-ops =
 ops x active lanes).  With ``profile=True`` every op is timed (slow; for the
 benchmark's per-op-kind profile).  An op missing from the table raises
@@ -17,6 +27,7 @@ location while the function is generated, before anything runs.
 from __future__ import annotations
 
 import itertools
+import marshal
 from collections import Counter
 from time import perf_counter
 
@@ -27,16 +38,39 @@ from ..amdgpu import AddressSpace
 from ..errors import UnsupportedOpError
 from ..mtypes import np_dtype
 from .table import OPS
+from .uniformity import LAUNCH, Uniformity
+
+#: Names every generated function's namespace has besides its constants.
+_BUILTIN_NAMES = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter}
 
 
 class Compiled:
-    """A generated function: ``fn(X, m0, args)``, its source and per-region op histograms."""
+    """A generated function: ``fn(X, m0, args)``, its source, its constants and per-region op histograms.
 
-    def __init__(self, fn, src, region_hist, name):
+    :meth:`state` / :meth:`from_state` turn it into picklable data and back
+    (the persistent capture cache): the constants, the source and the
+    compiled code object (``marshal``, so only for this Python version)."""
+
+    def __init__(self, fn, src, region_hist, name, consts=None, code=None, pre=None):
         self.fn = fn
+        self.pre = pre                   # the prologue (launch-uniform values), or None
         self.src = src
         self.region_hist = region_hist   # region id -> Counter(op kind -> n)
         self.name = name
+        self.consts = consts or {}       # name in the generated code -> value
+        self.code = code                 # the module code object the function came from
+
+    def state(self) -> dict:
+        return {"name": self.name, "src": self.src, "consts": self.consts, "region_hist": self.region_hist,
+                "code": marshal.dumps(self.code)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Compiled":
+        code = marshal.loads(state["code"])
+        ns = dict(_BUILTIN_NAMES, **state["consts"])
+        exec(code, ns)
+        return cls(ns[f"{state['name']}__emu"], state["src"], state["region_hist"], state["name"],
+                   state["consts"], code, ns.get(f"{state['name']}__pre"))
 
 
 def elem(t):
@@ -71,13 +105,17 @@ class FunctionCodegen:
     the workgroup's LDS (``hi`` None for dynamic shared memory).
     """
 
-    def __init__(self, func, kind, profile=False, lds_layout=None):
+    def __init__(self, func, kind, profile=False, lds_layout=None, uniform=True):
         self.func = func
         self.kind = kind
         self.profile = profile
+        self.uni = Uniformity(func) if uniform and kind == "kernel" else None
+        self.alias = {}             # value id -> name it is read by (constants)
+        self.pre_lines = []         # the prologue's lines (launch-uniform values)
+        self.hoisted = []           # value ids the prologue computes
         self.lds_layout = lds_layout or {}
         self.lines = []
-        self.ns = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter}
+        self.ns = dict(_BUILTIN_NAMES)
         self._nconst = itertools.count()
         self._nregion = itertools.count()
         self.region_hist = {}
@@ -100,9 +138,28 @@ class FunctionCodegen:
         """Name of ``(op name, source location)``, for the runtime's error messages."""
         return self.const((op.name, op.loc), "O")
 
-    @staticmethod
-    def value(i) -> str:
-        return f"v{i}"
+    def value(self, i) -> str:
+        return self.alias.get(i) or f"v{i}"
+
+    def define(self, op, name: str) -> None:
+        """Result 0 of ``op`` is the generated code's constant ``name``: named directly where
+        used (with the uniformity analysis), else assigned once here."""
+        if self.uni is not None:
+            self.alias[op.results[0]] = name
+        else:
+            self.emit(f"{self.res(op)} = {name}")
+
+    def uniformity(self, vid) -> int:
+        """Class of value ``vid`` (:mod:`.uniformity`); per lane without the analysis."""
+        return self.uni.of(vid) if self.uni is not None else 2
+
+    def _hoistable(self, op, entry, top: bool) -> bool:
+        if not top or self.uni is None or op.regions or entry.uniformity not in ("operands", "launch"):
+            return False
+        if any(self.uni.of(r) != LAUNCH for r in op.results) or not op.results:
+            return False
+        ready = set(self.func.body.args) | set(self.alias) | set(self.hoisted)
+        return all(v in ready for v in op.operands)
 
     def res(self, op, i=0) -> str:
         """Name of result ``i`` of ``op``."""
@@ -143,12 +200,18 @@ class FunctionCodegen:
         if n:
             self.emit(f"X.count({rid}, {n}, {mask})")
         term = None
+        top = block is self.func.body
         for op in block.ops:
             entry = OPS.get(op.name)
             if entry is None:
                 self.unsupported(op)
             if entry.kind == "terminator":
                 term = op
+            elif self._hoistable(op, entry, top):
+                body, self.lines = self.lines, self.pre_lines
+                entry.handler(self, op, mask)
+                self.lines = body
+                self.hoisted.extend(r for r in op.results if r not in self.alias)
             elif self.profile and entry.counted and not op.regions:
                 self.emit("_t0 = _pc()")
                 entry.handler(self, op, mask)
@@ -157,15 +220,27 @@ class FunctionCodegen:
                 entry.handler(self, op, mask)
         return term
 
+    @staticmethod
+    def _unpack(names, source) -> str:
+        return "    " + (", ".join(names) + (", " if len(names) == 1 else "") + f" = {source}" if names else "pass")
+
     def build(self) -> Compiled:
         f = self.func
         args = [self.value(a) for a in f.body.args]
-        self.lines.append(f"def {f.name}__emu(X, m0, args):")
-        self.lines.append("    " + (", ".join(args) + (", " if len(args) == 1 else "") + " = args" if args else "pass"))
+        self.lines.append(f"def {f.name}__emu(X, m0, args, pre=None):")
+        self.lines.append(self._unpack(args, "args"))
+        head = len(self.lines)
         self.depth = 1
         self.block(f.body, "m0")
         self.emit("return None")
+        if self.hoisted:
+            names = [self.value(v) for v in self.hoisted]
+            self.lines.insert(head, self._unpack(names, "pre"))
+            self.lines += [f"def {f.name}__pre(X, m0, args):", self._unpack(args, "args")] + self.pre_lines
+            self.lines.append(f"    return ({', '.join(names)},)")
         src = "\n".join(self.lines) + "\n"
         ns = dict(self.ns)
-        exec(compile(src, f"<emu:{f.name}>", "exec"), ns)
-        return Compiled(ns[f"{f.name}__emu"], src, self.region_hist, f.name)
+        code = compile(src, f"<emu:{f.name}>", "exec")
+        exec(code, ns)
+        consts = {k: v for k, v in self.ns.items() if k not in _BUILTIN_NAMES}
+        return Compiled(ns[f"{f.name}__emu"], src, self.region_hist, f.name, consts, code, ns.get(f"{f.name}__pre"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .table import handles
 
 
-@handles("gpu.launch_func")
+@handles("gpu.launch_func", uniformity="effect")
 def launch_func(g, op, m):
     """Launch a kernel: grid, block, dynamic shared memory and kernel operands."""
     if g.kind != "host":

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import semantics
+from .. import runtime, semantics
 from ..amdgpu import LDS_APERTURE, OFFSET_SPACES, AddressSpace
 from ..mtypes import Ty, byte_size, field_offset, np_dtype
 from .table import handles
+from .uniformity import WORKGROUP
 
 #: ``rawConstantIndices`` entry that stands for a dynamic index
 _DYNAMIC_INDEX = -(2 ** 31)
 
 
-@handles("llvm.mlir.addressof")
+@handles("llvm.mlir.addressof", uniformity="launch")
 def addressof(g, op, m):
     """Address of an LDS global: its offset in the workgroup's LDS layout."""
     sym = op.attrs["global_name"]
@@ -27,10 +28,10 @@ def addressof(g, op, m):
         g.unsupported(op, f"address of non-LDS global @{sym}")
     lo, hi = g.lds_layout[sym]
     g.prov[op.results[0]] = (lo, hi)
-    g.emit(f"{g.res(op)} = {g.const(np.int64(lo))}")
+    g.define(op, g.const(np.int64(lo)))
 
 
-@handles("llvm.addrspacecast")
+@handles("llvm.addrspacecast", uniformity="operands")
 def addrspacecast(g, op, m):
     """Between LDS and flat pointers: add or remove the LDS aperture; otherwise the same address."""
     s, t = op.operand_types[0], g.rtype(op)
@@ -45,19 +46,19 @@ def addrspacecast(g, op, m):
         g.emit(f"{g.res(op)} = {a}")
 
 
-@handles("llvm.ptrtoint")
+@handles("llvm.ptrtoint", uniformity="operands")
 def ptrtoint(g, op, m):
     """A pointer's address as an integer."""
     g.emit(f"{g.res(op)} = {g.arg(op, 0)}.astype({g.dtype(g.rtype(op))})")
 
 
-@handles("llvm.inttoptr")
+@handles("llvm.inttoptr", uniformity="operands")
 def inttoptr(g, op, m):
     """An integer as a pointer's address."""
     g.emit(f"{g.res(op)} = {g.arg(op, 0)}.astype(np.int64)")
 
 
-@handles("llvm.getelementptr")
+@handles("llvm.getelementptr", uniformity="operands")
 def getelementptr(g, op, m):
     """Base address plus constant and dynamic offsets through arrays, vectors and structs."""
     raw = op.attrs.get("rawConstantIndices", [])
@@ -110,7 +111,7 @@ def memory_layout(g, t):
                 g.const(semantics.bf16_to_bits), byte_size(el))
     if el.kind == "ptr":
         if el.addrspace in OFFSET_SPACES:
-            return g.const(np.int32), shape, byte_size(t), g.const(lambda x: x.astype(np.int64)), None, 4
+            return g.const(np.int32), shape, byte_size(t), g.const(runtime.widen_offset), None, 4
         return g.const(np.int64), shape, byte_size(t), None, None, 8
     if el.kind not in ("int", "float"):
         raise TypeError(str(t))
@@ -138,20 +139,22 @@ def _access(g, op, value_type, pointer: int, what: str) -> str:
     return f"{space}, {mdt}, {shape!r}, {nb}, {conv}, {lo}, {hi}, {g.info(op)}"
 
 
-@handles("llvm.load")
+@handles("llvm.load", uniformity="load")
 def load(g, op, m):
     """Load through a pointer of any address space (0 in inactive lanes)."""
     rest = _access(g, op, g.rtype(op), 0, "load")
-    g.emit(f"{g.res(op)} = rt.load(X, {g.arg(op, 0)}, {m}, {rest})")
+    # an address uniform over each workgroup: read once per workgroup and wave, not per lane
+    fn = "load_uniform" if g.kind == "kernel" and g.uniformity(op.operands[0]) <= WORKGROUP else "load"
+    g.emit(f"{g.res(op)} = rt.{fn}(X, {g.arg(op, 0)}, {m}, {rest})")
 
 
-@handles("llvm.store")
+@handles("llvm.store", uniformity="effect")
 def store(g, op, m):
     """Store through a pointer of any address space (active lanes only)."""
     rest = _access(g, op, op.operand_types[0], 1, "store")
     g.emit(f"rt.store(X, {g.arg(op, 0)}, {g.arg(op, 1)}, {m}, {rest})")
 
 
-@handles("llvm.intr.lifetime.start", "llvm.intr.lifetime.end", kind="hint")
+@handles("llvm.intr.lifetime.start", "llvm.intr.lifetime.end", kind="hint", uniformity="effect")
 def lifetime(g, op, m):
     """Lifetime markers of private allocations: nothing to run."""

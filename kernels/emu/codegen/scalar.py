@@ -17,7 +17,7 @@ from .table import handles
 # ---------------------------------------------------------------- constants
 
 
-@handles("arith.constant", "llvm.mlir.constant")
+@handles("arith.constant", "llvm.mlir.constant", uniformity="launch")
 def constant(g, op, m):
     """A constant of integer, float or dense vector type."""
     t = g.rtype(op)
@@ -39,7 +39,7 @@ def constant(g, op, m):
             c = semantics.round_bf16(c)
     else:
         g.unsupported(op, f"constant of type {t}")
-    g.emit(f"{g.res(op)} = {g.const(c)}")
+    g.define(op, g.const(c))
 
 
 def _zero(g, t, op):
@@ -54,10 +54,10 @@ def _zero(g, t, op):
     g.unsupported(op, f"undef of type {t}")
 
 
-@handles("llvm.mlir.undef", "llvm.mlir.poison", "llvm.mlir.zero", "ub.poison")
+@handles("llvm.mlir.undef", "llvm.mlir.poison", "llvm.mlir.zero", "ub.poison", uniformity="launch")
 def zero_value(g, op, m):
     """Undefined, poison and zero values: all zero bits (aggregates field by field)."""
-    g.emit(f"{g.res(op)} = {g.const(_zero(g, g.rtype(op), op))}")
+    g.define(op, g.const(_zero(g, g.rtype(op), op)))
 
 
 # ---------------------------------------------------------------- integer arithmetic
@@ -74,7 +74,7 @@ _INT_BINARY = [
 _INT_OPERATOR = {name: (sym, sym_i1) for names, sym, sym_i1 in _INT_BINARY for name in names}
 
 
-@handles(*_INT_OPERATOR)
+@handles(*_INT_OPERATOR, uniformity="operands")
 def int_binary(g, op, m):
     """Integer add, sub, mul, and, or, xor."""
     sym, sym_i1 = _INT_OPERATOR[op.name]
@@ -95,7 +95,7 @@ _INT_FUNCTION = {
 }
 
 
-@handles(*_INT_FUNCTION)
+@handles(*_INT_FUNCTION, uniformity={n: "checked" if z else "operands" for n, (_f, z) in _INT_FUNCTION.items()})
 def int_function(g, op, m):
     """Integer division, remainder, min and max; division by zero is reported by the sanitizer."""
     fn, checks_zero = _INT_FUNCTION[op.name]
@@ -110,7 +110,7 @@ _SHIFTS = {"arith.shli": "shl", "llvm.shl": "shl", "arith.shrui": "shrui", "llvm
            "arith.shrsi": "shrsi", "llvm.ashr": "shrsi"}
 
 
-@handles(*_SHIFTS)
+@handles(*_SHIFTS, uniformity="operands")
 def shift(g, op, m):
     """Shifts; an amount >= the width is taken modulo the width (as the ISA does)."""
     fn = _SHIFTS[op.name]
@@ -140,19 +140,19 @@ _FLOAT_OPERATOR = {"arith.addf": "+", "llvm.fadd": "+", "arith.subf": "-", "llvm
                    "arith.mulf": "*", "llvm.fmul": "*", "arith.divf": "/", "llvm.fdiv": "/"}
 
 
-@handles(*_FLOAT_OPERATOR)
+@handles(*_FLOAT_OPERATOR, uniformity="operands")
 def float_binary(g, op, m):
     """Float add, sub, mul, div in the declared width."""
     g.emit(f"{g.res(op)} = " + round_if_bf16(g.rtype(op), f"{g.arg(op, 0)} {_FLOAT_OPERATOR[op.name]} {g.arg(op, 1)}"))
 
 
-@handles("arith.remf")
+@handles("arith.remf", uniformity="operands")
 def remf(g, op, m):
     """Float remainder with the sign of the dividend (C ``fmod``)."""
     g.emit(f"{g.res(op)} = " + round_if_bf16(g.rtype(op), f"np.fmod({g.arg(op, 0)}, {g.arg(op, 1)})"))
 
 
-@handles("arith.negf")
+@handles("arith.negf", uniformity="operands")
 def negf(g, op, m):
     """Float negation (flips the sign bit, also of zeros and NaNs)."""
     g.emit(f"{g.res(op)} = -{g.arg(op, 0)}")
@@ -164,7 +164,7 @@ _FLOAT_MINMAX = {"arith.maximumf": "maximum", "arith.minimumf": "minimum",
                  "arith.maxnumf": "fmax", "arith.minnumf": "fmin"}
 
 
-@handles(*_FLOAT_MINMAX)
+@handles(*_FLOAT_MINMAX, uniformity="operands")
 def float_minmax(g, op, m):
     """Float min and max (NaN-propagating or NaN-ignoring, per op)."""
     g.emit(f"{g.res(op)} = np.{_FLOAT_MINMAX[op.name]}({g.arg(op, 0)}, {g.arg(op, 1)}).astype({g.dtype(g.rtype(op))})")
@@ -181,7 +181,7 @@ def _cmpi(g, op, pred):
         g.emit(f"{g.res(op)} = S.cmpi({pred}, {a}, {b})")
 
 
-@handles("arith.cmpi")
+@handles("arith.cmpi", uniformity="operands")
 def cmpi(g, op, m):
     """Integer comparison (signed predicates compare as stored, unsigned reinterpret)."""
     pred = op.attrs["predicate"]
@@ -190,7 +190,7 @@ def cmpi(g, op, m):
     _cmpi(g, op, int(pred))
 
 
-@handles("llvm.icmp")
+@handles("llvm.icmp", uniformity="operands")
 def icmp(g, op, m):
     """``llvm.icmp``, whose predicate attribute is a name (``"slt"``) or a number."""
     pred = op.attrs.get("predicate")
@@ -199,13 +199,13 @@ def icmp(g, op, m):
     _cmpi(g, op, int(pred))
 
 
-@handles("arith.cmpf")
+@handles("arith.cmpf", uniformity="operands")
 def cmpf(g, op, m):
     """Float comparison, ordered and unordered predicates."""
     g.emit(f"{g.res(op)} = S.cmpf({int(op.attrs['predicate'])}, {g.arg(op, 0)}, {g.arg(op, 1)})")
 
 
-@handles("arith.select", "llvm.select")
+@handles("arith.select", "llvm.select", uniformity="operands")
 def select(g, op, m):
     """Select by a scalar, per-lane or vector condition; also of structs and buffer descriptors."""
     t = g.rtype(op)
@@ -224,7 +224,7 @@ def _astype(g, op, expr=None):
     g.emit(f"{g.res(op)} = {expr or g.arg(op, 0)}.astype({g.dtype(g.rtype(op))})")
 
 
-@handles("arith.extsi", "llvm.sext")
+@handles("arith.extsi", "llvm.sext", uniformity="operands")
 def extsi(g, op, m):
     """Sign extension (an ``i1`` true becomes -1)."""
     if elem(op.operand_types[0]).width == 1:
@@ -233,7 +233,7 @@ def extsi(g, op, m):
         _astype(g, op)
 
 
-@handles("arith.extui", "llvm.zext")
+@handles("arith.extui", "llvm.zext", uniformity="operands")
 def extui(g, op, m):
     """Zero extension."""
     if elem(op.operand_types[0]).width == 1:
@@ -242,7 +242,7 @@ def extui(g, op, m):
         _astype(g, op, f"S.as_u({g.arg(op, 0)})")
 
 
-@handles("arith.trunci", "llvm.trunc")
+@handles("arith.trunci", "llvm.trunc", uniformity="operands")
 def trunci(g, op, m):
     """Truncation to the low bits."""
     if elem(g.rtype(op)).width == 1:
@@ -251,7 +251,7 @@ def trunci(g, op, m):
         _astype(g, op)
 
 
-@handles("arith.index_cast")
+@handles("arith.index_cast", uniformity="operands")
 def index_cast(g, op, m):
     """Signed cast between ``index`` and an integer type."""
     t, s = g.rtype(op), op.operand_types[0]
@@ -261,7 +261,7 @@ def index_cast(g, op, m):
         _astype(g, op)
 
 
-@handles("arith.index_castui")
+@handles("arith.index_castui", uniformity="operands")
 def index_castui(g, op, m):
     """Unsigned cast between ``index`` and an integer type."""
     t, s = g.rtype(op), op.operand_types[0]
@@ -271,7 +271,7 @@ def index_castui(g, op, m):
         _astype(g, op, f"S.as_u({g.arg(op, 0)})")
 
 
-@handles("arith.sitofp", "llvm.sitofp", "arith.uitofp", "llvm.uitofp")
+@handles("arith.sitofp", "llvm.sitofp", "arith.uitofp", "llvm.uitofp", uniformity="operands")
 def int_to_float(g, op, m):
     """Signed / unsigned integer to float, rounded to the declared width."""
     t = g.rtype(op)
@@ -279,20 +279,20 @@ def int_to_float(g, op, m):
     g.emit(f"{g.res(op)} = " + round_if_bf16(t, f"S.int_to_fp({g.arg(op, 0)}, {g.dtype(t)}, {unsigned})"))
 
 
-@handles("arith.fptosi", "llvm.fptosi", "arith.fptoui", "llvm.fptoui")
+@handles("arith.fptosi", "llvm.fptosi", "arith.fptoui", "llvm.fptoui", uniformity="operands")
 def float_to_int(g, op, m):
     """Float to signed / unsigned integer: out of range saturates, NaN gives 0 (as ``v_cvt_*``)."""
     unsigned = op.name.endswith("fptoui")
     g.emit(f"{g.res(op)} = S.fp_to_int({g.arg(op, 0)}, {g.dtype(g.rtype(op))}, {unsigned})")
 
 
-@handles("arith.extf", "llvm.fpext")
+@handles("arith.extf", "llvm.fpext", uniformity="operands")
 def extf(g, op, m):
     """Float widening (exact)."""
     _astype(g, op)
 
 
-@handles("arith.truncf", "llvm.fptrunc")
+@handles("arith.truncf", "llvm.fptrunc", uniformity="operands")
 def truncf(g, op, m):
     """Float narrowing, round to nearest even."""
     if is_bf16(g.rtype(op)):
@@ -308,7 +308,7 @@ def _bits(g, t, expr):
     return expr, g.const(np_dtype(t))
 
 
-@handles("arith.bitcast", "llvm.bitcast")
+@handles("arith.bitcast", "llvm.bitcast", uniformity="operands")
 def bitcast(g, op, m):
     """Reinterpret the bits (little-endian element order between scalars and vectors)."""
     t, s = g.rtype(op), op.operand_types[0]
@@ -325,7 +325,7 @@ def bitcast(g, op, m):
 
 # ---------------------------------------------------------------- math
 
-@handles("math.absi", "math.absf")
+@handles("math.absi", "math.absf", uniformity="operands")
 def absolute(g, op, m):
     """Absolute value (integers wrap: ``abs(INT_MIN) == INT_MIN``)."""
     g.emit(f"{g.res(op)} = np.abs({g.arg(op, 0)})")
@@ -336,26 +336,26 @@ _MATH_UNARY = {"math.sqrt": "sqrt", "math.exp": "exp", "math.exp2": "exp2", "mat
                "math.log2": "log2", "math.floor": "floor", "math.ceil": "ceil"}
 
 
-@handles(*_MATH_UNARY)
+@handles(*_MATH_UNARY, uniformity="operands")
 def math_unary(g, op, m):
     """sqrt, exp, exp2, log, log2, floor, ceil, rounded to the declared width."""
     t = g.rtype(op)
     g.emit(f"{g.res(op)} = " + round_if_bf16(t, f"np.{_MATH_UNARY[op.name]}({g.arg(op, 0)}).astype({g.dtype(t)})"))
 
 
-@handles("math.fma")
+@handles("math.fma", uniformity="operands")
 def fma(g, op, m):
     """Fused multiply-add: ``a * b + c`` computed in float64, rounded once to the declared width."""
     a, b, c = (g.arg(op, i) for i in range(3))
     g.emit(f"{g.res(op)} = (np.asarray({a}, np.float64) * {b} + {c}).astype({g.dtype(g.rtype(op))})")
 
 
-@handles("math.ctpop")
+@handles("math.ctpop", uniformity="operands")
 def ctpop(g, op, m):
     """Population count of the bits as unsigned."""
     g.emit(f"{g.res(op)} = np.bitwise_count(S.as_u({g.arg(op, 0)})).astype({g.dtype(g.rtype(op))})")
 
 
-@handles("llvm.intr.assume", kind="hint")
+@handles("llvm.intr.assume", kind="hint", uniformity="effect")
 def assume(g, op, m):
     """A compiler assumption: nothing to run."""

@@ -15,6 +15,9 @@ Kinds of entries:
   interpreter (not counted);
 * ``terminator``: ends a region (``scf.yield`` ...); the region's caller
   reads its operands, the handler is never called (not counted).
+
+Each entry also states how uniform its results are (:data:`UNIFORMITY`, read
+by :mod:`.uniformity`); an op that states nothing is taken as varying per lane.
 """
 from __future__ import annotations
 
@@ -23,6 +26,17 @@ from typing import Callable
 
 KINDS = ("op", "hint", "terminator")
 
+#: How uniform an op's results are, for the uniformity analysis (:mod:`.uniformity`):
+#: ``operands`` -- a pure function of its operands: as uniform as the least uniform operand;
+#: ``checked`` -- the same, but the op runs a sanitizer check (never hoisted);
+#: ``launch`` -- the same in every lane of the launch (constants, grid and block sizes);
+#: ``workgroup`` -- the same in every lane of a workgroup (block ids);
+#: ``lane`` -- varying per lane (thread ids, cross-lane ops, and whatever states nothing);
+#: ``load`` -- a load: the same in every lane of a workgroup when its address is, else per lane;
+#: ``control`` -- structured control flow, analysed region by region;
+#: ``effect`` -- no results (stores, barriers, launches).
+UNIFORMITY = ("operands", "checked", "launch", "workgroup", "lane", "load", "control", "effect")
+
 
 @dataclasses.dataclass(frozen=True)
 class OpEntry:
@@ -30,6 +44,7 @@ class OpEntry:
     handler: Callable
     family: str  # the module that registered it: scalar, memory, vector, amd, control, host
     kind: str = "op"
+    uniformity: str = "lane"   # one of UNIFORMITY
 
     @property
     def counted(self) -> bool:
@@ -46,17 +61,23 @@ class OpEntry:
 OPS: dict[str, OpEntry] = {}
 
 
-def handles(*names: str, kind: str = "op"):
-    """Register the decorated function as the handler of the ops ``names``."""
+def handles(*names: str, kind: str = "op", uniformity="lane"):
+    """Register the decorated function as the handler of the ops ``names``; ``uniformity``
+    (one of :data:`UNIFORMITY`, or a dict op name -> one of them) states how uniform the
+    results are."""
     if kind not in KINDS:
         raise ValueError(f"kind={kind!r}; expected one of {KINDS}")
+    rules = uniformity if isinstance(uniformity, dict) else {n: uniformity for n in names}
+    for name in names:
+        if rules.get(name) not in UNIFORMITY:
+            raise ValueError(f"op {name}: uniformity={rules.get(name)!r}; expected one of {UNIFORMITY}")
 
     def register(handler):
         family = handler.__module__.rsplit(".", 1)[-1]
         for name in names:
             if name in OPS:
                 raise ValueError(f"op {name} registered twice ({OPS[name].family} and {family})")
-            OPS[name] = OpEntry(name, handler, family, kind)
+            OPS[name] = OpEntry(name, handler, family, kind, rules[name])
         return handler
     return register
 

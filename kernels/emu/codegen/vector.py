@@ -16,20 +16,20 @@ from .table import handles
 _DYNAMIC_POSITION = -(2 ** 63)
 
 
-@handles("llvm.extractvalue")
+@handles("llvm.extractvalue", uniformity="operands")
 def extractvalue(g, op, m):
     """Field of an aggregate at a static index path."""
     g.emit(f"{g.res(op)} = {g.arg(op, 0)}" + "".join(f"[{int(p)}]" for p in op.attrs["position"]))
 
 
-@handles("llvm.insertvalue")
+@handles("llvm.insertvalue", uniformity="operands")
 def insertvalue(g, op, m):
     """An aggregate with one field (static index path) replaced."""
     pos = [int(p) for p in op.attrs["position"]]
     g.emit(f"{g.res(op)} = rt.insert({g.arg(op, 0)}, {pos!r}, {g.arg(op, 1)})")
 
 
-@handles("vector.broadcast", "vector.splat")
+@handles("vector.broadcast", "vector.splat", uniformity="operands")
 def broadcast(g, op, m):
     """A scalar repeated into every element."""
     if op.operand_types[0].kind == "vector":
@@ -37,7 +37,7 @@ def broadcast(g, op, m):
     g.emit(f"{g.res(op)} = rt.broadcast({g.arg(op, 0)}, {tuple(g.rtype(op).shape)!r})")
 
 
-@handles("vector.extract")
+@handles("vector.extract", uniformity="operands")
 def extract(g, op, m):
     """Element or sub-vector at static or dynamic positions."""
     dyn = iter(op.operands[1:])
@@ -50,7 +50,7 @@ def extract(g, op, m):
         g.emit(f"{g.res(op)} = {g.arg(op, 0)}[..., {', '.join(idx)}]")
 
 
-@handles("vector.extractelement")
+@handles("vector.extractelement", uniformity="operands")
 def extractelement(g, op, m):
     """Element at a dynamic position (or the only element of a 0-d vector)."""
     if len(op.operands) > 1:
@@ -59,7 +59,7 @@ def extractelement(g, op, m):
         g.emit(f"{g.res(op)} = {g.arg(op, 0)}[..., 0]")
 
 
-@handles("vector.insert")
+@handles("vector.insert", uniformity="operands")
 def insert(g, op, m):
     """A vector with the element or sub-vector at a static position replaced."""
     pos = op.attrs.get("static_position", [])
@@ -69,13 +69,13 @@ def insert(g, op, m):
            f"{len(g.rtype(op).shape)})")
 
 
-@handles("vector.insertelement")
+@handles("vector.insertelement", uniformity="operands")
 def insertelement(g, op, m):
     """A 1-D vector with the element at a dynamic position replaced."""
     g.emit(f"{g.res(op)} = rt.vinsert_dyn({g.arg(op, 1)}, {g.arg(op, 0)}, {g.arg(op, 2)})")
 
 
-@handles("vector.from_elements")
+@handles("vector.from_elements", uniformity="operands")
 def from_elements(g, op, m):
     """A vector of the given elements."""
     t = g.rtype(op)
@@ -83,7 +83,7 @@ def from_elements(g, op, m):
     g.emit(f"{g.res(op)} = rt.from_elements([{els}], {tuple(t.shape)!r}, {g.dtype(t)})")
 
 
-@handles("vector.bitcast")
+@handles("vector.bitcast", uniformity="operands")
 def bitcast(g, op, m):
     """The bits of a 1-D vector as another element type."""
     t, s = g.rtype(op), op.operand_types[0]
@@ -95,7 +95,7 @@ def bitcast(g, op, m):
         g.emit(f"{g.res(op)} = rt.vbitcast({a}, {g.const(sdt)}, {g.dtype(t)}, {t.shape[-1]})")
 
 
-@handles("vector.shape_cast")
+@handles("vector.shape_cast", uniformity="operands")
 def shape_cast(g, op, m):
     """The same elements in another shape."""
     t, s = g.rtype(op), op.operand_types[0]
@@ -108,7 +108,7 @@ _REDUCTIONS = {"add": "sum", "mul": "prod", "maxsi": "max", "minsi": "min", "max
                "or": "bitwise_or.reduce", "xor": "bitwise_xor.reduce"}
 
 
-@handles("vector.reduction")
+@handles("vector.reduction", uniformity="operands")
 def reduction(g, op, m):
     """Reduction of a vector's elements (add, mul, min/max, and/or/xor)."""
     kind = str(op.attrs.get("kind", "")).strip(">").split()[-1].split("<")[-1]

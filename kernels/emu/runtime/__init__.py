@@ -11,7 +11,7 @@ Modules: :mod:`.lanes` (lane bookkeeping), :mod:`.access` (``llvm.load`` /
 (barriers, uniformity, selects and per-lane merges), :mod:`.values` (vectors,
 aggregates, casts).
 """
-from .access import load, store
+from .access import load, load_uniform, store
 from .buffers import PAST_END_WINDOW, buffer_load, buffer_store, make_rsrc
 from .control import (
                       barrier,
@@ -39,12 +39,13 @@ from .values import (
                       vextract_dyn,
                       vinsert,
                       vinsert_dyn,
+                      widen_offset,
 )
 
 __all__ = [
     "PAST_END_WINDOW", "ballot", "barrier", "bpermute", "broadcast", "buffer_load", "buffer_store", "check_div",
-    "divergent_switch", "dpp", "ext_i1_signed", "for_bounds", "from_elements", "full", "insert", "keep", "load",
+    "divergent_switch", "dpp", "ext_i1_signed", "for_bounds", "from_elements", "full", "insert", "keep", "load", "load_uniform",
     "make_rsrc", "mbcnt_hi", "mbcnt_lo", "merge", "merge_any", "merge_mask", "readfirstlane", "readlane", "reshape",
     "sel", "selv", "shaped_bitcast", "shuffle", "store", "uniform", "vbitcast", "vextract_dyn", "vinsert",
-    "vinsert_dyn",
+    "vinsert_dyn", "widen_offset",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..amdgpu import GLOBAL_SPACES, LDS_APERTURE, AddressSpace
 from ..errors import UnsupportedOpError
-from .lanes import from_bytes, lanes, pick, scatter_active, to_bytes, waves_of, who, who_uniform
+from .lanes import from_bytes, lanes, pick, representatives, scatter_active, to_bytes, waves_of, who, who_uniform
 
 
 def _split_flat(addr):
@@ -95,3 +95,24 @@ def store(X, val, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
         v = conv(v)
     raw = to_bytes(np.asarray(v, dtype=mdt), nbytes)
     _mem_write(X, space, addr, raw, idx, lo, hi, info)
+
+
+def load_uniform(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
+    """:func:`load` of an address the uniformity analysis proved the same in every lane of a
+    workgroup: an LDS read in a batch of workgroups happens once per workgroup and wave
+    (:func:`~.lanes.representatives`), with the findings, counts and shadow state of the
+    per-lane read; every other case is :func:`load` itself."""
+    if X.nb == 1 or space != AddressSpace.LDS:
+        return load(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info)
+    rep, weight, lane_rep = representatives(X, m)
+    if rep.shape[0] == 0:
+        return load(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info)
+    addr = pick(X, ptr, rep, 0).astype(np.int64)
+    raw = X.lds.read(addr, nbytes, rep, lo, hi, info, weight)
+    vals = from_bytes(raw, mdt, shape)
+    if conv is not None:
+        vals = conv(vals)
+    out = vals[lane_rep]
+    if not X.all_active(m):
+        out[~m] = 0
+    return out

@@ -68,6 +68,13 @@ def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
     little goes unnoticed until the buffer is a view into a larger one."""
     if not X.strict_buffers or stride != 0:
         return
+    if np.ndim(nrec) == 0:                   # one descriptor for every lane: decide on the offsets alone
+        n = int(nrec)
+        if n >= _EXACT_RECORDS_LIMIT:
+            return
+        ov = np.asarray(off, np.int64)
+        if not ((ov > n - size) & (ov < n + PAST_END_WINDOW)).any():
+            return
     o, nr, b = np.broadcast_arrays(np.atleast_1d(np.asarray(off, np.int64)),
                                    np.atleast_1d(np.asarray(nrec, np.int64)), np.atleast_1d(base))
     bad = (o + size > nr) & (nr < _EXACT_RECORDS_LIMIT) & (o < nr + PAST_END_WINDOW)
@@ -90,11 +97,19 @@ def _uniform_access(X, rsrc, voff, soff):
 
 def _lane_offsets(X, rsrc, voff, soff, idx):
     """(voffset, soffset, base, num_records) of the active lanes ``idx``, each scalar or per lane."""
-    vo = pick(X, voff, idx, 0).astype(np.int64) & 0xFFFFFFFF
+    vo = _u32(pick(X, voff, idx, 0))
     so = int(np.asarray(soff).reshape(-1)[0]) & 0xFFFFFFFF if np.ndim(soff) == 0 \
-        else pick(X, soff, idx, 0).astype(np.int64) & 0xFFFFFFFF
+        else _u32(pick(X, soff, idx, 0))
     base, nrec = rsrc.base, rsrc.num_records
     return vo, so, (base if np.ndim(base) == 0 else base[idx]), (nrec if np.ndim(nrec) == 0 else nrec[idx])
+
+
+def _u32(x):
+    """Offsets as the unsigned 32-bit values the hardware adds, in int64."""
+    x = np.asarray(x)
+    if x.dtype == np.int32:
+        return x.view(np.uint32).astype(np.int64)
+    return x.astype(np.int64) & 0xFFFFFFFF
 
 
 def _at(x, ok):
@@ -124,7 +139,10 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     _past_end(X, bl, vo, nbytes, nl, stride, info, "load", idx)
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if ok.any():
+        if ok.all():                     # every lane in range: no per-lane selection
+            addr = bl + so + vo + c
+            out[:, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx))
+        elif ok.any():
             addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
             out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx[ok]))
     vals = from_bytes(out, mdt, shape)
@@ -161,7 +179,10 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     _past_end(X, bl, vo, nbytes, nl, stride, info, "store", idx)
     for c in range(0, nbytes, gran):
         ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if ok.any():
+        if ok.all():                     # every lane in range: no per-lane selection
+            X.gmem.write(np.asarray(bl + so + vo + c, np.int64), np.ascontiguousarray(raw[:, c:c + gran]), info,
+                         **who(X, idx))
+        elif ok.any():
             addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
             X.gmem.write(np.asarray(addr, np.int64), np.ascontiguousarray(raw[ok, c:c + gran]), info,
                          **who(X, idx[ok]))

@@ -34,11 +34,31 @@ def waves_of(X, m):
     return w
 
 
+def representatives(X, m):
+    """One representative lane per (workgroup, wave) with active lanes, for accesses whose
+    address is the same in every lane of a workgroup: ``(lanes, weights, lane_rep)`` -- the
+    first active lane of each such wave (in lane order), how many active lanes it stands for,
+    and for every lane the index of its wave's representative (cached per mask object)."""
+    c = X.rcache
+    if c[0] is m:
+        return c[1]
+    mw = np.asarray(m).reshape(-1, X.W)
+    act = mw.any(axis=1)
+    first = mw.argmax(axis=1) + np.arange(mw.shape[0]) * X.W
+    waves = np.flatnonzero(act)
+    slot = np.cumsum(act) - 1
+    out = (first[waves], mw.sum(axis=1)[waves], np.repeat(np.maximum(slot, 0), X.W))
+    X.rcache = (m, out)
+    return out
+
+
 def pick(X, x, idx, rank):
     """Values of active lanes ``idx`` of ``x`` (uniform or per-lane), shape (n,)+elem."""
     x = np.asarray(x)
     if x.ndim == rank:           # uniform
         return np.broadcast_to(x, (idx.shape[0],) + x.shape)
+    if idx is X.lane_ids:        # every lane
+        return x
     return x[idx]
 
 
@@ -75,10 +95,16 @@ def who(X, idx):
     and the lanes themselves (for findings)."""
     if not X.sanitize:
         return {"wg": X.wg if X.nb == 1 else X.wg_lane[idx], "lanes": idx}
-    wave = (idx % X.Lp) // X.W
+    c = X.wcache                      # wave, workgroup and LDS copy of the lanes: cached per index array
+    if c[0] is idx:
+        wave, wg, copy = c[1], c[2], c[3]
+    else:
+        wave = (idx % X.Lp) // X.W
+        wg, copy = (X.wg, None) if X.nb == 1 else (X.wg_lane[idx], idx // X.Lp)
+        X.wcache = (idx, wave, wg, copy)
     if X.nb == 1:
-        return {"wg": X.wg, "wave": wave, "ep": int(X.lds.epoch[0]), "lanes": idx}
-    return {"wg": X.wg_lane[idx], "wave": wave, "ep": X.lds.epoch[idx // X.Lp], "lanes": idx}
+        return {"wg": wg, "wave": wave, "ep": int(X.lds.epoch[0]), "lanes": idx}
+    return {"wg": wg, "wave": wave, "ep": X.lds.epoch[copy], "lanes": idx}
 
 
 def who_uniform(X, m):

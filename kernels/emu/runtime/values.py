@@ -8,6 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def widen_offset(x):
+    """A 32-bit pointer (LDS, private) loaded from memory, as the interpreter's int64 address."""
+    return x.astype(np.int64)
+
+
 def ext_i1_signed(x, dt):
     """``extsi`` of an ``i1``: true becomes -1."""
     return (-np.asarray(x).astype(dt)).astype(dt) if np.ndim(x) else dt(-int(x))
