@@ -32,29 +32,21 @@ import os
 import re
 from typing import Optional
 
-from .errors import (
-    DivergentBarrierError,
-    OutOfBoundsError,
-    RaceError,
-    SanitizerError,
-    ScheduleDependenceError,
-    UndefinedBehaviorError,
-    UninitializedReadError,
-)
+from . import errors
 
 #: Each check's slug and the error it raises in mode "raise".
 CHECKS = {
-    "global-out-of-bounds": OutOfBoundsError,     # raw global access outside every live tensor
-    "lds-out-of-bounds": OutOfBoundsError,        # LDS access outside its shared allocation
-    "buffer-past-end": OutOfBoundsError,          # strict_buffers: dropped access just past num_records
-    "uninitialized-lds": UninitializedReadError,
-    "uninitialized-output": UninitializedReadError,
-    "lds-race": RaceError,                        # two waves, one LDS word, one epoch, one writing
-    "global-race": RaceError,                     # two workgroups, one global byte, one writing
-    "wave-race": RaceError,                       # two waves of one workgroup, one global byte, one epoch
-    "divergent-barrier": DivergentBarrierError,
-    "division-by-zero": UndefinedBehaviorError,
-    "schedule-dependence": ScheduleDependenceError,
+    "global-out-of-bounds": errors.OutOfBoundsError,     # raw global access outside every live tensor
+    "lds-out-of-bounds": errors.OutOfBoundsError,        # LDS access outside its shared allocation
+    "buffer-past-end": errors.OutOfBoundsError,          # strict_buffers: dropped access just past num_records
+    "uninitialized-lds": errors.UninitializedReadError,
+    "uninitialized-output": errors.UninitializedReadError,
+    "lds-race": errors.RaceError,                        # two waves, one LDS word, one epoch, one writing
+    "global-race": errors.RaceError,                     # two workgroups, one global byte, one writing
+    "wave-race": errors.RaceError,                       # two waves of one workgroup, one global byte, one epoch
+    "divergent-barrier": errors.DivergentBarrierError,
+    "division-by-zero": errors.UndefinedBehaviorError,
+    "schedule-dependence": errors.ScheduleDependenceError,
 }
 
 #: The checks whose finding breaks the memory-safety part of the robustness clause
@@ -112,14 +104,10 @@ class Finding:
         return "<".join([head.short()] + rest)
 
     def describe(self) -> str:
-        first = []
-        if self.workgroup is not None:
-            first.append(f"workgroup {self.workgroup}")
-        if self.lane is not None:
-            first.append(f"lane {self.lane}")
-        if self.address is not None:
-            first.append(f"address {self.address}")
-        where = f"; first at {', '.join(first)}" if first else ""
+        first = ", ".join(f"{label} {value}" for label, value in
+                          (("workgroup", self.workgroup), ("lane", self.lane), ("address", self.address))
+                          if value is not None)
+        where = f"; first at {first}" if first else ""
         text = f" `{self.frames[0].text}`" if self.frames and self.frames[0].text else ""
         outer = [f for f in self.frames[1:] if f.text]
         via = f" via {'; '.join(f'{f.short()} `{f.text}`' for f in outer[:2])}" if outer else ""
@@ -202,7 +190,7 @@ def frames_of(loc: str) -> tuple:
     return tuple(Frame(f, ln, enclosing_function(f, ln), source_line(f, ln)) for f, ln in parse_loc(loc))
 
 
-def finding_from_error(exc: SanitizerError, kernel: str = "") -> Finding:
+def finding_from_error(exc: errors.SanitizerError, kernel: str = "") -> Finding:
     """The :class:`Finding` a raised sanitizer error stands for (mode "raise")."""
     check = getattr(exc, "check", None) or _CHECK_OF_ERROR.get(type(exc).__name__, type(exc).__name__)
     return Finding(check=check, error=type(exc).__name__, kernel=kernel or getattr(exc, "kernel", ""),
