@@ -10,7 +10,7 @@
 """
 from .compare import Mismatch, Verdict, compare, red_zone_writes
 from .errors import ContractViolation
-from .gating import softmax, softmax_topk
+from .gating import degenerate_rows, softmax, softmax_topk
 from .inputs import MAX_TOKENS, MAX_TOPK, SortInputs, max_num_tokens_padded, normalize_inputs
 from .invalid_ids import POLICIES as INVALID_ID_POLICIES
 from .invalid_ids import IdCensus, census, needed_policy
@@ -21,6 +21,7 @@ from .robustness import check_robustness
 
 __all__ = [
     "ContractViolation", "INVALID_ID_POLICIES", "IdCensus", "MAX_TOKENS", "MAX_TOPK", "Mismatch", "SortInputs",
+    "degenerate_rows",
     "SortResult", "Verdict", "census", "check_robustness", "compare", "local_expert_ids", "max_num_tokens_padded",
     "moe_sorting", "moe_sorting_loops", "needed_policy", "normalize_inputs", "red_zone_writes", "softmax",
     "softmax_topk", "sort_loops_validated", "sort_validated", "unpack_id",

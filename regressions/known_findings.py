@@ -72,10 +72,17 @@ def _token_past_m(mismatch, result) -> bool:
             and mismatch.token >= int(result.num_valid_ids[1]))
 
 
+def _degenerate_row_ids(mismatch, result) -> bool:
+    """A gating problem (``kernels.backends.flydsl_upstream_gating.GatingProblem``) saying a
+    degenerate row's ids are not distinct experts in ``[0, E)``."""
+    return getattr(mismatch, "kind", None) == "degenerate-row-invalid-ids"
+
+
 #: Named differences a ``wrong-output`` entry may cover: (mismatch, result) -> covered.
 DIFFERENCES: dict[str, Callable] = {
     "moe_buf-tail-below-16-bytes": _moe_buf_tail,
     "sorted_ids-token-past-m": _token_past_m,
+    "topk_ids-invalid-in-degenerate-row": _degenerate_row_ids,
 }
 
 

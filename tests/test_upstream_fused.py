@@ -5,7 +5,7 @@ near-tie rule are stated in ``kernels/backends/flydsl_upstream_fused.py``.
 Covers the fused oneshot kernel (M <= 16 and E a power of two) and the
 2-kernel fallback (gating kernel, then moe_sorting_flydsl), both targets,
 renormalize on/off, EP masks, num_local_tokens < T, exact logit ties (the
-lower-id rule), and records upstream's known fused-path bug as a strict xfail.
+lower-id rule), f32 / bf16 / f16 logits up to E = 512, and records upstream's known fused-path bug as a strict xfail.
 """
 from __future__ import annotations
 
@@ -78,9 +78,25 @@ def test_exact_ties_go_to_the_lower_expert(target):
 
 
 def test_bf16_logits_small_experts():
-    """bf16 (widened exactly; many exact ties).  E=4 keeps the gating loads at 64 bits,
-    which the interpreter supports (128-bit atoms need i128: see the report)."""
+    """bf16 (widened exactly; many exact ties), E=4: the gating loads are 64-bit atoms."""
     judge(logits(16, 4, seed=7, dtype=torch.bfloat16, scale=1.0), 2, "gfx950")
+
+
+FALLBACK = "p0v2_kernel_0+p23_kernel_1"
+#: (E, T, path): the fused oneshot kernel (one gating block of tokens) and the fallback
+#: (gating kernel, then the 2-kernel sort); 16-bit logits load as 128-bit atoms of 8 experts.
+WIDE_CASES = [(128, 16, FUSED), (256, 16, FUSED), (512, 8, FUSED),
+              (128, 40, FALLBACK), (256, 40, FALLBACK), (512, 40, FALLBACK)]
+
+
+@pytest.mark.parametrize("target", TARGET_NAMES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+@pytest.mark.parametrize("E,T,path", WIDE_CASES, ids=[f"E{c[0]}-T{c[1]}" for c in WIDE_CASES])
+def test_16_bit_logits_many_experts(E, T, path, dtype, target):
+    """bf16 / f16 logits at E = 128, 256, 512 (16-byte gating loads), renormalized or not;
+    bf16 rounding makes exact ties common, which the lower-id rule decides exactly."""
+    result = judge(logits(T, E, seed=E + T + 1, dtype=dtype), 8, target, renormalize=E != 256)
+    assert result.path == path
 
 
 def test_near_tie_rows_are_detected():

@@ -147,6 +147,21 @@ def near_tie_rows(logits: torch.Tensor, topk: int, num_local_tokens: Optional[in
     return rows
 
 
+def accept_near_tie_choice(probs_row: np.ndarray, row: np.ndarray, renormalize: bool):
+    """A kernel's choice ``row`` (expert ids, one per slot) for a near-tie row whose golden
+    probabilities are ``probs_row``: ``(ids, expected weights)`` when each slot's golden
+    probability is within ``TIE_RTOL`` of the golden probability of its rank, else why not."""
+    topk, E = row.shape[0], probs_row.shape[0]
+    if (row < 0).any() or (row >= E).any() or len(set(row.tolist())) != topk:
+        return f"the kernel's ids {row.tolist()} are not {topk} distinct experts in [0, {E})"
+    ranked = np.sort(probs_row)[::-1][:topk]
+    got = probs_row[row]
+    if (np.abs(got - ranked) > TIE_RTOL * ranked).any():
+        return f"the kernel chose {row.tolist()} (p={got.tolist()}), golden ranks p={ranked.tolist()}"
+    w = got.astype(np.float32)
+    return row.astype(np.int32), ((w / w.sum(dtype=np.float32)).astype(np.float32) if renormalize else w)
+
+
 def _read_back_ids(result: FusedResult, M: int, topk: int, unit_size: int, problems: list):
     """The kernel's [M, topk] expert choice, from its sorted output (no mask); -1 where absent."""
     ids = np.full((M, topk), -1, np.int64)
@@ -180,19 +195,11 @@ def check_fused(logits: torch.Tensor, topk: int, result: FusedResult, *, unit_si
             return FusedVerdict(False, False, ["near-tie rows with an expert mask: cannot read back the kernel's choice"], ties)
         kernel_ids = _read_back_ids(result, M, topk, unit_size, problems)
         for r in ties:
-            row = kernel_ids[r]
-            ranked = np.sort(probs[r])[::-1][:topk]
-            if (row < 0).any() or (row >= E).any() or len(set(row.tolist())) != topk:
-                problems.append(f"near-tie row {r}: kernel's ids {row.tolist()} are not a valid row")
+            accepted = accept_near_tie_choice(probs[r], kernel_ids[r], renormalize)
+            if isinstance(accepted, str):
+                problems.append(f"near-tie row {r}: {accepted}")
                 continue
-            got = probs[r][row]
-            if (np.abs(got - ranked) > TIE_RTOL * ranked).any():
-                problems.append(f"near-tie row {r}: kernel chose {row.tolist()} (p={got.tolist()}), "
-                                f"golden ranks p={ranked.tolist()}")
-                continue
-            gold_ids[r] = row
-            w = probs[r][row]
-            gold_w[r] = (w / w.sum(dtype=np.float32)).astype(np.float32) if renormalize else w
+            gold_ids[r], gold_w[r] = accepted
     if problems:
         return FusedVerdict(False, True, problems, ties)
     expected = oracle.moe_sorting(np.ascontiguousarray(gold_ids, np.int32), np.ascontiguousarray(gold_w, np.float32),

@@ -6,6 +6,8 @@
 ``token`` (gpu async token), ``other`` (kept as text; any op using it fails
 with a clear error).  ``np_dtype(ty)`` is the NumPy dtype holding one element
 (bf16 is held as float32 rounded to bf16), ``byte_size(ty)`` the in-memory size.
+Integers wider than 64 bits (``i128``) have no NumPy dtype: ``held_words(ty)``
+says how many little-endian 32-bit words hold one (:mod:`.codegen.wide`).
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ class Ty:
 
 
 _INT_DT = {1: np.bool_, 8: np.int8, 16: np.int16, 32: np.int32, 64: np.int64}
+#: integer width -> number of little-endian 32-bit words a value of it is held as
+_WORD_HELD_INTS = {128: 4}
 _UINT_DT = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
 _FLOAT_DT = {"f16": np.float16, "bf16": np.float32, "f32": np.float32, "f64": np.float64}
 _FLOAT_W = {"f16": 16, "bf16": 16, "f32": 32, "f64": 64}
@@ -152,6 +156,9 @@ def np_dtype(ty: Ty):
     if ty.kind == "vector":
         return np_dtype(ty.elem)
     if ty.kind == "int":
+        if ty.width in _WORD_HELD_INTS:
+            raise TypeError(f"i{ty.width} has no NumPy dtype: it is held as {_WORD_HELD_INTS[ty.width]} 32-bit "
+                            f"words, which only loads, stores and bitcasts take")
         if ty.width not in _INT_DT:
             raise TypeError(f"unsupported integer width i{ty.width}")
         return _INT_DT[ty.width]
@@ -160,6 +167,12 @@ def np_dtype(ty: Ty):
     if ty.kind == "ptr":
         return np.int64
     raise TypeError(f"no NumPy dtype for type {ty}")
+
+
+def held_words(ty: Ty) -> int:
+    """How many little-endian 32-bit words hold one scalar integer of ``ty`` (``i128``: 4);
+    0 for every type NumPy holds directly."""
+    return _WORD_HELD_INTS.get(ty.width, 0) if ty.kind == "int" else 0
 
 
 def udtype(ty: Ty):

@@ -55,3 +55,16 @@ def test_bad_dtype_and_topk_are_violations():
         oracle.softmax_topk(np.zeros((2, 4), np.int32), 2)
     with pytest.raises(oracle.ContractViolation, match="topk"):
         oracle.softmax_topk(np.zeros((2, 4), np.float32), 5)
+
+
+def test_degenerate_rows_are_nan_inf_and_no_finite_logit():
+    inf, nan = np.float32(np.inf), np.float32(np.nan)
+    x = np.array([[0, 1, 2, 3],
+                  [0, nan, 2, 3],
+                  [0, inf, 2, 3],
+                  [-inf, -inf, -inf, -inf],
+                  [-inf, 1, -inf, -inf]], np.float32)
+    assert oracle.degenerate_rows(x).tolist() == [False, True, True, True, False]
+    ids, w = oracle.softmax_topk(x, 2, renormalize=True)
+    assert ids[4].tolist() == [1, 0] and w[4].tolist() == [1.0, 0.0]   # -inf: probability 0, lower id next
+    assert ids[1:4].tolist() == [[0, 1]] * 3 and np.isnan(w[1:4]).all()

@@ -124,6 +124,19 @@ def shuffle(g, op, m):
 
 # ---------------------------------------------------------------- buffers
 
+#: The widest buffer access the hardware has (``buffer_load_dwordx4`` / ``buffer_store_dwordx4``).
+MAX_BUFFER_ACCESS_BYTES = 16
+
+
+def _buffer_layout(g, op, t):
+    """:func:`memory_layout` of a buffer access of ``t``, refusing one wider than the hardware's widest."""
+    layout = memory_layout(g, t)
+    if layout[2] > MAX_BUFFER_ACCESS_BYTES:
+        g.unsupported(op, f"a {layout[2]}-byte access of {t}: the widest buffer access is "
+                          f"{MAX_BUFFER_ACCESS_BYTES} bytes (dwordx4)")
+    return layout
+
+
 @handles("rocdl.make.buffer.rsrc", uniformity="operands")
 def make_buffer_rsrc(g, op, m):
     """A buffer descriptor from base pointer, stride, num_records and flags."""
@@ -133,15 +146,15 @@ def make_buffer_rsrc(g, op, m):
 
 @handles("rocdl.raw.ptr.buffer.load", uniformity="load")
 def buffer_load(g, op, m):
-    """Range-checked buffer load (out of range reads 0)."""
-    mdt, shape, nb, lconv, _s, es = memory_layout(g, g.rtype(op))
+    """Range-checked buffer load of up to 16 bytes (out of range reads 0, per dword)."""
+    mdt, shape, nb, lconv, _s, es = _buffer_layout(g, op, g.rtype(op))
     g.emit(f"{g.res(op)} = rt.buffer_load(X, {g.arg(op, 0)}, {g.arg(op, 1)}, {g.arg(op, 2)}, {m}, "
            f"{mdt}, {shape!r}, {nb}, {es}, {lconv}, {g.info(op)})")
 
 
 @handles("rocdl.raw.ptr.buffer.store", uniformity="effect")
 def buffer_store(g, op, m):
-    """Range-checked buffer store (out of range is dropped)."""
-    mdt, shape, nb, _l, sconv, es = memory_layout(g, op.operand_types[0])
+    """Range-checked buffer store of up to 16 bytes (out of range is dropped, per dword)."""
+    mdt, shape, nb, _l, sconv, es = _buffer_layout(g, op, op.operand_types[0])
     g.emit(f"rt.buffer_store(X, {g.arg(op, 0)}, {g.arg(op, 1)}, {g.arg(op, 2)}, {g.arg(op, 3)}, {m}, "
            f"{mdt}, {shape!r}, {nb}, {es}, {sconv}, {g.info(op)})")

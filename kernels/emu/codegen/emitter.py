@@ -39,6 +39,7 @@ from ..errors import UnsupportedOpError
 from ..mtypes import np_dtype
 from .table import OPS
 from .uniformity import LAUNCH, Uniformity
+from .wide import refuse_unless_taken
 
 #: Names every generated function's namespace has besides its constants.
 _BUILTIN_NAMES = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter}
@@ -205,6 +206,7 @@ class FunctionCodegen:
             entry = OPS.get(op.name)
             if entry is None:
                 self.unsupported(op)
+            refuse_unless_taken(self, op)
             if entry.kind == "terminator":
                 term = op
             elif self._hoistable(op, entry, top):

@@ -15,6 +15,7 @@ from ..amdgpu import LDS_APERTURE, OFFSET_SPACES, AddressSpace
 from ..mtypes import Ty, byte_size, field_offset, np_dtype
 from .table import handles
 from .uniformity import WORKGROUP
+from .wide import held, is_wide
 
 #: ``rawConstantIndices`` entry that stands for a dynamic index
 _DYNAMIC_INDEX = -(2 ** 31)
@@ -104,7 +105,11 @@ def getelementptr(g, op, m):
 def memory_layout(g, t):
     """How a loaded or stored type sits in memory, as names and numbers for the runtime:
     (memory dtype, shape, bytes, load converter, store converter, element bytes);
-    TypeError for a type memory cannot hold."""
+    TypeError for a type memory cannot hold.  An ``i128`` is four 32-bit words
+    (:mod:`.wide`), so a buffer access of one is range checked per dword."""
+    if is_wide(t):
+        dt, shape = held(t)
+        return g.const(dt), shape, byte_size(t), None, None, 4
     el, shape = (t.elem, tuple(t.shape)) if t.kind == "vector" else (t, ())
     if el.kind == "float" and el.name == "bf16":
         return (g.const(np.uint16), shape, byte_size(t), g.const(semantics.bits_to_bf16),

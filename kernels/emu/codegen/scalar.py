@@ -13,6 +13,7 @@ from .. import semantics
 from ..mtypes import np_dtype, udtype
 from .emitter import elem, held_as_tuple, is_bf16, rank, round_if_bf16
 from .table import handles
+from .wide import held
 
 # ---------------------------------------------------------------- constants
 
@@ -305,7 +306,7 @@ def _bits(g, t, expr):
     """(expression of ``expr``'s bits, name of their dtype) for a value of type ``t``."""
     if is_bf16(t):
         return f"S.bf16_to_bits({expr})", g.const(np.uint16)
-    return expr, g.const(np_dtype(t))
+    return expr, g.const(held(t)[0])
 
 
 @handles("arith.bitcast", "llvm.bitcast", uniformity="operands")
@@ -313,13 +314,13 @@ def bitcast(g, op, m):
     """Reinterpret the bits (little-endian element order between scalars and vectors)."""
     t, s = g.rtype(op), op.operand_types[0]
     a, sdt = _bits(g, s, g.arg(op, 0))
-    t_shape = tuple(t.shape) if t.kind == "vector" else ()
-    s_shape = tuple(s.shape) if s.kind == "vector" else ()
+    t_dt, t_shape = held(t)  # i128 is held as four 32-bit words (.wide)
+    s_shape = held(s)[1]
     ddt = g.const(np.uint16) if is_bf16(t) else None
     if t_shape != s_shape:  # e.g. llvm.bitcast i64 -> vector<2xf32>: the lane axis must stay apart
-        expr = f"rt.shaped_bitcast({a}, {sdt}, {len(s_shape)}, {ddt or g.const(np_dtype(t))}, {t_shape!r})"
+        expr = f"rt.shaped_bitcast({a}, {sdt}, {len(s_shape)}, {ddt or g.const(t_dt)}, {t_shape!r})"
     else:
-        expr = f"S.bitcast({a}, {sdt}, {'np.uint16' if ddt else g.dtype(t)})"
+        expr = f"S.bitcast({a}, {sdt}, {'np.uint16' if ddt else g.const(t_dt)})"
     g.emit(f"{g.res(op)} = " + (f"S.bits_to_bf16({expr})" if ddt else expr))
 
 
