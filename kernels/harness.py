@@ -4,7 +4,8 @@
 backend's device (``cpu``, ``cuda`` — which is also ROCm's device type in
 PyTorch) it
 
-1. copies the inputs to device tensors (:class:`DeviceInputs`);
+1. copies the inputs to device tensors (:class:`DeviceInputs`), M into a
+   one-element int32 tensor;
 2. allocates every output with ``red_zone`` extra elements behind it and
    fills all of it with a poison bit pattern; ``moe_buf`` is filled with a
    non-zero byte pattern;
@@ -64,11 +65,14 @@ def poisoned_workspace(n_int32: int, device) -> Optional[torch.Tensor]:
 
 @dataclasses.dataclass
 class DeviceInputs:
-    """The inputs as torch tensors on the launch device."""
+    """The inputs as torch tensors on the launch device; ``num_local_tokens`` is
+    a one-element int32 tensor holding M (T when the caller gave none), which
+    graph-capture-safe backends read on the device."""
 
     topk_ids: torch.Tensor
     topk_weights: torch.Tensor
     expert_mask: Optional[torch.Tensor]
+    num_local_tokens: torch.Tensor
 
 
 @dataclasses.dataclass
@@ -140,8 +144,8 @@ def allocate(inputs: SortInputs, device, red_zone: int = 0, moe_buf=None) -> Out
     raw = {name: _poisoned(n, red_zone, dtypes[name], POISON[name], device)
            for name, n in lengths.items()}
     mask = None if inputs.expert_mask is None else _device_copy(inputs.expert_mask, device)
-    dev_inputs = DeviceInputs(_device_copy(inputs.topk_ids, device),
-                              _device_copy(inputs.topk_weights, device), mask)
+    dev_inputs = DeviceInputs(_device_copy(inputs.topk_ids, device), _device_copy(inputs.topk_weights, device),
+                              mask, torch.full((1,), inputs.m, dtype=torch.int32, device=device))
     buffers = OutputBuffers(
         **{name: raw[name][: lengths[name]] for name in lengths},
         moe_buf=_moe_buf(moe_buf, inputs.tokens, device),

@@ -155,7 +155,7 @@ def run(
     num_experts: int,
     unit_size: int = 32,
     expert_mask=None,
-    num_local_tokens: Optional[int] = None,
+    num_local_tokens=None,
     *,
     target: Optional[str] = None,
     moe_buf=None,
@@ -166,6 +166,9 @@ def run(
 
     Inputs may be NumPy arrays or torch tensors; they are validated against
     the contract first (``oracle.ContractViolation`` on bad input).
+    ``num_local_tokens`` (M) is None (M = T), an int, or a one-element int32
+    NumPy array or torch tensor (on any device; it is read once, before the
+    launch); the backend gets M in its own device tensor either way.
     ``invalid_ids`` is the policy for invalid expert ids in rows ``< M``
     (CONTRACT.md, "Robustness"): ``"reject"`` (default) refuses them,
     ``"drop"`` and ``"unchecked"`` pass them to a backend that declares the
