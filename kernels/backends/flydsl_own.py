@@ -125,5 +125,6 @@ BACKENDS = [
         sources=lambda: (str(Path(__file__).resolve().parents[1] / "moesort"),),
         path_boundaries=_path_boundaries,
         invalid_ids=("reject", "drop", "unchecked"),
+        capture_safe=True,
     ),
 ]

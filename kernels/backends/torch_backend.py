@@ -127,5 +127,6 @@ BACKENDS = [
         executes_on=_gpu_name,
         writes_past_extent=True,
         invalid_ids=("reject", "drop", "unchecked"),
+        capture_safe=True,
     ),
 ]
