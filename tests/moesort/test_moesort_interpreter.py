@@ -157,7 +157,7 @@ def test_sanitizer_and_schedule(path, target):
     E, topk, unit = 64, 6, 32
     th = path_thresholds(E, topk, unit, target)
     T = {"small": th.medium - 1, "medium": th.medium + 3, "large": th.large + 1}[path]
-    case = Case(E, topk, T + 5, unit, num_local_tokens=T, mask_mode="ratio", mask_ratio=0.7, seed=11)
+    case = Case(E, topk, T, unit, num_local_tokens=T - 5, mask_mode="ratio", mask_ratio=0.7, seed=11)
     ids, weights, mask, m = case.materialize()
     outs = allocate_outputs(case.tokens, topk, E, unit, moe_buf_shape=(case.tokens, 3),
                             moe_buf_dtype=torch.bfloat16)  # 6 bytes a row: exercises the byte tail
