@@ -124,3 +124,26 @@ def test_a_backend_that_does_not_declare_capture_safety_is_refused():
     ids, weights, mask = _inputs(E, topk, T)
     with pytest.raises(ValueError, match="torch-cpu.*capture_safe"):
         check_capture_replay(get("torch-cpu"), ids, weights, E, 32, mask, m_values=[T])
+
+
+def test_the_torch_backend_reads_no_tensor_on_the_host():
+    """torch-cuda's launch code, run on the CPU with every host read of a tensor refused
+    (the CPU cannot replay torch ops; tests/test_graph_replay_cuda.py replays a real graph)."""
+    import torch
+
+    from kernels.emu.hostsync import forbid_host_reads
+    from kernels.harness import allocate
+
+    E, topk, T = SHAPES["medium"]
+    ids, weights, mask = _inputs(E, topk, T, mask_mode="ratio")
+    for drop in (False, True):
+        inputs = oracle.normalize_inputs(ids, weights, E, 32, mask, 17, "drop" if drop else "reject")
+        buffers = allocate(inputs, "cpu")
+        with forbid_host_reads():
+            get("torch-cpu").launch(inputs, buffers, None)
+        got = oracle.SortResult(*(getattr(buffers, n).numpy().copy() for n in
+                                  ("sorted_ids", "sorted_weights", "sorted_expert_ids", "num_valid_ids")))
+        assert oracle.compare(oracle.sort_validated(inputs), got).ok
+    with pytest.raises(HostSyncError):
+        with forbid_host_reads():
+            torch.zeros(1).item()
