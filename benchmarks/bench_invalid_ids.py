@@ -95,7 +95,7 @@ def _sorter(inputs, buffers, drop: bool, sync):
 
     def sort():
         torch_moe_sorting(d.topk_ids, d.topk_weights, d.expert_mask, inputs.num_experts, inputs.unit_size,
-                          inputs.m, buffers.sorted_ids, buffers.sorted_weights, buffers.sorted_expert_ids,
+                          d.num_local_tokens, buffers.sorted_ids, buffers.sorted_weights, buffers.sorted_expert_ids,
                           buffers.num_valid_ids, buffers.moe_buf, drop_invalid=drop)
         sync()
     return sort

@@ -14,7 +14,9 @@ popularity); weights ``uniform | equal | special`` (NaN with payloads, ±inf,
 :mod:`cases.moe_buf`); hostile ids ``hostile_ids`` (which kind),
 ``hostile_count`` (how many) and ``hostile_rows`` (which rows): invalid ids
 planted into the counted rows after routing (see :mod:`cases.hostile`; the
-default ``"none"`` plants none).
+default ``"none"`` plants none); ``local_tokens_on_device``: M reaches
+``kernels.run`` as a one-element int32 array (the device-buffer form,
+:meth:`Case.run_num_local_tokens`) instead of an int.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ class Case:
     hostile_ids: str = "none"
     hostile_count: int = 1
     hostile_rows: str = "any"
+    local_tokens_on_device: bool = False   # M passed as a one-element int32 tensor, not an int
 
     def __post_init__(self):
         for field, allowed in (("mask_mode", MASK_MODES), ("routing", ROUTINGS), ("weights", WEIGHT_MODES)):
@@ -88,6 +91,8 @@ class Case:
         parts = [f"E{self.num_experts}", f"k{self.topk}", f"T{self.tokens}", f"u{self.unit_size}"]
         if self.num_local_tokens is not None:
             parts.append(f"M{self.num_local_tokens}")
+        if self.local_tokens_on_device:
+            parts.append("Mdev")
         parts.append({
             "none": "", "all_on": "epall", "all_off": "epnone", "one": "ep1",
             "ratio": f"ep{round(self.mask_ratio * 100)}",
@@ -102,8 +107,8 @@ class Case:
         return "-".join(p for p in parts if p)
 
     def to_dict(self) -> dict:
-        """Every field; ``moe_buf`` and the hostile-ids fields only when they are not the
-        default (older fixtures have none)."""
+        """Every field; ``moe_buf``, the hostile-ids fields and ``local_tokens_on_device``
+        only when they are not the default (older fixtures have none)."""
         data = dataclasses.asdict(self)
         for field, default in _OPTIONAL_DEFAULTS.items():
             if data[field] == default:
@@ -132,13 +137,21 @@ class Case:
         ids = plant(ids, self.hostile_ids, self.hostile_count, self.hostile_rows, m, self.num_experts, self.seed)
         return ids, weights, mask, self.num_local_tokens
 
+    def run_num_local_tokens(self):
+        """``num_local_tokens`` as the case passes it to ``kernels.run``: None or an int, or
+        with ``local_tokens_on_device`` a one-element int32 array holding M (T when unset)."""
+        if not self.local_tokens_on_device:
+            return self.num_local_tokens
+        return np.array([self.tokens if self.num_local_tokens is None else self.num_local_tokens], np.int32)
+
     def moe_buf_array(self) -> np.ndarray:
         """A fresh ``moe_buf`` of this case's dtype and shape ``[T, columns]``."""
         return moe_buf_array(self.moe_buf, self.tokens)
 
 
 #: Fields left out of ``to_dict`` at their default, so older records keep their form.
-_OPTIONAL_DEFAULTS = {"moe_buf": DEFAULT_MOE_BUF, "hostile_ids": "none", "hostile_count": 1, "hostile_rows": "any"}
+_OPTIONAL_DEFAULTS = {"moe_buf": DEFAULT_MOE_BUF, "hostile_ids": "none", "hostile_count": 1, "hostile_rows": "any",
+                      "local_tokens_on_device": False}
 
 
 def _mask(rng, case: Case) -> Optional[np.ndarray]:

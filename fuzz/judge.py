@@ -39,6 +39,7 @@ from cases import Case
 from kernels.emu.errors import SanitizerError
 from kernels.emu.findings import MEMORY_SAFETY_CHECKS, Finding, finding_from_error, finding_from_exception
 from kernels.registry import get
+from oracle.inputs import local_tokens_value
 from regressions import known_findings
 
 from .signature import (
@@ -301,7 +302,7 @@ def judge_inputs(backend: str, run_kwargs: dict, target: Optional[str] = None, *
     policy its ids need (:func:`choose_policy`); None when ``backend`` declares no
     policy that takes them."""
     ids, m = run_kwargs["topk_ids"], run_kwargs.get("num_local_tokens")
-    found = oracle.census(ids, len(ids) if m is None else int(m), run_kwargs["num_experts"])
+    found = oracle.census(ids, len(ids) if m is None else local_tokens_value(m), run_kwargs["num_experts"])
     policy = choose_policy(found, get(backend))
     if policy is None:
         return None
@@ -315,9 +316,9 @@ def judge_inputs(backend: str, run_kwargs: dict, target: Optional[str] = None, *
 
 def case_kwargs(case: Case) -> dict:
     """``kernels.run`` keyword arguments of ``case``'s inputs (its ``moe_buf`` included)."""
-    ids, w, mask, local = case.materialize()
+    ids, w, mask, _ = case.materialize()
     return dict(topk_ids=ids, topk_weights=w, num_experts=case.num_experts, unit_size=case.unit_size,
-                expert_mask=mask, num_local_tokens=local, moe_buf=case.moe_buf_array())
+                expert_mask=mask, num_local_tokens=case.run_num_local_tokens(), moe_buf=case.moe_buf_array())
 
 
 def run_case(case: Case, backend: str, target: Optional[str] = None, *, canary: bool = True,

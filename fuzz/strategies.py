@@ -112,7 +112,9 @@ def cases(
     seed = draw(st.integers(0, 2**32 - 1))
     moe_buf = draw(st.sampled_from((DEFAULT_MOE_BUF,) * 4 + ODD_MOE_BUFS))
     bad = draw(hostile_modes(topk)) if plant else {}
-    return Case(E, topk, T, unit, local, mask_mode, ratio, routing, weights, seed, moe_buf, **bad)
+    on_device = draw(st.integers(0, 3)) == 0      # M as the one-element device tensor, one case in four
+    return Case(E, topk, T, unit, local, mask_mode, ratio, routing, weights, seed, moe_buf, **bad,
+                local_tokens_on_device=on_device)
 
 
 @st.composite
@@ -140,7 +142,8 @@ def contract_violations(draw):
     kind = draw(st.sampled_from((
         "dup", "id_high", "id_negative", "unit_not_pow2", "unit_zero", "mask_length",
         "mask_value", "ids_dtype", "weights_dtype", "ids_noncontig", "weights_shape",
-        "m_over_t", "m_negative", "topk_too_big", "experts_zero",
+        "m_over_t", "m_negative", "m_tensor_over_t", "m_tensor_dtype", "m_tensor_shape", "topk_too_big",
+        "experts_zero",
     )))
     row, slot = draw(st.integers(0, T - 1)), draw(st.integers(0, k - 1))
     if kind == "dup":
@@ -184,6 +187,15 @@ def contract_violations(draw):
         return kw, "num_local_tokens"
     if kind == "m_negative":
         kw["num_local_tokens"] = -draw(st.integers(1, 10))
+        return kw, "num_local_tokens"
+    if kind == "m_tensor_over_t":
+        kw["num_local_tokens"] = np.array([T + draw(st.integers(1, 10))], np.int32)
+        return kw, "num_local_tokens"
+    if kind == "m_tensor_dtype":
+        kw["num_local_tokens"] = np.array([0], draw(st.sampled_from((np.int64, np.uint32, np.float32))))
+        return kw, "num_local_tokens"
+    if kind == "m_tensor_shape":
+        kw["num_local_tokens"] = np.zeros(draw(st.sampled_from(((0,), (2,), (1, 2)))), np.int32)
         return kw, "num_local_tokens"
     if kind == "topk_too_big":
         kw["num_experts"] = 300

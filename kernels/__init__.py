@@ -20,7 +20,8 @@ import os
 from pathlib import Path
 
 # Our own submodules; none may exist in FlyDSL's kernels/ directory.
-OWN_SUBMODULES = ("backends", "compilecheck", "emu", "moesort", "harness", "registry", "result", "targets")
+OWN_SUBMODULES = ("backends", "compilecheck", "emu", "moesort", "graph_replay", "harness", "registry", "result",
+                  "targets")
 
 
 def _merge_flydsl_checkout() -> None:

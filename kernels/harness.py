@@ -4,13 +4,15 @@
 backend's device (``cpu``, ``cuda`` — which is also ROCm's device type in
 PyTorch) it
 
-1. copies the inputs to device tensors (:class:`DeviceInputs`);
+1. copies the inputs to device tensors (:class:`DeviceInputs`), M into a
+   one-element int32 tensor;
 2. allocates every output with ``red_zone`` extra elements behind it and
    fills all of it with a poison bit pattern; ``moe_buf`` is filled with a
    non-zero byte pattern;
 3. calls ``backend.launch(inputs, buffers, target)``;  with ``graph=True`` the
-   launch is captured into a CUDA/HIP graph (after one warm-up launch), the
-   outputs are poisoned again and the graph is replayed;
+   launch is captured (:func:`capture`: a CUDA/HIP graph after one warm-up
+   launch, or the interpreter's capture emulation on the CPU), the outputs are
+   poisoned again and the graph is replayed;
 4. synchronizes and reads the outputs back as NumPy, reporting whether
    ``moe_buf`` became all zero (and where it did not) and (when ``red_zone`` > 0)
    the raw buffers for the comparator's canary check.
@@ -36,6 +38,7 @@ from oracle import SortInputs
 from .emu import provenance
 from .emu.findings import collect as collect_findings
 from .emu.findings import frames_of
+from .emu.graph import capture_graph
 from .result import BackendResult
 
 #: Poison bit patterns (as uint32) for each output; none is a plausible value.
@@ -64,11 +67,14 @@ def poisoned_workspace(n_int32: int, device) -> Optional[torch.Tensor]:
 
 @dataclasses.dataclass
 class DeviceInputs:
-    """The inputs as torch tensors on the launch device."""
+    """The inputs as torch tensors on the launch device; ``num_local_tokens`` is
+    a one-element int32 tensor holding M (T when the caller gave none), which
+    graph-capture-safe backends read on the device."""
 
     topk_ids: torch.Tensor
     topk_weights: torch.Tensor
     expert_mask: Optional[torch.Tensor]
+    num_local_tokens: torch.Tensor
 
 
 @dataclasses.dataclass
@@ -119,7 +125,7 @@ def _moe_buf(moe_buf, tokens: int, device) -> torch.Tensor:
     return buf
 
 
-def _poison_all(buffers: OutputBuffers) -> None:
+def poison_all(buffers: OutputBuffers) -> None:
     for name, raw in buffers.raw.items():
         raw.view(torch.int32).fill_(np.int32(np.uint32(POISON[name]).view(np.int32)).item())
     if buffers.moe_buf.numel():
@@ -140,15 +146,15 @@ def allocate(inputs: SortInputs, device, red_zone: int = 0, moe_buf=None) -> Out
     raw = {name: _poisoned(n, red_zone, dtypes[name], POISON[name], device)
            for name, n in lengths.items()}
     mask = None if inputs.expert_mask is None else _device_copy(inputs.expert_mask, device)
-    dev_inputs = DeviceInputs(_device_copy(inputs.topk_ids, device),
-                              _device_copy(inputs.topk_weights, device), mask)
+    dev_inputs = DeviceInputs(_device_copy(inputs.topk_ids, device), _device_copy(inputs.topk_weights, device),
+                              mask, torch.full((1,), inputs.m, dtype=torch.int32, device=device))
     buffers = OutputBuffers(
         **{name: raw[name][: lengths[name]] for name in lengths},
         moe_buf=_moe_buf(moe_buf, inputs.tokens, device),
         raw=raw,
         device_inputs=dev_inputs,
     )
-    _poison_all(buffers)
+    poison_all(buffers)
     return buffers
 
 
@@ -157,21 +163,33 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _launch_graph(backend, inputs, buffers, target):
-    """Warm up, capture one launch into a graph, re-poison, replay."""
-    if buffers.device.type != "cuda":
-        raise RuntimeError(f"graph=True needs a CUDA/HIP device; backend={backend.name!r} runs on {buffers.device}")
-    stream = torch.cuda.Stream(device=buffers.device)
-    stream.wait_stream(torch.cuda.current_stream(buffers.device))
-    with torch.cuda.stream(stream):
-        backend.launch(inputs, buffers, target)
-    torch.cuda.current_stream(buffers.device).wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+def capture(backend, inputs, buffers, target):
+    """Capture one launch of ``backend`` into a graph; returns ``(replay, path)``.
+
+    On a CUDA/HIP device: a warm-up launch on a side stream, then
+    ``torch.cuda.graph``.  On the CPU: the interpreter's capture emulation
+    (:func:`kernels.emu.capture_graph`), where host code that reads a tensor
+    raises :class:`kernels.emu.HostSyncError`; a backend none of whose work
+    was recorded (torch ops run at once on the CPU) cannot be replayed there
+    and raises RuntimeError.  ``replay()`` runs the captured launches again on
+    the current contents of the buffers, without synchronizing.
+    """
+    if buffers.device.type == "cuda":
+        stream = torch.cuda.Stream(device=buffers.device)
+        stream.wait_stream(torch.cuda.current_stream(buffers.device))
+        with torch.cuda.stream(stream):
+            backend.launch(inputs, buffers, target)
+        torch.cuda.current_stream(buffers.device).wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            path = backend.launch(inputs, buffers, target)
+        return graph.replay, path
+    with capture_graph() as graph:
         path = backend.launch(inputs, buffers, target)
-    _poison_all(buffers)
-    graph.replay()
-    return path
+    if not graph.launches:
+        raise RuntimeError(f"backend {backend.name!r} on {buffers.device}: nothing the interpreter could record was "
+                           "launched, so the capture cannot be replayed here")
+    return graph.replay, path
 
 
 def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
@@ -182,12 +200,19 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
     if target not in backend.targets:
         raise ValueError(f"target={target!r}: backend {backend.name!r} supports {backend.targets}")
     buffers = allocate(inputs, backend.device(), red_zone=red_zone, moe_buf=moe_buf)
+    if graph:
+        replay, path = capture(backend, inputs, buffers, target)
+        poison_all(buffers)
+        return run_and_read(backend, inputs, buffers, target, lambda: (replay(), path)[1])
+    return run_and_read(backend, inputs, buffers, target, lambda: backend.launch(inputs, buffers, target))
+
+
+def run_and_read(backend, inputs: SortInputs, buffers: OutputBuffers, target, run) -> BackendResult:
+    """Call ``run()`` (a launch or a replay, returning the kernel path), synchronize and read
+    ``buffers`` back as a :class:`~kernels.result.BackendResult` with the findings and writers."""
     try:
         with collect_findings() as found, provenance.track() as writes:
-            if graph:
-                path = _launch_graph(backend, inputs, buffers, target)
-            else:
-                path = backend.launch(inputs, buffers, target)
+            path = run()
     except BaseException as exc:            # a time limit (fuzz.time_limit) too
         exc.findings = list(found)          # what the launch recorded before it raised
         raise
@@ -197,7 +222,7 @@ def launch_and_read(backend, inputs: SortInputs, *, target=None, moe_buf=None,
     residue = moe_buf_residue(buffers.moe_buf)
     written_by, writer_sites = _writers(writes, buffers)
     canary = None
-    if red_zone:
+    if any(raw.numel() > getattr(buffers, name).numel() for name, raw in buffers.raw.items()):
         canary = {
             "raw": {name: t.cpu().numpy().copy() for name, t in buffers.raw.items()},
             "poison": {name: np.uint32(p) for name, p in POISON.items()},

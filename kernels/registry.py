@@ -31,6 +31,7 @@ BACKEND_MODULES = {
     "kernels.backends.planted": ("planted-sentinel-t", "planted-block-expert"),
     "kernels.backends.planted_findings": ("planted-findings",),
     "kernels.backends.planted_hostile": ("planted-minus-one",),
+    "kernels.backends.planted_capture": ("planted-baked-m", "planted-host-read-m"),
 }
 
 
@@ -52,8 +53,12 @@ class Backend:
     code included): an exception raised from there is a finding in that code,
     not a crash of the harness.
     ``path_boundaries(E, topk, unit_size, target)`` (None: the backend has one
-    path) gives the first M of each kernel path after the first, as the
-    backend's own dispatch decides it.
+    path) gives the first token count of each kernel path after the first, as
+    the backend's own dispatch decides it: of M, or of T for a backend that
+    picks its path by the capacity (every capture-safe one).
+    ``capture_safe`` declares that a launch can be captured in a graph once and
+    replayed for any M written into the harness's ``num_local_tokens`` device
+    tensor (CONTRACT.md, "Graph capture"); :mod:`kernels.graph_replay` checks it.
     ``invalid_ids`` lists the policies for invalid expert ids the backend
     supports (``oracle.invalid_ids``; CONTRACT.md, "Robustness"): ``reject``
     only (the default: it never sees them), ``drop`` (it drops ids outside
@@ -78,6 +83,7 @@ class Backend:
     sources: Callable[[], tuple] = lambda: ()
     path_boundaries: Optional[Callable[..., tuple]] = None
     invalid_ids: tuple[str, ...] = ("reject",)
+    capture_safe: bool = False
 
     def __post_init__(self):
         unknown = [p for p in self.invalid_ids if p not in INVALID_ID_POLICIES]
@@ -155,7 +161,7 @@ def run(
     num_experts: int,
     unit_size: int = 32,
     expert_mask=None,
-    num_local_tokens: Optional[int] = None,
+    num_local_tokens=None,
     *,
     target: Optional[str] = None,
     moe_buf=None,
@@ -166,6 +172,9 @@ def run(
 
     Inputs may be NumPy arrays or torch tensors; they are validated against
     the contract first (``oracle.ContractViolation`` on bad input).
+    ``num_local_tokens`` (M) is None (M = T), an int, or a one-element int32
+    NumPy array or torch tensor (on any device; it is read once, before the
+    launch); the backend gets M in its own device tensor either way.
     ``invalid_ids`` is the policy for invalid expert ids in rows ``< M``
     (CONTRACT.md, "Robustness"): ``"reject"`` (default) refuses them,
     ``"drop"`` and ``"unchecked"`` pass them to a backend that declares the

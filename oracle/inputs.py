@@ -100,6 +100,18 @@ def _check_int(field: str, value, low: int, high: Optional[int] = None) -> int:
     return value
 
 
+def local_tokens_value(num_local_tokens):
+    """M from ``num_local_tokens``: an int is returned as it is; a NumPy array or
+    torch tensor must hold one int32 element, which is read (on the host: a
+    device tensor is copied).  Range checks are the caller's."""
+    if not hasattr(num_local_tokens, "shape") or isinstance(num_local_tokens, np.generic):
+        return num_local_tokens
+    array = _to_numpy("num_local_tokens", num_local_tokens, np.dtype(np.int32))
+    if array.size != 1:
+        raise ContractViolation("num_local_tokens", f"must hold one element (M), got shape {array.shape}")
+    return int(array.reshape(-1)[0])
+
+
 def normalize_inputs(
     topk_ids,
     topk_weights,
@@ -115,6 +127,9 @@ def normalize_inputs(
     expert ids in rows ``< M`` are accepted: none (``"reject"``), ids outside
     ``[0, E)`` (``"drop"``) or any (``"unchecked"``); every other rule holds
     under each policy.
+    ``num_local_tokens`` is M as an int or as a one-element int32 array or
+    tensor (the device buffer graph-capture-safe kernels read M from); ``T`` =
+    ``topk_ids.shape[0]`` is then the capacity, and ``0 <= M <= T``.
     """
     invalid_ids = check_policy(invalid_ids)
     ids = _to_numpy("topk_ids", topk_ids, np.dtype(np.int32))
@@ -138,7 +153,7 @@ def normalize_inputs(
         )
     m = tokens
     if num_local_tokens is not None:
-        m = _check_int("num_local_tokens", num_local_tokens, 0, tokens)
+        m = _check_int("num_local_tokens", local_tokens_value(num_local_tokens), 0, tokens)
     if m >= MAX_TOKENS:
         field = "num_local_tokens" if num_local_tokens is not None else "T (topk_ids.shape[0])"
         raise ContractViolation(field, f"= {m} does not fit the 24-bit token field (must be < {MAX_TOKENS})")

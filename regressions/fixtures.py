@@ -7,7 +7,8 @@ A fixture is ``regressions/fixtures/<name>-<id>.json``::
      "name": "E513-k9-T1-u32",            # human name
      "kind": "edge" | "failure",
      "note": "why this case matters",
-     "params": {"num_experts": E, "unit_size": u, "num_local_tokens": M or null},
+     "params": {"num_experts": E, "unit_size": u, "num_local_tokens": M or null,
+                "num_local_tokens_on_device": true (optional: M passed as a one-element int32 array)},
      "inputs": {"topk_ids": [[...]], "topk_weights_bits": [[...]], "expert_mask": [...] or null}
                | {"npz": "<file>.npz"},   # arrays topk_ids, topk_weights, expert_mask?
      "invalid_ids": "drop" | "unchecked",  # only when the ids hold invalid ones (absent: "reject")
@@ -79,6 +80,7 @@ class Fixture:
     region: Optional[dict] = None
     path: Optional[Path] = None
     invalid_ids: str = "reject"      # the policy its ids need (oracle.invalid_ids)
+    local_tokens_on_device: bool = False   # M passed as a one-element int32 array (params.num_local_tokens_on_device)
 
     @property
     def id(self) -> str:
@@ -91,6 +93,8 @@ class Fixture:
         spec = (self.case or {}).get("moe_buf")
         if spec is not None:             # the default layout adds nothing: older ids stay valid
             h.update(b"moe_buf" + spec.encode())
+        if self.local_tokens_on_device:  # nor does M as an int
+            h.update(b"local_tokens_on_device")
         return h.hexdigest()[:16]
 
     @property
@@ -99,9 +103,12 @@ class Fixture:
 
     def run_args(self) -> dict:
         """Keyword arguments for ``oracle.moe_sorting`` / ``kernels.run``."""
+        local = self.num_local_tokens
+        if self.local_tokens_on_device:
+            local = np.array([len(self.topk_ids) if local is None else local], np.int32)
         return dict(topk_ids=self.topk_ids, topk_weights=self.topk_weights,
                     num_experts=self.num_experts, unit_size=self.unit_size,
-                    expert_mask=self.expert_mask, num_local_tokens=self.num_local_tokens)
+                    expert_mask=self.expert_mask, num_local_tokens=local)
 
     def moe_buf(self):
         """The ``moe_buf`` the recorded case used (its ``moe_buf`` spec), or None for the default."""
@@ -154,6 +161,9 @@ def load(path) -> Fixture:
     local = params.get("num_local_tokens")
     if local is not None and not isinstance(local, int):
         raise FixtureError(path, "params.num_local_tokens", f"= {local!r}, expected an int or null")
+    on_device = params.get("num_local_tokens_on_device", False)
+    if not isinstance(on_device, bool):
+        raise FixtureError(path, "params.num_local_tokens_on_device", f"= {on_device!r}, expected true or false")
     inputs = _require(data, "inputs", dict, path)
     if "npz" in inputs:
         npz_path = path.parent / _require(inputs, "npz", str, path, "inputs.")
@@ -190,6 +200,7 @@ def load(path) -> Fixture:
         topk_weights=np.ascontiguousarray(weights, np.float32), num_experts=num_experts,
         unit_size=unit_size, expert_mask=mask, num_local_tokens=local, note=data.get("note", ""),
         case=data.get("case"), failure=data.get("failure"), region=region, path=path, invalid_ids=policy,
+        local_tokens_on_device=on_device,
     )
 
 
@@ -232,6 +243,8 @@ def to_json(fixture: Fixture, npz_name: Optional[str] = None) -> dict:
     }
     if fixture.invalid_ids != "reject":
         data["invalid_ids"] = fixture.invalid_ids
+    if fixture.local_tokens_on_device:
+        data["params"]["num_local_tokens_on_device"] = True
     if npz_name:
         data["inputs"] = {"npz": npz_name}
     else:

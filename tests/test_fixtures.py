@@ -57,6 +57,7 @@ def test_concurrent_writers_never_leave_partial_files(tmp_path):
     (lambda d: d["inputs"].update(topk_weights_bits=[[-1, 0, 0]] * 5), "inputs.topk_weights_bits"),
     (lambda d: d.update(region=3), "region"),
     (lambda d: d["params"].update(num_local_tokens=1.5), "params.num_local_tokens"),
+    (lambda d: d["params"].update(num_local_tokens_on_device="yes"), "params.num_local_tokens_on_device"),
 ])
 def test_malformed_fixture_is_rejected_with_the_field_named(tmp_path, mutate, field):
     path = save(_fixture(), tmp_path)

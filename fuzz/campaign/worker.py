@@ -126,7 +126,7 @@ def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -
     return Fixture(
         name=f"{case.name}-{sig.digest}", kind="failure", topk_ids=ids, topk_weights=w,
         num_experts=case.num_experts, unit_size=case.unit_size, expert_mask=mask,
-        num_local_tokens=local,
+        num_local_tokens=local, local_tokens_on_device=case.local_tokens_on_device,
         note=("minimal case found by a fuzz campaign" if shrunk else
               "unshrunk: the campaign stopped before shrinking finished"),
         case=case.to_dict(),

@@ -127,8 +127,8 @@ def _case_paths(case, target, backend="flydsl-own") -> str:
     """The kernel path ``case`` takes on ``target``: the suite's own kernels' path
     names, else the index of the backend's path (``path0``, ``path1``...)."""
     m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
-    if backend == "flydsl-own":
-        return choose_path(m, case.num_experts, case.topk, case.unit_size, target)
+    if backend == "flydsl-own":          # the suite's kernels pick their path by the capacity T
+        return choose_path(case.tokens, case.num_experts, case.topk, case.unit_size, target)
     b = get(backend)
     if b.path_boundaries is None:
         return "path0"

@@ -3,7 +3,9 @@
 Runs natively when torch sees a ROCm GPU (``torch.version.hip`` and a visible
 device); otherwise under the CPU interpreter ``kernels.emu.emulate(target=...)``
 on CPU tensors.  It reports the path taken (small / medium / large) and writes
-nothing past the valid extent of any output.
+nothing past the valid extent of any output.  The kernels read M from the
+harness's ``num_local_tokens`` device tensor and the launch depends on T only,
+so the backend is graph-capture safe (``capture_safe``).
 """
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ def _executes_on(target) -> str:
 def _poisoned_workspace(inputs, target, device):
     from ..moesort.api import workspace_size
 
-    return poisoned_workspace(workspace_size(inputs.m, inputs.num_experts, inputs.topk, inputs.unit_size, target),
+    return poisoned_workspace(workspace_size(inputs.tokens, inputs.num_experts, inputs.topk, inputs.unit_size, target),
                               device)
 
 
@@ -87,7 +89,7 @@ def _launch(inputs, buffers, target):
         return moe_sorting(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
             buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
-            inputs.num_experts, inputs.unit_size, d.expert_mask, inputs.num_local_tokens,
+            inputs.num_experts, inputs.unit_size, d.expert_mask, d.num_local_tokens,
             workspace, target=target,
         )
 
@@ -123,5 +125,6 @@ BACKENDS = [
         sources=lambda: (str(Path(__file__).resolve().parents[1] / "moesort"),),
         path_boundaries=_path_boundaries,
         invalid_ids=("reject", "drop", "unchecked"),
+        capture_safe=True,
     ),
 ]

@@ -7,6 +7,11 @@ Usage::
         my_flydsl_launcher(a_cpu, b_cpu, c_cpu, n)   # any @flyc.jit launcher, CPU torch tensors
     print(emu.last_launches())
 
+    with emu.capture_graph() as graph:          # launches recorded, host reads of tensors refused
+        with emu.emulate(target="gfx950"):
+            my_flydsl_launcher(a_cpu, b_cpu, c_cpu, n)
+    graph.replay()                              # runs them on the tensors' current contents
+
 Environment switch: ``MOESORT_EMULATE=gfx942|gfx950`` makes ``import
 kernels.emu`` enter a process-wide session (``emu.enable(...)`` /
 ``emu.disable()`` do the same from code).
@@ -22,7 +27,9 @@ generated NumPy code),
 kernel executor), :mod:`.semantics` (integer and float semantics),
 :mod:`.amdgpu` (AMD facts: address spaces, buffer descriptors, cross-lane
 semantics), :mod:`.memory` (memory model + sanitizer shadows),
-:mod:`.torch_device` (torch's device queries under emulation), :mod:`.stats`,
+:mod:`.torch_device` (torch's device queries under emulation), :mod:`.graph`
+(graph capture: launches recorded and replayed), :mod:`.hostsync` (host reads
+of tensors refused during a capture), :mod:`.stats`,
 :mod:`.errors`.  Target facts are :mod:`kernels.targets`.
 ``python -m kernels.emu ops`` lists every op the interpreter runs.
 """
@@ -47,6 +54,8 @@ from .errors import (
 )
 from .findings import FINDINGS, Finding, Frame
 from .findings import collect as collect_findings
+from .graph import EmulatedGraph, capture_graph
+from .hostsync import HostSyncError
 from .runtime import PAST_END_WINDOW
 from .simt import Options
 from .stats import STATS
@@ -54,7 +63,7 @@ from .stats import STATS
 __all__ = [
     "emulate", "interpreter_options", "enable", "disable", "active", "last_launches", "stats", "reset_stats", "clear_cache",
     "last_findings", "collect_findings", "Finding", "Frame",
-    "mark_output_only", "unmark_output_only", "output_only",
+    "mark_output_only", "unmark_output_only", "output_only", "capture_graph", "EmulatedGraph", "HostSyncError",
     "EmuError", "SanitizerError", "OutOfBoundsError", "UninitializedReadError", "RaceError",
     "ScheduleDependenceError", "DivergentBarrierError", "UndefinedBehaviorError", "UnsupportedOpError",
     "TARGETS", "Target", "get_target", "PAST_END_WINDOW",

@@ -359,6 +359,20 @@ def _allocations(args_tuple):
 
 
 def _execute(program, host_name, sig, args_tuple, sess):
+    """Run the host function on the arguments, or record the launch into the graph
+    being captured (:func:`session.recording_graph`): arguments are packed now, as a
+    graph freezes pointers and scalars, and the tensors are read when it is replayed."""
+    values = _pack(program, host_name, sig, args_tuple)
+    names = list(sig.parameters)
+    graph = session.recording_graph()
+    if graph is not None:
+        graph.record(host_name, sess, lambda options: _run(program, host_name, values, names, args_tuple, options))
+        return
+    _run(program, host_name, values, names, args_tuple, sess.options)
+
+
+def _pack(program, host_name, sig, args_tuple) -> tuple:
+    """The host function's argument values, decoded from FlyDSL's C ABI packing."""
     from flydsl.compiler.jit_function import _build_call_spec
 
     spec = _build_call_spec(sig, args_tuple)
@@ -376,16 +390,19 @@ def _execute(program, host_name, sig, args_tuple, sess):
             fill(args_tuple[arg_idx], s)
         raw = ctypes.string_at(ctypes.addressof(s), ctypes.sizeof(s))
         values.append(_decode(raw, ty))
-    names = [n for n in sig.parameters]
+    return tuple(values)
+
+
+def _run(program, host_name, values, names, args_tuple, options) -> None:
     allocs = _allocations(args_tuple)
     for a in allocs:
         i = int(a.name[3:])
         if i < len(names):
             a.name = names[i]
-    gmem = GlobalMemory(allocs, sess.options.sanitize)
+    gmem = GlobalMemory(allocs, options.sanitize)
     STATS.begin_call()
     FINDINGS.begin_call()
-    program.run_host(host_name, tuple(values), gmem, sess.options)
+    program.run_host(host_name, values, gmem, options)
 
 
 class EmuCompiledFunction:

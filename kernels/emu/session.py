@@ -2,8 +2,10 @@
 
 Contract: :func:`current` is the innermost session entered by
 :func:`kernels.emu.emulate` (:mod:`.scope` pushes and pops them); the stack
-is shared by every thread and guarded by :data:`lock`.  This module holds
-state only: it imports nothing of the interpreter.
+is shared by every thread and guarded by :data:`lock`.  :func:`recording_graph`
+is the innermost graph being captured (:mod:`.graph`), which launches are
+recorded into instead of running.  This module holds state only: it imports
+nothing of the interpreter.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import threading
 
 lock = threading.RLock()
 _stack: list = []
+_graphs: list = []
 
 
 class Session:
@@ -48,3 +51,19 @@ def pop(s: Session) -> None:
     if not _stack or _stack[-1] is not s:
         raise RuntimeError("emulate() scopes must be exited in LIFO order")
     _stack.pop()
+
+
+def recording_graph():
+    """The innermost graph being captured (:class:`kernels.emu.graph.EmulatedGraph`), or None."""
+    return _graphs[-1] if _graphs else None
+
+
+def push_graph(graph) -> None:
+    _graphs.append(graph)
+
+
+def pop_graph(graph) -> None:
+    """Remove ``graph``, which must be the innermost one being captured."""
+    if not _graphs or _graphs[-1] is not graph:
+        raise RuntimeError("graph captures must end in LIFO order")
+    _graphs.pop()

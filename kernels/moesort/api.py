@@ -1,7 +1,13 @@
 """Host entry point of the suite's FlyDSL MoE sort (aiter ``moe_sorting_fwd`` argument set).
 
-:func:`moe_sorting` launches the path :func:`paths.choose_path` picks for M
-(``num_local_tokens``, default T) and returns the path's name.  Outputs are
+:func:`moe_sorting` launches the path :func:`paths.choose_path` picks for the
+capacity T (``topk_ids.shape[0]``) and returns the path's name.  The kernels
+read M from a one-element int32 tensor (``num_local_tokens``, or one the
+entry point fills with the int given, default T) on every path, and the host
+code never reads it: the launch configuration (path, grids, workspace size)
+depends on T, E, topk, unit_size and the target only, so a launch can be
+captured in a CUDA/HIP graph once and replayed for any M <= T written into
+that tensor.  Outputs are
 preallocated by the caller (see :func:`allocate_outputs`); they and the inputs
 must be contiguous torch tensors on one device: a ROCm GPU, or the CPU when
 the launch runs under ``kernels.emu.emulate``.
@@ -59,7 +65,7 @@ def allocate_outputs(tokens: int, topk: int, num_experts: int, unit_size: int = 
 
 def workspace_size(tokens: int, num_experts: int, topk: int, unit_size: int = 32,
                    target: str = "gfx950") -> int:
-    """int32 elements of workspace the chosen path needs for M = ``tokens`` (0 for small)."""
+    """int32 elements of workspace the path of capacity T = ``tokens`` needs (0 for small)."""
     if choose_path(tokens, num_experts, topk, unit_size, target) == "small":
         return 0
     return workspace_elems(tokens, num_experts)
@@ -95,6 +101,23 @@ def _check_bytes(name: str, nbytes: int) -> None:
         raise ValueError(f"{name}: {nbytes} bytes exceeds the kernels' 2 GiB buffer limit")
 
 
+def _local_tokens_tensor(num_local_tokens, tokens: int, device):
+    """The one-element int32 tensor the kernels read M from (a new one for an int or None)."""
+    import torch
+
+    if isinstance(num_local_tokens, torch.Tensor):
+        if num_local_tokens.dtype != torch.int32 or num_local_tokens.numel() != 1:
+            raise ValueError(f"num_local_tokens must be a one-element int32 tensor, got {num_local_tokens.dtype} "
+                             f"of shape {tuple(num_local_tokens.shape)}")
+        if num_local_tokens.device != device:
+            raise ValueError(f"num_local_tokens is on {num_local_tokens.device}, the other tensors on {device}")
+        return num_local_tokens.reshape(1)
+    m = tokens if num_local_tokens is None else int(num_local_tokens)
+    if not 0 <= m <= tokens or m >= 1 << 24:
+        raise ValueError(f"num_local_tokens={m} outside [0, min(T={tokens}, 2**24 - 1)]")
+    return torch.full((1,), m, dtype=torch.int32, device=device)
+
+
 def moe_sorting(topk_ids, topk_weights, sorted_ids, sorted_weights, sorted_expert_ids,
                 num_valid_ids, moe_buf, num_experts: int, unit_size: int = 32,
                 expert_mask=None, num_local_tokens=None, workspace=None, *,
@@ -102,7 +125,9 @@ def moe_sorting(topk_ids, topk_weights, sorted_ids, sorted_weights, sorted_exper
     """Sort ``topk_ids``/``topk_weights`` by expert into the given outputs.
 
     Returns the path taken (``"small"``, ``"medium"`` or ``"large"``).
-    ``num_local_tokens`` may be an int or a one-element tensor.  ``target``
+    ``num_local_tokens`` (M) may be None (M = T), an int in ``[0, T]``, or a
+    one-element int32 tensor on the launch device, which the kernels read (its
+    value is never read on the host; one outside ``[0, T]`` is clamped to it).  ``target``
     (gfx942/gfx950) fixes the path thresholds and LDS sizing; by default the
     GPU's arch (or ``$ARCH``, else gfx950).
     """
@@ -121,14 +146,6 @@ def moe_sorting(topk_ids, topk_weights, sorted_ids, sorted_weights, sorted_exper
         raise ValueError(f"topk={topk} outside [1, 255]")
     if E < 1 or unit < 1:
         raise ValueError(f"num_experts={E}, unit_size={unit}: both must be >= 1")
-    if num_local_tokens is None:
-        m = tokens
-    elif isinstance(num_local_tokens, torch.Tensor):
-        m = int(num_local_tokens.reshape(-1)[0].item())
-    else:
-        m = int(num_local_tokens)
-    if not 0 <= m <= tokens or m >= 1 << 24:
-        raise ValueError(f"num_local_tokens={m} outside [0, min(T={tokens}, 2**24 - 1)]")
     target = target or default_target()
     if target not in TARGETS:
         raise ValueError(f"target={target!r}; expected one of {TARGETS}")
@@ -171,6 +188,7 @@ def moe_sorting(topk_ids, topk_weights, sorted_ids, sorted_weights, sorted_exper
     if moe_bytes == 0:
         mb = torch.zeros(16, dtype=torch.uint8, device=device)
     byte_tail = moe_bytes % 4 != 0
+    nlt = _local_tokens_tensor(num_local_tokens, tokens, device)
     n_in = tokens * topk
 
     if device.type == "cuda":
@@ -179,14 +197,14 @@ def moe_sorting(topk_ids, topk_weights, sorted_ids, sorted_weights, sorted_exper
         extra = {"stream": torch.cuda.current_stream()}
     else:
         extra = {}
-    path = choose_path(m, E, topk, unit, target)
+    path = choose_path(tokens, E, topk, unit, target)
     if path == "small":
         launch = build_small(E, topk, unit, has_mask, target, byte_tail)
         grid = 1 + zero_blocks(moe_bytes, small_block(E))
-        launch(ids, wts, sid, swt, sex, nvi, mb, mask, m, n_in, length, blocks, n_mask, moe_bytes, grid, **extra)
+        launch(ids, wts, sid, swt, sex, nvi, mb, mask, nlt, n_in, length, blocks, n_mask, moe_bytes, grid, **extra)
         return path
 
-    ws_elems = workspace_elems(m, E)
+    ws_elems = workspace_elems(tokens, E)
     _check_bytes("workspace", ws_elems * 4)
     if workspace is None:
         workspace = torch.empty(ws_elems, dtype=torch.int32, device=device)
@@ -197,6 +215,6 @@ def moe_sorting(topk_ids, topk_weights, sorted_ids, sorted_weights, sorted_exper
     zgrid = zero_blocks(moe_bytes, MULTI_BLOCK)
     aux = max(1, min(1024, -(-(ws_elems - E) // (4 * MULTI_BLOCK))))  # 16-byte stores: 4 int32 each
     launch = launch_medium if path == "medium" else launch_large
-    launch(ids, wts, sid, swt, sex, nvi, mb, mask, ws, m, n_in, length, blocks, n_mask,
+    launch(ids, wts, sid, swt, sex, nvi, mb, mask, ws, nlt, n_in, length, blocks, n_mask,
            moe_bytes, ws_elems, zgrid, aux, **extra)
     return path

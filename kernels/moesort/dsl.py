@@ -71,6 +71,16 @@ def load(rsrc, index, valid=None):
     return fx.Int32(_rocdl.RawPtrBufferLoadOp(T.i32, rsrc, off, raw(i32(0))).result)
 
 
+def local_tokens(num_local_tokens, n_in, topk: int):
+    """M, read from the one-element int32 tensor ``num_local_tokens``, clamped to
+    ``[0, T]`` with ``T = n_in / topk``: the capacity the buffers were sized for,
+    so an M outside the contract cannot take an access past them."""
+    tokens = fx.Int32(n_in) // i32(topk)
+    m = load(buffer(num_local_tokens, i32(4)), i32(0))
+    m = (m < i32(0)).select(i32(0), m)
+    return (m > tokens).select(tokens, m)
+
+
 def store(value, rsrc, index, valid=None):
     """Store int32 ``value`` at element ``index``; dropped where ``valid`` is false."""
     if valid is not None:

@@ -1,6 +1,9 @@
 """The medium and large paths: several kernels through an HBM workspace.
 
-Workspace (:func:`paths.workspace_elems` int32): an E x S mesh of one-byte
+Every kernel reads M from the one-element int32 tensor ``num_local_tokens``
+(:func:`dsl.local_tokens`); grids depend on T, E and topk only.
+
+Workspace (:func:`paths.workspace_elems` int32, sized for M = T): an E x S mesh of one-byte
 cells with S = M rounded up to 16 (16-byte rows, zeroed and read with
 16-byte accesses): byte ``e * S + t`` = slot + 1 of token t on expert e
 (0: none; slot + 1 <= 255 as topk <= 255), then the E per-expert token counts
@@ -19,7 +22,7 @@ medium (2 kernels):
   ``moesort_final`` see below.
 large (4 kernels):
   ``moesort_clear``   grid-stride zero of the mesh;
-  ``moesort_scatter`` thread per (token, slot): byte ``e * S + t`` = slot + 1
+  ``moesort_scatter`` thread per (token, slot) of the T rows, those of rows < M: byte ``e * S + t`` = slot + 1
                       (rows are unique by contract: no cell written twice);
   ``moesort_count``   one workgroup per expert: counts its mesh row;
   ``moesort_final``   see below.
@@ -94,7 +97,7 @@ def build_multi(num_experts: int, topk: int, unit_size: int, has_mask: bool, byt
     """``(launch_medium, launch_large)``: ``@flyc.jit`` launchers of one
     specialization.  Both take ``(topk_ids, topk_weights_i32, sorted_ids,
     sorted_weights_i32, sorted_expert_ids, num_valid_ids, moe_buf_u8,
-    expert_mask, workspace, m, n_in, n_out, n_blocks, n_mask, moe_bytes,
+    expert_mask, workspace, num_local_tokens, n_in, n_out, n_blocks, n_mask, moe_bytes,
     ws_elems, zero_grid, aux_grid)``; ``aux_grid`` is the grid of the large
     path's clear kernel (ignored by medium)."""
     E = num_experts
@@ -106,9 +109,10 @@ def build_multi(num_experts: int, topk: int, unit_size: int, has_mask: bool, byt
     @flyc.kernel(known_block_size=[BLOCK, 1, 1])
     def moesort_rows(
         topk_ids: fx.Tensor, expert_mask: fx.Tensor, workspace: fx.Tensor,
-        m: fx.Int32, n_in: fx.Int32, n_mask: fx.Int32, ws_elems: fx.Int32,
+        num_local_tokens: fx.Tensor, n_in: fx.Int32, n_mask: fx.Int32, ws_elems: fx.Int32,
     ):
         tid, g, lane, wave = _ids()
+        m = dsl.local_tokens(num_local_tokens, n_in, topk)
         ids_r = dsl.buffer(topk_ids, n_in * i32(4))
         mask_r = dsl.buffer(expert_mask, n_mask * i32(4))
         ws_r = dsl.buffer(workspace, ws_elems * i32(4))
@@ -143,8 +147,9 @@ def build_multi(num_experts: int, topk: int, unit_size: int, has_mask: bool, byt
             dsl.store(tots[k], ws_r, c_e * (ms // i32(4)) + first + i32(k), (tid == i32(0)) & (first + i32(k) < last))
 
     @flyc.kernel(known_block_size=[BLOCK, 1, 1])
-    def moesort_clear(workspace: fx.Tensor, m: fx.Int32, ws_elems: fx.Int32):
+    def moesort_clear(workspace: fx.Tensor, num_local_tokens: fx.Tensor, n_in: fx.Int32, ws_elems: fx.Int32):
         tid, bid, _, _ = _ids()
+        m = dsl.local_tokens(num_local_tokens, n_in, topk)
         ws_r = dsl.buffer(workspace, ws_elems * i32(4))
         nthreads = fx.Int32(gpu.grid_dim.x) * i32(BLOCK)
         gid = bid * i32(BLOCK) + tid
@@ -156,9 +161,10 @@ def build_multi(num_experts: int, topk: int, unit_size: int, has_mask: bool, byt
     @flyc.kernel(known_block_size=[BLOCK, 1, 1])
     def moesort_scatter(
         topk_ids: fx.Tensor, expert_mask: fx.Tensor, workspace: fx.Tensor,
-        m: fx.Int32, n_in: fx.Int32, n_mask: fx.Int32, ws_elems: fx.Int32,
+        num_local_tokens: fx.Tensor, n_in: fx.Int32, n_mask: fx.Int32, ws_elems: fx.Int32,
     ):
         tid, bid, _, _ = _ids()
+        m = dsl.local_tokens(num_local_tokens, n_in, topk)
         ids_r = dsl.buffer(topk_ids, n_in * i32(4))
         mask_r = dsl.buffer(expert_mask, n_mask * i32(4))
         ws_r = dsl.buffer(workspace, ws_elems * i32(4))
@@ -171,8 +177,9 @@ def build_multi(num_experts: int, topk: int, unit_size: int, has_mask: bool, byt
         dsl.store_byte(a % i32(topk) + i32(1), ws_r, e * _stride(m) + a // i32(topk), ok)
 
     @flyc.kernel(known_block_size=[BLOCK, 1, 1])
-    def moesort_count(workspace: fx.Tensor, m: fx.Int32, ws_elems: fx.Int32):
+    def moesort_count(workspace: fx.Tensor, num_local_tokens: fx.Tensor, n_in: fx.Int32, ws_elems: fx.Int32):
         tid, e, lane, wave = _ids()
+        m = dsl.local_tokens(num_local_tokens, n_in, topk)
         ws_r = dsl.buffer(workspace, ws_elems * i32(4))
         scratch = fx.SharedAllocator().allocate(ScanLds).peek().scratch.ptr
         ms = _stride(m)
@@ -185,10 +192,11 @@ def build_multi(num_experts: int, topk: int, unit_size: int, has_mask: bool, byt
         topk_weights: fx.Tensor, sorted_ids: fx.Tensor, sorted_weights: fx.Tensor,
         sorted_expert_ids: fx.Tensor, num_valid_ids: fx.Tensor, moe_buf: fx.Tensor,
         expert_mask: fx.Tensor, workspace: fx.Tensor,
-        m: fx.Int32, n_in: fx.Int32, n_out: fx.Int32, n_blocks: fx.Int32,
+        num_local_tokens: fx.Tensor, n_in: fx.Int32, n_out: fx.Int32, n_blocks: fx.Int32,
         n_mask: fx.Int32, moe_bytes: fx.Int32, ws_elems: fx.Int32,
     ):
         tid, bid, lane, wave = _ids()
+        m = dsl.local_tokens(num_local_tokens, n_in, topk)
         c4 = i32(4)
         w_r = dsl.buffer(topk_weights, n_in * c4)
         sid_r = dsl.buffer(sorted_ids, n_out * c4)
@@ -272,15 +280,15 @@ def build_multi(num_experts: int, topk: int, unit_size: int, has_mask: bool, byt
         topk_ids: fx.Tensor, topk_weights: fx.Tensor, sorted_ids: fx.Tensor,
         sorted_weights: fx.Tensor, sorted_expert_ids: fx.Tensor, num_valid_ids: fx.Tensor,
         moe_buf: fx.Tensor, expert_mask: fx.Tensor, workspace: fx.Tensor,
-        m: fx.Int32, n_in: fx.Int32, n_out: fx.Int32, n_blocks: fx.Int32, n_mask: fx.Int32,
+        num_local_tokens: fx.Tensor, n_in: fx.Int32, n_out: fx.Int32, n_blocks: fx.Int32, n_mask: fx.Int32,
         moe_bytes: fx.Int32, ws_elems: fx.Int32, zero_grid: fx.Int32, aux_grid: fx.Int32,
         stream: fx.Stream = fx.Stream(None),
     ):
-        moesort_rows(topk_ids, expert_mask, workspace, m, n_in, n_mask, ws_elems).launch(
+        moesort_rows(topk_ids, expert_mask, workspace, num_local_tokens, n_in, n_mask, ws_elems).launch(
             grid=(ROW_GROUPS, 1, 1), block=(BLOCK, 1, 1), stream=stream)
         moesort_final(
             topk_weights, sorted_ids, sorted_weights, sorted_expert_ids, num_valid_ids, moe_buf,
-            expert_mask, workspace, m, n_in, n_out, n_blocks, n_mask, moe_bytes, ws_elems,
+            expert_mask, workspace, num_local_tokens, n_in, n_out, n_blocks, n_mask, moe_bytes, ws_elems,
         ).launch(grid=(E + zero_grid, 1, 1), block=(BLOCK, 1, 1), stream=stream)
 
     @flyc.jit
@@ -288,19 +296,19 @@ def build_multi(num_experts: int, topk: int, unit_size: int, has_mask: bool, byt
         topk_ids: fx.Tensor, topk_weights: fx.Tensor, sorted_ids: fx.Tensor,
         sorted_weights: fx.Tensor, sorted_expert_ids: fx.Tensor, num_valid_ids: fx.Tensor,
         moe_buf: fx.Tensor, expert_mask: fx.Tensor, workspace: fx.Tensor,
-        m: fx.Int32, n_in: fx.Int32, n_out: fx.Int32, n_blocks: fx.Int32, n_mask: fx.Int32,
+        num_local_tokens: fx.Tensor, n_in: fx.Int32, n_out: fx.Int32, n_blocks: fx.Int32, n_mask: fx.Int32,
         moe_bytes: fx.Int32, ws_elems: fx.Int32, zero_grid: fx.Int32, aux_grid: fx.Int32,
         stream: fx.Stream = fx.Stream(None),
     ):
-        moesort_clear(workspace, m, ws_elems).launch(
+        moesort_clear(workspace, num_local_tokens, n_in, ws_elems).launch(
             grid=(aux_grid, 1, 1), block=(BLOCK, 1, 1), stream=stream)
-        moesort_scatter(topk_ids, expert_mask, workspace, m, n_in, n_mask, ws_elems).launch(
-            grid=((m * topk + (BLOCK - 1)) // BLOCK, 1, 1), block=(BLOCK, 1, 1), stream=stream)
-        moesort_count(workspace, m, ws_elems).launch(
+        moesort_scatter(topk_ids, expert_mask, workspace, num_local_tokens, n_in, n_mask, ws_elems).launch(
+            grid=((n_in + (BLOCK - 1)) // BLOCK, 1, 1), block=(BLOCK, 1, 1), stream=stream)
+        moesort_count(workspace, num_local_tokens, n_in, ws_elems).launch(
             grid=(E, 1, 1), block=(BLOCK, 1, 1), stream=stream)
         moesort_final(
             topk_weights, sorted_ids, sorted_weights, sorted_expert_ids, num_valid_ids, moe_buf,
-            expert_mask, workspace, m, n_in, n_out, n_blocks, n_mask, moe_bytes, ws_elems,
+            expert_mask, workspace, num_local_tokens, n_in, n_out, n_blocks, n_mask, moe_bytes, ws_elems,
         ).launch(grid=(E + zero_grid, 1, 1), block=(BLOCK, 1, 1), stream=stream)
 
     return launch_medium, launch_large

@@ -2,7 +2,8 @@
 
 Workgroup 0 (``small_block(E)`` threads):
 
-1. clears the first M rows of an M x E int32 mesh in LDS;
+1. reads M from the ``num_local_tokens`` tensor and clears the first M rows
+   of an M x E int32 mesh in LDS;
 2. fills it: thread per (token, slot) assignment writes ``slot + 1`` into
    ``mesh[token * E + expert]`` (ids outside [0, E) and masked experts are
    skipped; rows are unique by contract, so no cell is written twice);
@@ -42,8 +43,9 @@ def build_small(num_experts: int, topk: int, unit_size: int, has_mask: bool, tar
 
     Launcher arguments: ``(topk_ids, topk_weights_i32, sorted_ids,
     sorted_weights_i32, sorted_expert_ids, num_valid_ids, moe_buf_u8,
-    expert_mask, m, n_in, n_out, n_blocks, n_mask, moe_bytes, grid)`` where
-    the ``n_*`` are element counts of the buffers, ``moe_bytes`` the byte size
+    expert_mask, num_local_tokens, n_in, n_out, n_blocks, n_mask, moe_bytes, grid)``
+    where ``num_local_tokens`` is the one-element int32 tensor the kernel reads
+    M from, the ``n_*`` are element counts of the buffers, ``moe_bytes`` the byte size
     of ``moe_buf`` and ``grid`` = 1 + the number of zeroing workgroups.
     """
     E = num_experts
@@ -68,7 +70,7 @@ def build_small(num_experts: int, topk: int, unit_size: int, has_mask: bool, tar
         num_valid_ids: fx.Tensor,
         moe_buf: fx.Tensor,
         expert_mask: fx.Tensor,
-        m: fx.Int32,
+        num_local_tokens: fx.Tensor,
         n_in: fx.Int32,
         n_out: fx.Int32,
         n_blocks: fx.Int32,
@@ -90,6 +92,7 @@ def build_small(num_experts: int, topk: int, unit_size: int, has_mask: bool, tar
         mb_r = dsl.buffer(moe_buf, moe_bytes)
 
         if bid == i32(0):
+            m = dsl.local_tokens(num_local_tokens, n_in, topk)
             lds = fx.SharedAllocator().allocate(SmallLds).peek()
             mesh = lds.mesh.ptr
             scratch = lds.scratch.ptr
@@ -191,7 +194,7 @@ def build_small(num_experts: int, topk: int, unit_size: int, has_mask: bool, tar
         num_valid_ids: fx.Tensor,
         moe_buf: fx.Tensor,
         expert_mask: fx.Tensor,
-        m: fx.Int32,
+        num_local_tokens: fx.Tensor,
         n_in: fx.Int32,
         n_out: fx.Int32,
         n_blocks: fx.Int32,
@@ -202,7 +205,7 @@ def build_small(num_experts: int, topk: int, unit_size: int, has_mask: bool, tar
     ):
         moesort_small(
             topk_ids, topk_weights, sorted_ids, sorted_weights, sorted_expert_ids,
-            num_valid_ids, moe_buf, expert_mask, m, n_in, n_out, n_blocks, n_mask, moe_bytes,
+            num_valid_ids, moe_buf, expert_mask, num_local_tokens, n_in, n_out, n_blocks, n_mask, moe_bytes,
         ).launch(grid=(grid, 1, 1), block=(BLOCK, 1, 1), stream=stream)
 
     return launch_small

@@ -69,6 +69,25 @@ def launch_vadd(A: fx.Tensor, B: fx.Tensor, C: fx.Tensor, n: fx.Int32, stream: f
     _vadd_kernel(A, B, C, n).launch(grid=((n + 255) // 256, 1, 1), block=(256, 1, 1), stream=stream)
 
 
+# ---------------------------------------------------------------- vector add, length read on the device
+@flyc.kernel
+def _vadd_counted_kernel(A: fx.Tensor, B: fx.Tensor, C: fx.Tensor, count: fx.Tensor, capacity: fx.Int32):
+    n = fx.Int32(buf_load(make_rsrc(count, 4), fx.Int32(0), T.i32()))
+    i = fx.Int32(fx.block_idx.x) * 256 + fx.Int32(fx.thread_idx.x)
+    ra, rb, rc = make_rsrc(A, capacity * 4), make_rsrc(B, capacity * 4), make_rsrc(C, capacity * 4)
+    off = (i < n).select(i * 4, fx.Int32(OOB))
+    s = _arith.AddFOp(buf_load(ra, off, T.f32()), buf_load(rb, off, T.f32())).result
+    buf_store(s, rc, off)
+
+
+@flyc.jit
+def launch_vadd_counted(A: fx.Tensor, B: fx.Tensor, C: fx.Tensor, count: fx.Tensor, capacity: fx.Int32,
+                        stream: fx.Stream = fx.Stream(None)):
+    """``C[:n] = A[:n] + B[:n]`` with ``n = count[0]`` read by the kernel; the grid covers ``capacity``."""
+    _vadd_counted_kernel(A, B, C, count, capacity).launch(grid=((capacity + 255) // 256, 1, 1), block=(256, 1, 1),
+                                                          stream=stream)
+
+
 # ---------------------------------------------------------------- block-wide DPP prefix sum
 def _wave_inclusive_scan(val, lane):
     for shift, ctrl in ((1, 0x111), (2, 0x112), (4, 0x114), (8, 0x118)):

@@ -39,8 +39,7 @@ def check(case: Case, target: str, red_zone: int = 4):
                       target=target, red_zone=red_zone)
     verdict = oracle.compare(expected, got, "strict", canary=red_zone > 0, unit_size=case.unit_size)
     assert verdict.ok, f"{case.name} on {target}: {verdict.summary}"
-    rows = case.tokens if m is None else m
-    assert got.path == choose_path(rows, case.num_experts, case.topk, case.unit_size, target)
+    assert got.path == choose_path(case.tokens, case.num_experts, case.topk, case.unit_size, target)
     return got.path
 
 
@@ -86,11 +85,12 @@ def test_expert_mask(path, mode, ratio, target):
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("path", ["small", "medium", "large"])
 def test_num_local_tokens(path, target):
+    """The path is the capacity T's; M (read by the kernels) is any count up to it."""
     E, topk = 64, 6
     th = path_thresholds(E, topk, 32, target)
-    M = {"small": th.medium - 3, "medium": th.medium + 1, "large": th.large}[path]
-    assert check(Case(E, topk, M + 37, 32, num_local_tokens=M, seed=3), target) == path
-    check(Case(E, topk, M + 37, 32, num_local_tokens=0, seed=4), target)
+    T = {"small": th.medium - 1, "medium": th.medium + 38, "large": th.large + 37}[path]
+    assert check(Case(E, topk, T, 32, num_local_tokens=T - 37, seed=3), target) == path
+    assert check(Case(E, topk, T, 32, num_local_tokens=0, seed=4), target) == path
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -157,7 +157,7 @@ def test_sanitizer_and_schedule(path, target):
     E, topk, unit = 64, 6, 32
     th = path_thresholds(E, topk, unit, target)
     T = {"small": th.medium - 1, "medium": th.medium + 3, "large": th.large + 1}[path]
-    case = Case(E, topk, T + 5, unit, num_local_tokens=T, mask_mode="ratio", mask_ratio=0.7, seed=11)
+    case = Case(E, topk, T, unit, num_local_tokens=T - 5, mask_mode="ratio", mask_ratio=0.7, seed=11)
     ids, weights, mask, m = case.materialize()
     outs = allocate_outputs(case.tokens, topk, E, unit, moe_buf_shape=(case.tokens, 3),
                             moe_buf_dtype=torch.bfloat16)  # 6 bytes a row: exercises the byte tail
