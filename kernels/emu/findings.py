@@ -186,8 +186,19 @@ def source_line(path: str, line: int) -> str:
     return linecache.getline(path, line).strip()
 
 
+_INTERPRETER_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _is_interpreter_frame(path: str) -> bool:
+    """A frame of the interpreter itself (e.g. the hook that inlines a nested ``@jit``
+    call while tracing): part of no kernel, so no finding names it."""
+    return os.path.abspath(path).startswith(_INTERPRETER_DIR)
+
+
 def frames_of(loc: str) -> tuple:
-    return tuple(Frame(f, ln, enclosing_function(f, ln), source_line(f, ln)) for f, ln in parse_loc(loc))
+    """The kernel frames of an op location, innermost first; the interpreter's own frames are left out."""
+    return tuple(Frame(f, ln, enclosing_function(f, ln), source_line(f, ln)) for f, ln in parse_loc(loc)
+                 if not _is_interpreter_frame(f))
 
 
 def finding_from_error(exc: errors.SanitizerError, kernel: str = "") -> Finding:

@@ -461,6 +461,37 @@ def make_lds_overrun(block: int = 64, past: int = 1):
     return launch
 
 
+@flyc.jit
+def _load_past(ptr, idx):
+    """Nested ``@jit`` helper: the load a kernel inlines while it is traced."""
+    return fx.ptr_load(ptr + fx.Int64(idx))
+
+
+def make_nested_lds_overrun(block: int = 64, past: int = 1):
+    """:func:`make_lds_overrun` with the overrunning load inside the nested ``@jit``
+    helper ``_load_past``: a finding's call chain is helper line, then kernel line."""
+    @fx.struct
+    class Smem:
+        a: fx.Array[fx.Int32, block, 16]
+        b: fx.Array[fx.Int32, block, 16]
+
+    @flyc.kernel
+    def _nested_overrun_kernel(Y: fx.Tensor):
+        tid = fx.Int32(fx.thread_idx.x)
+        lds = fx.SharedAllocator().allocate(Smem).peek()
+        fx.ptr_store(tid + fx.Int32(10), lds.a.ptr + fx.Int64(tid))
+        fx.ptr_store(tid + fx.Int32(100), lds.b.ptr + fx.Int64(tid))
+        gpu.barrier()
+        v = _load_past(lds.a.ptr, tid + fx.Int32(past))
+        buf_store(v, make_rsrc(Y, block * 4), tid * 4)
+
+    @flyc.jit
+    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
+        _nested_overrun_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+
+    return launch
+
+
 def make_workgroup_uniform_reads(block: int = 128, grid: int = 6, barrier: bool = True, skip_wg: int = -1):
     """Workgroup b: thread 0 stores 1000 + b to LDS word b % 4 and each thread t stores t to
     word 4 + t; after a barrier (``barrier``) every thread reads word ``b % 4`` (an address

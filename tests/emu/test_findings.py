@@ -49,6 +49,19 @@ def test_lds_overrun_is_recorded_and_reads_what_the_hardware_reads(shift):
     np.testing.assert_array_equal(y.numpy(), expected)
 
 
+def test_a_nested_jit_helper_chain_names_kernel_lines_only():
+    """The hook that inlines a nested ``@jit`` call is the interpreter's, not the kernel's:
+    the chain goes from the helper's load straight to the kernel's call of it."""
+    y = torch.zeros(64, dtype=torch.int32)
+    with emu.emulate("gfx950", findings="record"):
+        K.make_nested_lds_overrun(64, past=1)(y)
+        f = _only(emu.last_findings(), "lds-out-of-bounds")
+    assert [fr.function for fr in f.frames] == ["_load_past", "_nested_overrun_kernel"]
+    assert "fx.ptr_load(ptr + fx.Int64(idx))" in f.frames[0].text
+    assert "_load_past(lds.a.ptr, tid + fx.Int32(past))" in f.frames[1].text
+    assert "<" in f.chain and all(fr.file.endswith(SRC) for fr in f.frames), f.chain
+
+
 def test_raise_mode_is_unchanged():
     with emu.emulate("gfx950"), pytest.raises(emu.OutOfBoundsError) as info:
         K.make_lds_overrun(64, past=1)(torch.zeros(64, dtype=torch.int32))
