@@ -9,7 +9,9 @@ Surviving mutants judged equivalent are listed, with the reason, in
 a task on a Dask cluster (:mod:`fuzz.cluster.mutants`); the outputs are those
 of a local run.  Exit status 0: no survivor; 1: survivors; 2: usage error (a
 cluster that cannot start the run included); 3: the cluster went away before
-every mutant was judged (the outputs then hold the mutants judged so far).
+every mutant was judged (the outputs then hold the mutants judged so far); 4:
+the checks could not run for some mutant (nothing judged it; counted as neither
+killed nor survived, and listed under ``unjudged``).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from fuzz.cluster.options import add_scheduler_argument, open_cluster
 from fuzz.errors import UsageError
 from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCE, paths_of
 
+EXIT_UNJUDGED = 4
 NAME = "mutate"
 HELP = "mutation testing: how many planted kernel bugs the suite kills"
 
@@ -113,6 +116,7 @@ def _judge_all(args, chosen, backend, exclude, session, on_done):
 def _mutate(args, sources, backend, out, session) -> int:
     from fuzz.mutation import runner
 
+    out = out.resolve()              # the checks run in private copies: every path they get is absolute
     out.mkdir(parents=True, exist_ok=True)
     exclude, lines = None, None
     if (args.upstream or args.screen) and not args.list:
@@ -186,4 +190,8 @@ def _mutate(args, sources, backend, out, session) -> int:
         print(f"fuzz mutate: stopped early, the cluster could not finish the run: {lost}\n"
               f"{len(results)} of {total} mutants judged (written to {out}); the rest: {rest}", file=sys.stderr)
         return EXIT_CLUSTER_LOST
+    if summary["unjudged"]:
+        print(f"fuzz mutate: {len(summary['unjudged'])} mutant(s) could not be judged (the checks did not run; "
+              f"see 'detail' in {out / 'mutation-details.json'}): {' '.join(summary['unjudged'])}", file=sys.stderr)
+        return EXIT_UNJUDGED
     return 1 if summary["survivors"] else 0

@@ -285,8 +285,11 @@ def main(argv=None) -> int:
         exclude = frozenset(screened.get(args.mode, []))
         if args.mode in screened.get("reached", {}):
             reached = frozenset(screened["reached"][args.mode])
-    result = check(args.mode, args.backend, args.target or list(TARGET_NAMES), args.seed,
-                   args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached)
+    try:
+        result = check(args.mode, args.backend, args.target or list(TARGET_NAMES), args.seed,
+                       args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached)
+    except Exception as exc:  # noqa: BLE001 - the checks ran the mutant: whatever escapes them is its crash
+        result = {"status": "killed", "check": "crash", "detail": f"{type(exc).__name__}: {exc}"[:500]}
     if lines is not None:
         sys.settrace(None)
         result["lines"] = sorted(lines)

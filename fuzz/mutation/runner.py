@@ -163,6 +163,10 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
         tail = (proc.stderr or proc.stdout)[-600:]
         if "Error" in tail and ("flydsl" in tail or "mlir" in tail.lower()):
             return {"status": "compile_failed", "check": "compile", "detail": tail}
+        if proc.returncode > 0:
+            # check_mutant reports every failure of the checks it runs; an exit of its own
+            # (bad arguments, an unreadable screen file) judged nothing.
+            return {"status": "error", "check": None, "detail": tail}
         return {"status": "killed", "check": "crash", "detail": tail}
     return json.loads(lines[-1])
 
@@ -181,6 +185,9 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
         screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True,
                                  lines_of=(lines_of[0] if lines_of and mode == "suite" else None))
                     for mode in ("suite", "baseline")}
+        broken = {mode: r["detail"] for mode, r in screened.items() if r.get("status") == "error"}
+        if broken:
+            raise RuntimeError(f"the screen could not run the checks on the unmutated kernel: {broken}")
         found = {mode: r.get("failing", []) for mode, r in screened.items()}
         found["reached"] = {mode: r.get("reached", []) for mode, r in screened.items()}
         if lines_of:
@@ -255,16 +262,16 @@ def summarize(results: list[Judged], equivalent: dict) -> dict:
     """The numbers of ``mutation.json``."""
     def tally(key):
         compile_failed = [r for r in results if r.suite["status"] == "compile_failed"]
-        live = [r for r in results if r.suite["status"] != "compile_failed"]
-        verdicts = [getattr(r, key) or {} for r in live]
-        killed = [r for r, v in zip(live, verdicts) if v.get("status") == "killed"]
-        equiv = [r for r, v in zip(live, verdicts) if v.get("status") == "survived" and r.mutant.id in equivalent]
-        survivors = [r for r, v in zip(live, verdicts)
-                     if v.get("status") == "survived" and r.mutant.id not in equivalent]
+        judged = [(r, getattr(r, key) or {}) for r in results if r.suite["status"] != "compile_failed"]
+        unjudged = [r for r, v in judged if v.get("status") == "error"]
+        live = [(r, v) for r, v in judged if v.get("status") != "error"]
+        killed = [r for r, v in live if v.get("status") == "killed"]
+        equiv = [r for r, v in live if v.get("status") == "survived" and r.mutant.id in equivalent]
+        survivors = [r for r, v in live if v.get("status") == "survived" and r.mutant.id not in equivalent]
         scored = len(live) - len(equiv)
         return {"mutants": len(results), "killed": len(killed), "equivalent": len(equiv),
                 "compile_failed": len(compile_failed), "survivors": [r.mutant.id for r in survivors],
-                "kill_rate_percent": _rate(len(killed), scored)}
+                "unjudged": [r.mutant.id for r in unjudged], "kill_rate_percent": _rate(len(killed), scored)}
     summary = tally("suite")
     if any(r.baseline is not None for r in results):
         summary["baseline"] = tally("baseline")
@@ -286,6 +293,9 @@ def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: 
     if b:
         lines.append(f"| FlyDSL's test-file shape list ({31} cases, per-block) | {b['mutants']} | {b['killed']} | "
                      f"{b['equivalent']} | {b['compile_failed']} | {len(b['survivors'])} | **{b['kill_rate_percent']}%** |")
+    if summary["unjudged"]:
+        lines += ["", f"**Not judged** (the checks could not run; neither killed nor survived): "
+                      f"{', '.join(summary['unjudged'])}"]
     lines += ["", "## Kills by operator and check", ""]
     table = {}
     for r in results:

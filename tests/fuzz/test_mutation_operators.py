@@ -97,6 +97,26 @@ def test_summary_counts_equivalent_and_compile_failures_apart():
     assert s["baseline"]["killed"] == 1 and s["baseline"]["survivors"] == ["m0", "m2"]
 
 
+def test_a_mutant_the_checks_could_not_run_counts_as_neither_killed_nor_survived():
+    results = [
+        Judged(_M(0), {"status": "killed", "check": "golden-model"}, {"status": "killed"}, 1),
+        Judged(_M(1), {"status": "error", "check": None, "detail": "FileNotFoundError"}, {"status": "survived"}, 1),
+        Judged(_M(2), {"status": "survived"}, {"status": "error", "check": None}, 1),
+    ]
+    s = summarize(results, {})
+    assert (s["killed"], s["survivors"], s["unjudged"], s["kill_rate_percent"]) == (1, ["m2"], ["m1"], 50.0)
+    assert s["baseline"]["unjudged"] == ["m2"] and s["baseline"]["survivors"] == ["m1"]
+
+
+def test_a_check_that_cannot_start_is_an_error_not_a_kill(tmp_path):
+    """An exit of check_mutant's own (here: a screen file that is not there) judged nothing."""
+    from fuzz.mutation import runner
+
+    where = runner.workspace(None, tmp_path)
+    verdict = runner._check(where, "suite", 30, 0, "flydsl-own", exclude=tmp_path / "missing.json")
+    assert verdict["status"] == "error" and "missing.json" in verdict["detail"]
+
+
 def test_upstream_mutants_live_in_a_private_copy_of_the_checkout(tmp_path, monkeypatch):
     from fuzz.mutation import runner
 
