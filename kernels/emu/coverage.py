@@ -22,6 +22,7 @@ its reason.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import inspect
 import sys
@@ -86,7 +87,6 @@ def _import(path: Path):
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path.resolve()):
         return sys.modules[name]
     if name.startswith("kernels."):
-        import importlib
         return importlib.import_module(name)
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
@@ -144,7 +144,7 @@ def _jit_values(obj, depth=0):
 def launchers(module) -> tuple:
     """``([(name, launcher)], [reason])``: the launchers built from ``module`` and why others were not."""
     found, reasons, seen = [], [], set()
-    for name, obj in vars(module).items():
+    for name, obj in list(vars(module).items()):
         if _is_jit(obj) and getattr(obj.func, "__module__", None) == module.__name__:
             params = inspect.signature(obj.func).parameters.values()
             if all(p.annotation is not inspect.Parameter.empty for p in params):

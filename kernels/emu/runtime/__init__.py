@@ -28,7 +28,6 @@ from .control import (
 )
 from .crosslane import ballot, bpermute, dpp, mbcnt_hi, mbcnt_lo, readfirstlane, readlane, shuffle
 from .lanes import full
-from .views import view_check
 from .values import (
                       broadcast,
                       ext_i1_signed,
@@ -42,6 +41,7 @@ from .values import (
                       vinsert_dyn,
                       widen_offset,
 )
+from .views import view_check
 
 __all__ = [
     "PAST_END_WINDOW", "ballot", "barrier", "bpermute", "broadcast", "buffer_load", "buffer_store", "check_div",
