@@ -15,9 +15,9 @@ constexprs with defaults) is traced as it is; a module-level function named
 ``compile_*`` / ``build_*`` / ``make_*`` / ``create_*`` whose required
 parameters are all in :data:`GUESSES` (the MoE family's shape knobs) is
 called, and the launchers it returns are traced.  Tensor parameters get a
-1-D placeholder (int32 for names that hold ids, counts, masks or offsets,
-else float32); what a kernel needs beyond that shows as a trace failure with
-its reason.
+placeholder (int32 for names that hold ids, counts, masks or offsets, else
+float32), 1-D first and, when that does not trace, 2-D (:data:`PLACEHOLDER_SHAPES`);
+what a kernel needs beyond that shows as a trace failure with its reason.
 """
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ GUESSES = {"num_experts": 8, "topk": 2, "E": 8, "M": 32, "max_tokens": 128, "tok
            "unit_size": 32, "block_size": 32, "dtype_str": "bf16", "has_mask": False}
 _FACTORY_PREFIXES = ("compile_", "build_", "make_", "create_")
 _INT_TENSOR_WORDS = ("id", "idx", "num", "mask", "count", "offset", "ws", "workspace", "sorted")
-PLACEHOLDER_ELEMENTS = 1 << 16
+#: Shapes of placeholder tensors, tried in order until the launcher traces (rows x the guessed experts).
+PLACEHOLDER_SHAPES = ((1 << 16,), (GUESSES["M"], GUESSES["num_experts"]))
 
 
 @dataclasses.dataclass
@@ -100,7 +101,7 @@ def _is_jit(obj) -> bool:
     return isinstance(obj, JitFunction)
 
 
-def _placeholder(name: str, annotation):
+def _placeholder(name: str, annotation, shape):
     """A value for one launcher parameter, or raise TypeError naming what it needs."""
     import flydsl.expr as fx
     import torch
@@ -113,7 +114,7 @@ def _placeholder(name: str, annotation):
         raise TypeError(f"constexpr parameter {name} has no default")
     if annotation is fx.Tensor or "Tensor" in text:
         int_like = any(w in name.lower() for w in _INT_TENSOR_WORDS)
-        return torch.zeros(PLACEHOLDER_ELEMENTS, dtype=torch.int32 if int_like else torch.float32)
+        return torch.zeros(shape, dtype=torch.int32 if int_like else torch.float32)
     if "Int" in text or "Index" in text or annotation is int:
         return 64
     if "Float" in text or annotation is float:
@@ -121,12 +122,12 @@ def _placeholder(name: str, annotation):
     raise TypeError(f"parameter {name}: no placeholder for {text}")
 
 
-def _arguments(jf) -> list:
+def _arguments(jf, shape) -> list:
     args = []
     for p in inspect.signature(jf.func).parameters.values():
         if p.default is not inspect.Parameter.empty:
             break
-        args.append(_placeholder(p.name, p.annotation))
+        args.append(_placeholder(p.name, p.annotation, shape))
     return args
 
 
@@ -206,17 +207,22 @@ def cover_file(path: Path) -> FileRow:
     row.failures += reasons
     for name, jf in found:
         try:
-            args = _arguments(jf)
+            _arguments(jf, PLACEHOLDER_SHAPES[0])
         except TypeError as e:
             row.failures.append(f"{name}: {e}")
             continue
         row.built += 1
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                mod = irload.load_module(lowered_text(jf, *args))
-        except Exception as e:  # noqa: BLE001 - a trace that fails is reported with its reason
-            row.failures.append(f"{name}: {type(e).__name__}: {_short(e)}")
+        mod = error = None
+        for shape in PLACEHOLDER_SHAPES:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    mod = irload.load_module(lowered_text(jf, *_arguments(jf, shape)))
+                break
+            except Exception as e:  # noqa: BLE001 - a trace that fails is reported with its reason
+                error = error or e
+        if mod is None:
+            row.failures.append(f"{name}: {type(error).__name__}: {_short(error)}")
             continue
         row.captured += 1
         for op in sorted(_op_names(mod) - set(OPS)):
