@@ -78,9 +78,9 @@ def view(g, op, m):
     g.emit(f"{g.res(op)} = {g.arg(op, 0)} + np.int64({g.arg(op, 1)})")
 
 
-@handles("memref.cast", "memref.memory_space_cast", uniformity="operands")
+@handles("memref.cast", uniformity="operands")
 def cast(g, op, m):
-    """Another type for the same memory (static sizes made dynamic or back): the same offset."""
+    """Another type (layout spelled out) for the same memory: the same offset."""
     _static_lds(g, op, g.rtype(op), op.name)
     _derive(g, op, op.operands[0], op.results[0], op.name)
     g.emit(f"{g.res(op)} = {g.arg(op, 0)}")
