@@ -8,7 +8,12 @@ the schedule check work as for ``llvm.load`` / ``llvm.store``.  The byte access
 is bounded by the ``memref.global`` the view was derived from; on top of
 that each view is an allocation of its own for the sanitizer: an index past
 its shape is an ``lds-view-out-of-bounds`` finding naming the view and its
-shape (:func:`~kernels.emu.runtime.views.view_check`).
+shape.  A one-dimensional view at a known byte offset (the usual ``SmemPtr``
+view) that lies wholly inside its global is checked once, as the ``llvm``
+path checks an allocation: its constant offset is folded into the address
+and its byte range bounds the LDS access
+(:class:`~kernels.emu.runtime.views.ViewAccess`); any other view has its
+indices checked first (:func:`~kernels.emu.runtime.views.view_check`).
 
 Only static shapes and static strides are supported, and only workgroup
 (LDS) memrefs; anything else is an :class:`~kernels.emu.errors.UnsupportedOpError`
@@ -20,6 +25,7 @@ import numpy as np
 
 from ..amdgpu import AddressSpace
 from ..mtypes import byte_size
+from ..runtime.views import ViewAccess
 from .memory import memory_layout
 from .table import handles
 from .uniformity import WORKGROUP
@@ -28,6 +34,11 @@ from .uniformity import WORKGROUP
 def _views(g) -> dict:
     """value id -> description of the view it holds (name and type), per generated function."""
     return g.__dict__.setdefault("memref_views", {})
+
+
+def _offsets(g) -> dict:
+    """value id -> LDS byte offset of element 0 of the memref it holds, where known when generating."""
+    return g.__dict__.setdefault("memref_offsets", {})
 
 
 def _static_lds(g, op, t, what):
@@ -41,6 +52,8 @@ def _derive(g, op, src: int, res: int, what: str):
     """``res`` is a view derived from ``src``: same bounding global, a name saying how."""
     if src in g.prov:
         g.prov[res] = g.prov[src]
+    if src in _offsets(g):
+        _offsets(g)[res] = _offsets(g)[src]
     _views(g)[res] = f"{what} of {_views(g).get(src, 'a memref')}"
 
 
@@ -59,6 +72,7 @@ def get_global(g, op, m):
     lo, hi = g.lds_layout[sym]
     g.prov[op.results[0]] = (lo, hi)
     _views(g)[op.results[0]] = f"@{sym}: {t.name}"
+    _offsets(g)[op.results[0]] = lo
     g.define(op, g.const(np.int64(lo)))
 
 
@@ -74,6 +88,8 @@ def view(g, op, m):
     src = _views(g).get(op.operands[0], "a memref")
     if op.operands[0] in g.prov:
         g.prov[op.results[0]] = g.prov[op.operands[0]]
+    if shift is not None and op.operands[0] in _offsets(g):
+        _offsets(g)[op.results[0]] = _offsets(g)[op.operands[0]] + shift
     _views(g)[op.results[0]] = f"{t.name} at {at} of {src.split(':')[0]} (memref.view at {op.loc})"
     g.emit(f"{g.res(op)} = {g.arg(op, 0)} + np.int64({g.arg(op, 1)})")
 
@@ -86,12 +102,13 @@ def cast(g, op, m):
     g.emit(f"{g.res(op)} = {g.arg(op, 0)}")
 
 
-def _address(g, op, mref: int, indices: list) -> str:
-    """Expression of the LDS byte offset of element ``indices`` of memref operand ``mref``."""
+def _address(g, op, mref: int, indices: list, base: str) -> str:
+    """Expression of the LDS byte offset of element ``indices`` of memref operand ``mref``,
+    whose element 0 is at ``base``."""
     t = op.operand_types[mref]
     es = byte_size(t.elem)
-    terms = [g.arg(op, mref)]
-    for k, (vid, stride) in enumerate(zip(indices, t.strides)):
+    terms = [base] if base != "np.int64(0)" else []
+    for vid, stride in zip(indices, t.strides):
         c = g.consts.get(vid)
         if c is not None:
             if c * stride:
@@ -99,26 +116,65 @@ def _address(g, op, mref: int, indices: list) -> str:
         else:
             terms.append(f"{g.value(vid)}.astype(np.int64) * {stride * es}" if stride * es != 1
                          else f"{g.value(vid)}.astype(np.int64)")
-    return " + ".join(terms)
+    return " + ".join(terms) if terms else "np.int64(0)"
 
 
-def _checked_address(g, op, mref: int, indices: list, m: str) -> str:
-    """Emit the access's address (and, under the sanitizer, the check of its indices against
-    the view's shape); return the name holding the address."""
+#: How many lines back an address computed earlier is looked for.
+_REUSE_LINES = 256
+
+
+def _reuse(g, op, key, expr: str) -> str:
+    """Name of the address ``expr`` (of ``key``: memref and index value ids): the name an earlier
+    access of the same element computed, where that line's block is still open (no line since
+    is less indented) and at most ``_REUSE_LINES`` back, else a new one computed here."""
+    memo = g.__dict__.setdefault("memref_addresses", {})
+    prior = memo.get(key)
+    if prior is not None:
+        name, at, indent = prior
+        since = g.lines[at:]
+        if len(since) <= _REUSE_LINES and all(len(x) - len(x.lstrip(" ")) >= indent for x in since):
+            return name
+    name = f"_ma{op.idx}"
+    g.emit(f"{name} = {expr}")
+    memo[key] = (name, len(g.lines), 4 * g.depth)
+    return name
+
+
+def _inside_global(g, vid, t):
+    """``(lo, step)`` of a one-dimensional view ``vid`` of type ``t`` at a known byte offset whose
+    bytes all lie inside its root global (its first byte, the bytes between elements), else None."""
+    lo, bounds = _offsets(g).get(vid), g.prov.get(vid)
+    if lo is None or bounds is None or bounds[1] is None or len(t.shape) != 1 or t.strides[0] < 1:
+        return None
+    es = byte_size(t.elem)
+    step = t.strides[0] * es
+    hi = lo + (t.shape[0] - 1) * step + es if t.shape[0] else lo
+    return (lo, step) if bounds[0] <= lo and hi <= bounds[1] else None
+
+
+def _checked_access(g, op, mref: int, indices: list, m: str) -> tuple:
+    """Emit the access's address and return ``(name holding it, lo, hi, op info)`` for the LDS
+    path: a one-dimensional view inside its global is bounded by its own byte range (one check,
+    :class:`ViewAccess`); any other view has its indices checked against its shape (under the
+    sanitizer) and the bytes are bounded by its root global."""
     t = op.operand_types[mref]
     _static_lds(g, op, t, op.name)
-    a = f"_ma{op.idx}"
-    g.emit(f"{a} = {_address(g, op, mref, indices)}")
-    view_name = _views(g).get(op.operands[mref], f"{t.name}")
+    vid = op.operands[mref]
+    view_name = _views(g).get(vid, f"{t.name}")
+    key = (vid,) + tuple(indices)
+    inside = _inside_global(g, vid, t)
+    if inside is not None:
+        lo, step = inside
+        es = byte_size(t.elem)
+        a = _reuse(g, op, key, _address(g, op, mref, indices, f"np.int64({lo})"))
+        info = g.const(ViewAccess(op.name, op.loc, view_name, t.shape[0], lo, step), "O")
+        return a, str(lo), str(lo + (t.shape[0] - 1) * step + es if t.shape[0] else lo), info
+    a = _reuse(g, op, key, _address(g, op, mref, indices, g.arg(op, mref)))
     idx = ", ".join(g.value(v) for v in indices) + ("," if len(indices) == 1 else "")
     g.emit(f"if X.sanitize: rt.view_check(X, {m}, ({idx}), {tuple(t.shape)!r}, {a}, "
            f"{g.const(view_name)}, {g.info(op)})")
-    return a
-
-
-def _bounds(g, mref_vid) -> tuple:
-    lo, hi = g.prov.get(mref_vid, (0, None))
-    return str(lo), (str(hi) if hi is not None else "X.lds.nbytes")
+    lo, hi = g.prov.get(vid, (0, None))
+    return a, str(lo), (str(hi) if hi is not None else "X.lds.nbytes"), g.info(op)
 
 
 def _layout(g, op, t, what):
@@ -132,19 +188,17 @@ def _layout(g, op, t, what):
 @handles("memref.load", uniformity="load")
 def load(g, op, m):
     """Load of one element of an LDS memref, its indices checked against the view's shape."""
-    a = _checked_address(g, op, 0, op.operands[1:], m)
+    a, lo, hi, info = _checked_access(g, op, 0, op.operands[1:], m)
     mdt, shape, nb, conv = _layout(g, op, g.rtype(op), "load")
-    lo, hi = _bounds(g, op.operands[0])
     fn = "load_uniform" if g.kind == "kernel" and all(g.uniformity(v) <= WORKGROUP for v in op.operands) else "load"
     g.emit(f"{g.res(op)} = rt.{fn}(X, {a}, {m}, {int(AddressSpace.LDS)}, {mdt}, {shape!r}, {nb}, {conv}, "
-           f"{lo}, {hi}, {g.info(op)})")
+           f"{lo}, {hi}, {info})")
 
 
 @handles("memref.store", uniformity="effect")
 def store(g, op, m):
     """Store of one element of an LDS memref, its indices checked against the view's shape."""
-    a = _checked_address(g, op, 1, op.operands[2:], m)
+    a, lo, hi, info = _checked_access(g, op, 1, op.operands[2:], m)
     mdt, shape, nb, conv = _layout(g, op, op.operand_types[0], "store")
-    lo, hi = _bounds(g, op.operands[1])
     g.emit(f"rt.store(X, {g.arg(op, 0)}, {a}, {m}, {int(AddressSpace.LDS)}, {mdt}, {shape!r}, {nb}, {conv}, "
-           f"{lo}, {hi}, {g.info(op)})")
+           f"{lo}, {hi}, {info})")
