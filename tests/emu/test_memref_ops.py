@@ -25,8 +25,10 @@ module attributes {{gpu.container_module}} {{
       %c64 = arith.constant 64 : index
       %c3 = arith.constant 3 : i32
       %shift = arith.constant {shift} : index
+      %ashift = arith.constant {ashift} : index
+      %aextra = arith.constant {aextra} : index
       %g = memref.get_global @lds : memref<1024xi8, {ws}>
-      %a = memref.view %g[%c0][] : memref<1024xi8, {ws}> to memref<64xi32, {ws}>
+      %a = memref.view %g[%ashift][] : memref<1024xi8, {ws}> to memref<64xi32, {ws}>
       %b = memref.view %g[%shift][] : memref<1024xi8, {ws}> to memref<4x16xi32, {ws}>
       %c = memref.cast %b : memref<4x16xi32, {ws}> to memref<4x16xi32, strided<[16, 1]>, {ws}>
       memref.store %ti, %a[%t] : memref<64xi32, {ws}>
@@ -40,7 +42,8 @@ module attributes {{gpu.container_module}} {{
       %orow = arith.divui %o, %c16 : index
       %ocol = arith.remui %o, %c16 : index
       %ocol2 = arith.addi %ocol, %c{extra} : index
-      %v1 = memref.load %a[%o] : memref<64xi32, {ws}>
+      %oa = arith.addi %o, %aextra : index
+      %v1 = memref.load %a[%oa] : memref<64xi32, {ws}>
       %v2 = memref.load %b[%orow, %ocol2] : memref<4x16xi32, {ws}>
       %r = arith.addi %v1, %v2 : i32
       %ti64 = arith.index_cast %t : index to i64
@@ -59,9 +62,9 @@ module attributes {{gpu.container_module}} {{
 """
 
 
-def _run(shift=256, extra=0, target="gfx950"):
+def _run(shift=256, extra=0, target="gfx950", ashift=0, aextra=0):
     out = np.zeros(64, np.int32)
-    text = MODULE.format(ws=WS, shift=shift, extra=extra)
+    text = MODULE.format(ws=WS, shift=shift, extra=extra, ashift=ashift, aextra=aextra)
     run_module(text, (np.int64(out.ctypes.data),), [out], target=target)
     return out
 
@@ -85,3 +88,15 @@ def test_view_past_its_global_is_bounded_by_the_global():
     # the global's allocation even where the workgroup's LDS would hold them
     with pytest.raises(emu.OutOfBoundsError, match="outside its shared allocation"):
         _run(shift=1000)
+
+
+def test_index_past_a_one_dimensional_view_is_reported_inside_the_lds():
+    # index 64 of a 64-element view at byte 0: the byte lies inside the global (and the LDS)
+    with pytest.raises(emu.OutOfBoundsError, match=r"index \[64\] is outside view .*64xi32.*shape 64\)"):
+        _run(aextra=1)
+
+
+def test_one_dimensional_view_past_its_global_is_bounded_by_the_global():
+    # a 64-element i32 view at byte 800 of a 1024-byte global: elements 56.. lie past the global
+    with pytest.raises(emu.OutOfBoundsError, match="outside its shared allocation"):
+        _run(ashift=800)
