@@ -125,14 +125,16 @@ _REUSE_LINES = 256
 
 def _reuse(g, op, key, expr: str) -> str:
     """Name of the address ``expr`` (of ``key``: memref and index value ids): the name an earlier
-    access of the same element computed, where that line's block is still open (no line since
-    is less indented) and at most ``_REUSE_LINES`` back, else a new one computed here."""
+    access of the same element computed, where that line's block is still open and encloses this
+    one (this line and every line since are indented at least as deep) and at most
+    ``_REUSE_LINES`` back, else a new one computed here."""
     memo = g.__dict__.setdefault("memref_addresses", {})
     prior = memo.get(key)
     if prior is not None:
         name, at, indent = prior
         since = g.lines[at:]
-        if len(since) <= _REUSE_LINES and all(len(x) - len(x.lstrip(" ")) >= indent for x in since):
+        if (4 * g.depth >= indent and len(since) <= _REUSE_LINES
+                and all(len(x) - len(x.lstrip(" ")) >= indent for x in since)):
             return name
     name = f"_ma{op.idx}"
     g.emit(f"{name} = {expr}")
@@ -141,15 +143,16 @@ def _reuse(g, op, key, expr: str) -> str:
 
 
 def _inside_global(g, vid, t):
-    """``(lo, step)`` of a one-dimensional view ``vid`` of type ``t`` at a known byte offset whose
-    bytes all lie inside its root global (its first byte, the bytes between elements), else None."""
+    """``(lo, hi, step)`` of a one-dimensional view ``vid`` of type ``t`` at a known byte offset whose
+    bytes ``[lo, hi)`` all lie inside its root global (``step``: the bytes from one element to the
+    next), else None."""
     lo, bounds = _offsets(g).get(vid), g.prov.get(vid)
     if lo is None or bounds is None or bounds[1] is None or len(t.shape) != 1 or t.strides[0] < 1:
         return None
     es = byte_size(t.elem)
     step = t.strides[0] * es
     hi = lo + (t.shape[0] - 1) * step + es if t.shape[0] else lo
-    return (lo, step) if bounds[0] <= lo and hi <= bounds[1] else None
+    return (lo, hi, step) if bounds[0] <= lo and hi <= bounds[1] else None
 
 
 def _checked_access(g, op, mref: int, indices: list, m: str) -> tuple:
@@ -164,11 +167,10 @@ def _checked_access(g, op, mref: int, indices: list, m: str) -> tuple:
     key = (vid,) + tuple(indices)
     inside = _inside_global(g, vid, t)
     if inside is not None:
-        lo, step = inside
-        es = byte_size(t.elem)
+        lo, hi, step = inside
         a = _reuse(g, op, key, _address(g, op, mref, indices, f"np.int64({lo})"))
         info = g.const(ViewAccess(op.name, op.loc, view_name, t.shape[0], lo, step), "O")
-        return a, str(lo), str(lo + (t.shape[0] - 1) * step + es if t.shape[0] else lo), info
+        return a, str(lo), str(hi), info
     a = _reuse(g, op, key, _address(g, op, mref, indices, g.arg(op, mref)))
     idx = ", ".join(g.value(v) for v in indices) + ("," if len(indices) == 1 else "")
     g.emit(f"if X.sanitize: rt.view_check(X, {m}, ({idx}), {tuple(t.shape)!r}, {a}, "
