@@ -18,6 +18,7 @@ FINDINGS_MD = Path(__file__).resolve().parent.parent / "FINDINGS.md"
 _CHECK_WORDS = {
     "global-out-of-bounds": "raw global access outside every tensor (checked with the sanitizer on or off)",
     "lds-out-of-bounds": "LDS access outside its shared allocation",
+    "lds-view-out-of-bounds": "memref access at an index past its LDS view's shape",
     "buffer-past-end": "buffer access just past num_records (strict_buffers)",
     "uninitialized-lds": "LDS read before any write",
     "uninitialized-output": "read of an output-only tensor before writing it",

@@ -5,7 +5,12 @@
   generated from :data:`kernels.emu.codegen.OPS`;
 * ``cache [--dir DIR] [info|clear]`` shows where the capture cache is
   (:mod:`kernels.emu.diskcache`), how many entries it holds, or empties it.
-  ``--dir`` names another cache directory, as ``$MOESORT_EMU_CACHE_DIR`` does.
+  ``--dir`` names another cache directory, as ``$MOESORT_EMU_CACHE_DIR`` does;
+* ``coverage PATH... [--target T]`` traces every ``@flyc.jit`` launcher it can
+  build from a FlyDSL checkout's kernel files (or the given files) and prints a
+  Markdown table: per file, whether it captures and which op kinds the
+  interpreter lacks (:mod:`kernels.emu.coverage`).  FlyDSL's files import each
+  other as ``kernels.*``: the checkout must be the one ``FLYDSL_ROOT`` names.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import argparse
 import os
 import sys
 
-from . import diskcache
+from . import coverage, diskcache
 from .codegen import entries
 
 
@@ -41,6 +46,25 @@ def cache_command(action: str, directory=None) -> int:
     return 0
 
 
+def coverage_command(paths, target: str) -> int:
+    """Print the coverage table of ``paths``; 2 when a checkout is not the one ``FLYDSL_ROOT`` names."""
+    import warnings
+    from pathlib import Path
+
+    for p in paths:
+        root = Path(p).resolve()
+        if (root / "kernels" / "__init__.py").is_file() and \
+                Path(os.environ.get("FLYDSL_ROOT", "/nonexistent")).resolve() != root:
+            print(f"coverage: {p} is a FlyDSL checkout; run with FLYDSL_ROOT={root} so its kernels.* imports "
+                  f"resolve", file=sys.stderr)
+            return 2
+    warnings.simplefilter("ignore")
+    rows = coverage.coverage(paths, target)
+    root = paths[0] if len(paths) == 1 and Path(paths[0]).is_dir() else None
+    sys.stdout.write(f"Target {target}.\n\n" + coverage.table(rows, root))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kernels.emu", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -49,12 +73,17 @@ def main(argv=None) -> int:
     cache.add_argument("action", nargs="?", choices=("info", "clear"), default="info")
     cache.add_argument("--dir", default=None, help=f"cache directory (default: ${diskcache.ENV_DIR} or "
                                                    f"{diskcache.default_location()})")
+    cov = sub.add_parser("coverage", help="which FlyDSL kernel files capture, and the op kinds the interpreter lacks")
+    cov.add_argument("paths", nargs="+", help="a FlyDSL checkout's root, kernel directories or files")
+    cov.add_argument("--target", default="gfx950", choices=("gfx942", "gfx950"))
     args = parser.parse_args(argv)
     if args.command == "ops":
         sys.stdout.write(ops_table())
         return 0
     if args.command == "cache":
         return cache_command(args.action, args.dir)
+    if args.command == "coverage":
+        return coverage_command(args.paths, args.target)
     parser.print_help()
     return 2
 

@@ -304,6 +304,19 @@ def _lower(jf, sig, bound, bound_self):
         return module.operation.get_asm(enable_debug_info=True, assume_verified=True)
 
 
+def lowered_text(launcher, *args, **kwargs) -> str:
+    """The structured MLIR the interpreter would run for ``launcher(*args, **kwargs)``, traced and
+    lowered inside the current session and neither cached nor prepared (unknown ops do not fail
+    here).  For tools that inspect a kernel's ops (:mod:`kernels.emu.coverage`)."""
+    jf = getattr(launcher, "__self__", launcher)
+    bound_self, args = jf._split_self(args)
+    sig = jf._sig
+    bound = sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    _resolve(jf, bound.arguments)
+    return _lower(jf, sig, bound, bound_self)
+
+
 def _call_trace(jf, ctx, sig, bound, bound_self):
     params = inspect.signature(jf._trace).parameters
     if "execute" in params:

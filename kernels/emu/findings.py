@@ -38,6 +38,7 @@ from . import errors
 CHECKS = {
     "global-out-of-bounds": errors.OutOfBoundsError,     # raw global access outside every live tensor
     "lds-out-of-bounds": errors.OutOfBoundsError,        # LDS access outside its shared allocation
+    "lds-view-out-of-bounds": errors.OutOfBoundsError,   # memref access at an index past its view's shape
     "buffer-past-end": errors.OutOfBoundsError,          # strict_buffers: dropped access just past num_records
     "uninitialized-lds": errors.UninitializedReadError,
     "uninitialized-output": errors.UninitializedReadError,
@@ -51,12 +52,12 @@ CHECKS = {
 
 #: The checks whose finding breaks the memory-safety part of the robustness clause
 #: (CONTRACT.md, "Robustness"): an access outside the kernel's arguments or its own LDS
-#: allocation (or, with ``strict_buffers``, one that only the descriptor keeps out of a
+#: allocation or memref view (or, with ``strict_buffers``, one that only the descriptor keeps out of a
 #: neighbour), and a barrier part of a workgroup never reaches (a hang on hardware).
 #: Races and uninitialized reads stay inside the kernel's memory: what they break is
 #: the outputs, which the clause leaves unspecified for invalid ids.
-MEMORY_SAFETY_CHECKS = frozenset({"global-out-of-bounds", "lds-out-of-bounds", "buffer-past-end",
-                                  "divergent-barrier"})
+MEMORY_SAFETY_CHECKS = frozenset({"global-out-of-bounds", "lds-out-of-bounds", "lds-view-out-of-bounds",
+                                  "buffer-past-end", "divergent-barrier"})
 
 MODES = ("raise", "record")
 

@@ -10,7 +10,9 @@
   kernel's Python source, or ``"?"``).
 * ``ModuleIR``: ``kernels`` (name -> :class:`Func`, from ``gpu.module``),
   ``host`` (name -> :class:`Func`, the ``func.func`` launchers), ``globals``
-  (``llvm.mlir.global`` ops by symbol).
+  (``llvm.mlir.global`` and ``memref.global`` ops by symbol; a ``memref.global``
+  carries ``addr_space`` and ``global_type`` as an ``llvm.mlir.global`` does, so
+  the LDS layout treats both alike).
 
 Nothing MLIR survives this step, so execution never touches the bindings.
 """
@@ -149,6 +151,17 @@ def _dense(ir, a):
     return arr.reshape(shape) if shape else arr.reshape(())
 
 
+def _as_global(g: Op) -> Op:
+    """A global op with ``addr_space`` and ``global_type`` set (a ``memref.global`` states them
+    in its memref type: its memory space and its static size)."""
+    if g.name == "memref.global":
+        t = g.attrs.get("type")
+        if getattr(t, "kind", "") == "memref":
+            g.attrs.setdefault("addr_space", t.addrspace)
+            g.attrs.setdefault("global_type", t)
+    return g
+
+
 class _Walker:
     def __init__(self, ir):
         self.ir = ir
@@ -234,8 +247,8 @@ def load_module(text: str) -> ModuleIR:
                     if op.name == "gpu.func":
                         f = w.op(op)
                         out.kernels[f.attrs["sym_name"]] = Func(f.attrs["sym_name"], f.regions[0], f.attrs, f.loc)
-                    elif op.name == "llvm.mlir.global":
-                        g = w.op(op)
+                    elif op.name in ("llvm.mlir.global", "memref.global"):
+                        g = _as_global(w.op(op))
                         out.globals[g.attrs["sym_name"]] = g
                     elif op.name in ("llvm.func", "func.func"):
                         f = w.op(op)

@@ -516,9 +516,12 @@ class LDS:
         if not bad.any():
             return None
         j = int(np.flatnonzero(bad)[0])
-        self.report("lds-out-of-bounds",
-                    f"LDS access of {nbytes} bytes at offset {int(offs[j])} is outside its shared "
-                    f"allocation [{lo}, {hi})", info, lane=None if lanes is None else int(lanes[j]),
+        if hasattr(info, "overrun"):       # [lo, hi) is a memref view's (runtime.views.ViewAccess)
+            check, text = info.overrun(int(offs[j]), nbytes)
+        else:
+            check, text = "lds-out-of-bounds", (f"LDS access of {nbytes} bytes at offset {int(offs[j])} is "
+                                                f"outside its shared allocation [{lo}, {hi})")
+        self.report(check, text, info, lane=None if lanes is None else int(lanes[j]),
                     addr=f"LDS+{int(offs[j])}", count=_weighted(bad, weights))
         return bad
 

@@ -3,6 +3,9 @@
 ``parse_type(text) -> Ty``.  Kinds: ``int`` (width; ``index`` is int 64 with
 ``is_index``), ``float`` (name f16/bf16/f32/f64), ``ptr`` (addrspace),
 ``vector`` (shape, elem), ``struct`` (fields), ``array`` (count, elem),
+``memref`` (shape with -1 for a dynamic size, elem, addrspace: 3 for
+``#gpu.address_space<workgroup>``, strides and offset in elements, None
+where dynamic; row-major strides and offset 0 without a layout),
 ``token`` (gpu async token), ``other`` (kept as text; any op using it fails
 with a clear error).  ``np_dtype(ty)`` is the NumPy dtype holding one element
 (bf16 is held as float32 rounded to bf16), ``byte_size(ty)`` the in-memory size.
@@ -32,6 +35,8 @@ class Ty:
     packed: bool = False
     count: int = 0
     is_index: bool = False
+    strides: tuple = ()       # memref: element strides per dimension (None: dynamic)
+    offset: "int | None" = 0  # memref: element offset of the layout (None: dynamic)
 
     def __str__(self):
         return self.name or self.kind
@@ -83,6 +88,8 @@ class _P:
             el = self.typ()
             self.eat(">")
             return Ty("vector", shape=dims, elem=el, name=self.s[start:self.i].strip(), width=el.width)
+        if self.peek("memref<"):
+            return self.memref(start)
         if self.peek("!llvm.ptr"):
             self.eat("!llvm.ptr")
             a = 0
@@ -144,6 +151,77 @@ class _P:
         return Ty("other", name=self.s[start:self.i].strip())
 
 
+    def memref(self, start) -> Ty:
+        """``memref<4x?xi32, strided<[?, 1], offset: ?>, #gpu.address_space<workgroup>>`` and its shorter forms."""
+        self.eat("memref<")
+        m = re.compile(r"((?:(?:\d+|\?)x)*)").match(self.s, self.i)
+        dims = tuple(-1 if d == "?" else int(d) for d in m.group(1).split("x") if d)
+        self.i = m.end()
+        el = self.typ()
+        strides, offset, space = None, 0, 0
+        while self.peek(","):
+            self.eat(",")
+            if self.peek("strided<"):
+                self.eat("strided<")
+                end = self.s.index("]", self.i)
+                strides = tuple(None if v.strip() == "?" else int(v) for v in
+                                self.s[self.s.index("[", self.i) + 1:end].split(",") if v.strip())
+                self.i = end + 1
+                if self.peek(","):
+                    self.eat(",")
+                    self.eat("offset:")
+                    m = re.compile(r"\s*(-?\d+|\?)").match(self.s, self.i)
+                    offset = None if m.group(1) == "?" else int(m.group(1))
+                    self.i = m.end()
+                self.eat(">")
+            elif self.peek("#gpu.address_space<"):
+                self.eat("#gpu.address_space<")
+                space = _MEMORY_SPACES.get(self.ident(), -1)
+                self.eat(">")
+            else:
+                m = re.compile(r"\s*(\d+)\s*(?=[,>])").match(self.s, self.i)
+                if not m:                                   # an affine map or another attribute
+                    return Ty("other", name=self._skip_to_close(start))
+                space = int(m.group(1))
+                self.i = m.end()
+        self.eat(">")
+        if strides is None:
+            strides = row_major_strides(dims)
+        return Ty("memref", shape=dims, elem=el, addrspace=space, strides=strides, offset=offset,
+                  name=self.s[start:self.i].strip(), width=el.width)
+
+    def _skip_to_close(self, start) -> str:
+        """Skip to the ``>`` that closes the type begun at ``start``; its text."""
+        depth = 0
+        i = start
+        while i < len(self.s):
+            c = self.s[i]
+            i += 1
+            if c == "-" and self.s.startswith(">", i):     # the arrow of an affine map
+                i += 1
+            elif c == "<":
+                depth += 1
+            elif c == ">":
+                depth -= 1
+                if depth == 0:
+                    break
+        self.i = i
+        return self.s[start:i].strip()
+
+
+#: ``#gpu.address_space<...>`` names -> AMDGPU address spaces
+_MEMORY_SPACES = {"global": 1, "workgroup": 3, "private": 5}
+
+
+def row_major_strides(shape) -> tuple:
+    """Element strides of a row-major (identity layout) shape; None after a dynamic size."""
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc = None if acc is None or d < 0 else acc * d
+    return tuple(reversed(strides))
+
+
 @lru_cache(maxsize=None)
 def parse_type(text: str) -> Ty:
     p = _P(text)
@@ -194,6 +272,13 @@ def byte_size(ty: Ty) -> int:
         return n * byte_size(ty.elem)
     if ty.kind == "array":
         return ty.count * byte_size(ty.elem)
+    if ty.kind == "memref":
+        if any(d < 0 for d in ty.shape):
+            raise TypeError(f"no static size for type {ty}")
+        n = 1
+        for d in ty.shape:
+            n *= d
+        return n * byte_size(ty.elem)
     if ty.kind == "struct":
         off = 0
         for f in ty.fields:

@@ -1,7 +1,7 @@
 """The uniformity analysis: classes of values, and the same results, findings and op counts with it on and off.
 
-Every sample kernel (``tests/emu/sample_kernels.py``, the broken ones
-included), the suite's own MoE sort on each path and, with ``FLYDSL_ROOT``,
+Every sample kernel (``tests/emu/sample_kernels.py`` and the ``SmemAllocator``
+ones of ``tests/emu/smem_sample_kernels.py``, the broken ones included), the suite's own MoE sort on each path and, with ``FLYDSL_ROOT``,
 FlyDSL's ``moe_sorting_flydsl`` run twice -- ``uniformity=True`` and
 ``False`` -- with findings recorded; outputs (bit for bit), findings (every
 field) and the launches' op and lane-op counts must be the same.
@@ -16,6 +16,7 @@ import kernels.emu as emu
 from kernels.emu.codegen.uniformity import LANE, LAUNCH, WORKGROUP, Uniformity
 from tests.emu import mlir_harness
 from tests.emu import sample_kernels as K
+from tests.emu import smem_sample_kernels as S
 
 pytestmark = pytest.mark.interpreter
 
@@ -33,6 +34,9 @@ def _cases():
     x512 = torch.arange(512, dtype=torch.int32) * 7919
     xo = torch.arange(700, dtype=torch.int32)
     w_ex = torch.zeros(129, dtype=torch.int32)
+    smem_hist, smem_hist_past = S.make_smem_histogram(16), S.make_smem_histogram(16, bug="past-view")
+    smem_scan, smem_scan_race = S.make_smem_scan(256, grid=2), S.make_smem_scan(256, grid=2, bug="no-barrier")
+    smem_layout, smem_layout_uninit = S.make_smem_layout(128), S.make_smem_layout(128, bug="uninit")
     return {
         "vadd": (lambda o: K.launch_vadd(a, b, o[0], 700), lambda: [torch.zeros(700)]),
         "scan": (lambda o: scan(torch.arange(256, dtype=torch.int32), o[0], 256),
@@ -59,6 +63,14 @@ def _cases():
                              lambda: [torch.zeros(6 * 128, dtype=torch.int32)]),
         "wg-uniform-race-uninit": (lambda o: K.make_workgroup_uniform_reads(barrier=False, skip_wg=3)(o[0]),
                                    lambda: [torch.zeros(6 * 128, dtype=torch.int32)]),
+        "smem-histogram": (lambda o: smem_hist(x_hist, o[0], 300), lambda: [torch.zeros(17, dtype=torch.int32)]),
+        "smem-histogram-past-view": (lambda o: smem_hist_past(x_hist, o[0], 300),
+                                     lambda: [torch.zeros(17, dtype=torch.int32)]),
+        "smem-scan": (lambda o: smem_scan(x512, o[0]), lambda: [torch.zeros(512, dtype=torch.int32)]),
+        "smem-scan-no-barrier": (lambda o: smem_scan_race(x512, o[0]), lambda: [torch.zeros(512, dtype=torch.int32)]),
+        "smem-layout": (lambda o: smem_layout(xo[:128], o[0]), lambda: [torch.zeros(128, dtype=torch.int32)]),
+        "smem-layout-uninit": (lambda o: smem_layout_uninit(xo[:128], o[0]),
+                               lambda: [torch.zeros(128, dtype=torch.int32)]),
     }
 
 
@@ -116,7 +128,8 @@ def test_planted_workgroup_uniform_findings_are_found():
     np.testing.assert_array_equal(outs[0].numpy(), want)
 
 
-@pytest.mark.parametrize("name", ["wg-uniform-race-uninit", "broken-race", "lds-overrun"])
+@pytest.mark.parametrize("name", ["wg-uniform-race-uninit", "broken-race", "lds-overrun", "smem-histogram-past-view",
+                                  "smem-scan-no-barrier", "smem-layout-uninit"])
 def test_first_finding_raised_is_the_same(name):
     launch, make_outputs = CASES[name]
     assert _run(launch, make_outputs, True, findings="raise")[3] == _run(launch, make_outputs, False,

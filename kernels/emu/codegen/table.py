@@ -6,7 +6,7 @@ compiled, ``op`` the :class:`~kernels.emu.irload.Op`, ``m`` the name of the
 active-lane mask in the generated code.  It emits Python lines for ``op``
 through ``g``.  Handlers register with :func:`handles`, naming the ops they
 implement; the family modules of this package (``scalar``, ``memory``,
-``vector``, ``amd``, ``control``, ``host``) are the only places that do.
+``memref``, ``vector``, ``amd``, ``control``, ``host``) are the only places that do.
 
 Kinds of entries:
 
@@ -42,7 +42,7 @@ UNIFORMITY = ("operands", "checked", "launch", "workgroup", "lane", "load", "con
 class OpEntry:
     name: str
     handler: Callable
-    family: str  # the module that registered it: scalar, memory, vector, amd, control, host
+    family: str  # the module that registered it: scalar, memory, memref, vector, amd, control, host
     kind: str = "op"
     uniformity: str = "lane"   # one of UNIFORMITY
 

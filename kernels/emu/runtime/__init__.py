@@ -9,7 +9,7 @@ Modules: :mod:`.lanes` (lane bookkeeping), :mod:`.access` (``llvm.load`` /
 ``llvm.store``), :mod:`.buffers` (buffer descriptors and accesses),
 :mod:`.crosslane` (DPP, permutes, ballot, readlane, mbcnt), :mod:`.control`
 (barriers, uniformity, selects and per-lane merges), :mod:`.values` (vectors,
-aggregates, casts).
+aggregates, casts), :mod:`.views` (the index check of ``memref`` accesses).
 """
 from .access import load, load_uniform, store
 from .buffers import PAST_END_WINDOW, buffer_load, buffer_store, make_rsrc
@@ -41,11 +41,12 @@ from .values import (
                       vinsert_dyn,
                       widen_offset,
 )
+from .views import view_check
 
 __all__ = [
     "PAST_END_WINDOW", "ballot", "barrier", "bpermute", "broadcast", "buffer_load", "buffer_store", "check_div",
     "divergent_switch", "dpp", "ext_i1_signed", "for_bounds", "from_elements", "full", "insert", "keep", "load", "load_uniform",
     "make_rsrc", "mbcnt_hi", "mbcnt_lo", "merge", "merge_any", "merge_mask", "readfirstlane", "readlane", "reshape",
     "sel", "selv", "shaped_bitcast", "shuffle", "store", "uniform", "vbitcast", "vextract_dyn", "vinsert",
-    "vinsert_dyn", "widen_offset",
+    "view_check", "vinsert_dyn", "widen_offset",
 ]
