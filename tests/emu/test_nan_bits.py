@@ -13,7 +13,7 @@ and ``truncf`` still quiet.
 import numpy as np
 import pytest
 
-from tests.emu.mlir_harness import run_lanes, run_module
+from tests.emu.mlir_harness import SRC_DST_BUFFERS, run_lanes, run_module
 
 pytestmark = pytest.mark.interpreter
 
@@ -78,14 +78,7 @@ GLOBAL_COPY = """
 BUFFER_COPY = """
       %g32 = arith.index_cast %g : index to i32
       %sz = arith.constant {size} : i32
-      %off = arith.muli %g32, %sz : i32
-      %stride = arith.constant 0 : i16
-      %flags = arith.constant 159744 : i32
-      %soff = arith.constant 0 : i32
-      %gs = llvm.addrspacecast %src : !llvm.ptr<1> to !llvm.ptr
-      %gd = llvm.addrspacecast %dst : !llvm.ptr<1> to !llvm.ptr
-      %rs = rocdl.make.buffer.rsrc %gs, %stride, %nrec, %flags : !llvm.ptr to <8>
-      %rd = rocdl.make.buffer.rsrc %gd, %stride, %nrec, %flags : !llvm.ptr to <8>
+      %off = arith.muli %g32, %sz : i32""" + SRC_DST_BUFFERS.rstrip("\n") + """
       %v = rocdl.raw.ptr.buffer.load %rs, %off, %soff, 0 : {ty}
       rocdl.raw.ptr.buffer.store %v, %rd, %off, %soff, 0 : {ty}"""
 

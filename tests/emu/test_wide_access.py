@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import kernels.emu as emu
-from tests.emu.mlir_harness import run_lanes, run_module
+from tests.emu.mlir_harness import SRC_DST_BUFFERS, run_lanes, run_module
 
 pytestmark = pytest.mark.interpreter
 NL = 64                                  # lanes
@@ -113,14 +113,7 @@ module attributes {{gpu.container_module}} {{
     gpu.func @k(%src: !llvm.ptr<1>, %dst: !llvm.ptr<1>, %out: !llvm.ptr<1>, %nrec: i64, %base: i32, %step: i32) kernel {{
       %t = gpu.thread_id x
       %t32 = arith.index_cast %t : index to i32
-      %ti = arith.index_cast %t : index to i64
-      %stride = arith.constant 0 : i16
-      %flags = arith.constant 159744 : i32
-      %soff = arith.constant 0 : i32
-      %gs = llvm.addrspacecast %src : !llvm.ptr<1> to !llvm.ptr
-      %gd = llvm.addrspacecast %dst : !llvm.ptr<1> to !llvm.ptr
-      %rs = rocdl.make.buffer.rsrc %gs, %stride, %nrec, %flags : !llvm.ptr to <8>
-      %rd = rocdl.make.buffer.rsrc %gd, %stride, %nrec, %flags : !llvm.ptr to <8>
+      %ti = arith.index_cast %t : index to i64""" + SRC_DST_BUFFERS + """\
       %vo0 = arith.muli %t32, %step : i32
       %vo = arith.addi %vo0, %base : i32
       %v = rocdl.raw.ptr.buffer.load %rs, %vo, %soff, 0 : {ty}
