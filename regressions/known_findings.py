@@ -78,11 +78,18 @@ def _degenerate_row_ids(mismatch, result) -> bool:
     return getattr(mismatch, "kind", None) == "degenerate-row-invalid-ids"
 
 
+def _degenerate_row_pairs(mismatch, result) -> bool:
+    """A fused-entry problem (``kernels.backends.flydsl_upstream_fused.FusedProblem``) saying a
+    degenerate row's token is not sorted as ``topk`` pairs with distinct experts in ``[0, E)``."""
+    return getattr(mismatch, "kind", None) == "degenerate-row-pairs"
+
+
 #: Named differences a ``wrong-output`` entry may cover: (mismatch, result) -> covered.
 DIFFERENCES: dict[str, Callable] = {
     "moe_buf-tail-below-16-bytes": _moe_buf_tail,
     "sorted_ids-token-past-m": _token_past_m,
     "topk_ids-invalid-in-degenerate-row": _degenerate_row_ids,
+    "sorted_ids-degenerate-row-pairs": _degenerate_row_pairs,
 }
 
 

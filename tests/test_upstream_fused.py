@@ -5,10 +5,13 @@ near-tie rule are stated in ``kernels/backends/flydsl_upstream_fused.py``.
 Covers the fused oneshot kernel (M <= 16 and E a power of two) and the
 2-kernel fallback (gating kernel, then moe_sorting_flydsl), both targets,
 renormalize on/off, EP masks, num_local_tokens < T, exact logit ties (the
-lower-id rule), f32 / bf16 / f16 logits up to E = 512, and records upstream's known fused-path bug as a strict xfail.
+lower-id rule), f32 / bf16 / f16 logits up to E = 512, degenerate rows (NaN,
++inf, all -inf; the known finding fused-degenerate-row-dropped), and records
+upstream's known fused-path bug as a strict xfail.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -22,6 +25,7 @@ pytestmark = [
 ]
 
 from kernels.backends.flydsl_upstream_fused import (  # noqa: E402
+    DEGENERATE_ROW_PAIRS,
     check_fused,
     near_tie_rows,
     run_fused,
@@ -164,3 +168,74 @@ def test_fused_ep_store_of_one_value_by_every_wave_is_benign():
     under the sanitizer's rules, so the sanitized run is clean and agrees with the golden model."""
     judge(logits(5, 64, seed=1), 6, "gfx950", sanitize=True,
           expert_mask=(np.arange(64) % 3 != 0).astype(np.int32))
+
+
+#: Degenerate rows (oracle.degenerate_rows) and how to make one: row index -> how.
+DEGENERATE = {1: lambda row: row.__setitem__(1, float("nan")),
+              3: lambda row: row.__setitem__(row.numel() - 2, float("inf")),
+              4: lambda row: row.fill_(float("-inf"))}
+#: (E, topk, T, path): the fused oneshot kernel and the fallback (gating kernel, then the sort).
+FUSED_DEGENERATE = [(8, 2, 6, FUSED), (128, 8, 9, FUSED), (256, 8, 12, FUSED),
+                    (8, 2, 20, "moe_sorting_oneshot_kernel_0")]
+
+
+def degenerate_logits(T, E, dtype, rows=DEGENERATE):
+    x = logits(T, E, seed=E + T).to(dtype)
+    for r, make in rows.items():
+        make(x[r])
+    return x
+
+
+def _uncovered(verdict, name):
+    from regressions import known_findings
+
+    entry = known_findings.default().by_id(name)
+    return [p for p in verdict.problems if not entry.covers_mismatch(p, None, "flydsl-upstream-fused")]
+
+
+@pytest.mark.parametrize("target", TARGET_NAMES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
+@pytest.mark.parametrize("E,topk,T,path", FUSED_DEGENERATE, ids=[f"E{c[0]}-T{c[2]}" for c in FUSED_DEGENERATE])
+def test_fused_degenerate_rows_break_only_their_tokens(E, topk, T, path, dtype, target):
+    """NaN, +inf and all -inf rows among ordinary ones: every ordinary row is sorted as the
+    golden model says, and every problem is the known finding's (a degenerate row's token
+    without its topk pairs)."""
+    x = degenerate_logits(T, E, dtype)
+    result = run_fused(x, topk, target=target)
+    assert result.path == path
+    verdict = check_fused(x, topk, result)
+    assert verdict.checked and verdict.degenerate_rows == sorted(DEGENERATE)
+    assert sorted(p.row for p in verdict.problems) == sorted(DEGENERATE), verdict.summary
+    assert _uncovered(verdict, "fused-degenerate-row-dropped") == [], verdict.summary
+
+
+def test_fused_degenerate_finding_still_reproduces():
+    """The known finding's minimal input (its notes): token 1 gets no pair at all."""
+    x = torch.zeros(2, 8)
+    x[1, 1] = float("nan")
+    result = run_fused(x, 2, target="gfx950")
+    tokens = result.sorted_ids[:result.num_valid_ids[0]].view(np.uint32) & 0xFFFFFF
+    assert 1 not in tokens.tolist(), "the finding no longer reproduces: update known_findings.toml"
+    verdict = check_fused(x, 2, result)
+    assert [p.kind for p in verdict.problems] == [DEGENERATE_ROW_PAIRS], verdict.summary
+    assert _uncovered(verdict, "fused-degenerate-row-dropped") == []
+
+
+def test_degenerate_row_check_accepts_any_distinct_valid_experts_and_can_fail():
+    """A degenerate row is judged by its ids only: the kernel's sort of an ordinary row, judged
+    as if that row were degenerate, passes (its weights are not checked); losing one of that
+    token's pairs or giving it an expert twice is reported."""
+    x = logits(5, 64, seed=9)
+    result = run_fused(x, 4, target="gfx950")
+    nan_row = x.clone()
+    nan_row[2, 7] = float("nan")
+    assert check_fused(nan_row, 4, result).ok
+    n = int(result.num_valid_ids[0])
+    pairs = np.flatnonzero((result.sorted_ids[:n].view(np.uint32) & 0xFFFFFF) == 2)
+    lost = dataclasses.replace(result, sorted_ids=result.sorted_ids.copy())
+    lost.sorted_ids[pairs[0]] = (4 << 24) | 5          # the sentinel in place of one of its pairs
+    assert DEGENERATE_ROW_PAIRS in [p.kind for p in check_fused(nan_row, 4, lost).problems]
+    twice = dataclasses.replace(result, sorted_expert_ids=result.sorted_expert_ids.copy())
+    blk_a, blk_b = pairs[0] // 32, pairs[1] // 32
+    twice.sorted_expert_ids[blk_b] = twice.sorted_expert_ids[blk_a]
+    assert DEGENERATE_ROW_PAIRS in [p.kind for p in check_fused(nan_row, 4, twice).problems]

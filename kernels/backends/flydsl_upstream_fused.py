@@ -26,6 +26,14 @@ What "agree" means (the contract of ``oracle/CONTRACT.md``, gating section):
   be read back) a case with near-tie rows is *inconclusive* (``checked`` False).
   Exactly equal logits are not near-ties: they give equal probabilities in
   any implementation, so the lower-id rule is checked exactly.
+* **degenerate rows** (``oracle.degenerate_rows``: a NaN or ``+inf`` logit, or
+  no finite logit; rows < M): the kernel's choice for such a row is read back
+  from its output and must be ``topk`` pairs of that token with distinct
+  experts in ``[0, E)`` (a :class:`FusedProblem` of kind
+  ``DEGENERATE_ROW_PAIRS`` otherwise); its weights are not judged.  The
+  expected sort is then built with the pairs the kernel did sort for it (the
+  missing ones dropped), so every other row is still judged exactly.  With a
+  mask the choice cannot be read back: such a case is inconclusive.
 * **weights within tolerance**: ``|w - w_ref| <= WEIGHT_RTOL * |w_ref| + WEIGHT_ATOL``
   for valid entries; padding weights must be exactly ``+0.0``.
 * ``moe_buf`` all zero afterwards.
@@ -74,17 +82,35 @@ class FusedResult:
     target: str
 
 
+#: Kind of the :class:`FusedProblem` for a degenerate row whose token is not sorted as
+#: ``topk`` pairs with distinct experts in ``[0, E)``.
+DEGENERATE_ROW_PAIRS = "degenerate-row-pairs"
+
+
+@dataclasses.dataclass(frozen=True)
+class FusedProblem:
+    output: str          # sorted_ids, sorted_expert_ids, sorted_weights, num_valid_ids or moe_buf
+    kind: str            # e.g. "differ", "outside-tolerance", DEGENERATE_ROW_PAIRS
+    detail: str
+    row: Optional[int] = None   # the token, for problems of one row
+
+    def __str__(self):
+        return f"{self.output}: {self.kind}: {self.detail}"
+
+
 @dataclasses.dataclass
 class FusedVerdict:
     ok: bool
-    checked: bool  # False: inconclusive (near-tie rows that could not be read back)
-    problems: list
+    checked: bool  # False: inconclusive (near-tie or degenerate rows that could not be read back)
+    problems: list  # of FusedProblem
     near_tie_rows: list
+    degenerate_rows: list = dataclasses.field(default_factory=list)
 
     @property
     def summary(self) -> str:
         state = "agrees" if self.ok else ("INCONCLUSIVE" if not self.checked else "DISAGREES")
         ties = f"; near-tie rows {self.near_tie_rows}" if self.near_tie_rows else ""
+        ties += f"; degenerate rows {self.degenerate_rows}" if self.degenerate_rows else ""
         return f"fused {state}{ties}" + "".join(f"\n  {p}" for p in self.problems[:8])
 
 
@@ -167,7 +193,7 @@ def _read_back_ids(result: FusedResult, M: int, topk: int, unit_size: int, probl
     ids = np.full((M, topk), -1, np.int64)
     n = int(result.num_valid_ids[0])
     if not 0 <= n <= result.sorted_ids.size or n % unit_size:
-        problems.append(f"num_valid_ids[0]={n} is not a valid padded length")
+        problems.append(FusedProblem("num_valid_ids", "invalid-length", f"num_valid_ids[0]={n} is not a valid padded length"))
         return ids
     for pos in range(n):
         v = int(np.uint32(result.sorted_ids[pos]))
@@ -175,9 +201,59 @@ def _read_back_ids(result: FusedResult, M: int, topk: int, unit_size: int, probl
         if token < M and slot < topk:
             expert = int(result.sorted_expert_ids[pos // unit_size])
             if ids[token, slot] != -1:
-                problems.append(f"(token {token}, slot {slot}) appears twice")
+                problems.append(FusedProblem("sorted_ids", "pair-twice", f"(token {token}, slot {slot}) appears twice"))
             ids[token, slot] = expert
     return ids
+
+
+def degenerate_row_problem(row: np.ndarray, E: int) -> Optional[str]:
+    """Why a degenerate row's read-back choice ``row`` (-1 where a slot has no pair) breaks
+    the contract's clause (``topk`` distinct experts in ``[0, E)``), or None."""
+    present = row[row >= 0]
+    if present.size == row.size and (present < E).all() and np.unique(present).size == row.size:
+        return None
+    return (f"{present.size} of {row.size} slots sorted (experts {row.tolist()}, -1 = no pair); "
+            f"expected {row.size} distinct experts in [0, {E})")
+
+
+def _kept_once(row: np.ndarray, E: int) -> np.ndarray:
+    """``row`` with ids outside ``[0, E)`` and repeats of an earlier slot's id set to -1."""
+    out, seen = np.full_like(row, -1), set()
+    for slot, e in enumerate(row.tolist()):
+        if 0 <= e < E and e not in seen:
+            out[slot] = e
+            seen.add(e)
+    return out
+
+
+def _choices(logits, topk, result, unit_size, expert_mask, renormalize, M, problems):
+    """Golden ids and weights, with the kernel's own choice read back for near-tie and
+    degenerate rows; ``(ids, weights, near-tie rows, degenerate rows, conclusive)``."""
+    E = logits.shape[1]
+    gold_ids, gold_w = oracle.softmax_topk(logits, topk, renormalize)
+    degenerate = [int(r) for r in np.flatnonzero(oracle.degenerate_rows(logits)[:M])]
+    ties = [r for r in near_tie_rows(logits, topk, M) if r not in degenerate]
+    if not ties and not degenerate:
+        return gold_ids, gold_w, ties, degenerate, True
+    if expert_mask is not None:
+        problems.append(FusedProblem("sorted_ids", "inconclusive", "near-tie or degenerate rows with an expert mask: "
+                                     "cannot read back the kernel's choice"))
+        return gold_ids, gold_w, ties, degenerate, False
+    kernel_ids = _read_back_ids(result, M, topk, unit_size, problems)
+    probs = oracle.softmax(logits)
+    for r in ties:
+        accepted = accept_near_tie_choice(probs[r], kernel_ids[r], renormalize)
+        if isinstance(accepted, str):
+            problems.append(FusedProblem("sorted_ids", "near-tie-choice", f"near-tie row {r}: {accepted}"))
+            continue
+        gold_ids[r], gold_w[r] = accepted
+    for r in degenerate:
+        why = degenerate_row_problem(kernel_ids[r], E)
+        if why:
+            problems.append(FusedProblem("sorted_ids", DEGENERATE_ROW_PAIRS, f"degenerate row {r}: {why}", r))
+        gold_ids[r] = _kept_once(kernel_ids[r], E)   # the expected sort holds the kernel's valid pairs
+        gold_w[r] = np.float32(np.nan)
+    return gold_ids, gold_w, ties, degenerate, True
 
 
 def check_fused(logits: torch.Tensor, topk: int, result: FusedResult, *, unit_size: int = 32,
@@ -186,49 +262,54 @@ def check_fused(logits: torch.Tensor, topk: int, result: FusedResult, *, unit_si
     """Judge ``result`` against ``softmax_topk`` + ``moe_sorting`` (module docstring)."""
     T, E = logits.shape
     M = T if num_local_tokens is None else num_local_tokens
-    gold_ids, gold_w = oracle.softmax_topk(logits, topk, renormalize)
-    probs = oracle.softmax(logits)
-    ties = near_tie_rows(logits, topk, M)
     problems: list = []
-    if ties:
-        if expert_mask is not None:
-            return FusedVerdict(False, False, ["near-tie rows with an expert mask: cannot read back the kernel's choice"], ties)
-        kernel_ids = _read_back_ids(result, M, topk, unit_size, problems)
-        for r in ties:
-            accepted = accept_near_tie_choice(probs[r], kernel_ids[r], renormalize)
-            if isinstance(accepted, str):
-                problems.append(f"near-tie row {r}: {accepted}")
-                continue
-            gold_ids[r], gold_w[r] = accepted
-    if problems:
-        return FusedVerdict(False, True, problems, ties)
-    expected = oracle.moe_sorting(np.ascontiguousarray(gold_ids, np.int32), np.ascontiguousarray(gold_w, np.float32),
-                                  E, unit_size, expert_mask, num_local_tokens)
+    gold_ids, gold_w, ties, degenerate, conclusive = _choices(
+        logits, topk, result, unit_size, expert_mask, renormalize, M, problems)
+    if not conclusive:
+        return FusedVerdict(False, False, problems, ties, degenerate)
+    if any(p.kind != DEGENERATE_ROW_PAIRS for p in problems):
+        return FusedVerdict(False, True, problems, ties, degenerate)
+    gold_ids = np.ascontiguousarray(gold_ids, np.int32)
+    dropped = (gold_ids[:M] < 0).any()
+    expected = oracle.moe_sorting(gold_ids, np.ascontiguousarray(gold_w, np.float32), E, unit_size, expert_mask,
+                                  num_local_tokens, invalid_ids="drop" if dropped else "reject")
     n = int(expected.num_valid_ids[0])
     if not np.array_equal(result.num_valid_ids, expected.num_valid_ids):
-        problems.append(f"num_valid_ids {result.num_valid_ids.tolist()} != {expected.num_valid_ids.tolist()}")
+        problems.append(FusedProblem("num_valid_ids", "differ",
+                                     f"{result.num_valid_ids.tolist()} != {expected.num_valid_ids.tolist()}"))
         n = min(n, int(result.num_valid_ids[0]) if 0 <= result.num_valid_ids[0] <= n else n)
     bad = np.nonzero(result.sorted_ids[:n] != expected.sorted_ids[:n])[0]
     if bad.size:
         i = int(bad[0])
-        problems.append(f"sorted_ids differ at {bad.size} positions, first {i}: "
-                        f"{int(np.uint32(result.sorted_ids[i])):#x} != {int(np.uint32(expected.sorted_ids[i])):#x}")
+        problems.append(FusedProblem("sorted_ids", "differ", f"differ at {bad.size} positions, first {i}: "
+                                     f"{int(np.uint32(result.sorted_ids[i])):#x} != "
+                                     f"{int(np.uint32(expected.sorted_ids[i])):#x}"))
     nb = n // unit_size
     badb = np.nonzero(result.sorted_expert_ids[:nb] != expected.sorted_expert_ids[:nb])[0]
     if badb.size:
-        problems.append(f"sorted_expert_ids differ at blocks {badb[:8].tolist()}")
+        problems.append(FusedProblem("sorted_expert_ids", "differ", f"differ at blocks {badb[:8].tolist()}"))
+    problems += _weight_problems(result, expected, n, topk, M, degenerate)
+    if not result.moe_buf_zeroed:
+        problems.append(FusedProblem("moe_buf", "not-zeroed", "moe_buf was not zeroed"))
+    return FusedVerdict(not problems, True, problems, ties, degenerate)
+
+
+def _weight_problems(result: FusedResult, expected, n: int, topk: int, M: int, degenerate: list) -> list:
+    """Padding weights exactly +0.0; other weights within tolerance, except a degenerate row's."""
+    problems = []
     sentinel = np.int32(np.uint32((topk << 24) | M).view(np.int32)) if n else None
     is_pad = expected.sorted_ids[:n] == sentinel
     w, w_ref = result.sorted_weights[:n], expected.sorted_weights[:n]
     pad_bits = w[is_pad].view(np.uint32)
     if pad_bits.size and pad_bits.any():
-        problems.append(f"padding weights are not +0.0 at {int((pad_bits != 0).sum())} positions")
-    real = ~is_pad
-    err = np.abs(w[real].astype(np.float64) - w_ref[real]) - (WEIGHT_RTOL * np.abs(w_ref[real]) + WEIGHT_ATOL)
+        problems.append(FusedProblem("sorted_weights", "padding-not-zero",
+                                     f"padding weights are not +0.0 at {int((pad_bits != 0).sum())} positions"))
+    tokens = expected.sorted_ids[:n].view(np.uint32) & 0xFFFFFF
+    judged = ~is_pad & ~np.isin(tokens, degenerate)
+    err = np.abs(w[judged].astype(np.float64) - w_ref[judged]) - (WEIGHT_RTOL * np.abs(w_ref[judged]) + WEIGHT_ATOL)
     if err.size and not (err <= 0).all():
         i = int(np.nonzero(~(err <= 0))[0][0])
-        problems.append(f"weights outside tolerance at {int((~(err <= 0)).sum())} positions, first: "
-                        f"{float(w[real][i])!r} vs {float(w_ref[real][i])!r}")
-    if not result.moe_buf_zeroed:
-        problems.append("moe_buf was not zeroed")
-    return FusedVerdict(not problems, True, problems, ties)
+        problems.append(FusedProblem("sorted_weights", "outside-tolerance",
+                                     f"weights outside tolerance at {int((~(err <= 0)).sum())} positions, first: "
+                                     f"{float(w[judged][i])!r} vs {float(w_ref[judged][i])!r}"))
+    return problems

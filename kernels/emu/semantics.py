@@ -15,7 +15,10 @@ Documented decisions where ``arith`` says poison / UB:
   sanitizer the result is 0.  ``INT_MIN / -1`` wraps to ``INT_MIN``.
 * ``fptosi``/``fptoui`` out of range (poison) saturate, NaN gives 0, as
   ``v_cvt_i32_f32`` does.
-* ``bf16`` is held as float32 rounded to nearest-even bf16 after every op.
+* ``bf16`` is held as float32 rounded to nearest-even bf16 after every op that
+  computes (arithmetic, conversions, ``truncf``: a NaN comes out quiet); ops
+  that move bits (loads, stores, bitcasts, vector element moves, ``select``)
+  keep every pattern, signalling NaNs included (:func:`bf16_to_bits`).
 """
 from __future__ import annotations
 
@@ -54,8 +57,16 @@ def round_bf16(x):
 
 
 def bf16_to_bits(x):
-    a = np.asarray(round_bf16(x), dtype=np.float32)
-    return (a.view(np.uint32) >> np.uint32(16)).astype(np.uint16)
+    """The 16 bits of held bf16 values, unchanged: a held value is float32 whose low 16
+    bits are zero, so its top half is the bf16 (signalling NaNs stay signalling, as
+    plain moves keep them).  A float32 with low bits set is rounded first (``round_bf16``)."""
+    a = np.asarray(x, dtype=np.float32)
+    b = a.view(np.uint32) if a.ndim else a.reshape(1).view(np.uint32)
+    exact = (b & np.uint32(0xFFFF)) == 0
+    if not exact.all():
+        b = np.where(exact, b, np.asarray(round_bf16(a)).reshape(b.shape).view(np.uint32))
+    out = (b >> np.uint32(16)).astype(np.uint16)
+    return out if a.ndim else out[0]
 
 
 def bits_to_bf16(b):

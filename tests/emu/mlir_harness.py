@@ -54,6 +54,20 @@ def load(text, rename=None):
     return module
 
 
+#: Kernel lines that make raw buffer descriptors ``%rs`` and ``%rd`` (stride 0,
+#: ``%nrec`` bytes) of the global pointers ``%src`` and ``%dst``, and ``%soff`` = 0.
+#: Holds no braces, so ``str.format`` templates may include it.
+SRC_DST_BUFFERS = """
+      %stride = arith.constant 0 : i16
+      %flags = arith.constant 159744 : i32
+      %soff = arith.constant 0 : i32
+      %gs = llvm.addrspacecast %src : !llvm.ptr<1> to !llvm.ptr
+      %gd = llvm.addrspacecast %dst : !llvm.ptr<1> to !llvm.ptr
+      %rs = rocdl.make.buffer.rsrc %gs, %stride, %nrec, %flags : !llvm.ptr to <8>
+      %rd = rocdl.make.buffer.rsrc %gd, %stride, %nrec, %flags : !llvm.ptr to <8>
+"""
+
+
 _NP = {"i1": np.bool_, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
        "f16": np.float16, "f32": np.float32, "f64": np.float64, "bf16": np.uint16}
 
