@@ -78,7 +78,7 @@ _UW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _aligned(o, nbytes):
-    return nbytes in _UW and not (o & (nbytes - 1)).any()
+    return nbytes == 1 or (nbytes in _UW and not (o & (nbytes - 1)).any())
 
 
 def _byte_index(offs, size):
@@ -118,10 +118,15 @@ class GlobalMemory:
         them and drops their stores), else it is None."""
         addr = np.asarray(addr, dtype=np.int64)
         if len(self.allocs) > 1 and addr.shape[0]:
+            lo, hi = int(addr.min()), int(addr.max()) + size
             k0 = self._last_k                   # most accesses stay in the allocation of the previous one
             a = self.allocs[k0]
-            if a.start <= addr.min() and addr.max() + size <= a.end:
+            if a.start <= lo and hi <= a.end:
                 return k0, addr - a.start, None
+            for k0, a in enumerate(self.allocs):    # else one allocation holding them all, found by its span
+                if a.start <= lo and hi <= a.end:
+                    self._last_k = k0
+                    return k0, addr - a.start, None
         if len(self.allocs) == 1:
             a = self.allocs[0]
             ok = (addr >= a.start) & (addr + size <= a.end)
@@ -132,11 +137,6 @@ class GlobalMemory:
         ok = (k >= 0) & (addr + size <= self.ends[np.maximum(k, 0)])
         if not ok.all():
             return None, None, self._oob(addr, ~ok, size, info, lanes)
-        k0 = k[0]
-        if (k == k0).all():
-            a = self.allocs[k0]
-            self._last_k = int(k0)
-            return int(k0), addr - a.start, None
         return k, addr - self.starts[k], None
 
     def _find1(self, addr, size, info):
@@ -327,7 +327,8 @@ class GlobalMemory:
         nb = a.end - a.start
         words = o[:, None] + _BYTE_STEPS[nbytes] if nbytes in _BYTE_STEPS else \
             o[:, None] + np.arange(nbytes, dtype=np.int64)[None, :]
-        if o.shape[0] and int(o.max()) + nbytes > nb:
+        clamped = o.shape[0] and int(o.max()) + nbytes > nb
+        if clamped:
             words = np.minimum(words, nb - 1)
         wg1, ep1, wave1 = wg, ep, (NO_WAVE if wave is None else wave)
         wg, ep, wave = _column(wg1), _column(ep1), _column(wave1)
@@ -356,13 +357,14 @@ class GlobalMemory:
                                           f"same launch")
             if np.ndim(wave) or wave != NO_WAVE:
                 self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1)
+        shared = (np.ndim(wg) or np.ndim(wave)) and (clamped or _may_share_bytes(o, nbytes))
         if is_write:
             a.wr[words] = wg
             a.wr_wv[words] = wave
             a.wr_ep[words] = ep
-            if np.ndim(wave):                  # several waves stored to one byte in this instruction
+            if np.ndim(wave) and shared:       # several waves stored to one byte in this instruction
                 a.wr_wv[words[a.wr_wv[words] != wave]] = ALL_WAVES
-            if np.ndim(wg):
+            if np.ndim(wg) and shared:
                 back = a.wr[words]
                 if (back != wg).any():
                     report(back != wg, lambda j: f"global byte {int(words.flat[j])} of {a.name} written by "
@@ -375,7 +377,7 @@ class GlobalMemory:
             a.rd_wv[words] = np.where(same & (prev != wave), MANY_WAVES, wave)
             a.rd_ep[words] = ep
             a.rd[words] = np.where((rd == -1) | (rd == wg), wg, -2)
-            if np.ndim(wg) or np.ndim(wave):
+            if shared:
                 back_wv = a.rd_wv[words]
                 a.rd_wv[words[back_wv != wave]] = MANY_WAVES
                 back = a.rd[words]
@@ -406,6 +408,12 @@ class GlobalMemory:
 
 #: Byte steps of an access of 1, 2, 4, 8 or 16 bytes, as a row to add to its offsets.
 _BYTE_STEPS = {n: np.arange(n, dtype=np.int64)[None, :] for n in (1, 2, 4, 8, 16)}
+
+
+def _may_share_bytes(o, nbytes):
+    """Whether accesses of ``nbytes`` at byte offsets ``o`` may touch one byte twice: False
+    when the offsets ascend by at least ``nbytes`` (the common lane-ordered access)."""
+    return o.shape[0] > 1 and not (np.diff(o) >= nbytes).all()
 
 
 def _column(x):
