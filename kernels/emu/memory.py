@@ -416,6 +416,11 @@ def _may_share_bytes(o, nbytes):
     return o.shape[0] > 1 and not (np.diff(o) >= nbytes).all()
 
 
+def _repeats(words):
+    """Whether the word indices ``words`` may hold one word twice: False when they ascend."""
+    return words.shape[0] > 1 and not (np.diff(words) > 0).all()
+
+
 def _column(x):
     """A per-access array as a column (broadcasts over the bytes of each access); scalars as they are."""
     return x[:, None] if np.ndim(x) else x
@@ -592,7 +597,7 @@ class LDS:
             unset = self.init32[w] != 0x01010101
             if unset.any():
                 self._uninit(offs, unset, lanes, info, weights)
-            self._race(offs, 4, self._waves(lanes), False, info, lanes=lanes, weights=weights)
+            self._race(offs, 4, self._waves(lanes), False, info, lanes=lanes, weights=weights, aligned=True)
             return self.mem32[w].view(np.uint8).reshape(-1, 4)
         idx = _byte_index(offs, nbytes)
         ini = self.init[idx]
@@ -636,7 +641,7 @@ class LDS:
             changed = (old != d) | ~agree | (self.init32[w] != 0x01010101)
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], 4, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel])
+                self._race(offs[sel], 4, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel], aligned=True)
             self.init32[w] = 0x01010101
             return
         idx = _byte_index(offs, nbytes)
@@ -718,22 +723,24 @@ class LDS:
                 elif len(waves) > 1 or self.rd_wave[w] != waves[0]:
                     self.rd_wave[w] = -2
 
-    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None, weights=None):
+    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None, weights=None, aligned=False):
         """Race check of a per-lane access; ``agree`` (writes): per lane, whether its bytes
         are what the word holds after the instruction (lanes of several waves storing one
         value to one word in one instruction are benign; different values race).
-        ``lanes`` name the accessing lanes in reports."""
-        w0 = offs >> 2
+        ``lanes`` name the accessing lanes in reports; ``aligned``: the offsets are known
+        to be multiples of 4."""
         per = 1
-        if nbytes > 4 or ((offs & 3) + nbytes > 4).any():
+        if nbytes == 4 and aligned:
+            words = offs >> 2
+        elif nbytes > 4 or ((offs & 3) + nbytes > 4).any():
             per = (nbytes + 3) // 4 + 1
-            words = (w0[:, None] + np.arange(per)[None, :])
+            words = ((offs >> 2)[:, None] + np.arange(per)[None, :])
             words = np.minimum(words, self.wr_ep.shape[0] - 1).reshape(-1)
             waves = np.repeat(waves, per)
             if agree is not None:
                 agree = np.repeat(agree, per)
         else:
-            words = w0
+            words = offs >> 2
 
         def report(bad, message):
             j = int(np.nonzero(bad)[0][0])
@@ -745,22 +752,26 @@ class LDS:
 
         ep = self._ep(words)
         wcur = self.wr_ep[words] == ep
-        conflict = wcur & (self.wr_wave[words] != waves)
-        if not is_write:
-            conflict &= self.wr_wave[words] != ALL_WAVES     # every wave stored that value itself
+        conflict = None
+        if wcur.any():                       # a word written in this epoch: by another wave?
+            ww = self.wr_wave[words]
+            conflict = wcur & (ww != waves)
+            if not is_write:
+                conflict &= ww != ALL_WAVES     # every wave stored that value itself
         if is_write:
             rcur = self.rd_ep[words] == ep
             rw = self.rd_wave[words]
-            conflict |= rcur & ((rw == -2) | (rw != waves))
-        if conflict.any():
+            after_read = rcur & ((rw == -2) | (rw != waves))
+            conflict = after_read if conflict is None else conflict | after_read
+        if conflict is not None and conflict.any():
             report(conflict, lambda j: f"LDS word {int(words[j])} (byte {int(words[j]) * 4}) touched by wave "
                                        f"{int(waves[j])} and another wave between two barriers, at least one "
                                        f"writing (missing gpu.barrier?)")
         if is_write:
             self.wr_ep[words] = ep
             self.wr_wave[words] = waves
-            multi = self.wr_wave[words] != waves
-            if multi.any():
+            multi = self.wr_wave[words] != waves if _repeats(words) else None
+            if multi is not None and multi.any():
                 bad = multi if agree is None else multi & ~agree
                 if bad.any():
                     report(bad, lambda j: f"LDS word {int(words[j])} written with different values by two waves "
@@ -771,7 +782,8 @@ class LDS:
             old = np.where(old_ep == ep, self.rd_wave[words], waves)
             self.rd_ep[words] = ep
             self.rd_wave[words] = waves
-            back = self.rd_wave[words]
-            multi = (old != waves) | (back != waves)
+            multi = old != waves
+            if _repeats(words):                  # a word read by several lanes here
+                multi |= self.rd_wave[words] != waves
             if multi.any():
                 self.rd_wave[words[multi]] = -2

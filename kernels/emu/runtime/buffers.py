@@ -112,8 +112,30 @@ def _u32(x):
     return x.astype(np.int64) & 0xFFFFFFFF
 
 
-def _at(x, ok):
-    return x if np.ndim(x) == 0 else x[ok]
+def _at(x, sel):
+    return x if np.ndim(x) == 0 else x[sel]
+
+
+def _in_range(vo, c, gran, nrec, stride):
+    """Which accessing lanes pass the range check for the bytes ``[c, c + gran)`` of their access:
+    None when all do, else their positions (ascending, possibly none)."""
+    ok = amdgpu.buffer_in_range(vo + c if c else vo, gran, nrec, stride)
+    n = np.count_nonzero(ok)
+    if n == ok.shape[0]:
+        return None
+    return np.flatnonzero(ok) if n else _NONE
+
+
+_NONE = np.zeros(0, np.int64)
+
+
+def _addresses(base, so, vo, c, sel=None):
+    """Host addresses (int64) ``base + soffset + voffset + c`` of the accessing lanes ``sel`` (all when None)."""
+    if sel is not None:
+        base, so, vo = _at(base, sel), _at(so, sel), vo[sel]
+    if np.ndim(base) == 0 and np.ndim(so) == 0:
+        return vo + (int(base) + int(so) + c)
+    return np.asarray(base + so + vo + c, np.int64)
 
 
 def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
@@ -138,13 +160,11 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     out = np.zeros((idx.shape[0], nbytes), np.uint8)
     _past_end(X, bl, vo, nbytes, nl, stride, info, "load", idx)
     for c in range(0, nbytes, gran):
-        ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if ok.all():                     # every lane in range: no per-lane selection
-            addr = bl + so + vo + c
-            out[:, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx))
-        elif ok.any():
-            addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
-            out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx[ok]))
+        sel = _in_range(vo, c, gran, nl, stride)
+        if sel is None:                  # every lane in range: no per-lane selection
+            out[:, c:c + gran] = X.gmem.read(_addresses(bl, so, vo, c), gran, info, **who(X, idx))
+        elif sel.shape[0]:
+            out[sel, c:c + gran] = X.gmem.read(_addresses(bl, so, vo, c, sel), gran, info, **who(X, idx[sel]))
     vals = from_bytes(out, mdt, shape)
     if conv is not None:
         vals = conv(vals)
@@ -178,11 +198,9 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
         so, bl, nl = (x if np.ndim(x) == 0 else x[order] for x in (so, bl, nl))
     _past_end(X, bl, vo, nbytes, nl, stride, info, "store", idx)
     for c in range(0, nbytes, gran):
-        ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if ok.all():                     # every lane in range: no per-lane selection
-            X.gmem.write(np.asarray(bl + so + vo + c, np.int64), np.ascontiguousarray(raw[:, c:c + gran]), info,
-                         **who(X, idx))
-        elif ok.any():
-            addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
-            X.gmem.write(np.asarray(addr, np.int64), np.ascontiguousarray(raw[ok, c:c + gran]), info,
-                         **who(X, idx[ok]))
+        sel = _in_range(vo, c, gran, nl, stride)
+        if sel is None:                  # every lane in range: no per-lane selection
+            X.gmem.write(_addresses(bl, so, vo, c), np.ascontiguousarray(raw[:, c:c + gran]), info, **who(X, idx))
+        elif sel.shape[0]:
+            X.gmem.write(_addresses(bl, so, vo, c, sel), np.ascontiguousarray(raw[sel, c:c + gran]), info,
+                         **who(X, idx[sel]))
