@@ -413,12 +413,12 @@ _BYTE_STEPS = {n: np.arange(n, dtype=np.int64)[None, :] for n in (1, 2, 4, 8, 16
 def _may_share_bytes(o, nbytes):
     """Whether accesses of ``nbytes`` at byte offsets ``o`` may touch one byte twice: False
     when the offsets ascend by at least ``nbytes`` (the common lane-ordered access)."""
-    return o.shape[0] > 1 and not (np.diff(o) >= nbytes).all()
+    return o.shape[0] > 1 and not (o[1:] - o[:-1] >= nbytes).all()
 
 
 def _repeats(words):
     """Whether the word indices ``words`` may hold one word twice: False when they ascend."""
-    return words.shape[0] > 1 and not (np.diff(words) > 0).all()
+    return words.shape[0] > 1 and not (words[1:] > words[:-1]).all()
 
 
 def _column(x):
@@ -580,19 +580,29 @@ class LDS:
     def read(self, offs, nbytes, lanes, lo, hi, info, weights=None):
         """Bytes ``(n, nbytes)`` at LDS offsets ``offs`` read by ``lanes``, inside ``[lo, hi)``.
         ``weights`` (default 1 each): how many lanes of the same wave and address each access
-        stands for, when one access is read for a whole wave (reported counts)."""
-        if not self.sanitize:
-            return self._hw_read(offs, nbytes, lanes)
-        outside = self._check(offs, nbytes, lo, hi, info, lanes, weights)
-        if outside is not None:        # recorded: those lanes read what the hardware reads
-            out = self._hw_read(offs, nbytes, lanes)
-            ok = ~outside
-            if ok.any():
-                out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info,
-                                    None if weights is None else weights[ok])
-            return out
-        offs = self._phys(offs, lanes)
-        if nbytes == 4 and not (offs & 3).any():         # aligned dwords: word views
+        stands for, when one access is read for a whole wave (reported counts).  ``offs`` may
+        be one offset (an int) that every lane reads."""
+        if np.ndim(offs) == 0:
+            off = int(offs)
+            if not self.sanitize or nbytes != 4 or off & 3 or off < lo or off + 4 > hi:
+                return self.read(np.full(lanes.shape[0], off, np.int64), nbytes, lanes, lo, hi, info, weights)
+            base = self._lane_facts(lanes)[0]      # inside its allocation, aligned: straight to the word views
+            offs = base + off if np.ndim(base) else np.full(lanes.shape[0], off, np.int64)
+            aligned = True
+        else:
+            if not self.sanitize:
+                return self._hw_read(offs, nbytes, lanes)
+            outside = self._check(offs, nbytes, lo, hi, info, lanes, weights)
+            if outside is not None:        # recorded: those lanes read what the hardware reads
+                out = self._hw_read(offs, nbytes, lanes)
+                ok = ~outside
+                if ok.any():
+                    out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info,
+                                        None if weights is None else weights[ok])
+                return out
+            offs = self._phys(offs, lanes)
+            aligned = nbytes == 4 and not (offs & 3).any()
+        if aligned:                                       # aligned dwords: word views
             w = offs >> 2
             unset = self.init32[w] != 0x01010101
             if unset.any():

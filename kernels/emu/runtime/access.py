@@ -107,7 +107,7 @@ def load_uniform(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
     rep, weight, lane_rep = representatives(X, m)
     if rep.shape[0] == 0:
         return load(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info)
-    addr = pick(X, ptr, rep, 0).astype(np.int64)
+    addr = int(ptr) if np.ndim(ptr) == 0 else pick(X, ptr, rep, 0).astype(np.int64)
     raw = X.lds.read(addr, nbytes, rep, lo, hi, info, weight)
     vals = from_bytes(raw, mdt, shape)
     if conv is not None:
