@@ -46,7 +46,7 @@ from .findings import RAISE
 
 class Allocation:
     __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "wr_wv", "wr_ep", "rd_wv",
-                 "rd_ep", "init", "_views", "pending", "pending_bytes")
+                 "rd_ep", "init", "_views", "pending", "pending_bytes", "pending_ids")
 
     def __init__(self, start, nbytes, name, output_only=False):
         self.start = int(start)
@@ -61,6 +61,7 @@ class Allocation:
         self.wr = self.rd = self.wr_wv = self.wr_ep = self.rd_wv = self.rd_ep = None
         self.pending = []          # reads not yet applied to the race shadows (see GlobalMemory._track)
         self.pending_bytes = 0
+        self.pending_ids = set()   # ids of the arrays the log holds (counted once in pending_bytes)
         self.init = np.zeros(int(nbytes), bool) if output_only else None
         self._views = {}
 
@@ -106,6 +107,7 @@ class GlobalMemory:
             a.rd = None
             a.pending = []
             a.pending_bytes = 0
+            a.pending_ids = set()
             if a.output_only:
                 a.init[:] = False
 
@@ -303,7 +305,7 @@ class GlobalMemory:
                 # write.  Reads of tensors a launch never writes (its inputs) so cost a list append;
                 # the first write (or a long log) applies them in their order (_apply_pending).
                 a.pending.append((o, nbytes, wg, info, wave, ep, lanes))
-                a.pending_bytes += o.shape[0] * 48
+                a.pending_bytes += _new_bytes(a.pending_ids, (o, wg, wave, ep, lanes))
                 return
             self._apply_pending(a)
         return self._track_now(a, o, nbytes, wg, is_write, info, wave, ep, lanes)
@@ -317,7 +319,7 @@ class GlobalMemory:
         a.wr_ep = np.zeros(nb, np.int32)
         a.rd_wv = np.full(nb, NO_WAVE, np.int32)
         a.rd_ep = np.zeros(nb, np.int32)
-        pending, a.pending, a.pending_bytes = a.pending, [], 0
+        pending, a.pending, a.pending_bytes, a.pending_ids = a.pending, [], 0, set()
         for o, nbytes, wg, info, wave, ep, lanes in pending:
             self._track_now(a, o, nbytes, wg, False, info, wave, ep, lanes)
 
@@ -426,8 +428,20 @@ def _column(x):
     return x[:, None] if np.ndim(x) else x
 
 
-#: Bytes of logged reads (about 48 per access) an allocation keeps before applying them to its shadows.
-_PENDING_LIMIT = 64 << 20
+#: Bytes of arrays an allocation's log of reads holds before it is applied to its shadows.
+_PENDING_LIMIT = 128 << 20
+
+
+def _new_bytes(seen, arrays):
+    """Bytes of the arrays among ``arrays`` not in ``seen`` (ids, updated): what a log entry adds
+    to the memory the log holds (arrays it shares with earlier entries, such as a batch's lane
+    tables, count once; the log keeps them alive, so their ids stay theirs)."""
+    n = 0
+    for x in arrays:
+        if isinstance(x, np.ndarray) and id(x) not in seen:
+            seen.add(id(x))
+            n += x.nbytes
+    return n
 #: Wave codes of the global race shadow besides real wave ids (>= 0).
 NO_WAVE, MANY_WAVES, ALL_WAVES = -1, -2, -4
 
