@@ -41,6 +41,7 @@ import ctypes
 import numpy as np
 
 from . import provenance
+from .arrays import ndim
 from .findings import RAISE
 
 
@@ -357,16 +358,16 @@ class GlobalMemory:
                     report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
                                           f"{_at(wg1, j // nbytes)} writes it after another workgroup read it in the "
                                           f"same launch")
-            if np.ndim(wave) or wave != NO_WAVE:
+            if ndim(wave) or wave != NO_WAVE:
                 self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1)
-        shared = (np.ndim(wg) or np.ndim(wave)) and (clamped or _may_share_bytes(o, nbytes))
+        shared = (ndim(wg) or ndim(wave)) and (clamped or _may_share_bytes(o, nbytes))
         if is_write:
             a.wr[words] = wg
             a.wr_wv[words] = wave
             a.wr_ep[words] = ep
-            if np.ndim(wave) and shared:       # several waves stored to one byte in this instruction
+            if ndim(wave) and shared:       # several waves stored to one byte in this instruction
                 a.wr_wv[words[a.wr_wv[words] != wave]] = ALL_WAVES
-            if np.ndim(wg) and shared:
+            if ndim(wg) and shared:
                 back = a.wr[words]
                 if (back != wg).any():
                     report(back != wg, lambda j: f"global byte {int(words.flat[j])} of {a.name} written by "
@@ -425,7 +426,7 @@ def _repeats(words):
 
 def _column(x):
     """A per-access array as a column (broadcasts over the bytes of each access); scalars as they are."""
-    return x[:, None] if np.ndim(x) else x
+    return x[:, None] if ndim(x) else x
 
 
 #: Bytes of arrays an allocation's log of reads holds before it is applied to its shadows.
@@ -451,14 +452,14 @@ def _wave_name(w: int) -> str:
 
 
 def _at(x, j):
-    return int(x[j]) if np.ndim(x) else int(x)
+    return int(x[j]) if ndim(x) else int(x)
 
 
 def _lane_at(lanes, j):
     """The lane id of access ``j`` (None when the caller named no lanes)."""
     if lanes is None:
         return None
-    return int(lanes[j]) if np.ndim(lanes) else int(lanes)
+    return int(lanes[j]) if ndim(lanes) else int(lanes)
 
 
 def _accesses(bad, nbytes):
@@ -479,7 +480,7 @@ def _weighted(bad, weights):
 
 def _sel(x, sel):
     """``x[sel]`` for a per-access array; scalars (and ``sel`` None) pass through."""
-    return x if sel is None or x is None or np.ndim(x) == 0 else x[sel]
+    return x if sel is None or x is None or ndim(x) == 0 else x[sel]
 
 
 class LDS:
@@ -596,12 +597,12 @@ class LDS:
         ``weights`` (default 1 each): how many lanes of the same wave and address each access
         stands for, when one access is read for a whole wave (reported counts).  ``offs`` may
         be one offset (an int) that every lane reads."""
-        if np.ndim(offs) == 0:
+        if ndim(offs) == 0:
             off = int(offs)
             if not self.sanitize or nbytes != 4 or off & 3 or off < lo or off + 4 > hi:
                 return self.read(np.full(lanes.shape[0], off, np.int64), nbytes, lanes, lo, hi, info, weights)
             base = self._lane_facts(lanes)[0]      # inside its allocation, aligned: straight to the word views
-            offs = base + off if np.ndim(base) else np.full(lanes.shape[0], off, np.int64)
+            offs = base + off if ndim(base) else np.full(lanes.shape[0], off, np.int64)
             aligned = True
         else:
             if not self.sanitize:

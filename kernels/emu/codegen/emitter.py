@@ -35,13 +35,14 @@ import numpy as np
 
 from .. import runtime, semantics
 from ..amdgpu import AddressSpace
+from ..arrays import ndim
 from ..errors import UnsupportedOpError
 from ..mtypes import np_dtype
 from .table import OPS
 from .uniformity import LAUNCH, Uniformity
 
 #: Names every generated function's namespace has besides its constants.
-_BUILTIN_NAMES = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter}
+_BUILTIN_NAMES = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter, "_nd": ndim}
 
 
 class Compiled:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import amdgpu
 from ..amdgpu import BufferResource
+from ..arrays import ndim
 from ..errors import UnsupportedOpError
 from .lanes import from_bytes, lanes, pick, scatter_active, to_bytes, who, who_uniform
 
@@ -41,7 +42,7 @@ def make_rsrc(base, stride, nrec, flags) -> BufferResource:
     b = np.asarray(base)
     if b.ndim and (b == b[0]).all():
         b = b[0]
-    return BufferResource(np.int64(b) if np.ndim(b) == 0 else b.astype(np.int64), int(st[0]) & 0x3FFF, nr,
+    return BufferResource(np.int64(b) if ndim(b) == 0 else b.astype(np.int64), int(st[0]) & 0x3FFF, nr,
                           int(np.asarray(flags).reshape(-1)[0]) & 0xFFFFFFFF)
 
 
@@ -68,7 +69,7 @@ def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
     little goes unnoticed until the buffer is a view into a larger one."""
     if not X.strict_buffers or stride != 0:
         return
-    if np.ndim(nrec) == 0:                   # one descriptor for every lane: decide on the offsets alone
+    if ndim(nrec) == 0:                   # one descriptor for every lane: decide on the offsets alone
         n = int(nrec)
         if n >= _EXACT_RECORDS_LIMIT:
             return
@@ -86,22 +87,22 @@ def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
              f"buffer {what} of {size} bytes at offset {o1} of {X.gmem.name_at(b1)} ends {o1 + size - n1} "
              f"bytes past its num_records ({n1}): the hardware drops it, hiding an index that is off by a "
              f"little; a masked-off access uses an offset at least {PAST_END_WINDOW} bytes past the end",
-             info, lane=None if idx is None or np.ndim(idx) == 0 else int(idx[k]), addr=b1 + o1,
+             info, lane=None if idx is None or ndim(idx) == 0 else int(idx[k]), addr=b1 + o1,
              count=int(np.count_nonzero(bad)))
 
 
 def _uniform_access(X, rsrc, voff, soff):
-    return (np.ndim(voff) == 0 and np.ndim(soff) == 0 and X.nb == 1 and np.ndim(rsrc.base) == 0
-            and np.ndim(rsrc.num_records) == 0)
+    return (ndim(voff) == 0 and ndim(soff) == 0 and X.nb == 1 and ndim(rsrc.base) == 0
+            and ndim(rsrc.num_records) == 0)
 
 
 def _lane_offsets(X, rsrc, voff, soff, idx):
     """(voffset, soffset, base, num_records) of the active lanes ``idx``, each scalar or per lane."""
     vo = _u32(pick(X, voff, idx, 0))
-    so = int(np.asarray(soff).reshape(-1)[0]) & 0xFFFFFFFF if np.ndim(soff) == 0 \
+    so = int(np.asarray(soff).reshape(-1)[0]) & 0xFFFFFFFF if ndim(soff) == 0 \
         else _u32(pick(X, soff, idx, 0))
     base, nrec = rsrc.base, rsrc.num_records
-    return vo, so, (base if np.ndim(base) == 0 else base[idx]), (nrec if np.ndim(nrec) == 0 else nrec[idx])
+    return vo, so, (base if ndim(base) == 0 else base[idx]), (nrec if ndim(nrec) == 0 else nrec[idx])
 
 
 def _u32(x):
@@ -113,7 +114,7 @@ def _u32(x):
 
 
 def _at(x, sel):
-    return x if np.ndim(x) == 0 else x[sel]
+    return x if ndim(x) == 0 else x[sel]
 
 
 def _in_range(vo, c, gran, nrec, stride):
@@ -133,7 +134,7 @@ def _addresses(base, so, vo, c, sel=None):
     """Host addresses (int64) ``base + soffset + voffset + c`` of the accessing lanes ``sel`` (all when None)."""
     if sel is not None:
         base, so, vo = _at(base, sel), _at(so, sel), vo[sel]
-    if np.ndim(base) == 0 and np.ndim(so) == 0:
+    if ndim(base) == 0 and ndim(so) == 0:
         return vo + (int(base) + int(so) + c)
     return np.asarray(base + so + vo + c, np.int64)
 
@@ -175,7 +176,7 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     """``rocdl.raw.ptr.buffer.store`` of ``val`` (arguments as :func:`buffer_load`)."""
     stride = rsrc.stride
     gran = _chunk(nbytes, esize)
-    if _uniform_access(X, rsrc, voff, soff) and np.ndim(val) == len(shape) and X.rng is None:
+    if _uniform_access(X, rsrc, voff, soff) and ndim(val) == len(shape) and X.rng is None:
         base, nrec = rsrc.base, rsrc.num_records
         vo = int(voff) & 0xFFFFFFFF
         so = int(soff) & 0xFFFFFFFF
@@ -195,7 +196,7 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     order = X.store_order(idx)
     if order is not None:
         vo, raw, idx = vo[order], raw[order], idx[order]
-        so, bl, nl = (x if np.ndim(x) == 0 else x[order] for x in (so, bl, nl))
+        so, bl, nl = (x if ndim(x) == 0 else x[order] for x in (so, bl, nl))
     _past_end(X, bl, vo, nbytes, nl, stride, info, "store", idx)
     for c in range(0, nbytes, gran):
         sel = _in_range(vo, c, gran, nl, stride)
