@@ -73,7 +73,7 @@ def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
         n = int(nrec)
         if n >= _EXACT_RECORDS_LIMIT:
             return
-        ov = np.asarray(off, np.int64)
+        ov = off if isinstance(off, np.ndarray) else np.asarray(off, np.int64)    # uint32 compares exactly too
         if not ((ov > n - size) & (ov < n + PAST_END_WINDOW)).any():
             return
     o, nr, b = np.broadcast_arrays(np.atleast_1d(np.asarray(off, np.int64)),
@@ -106,11 +106,16 @@ def _lane_offsets(X, rsrc, voff, soff, idx):
 
 
 def _u32(x):
-    """Offsets as the unsigned 32-bit values the hardware adds, in int64."""
+    """Offsets as the unsigned 32-bit values the hardware adds: a uint32 view of int32 offsets
+    (no copy; widened where an address is formed), else int64."""
     x = np.asarray(x)
     if x.dtype == np.int32:
-        return x.view(np.uint32).astype(np.int64)
+        return x.view(np.uint32)
     return x.astype(np.int64) & 0xFFFFFFFF
+
+
+def _i64(x):
+    return x if x.dtype == np.int64 else x.astype(np.int64)
 
 
 def _at(x, sel):
@@ -120,7 +125,11 @@ def _at(x, sel):
 def _in_range(vo, c, gran, nrec, stride):
     """Which accessing lanes pass the range check for the bytes ``[c, c + gran)`` of their access:
     None when all do, else their positions (ascending, possibly none)."""
-    ok = amdgpu.buffer_in_range(vo + c if c else vo, gran, nrec, stride)
+    if c == 0 and stride == 0 and ndim(nrec) == 0:     # one descriptor: compare the offsets as they are
+        limit = (int(nrec) & 0xFFFFFFFF) - gran
+        ok = vo <= limit if limit >= 0 else np.zeros(vo.shape, bool)
+    else:
+        ok = amdgpu.buffer_in_range(_i64(vo) + c if c else vo, gran, nrec, stride)
     n = np.count_nonzero(ok)
     if n == ok.shape[0]:
         return None
@@ -132,11 +141,12 @@ _NONE = np.zeros(0, np.int64)
 
 def _addresses(base, so, vo, c, sel=None):
     """Host addresses (int64) ``base + soffset + voffset + c`` of the accessing lanes ``sel`` (all when None)."""
+    vo = _i64(vo if sel is None else vo[sel])
     if sel is not None:
-        base, so, vo = _at(base, sel), _at(so, sel), vo[sel]
+        base, so = _at(base, sel), _at(so, sel)
     if ndim(base) == 0 and ndim(so) == 0:
         return vo + (int(base) + int(so) + c)
-    return np.asarray(base + so + vo + c, np.int64)
+    return np.asarray(base + _i64(np.asarray(so)) + vo + c, np.int64)
 
 
 def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
