@@ -41,12 +41,13 @@ import ctypes
 import numpy as np
 
 from . import provenance
+from .arrays import ndim
 from .findings import RAISE
 
 
 class Allocation:
     __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "wr_wv", "wr_ep", "rd_wv",
-                 "rd_ep", "init", "_views", "pending", "pending_bytes")
+                 "rd_ep", "init", "_views", "pending", "pending_bytes", "pending_ids")
 
     def __init__(self, start, nbytes, name, output_only=False):
         self.start = int(start)
@@ -61,6 +62,7 @@ class Allocation:
         self.wr = self.rd = self.wr_wv = self.wr_ep = self.rd_wv = self.rd_ep = None
         self.pending = []          # reads not yet applied to the race shadows (see GlobalMemory._track)
         self.pending_bytes = 0
+        self.pending_ids = set()   # ids of the arrays the log holds (counted once in pending_bytes)
         self.init = np.zeros(int(nbytes), bool) if output_only else None
         self._views = {}
 
@@ -78,7 +80,7 @@ _UW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _aligned(o, nbytes):
-    return nbytes in _UW and not (o & (nbytes - 1)).any()
+    return nbytes == 1 or (nbytes in _UW and not (o & (nbytes - 1)).any())
 
 
 def _byte_index(offs, size):
@@ -106,6 +108,7 @@ class GlobalMemory:
             a.rd = None
             a.pending = []
             a.pending_bytes = 0
+            a.pending_ids = set()
             if a.output_only:
                 a.init[:] = False
 
@@ -118,10 +121,15 @@ class GlobalMemory:
         them and drops their stores), else it is None."""
         addr = np.asarray(addr, dtype=np.int64)
         if len(self.allocs) > 1 and addr.shape[0]:
+            lo, hi = int(addr.min()), int(addr.max()) + size
             k0 = self._last_k                   # most accesses stay in the allocation of the previous one
             a = self.allocs[k0]
-            if a.start <= addr.min() and addr.max() + size <= a.end:
+            if a.start <= lo and hi <= a.end:
                 return k0, addr - a.start, None
+            for k0, a in enumerate(self.allocs):    # else one allocation holding them all, found by its span
+                if a.start <= lo and hi <= a.end:
+                    self._last_k = k0
+                    return k0, addr - a.start, None
         if len(self.allocs) == 1:
             a = self.allocs[0]
             ok = (addr >= a.start) & (addr + size <= a.end)
@@ -132,11 +140,6 @@ class GlobalMemory:
         ok = (k >= 0) & (addr + size <= self.ends[np.maximum(k, 0)])
         if not ok.all():
             return None, None, self._oob(addr, ~ok, size, info, lanes)
-        k0 = k[0]
-        if (k == k0).all():
-            a = self.allocs[k0]
-            self._last_k = int(k0)
-            return int(k0), addr - a.start, None
         return k, addr - self.starts[k], None
 
     def _find1(self, addr, size, info):
@@ -303,7 +306,7 @@ class GlobalMemory:
                 # write.  Reads of tensors a launch never writes (its inputs) so cost a list append;
                 # the first write (or a long log) applies them in their order (_apply_pending).
                 a.pending.append((o, nbytes, wg, info, wave, ep, lanes))
-                a.pending_bytes += o.shape[0] * 48
+                a.pending_bytes += _new_bytes(a.pending_ids, (o, wg, wave, ep, lanes))
                 return
             self._apply_pending(a)
         return self._track_now(a, o, nbytes, wg, is_write, info, wave, ep, lanes)
@@ -317,7 +320,7 @@ class GlobalMemory:
         a.wr_ep = np.zeros(nb, np.int32)
         a.rd_wv = np.full(nb, NO_WAVE, np.int32)
         a.rd_ep = np.zeros(nb, np.int32)
-        pending, a.pending, a.pending_bytes = a.pending, [], 0
+        pending, a.pending, a.pending_bytes, a.pending_ids = a.pending, [], 0, set()
         for o, nbytes, wg, info, wave, ep, lanes in pending:
             self._track_now(a, o, nbytes, wg, False, info, wave, ep, lanes)
 
@@ -327,7 +330,8 @@ class GlobalMemory:
         nb = a.end - a.start
         words = o[:, None] + _BYTE_STEPS[nbytes] if nbytes in _BYTE_STEPS else \
             o[:, None] + np.arange(nbytes, dtype=np.int64)[None, :]
-        if o.shape[0] and int(o.max()) + nbytes > nb:
+        clamped = o.shape[0] and int(o.max()) + nbytes > nb
+        if clamped:
             words = np.minimum(words, nb - 1)
         wg1, ep1, wave1 = wg, ep, (NO_WAVE if wave is None else wave)
         wg, ep, wave = _column(wg1), _column(ep1), _column(wave1)
@@ -354,15 +358,16 @@ class GlobalMemory:
                     report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
                                           f"{_at(wg1, j // nbytes)} writes it after another workgroup read it in the "
                                           f"same launch")
-            if np.ndim(wave) or wave != NO_WAVE:
+            if ndim(wave) or wave != NO_WAVE:
                 self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1)
+        shared = (ndim(wg) or ndim(wave)) and (clamped or _may_share_bytes(o, nbytes))
         if is_write:
             a.wr[words] = wg
             a.wr_wv[words] = wave
             a.wr_ep[words] = ep
-            if np.ndim(wave):                  # several waves stored to one byte in this instruction
+            if ndim(wave) and shared:       # several waves stored to one byte in this instruction
                 a.wr_wv[words[a.wr_wv[words] != wave]] = ALL_WAVES
-            if np.ndim(wg):
+            if ndim(wg) and shared:
                 back = a.wr[words]
                 if (back != wg).any():
                     report(back != wg, lambda j: f"global byte {int(words.flat[j])} of {a.name} written by "
@@ -375,7 +380,7 @@ class GlobalMemory:
             a.rd_wv[words] = np.where(same & (prev != wave), MANY_WAVES, wave)
             a.rd_ep[words] = ep
             a.rd[words] = np.where((rd == -1) | (rd == wg), wg, -2)
-            if np.ndim(wg) or np.ndim(wave):
+            if shared:
                 back_wv = a.rd_wv[words]
                 a.rd_wv[words[back_wv != wave]] = MANY_WAVES
                 back = a.rd[words]
@@ -408,13 +413,36 @@ class GlobalMemory:
 _BYTE_STEPS = {n: np.arange(n, dtype=np.int64)[None, :] for n in (1, 2, 4, 8, 16)}
 
 
+def _may_share_bytes(o, nbytes):
+    """Whether accesses of ``nbytes`` at byte offsets ``o`` may touch one byte twice: False
+    when the offsets ascend by at least ``nbytes`` (the common lane-ordered access)."""
+    return o.shape[0] > 1 and not (o[1:] - o[:-1] >= nbytes).all()
+
+
+def _repeats(words):
+    """Whether the word indices ``words`` may hold one word twice: False when they ascend."""
+    return words.shape[0] > 1 and not (words[1:] > words[:-1]).all()
+
+
 def _column(x):
     """A per-access array as a column (broadcasts over the bytes of each access); scalars as they are."""
-    return x[:, None] if np.ndim(x) else x
+    return x[:, None] if ndim(x) else x
 
 
-#: Bytes of logged reads (about 48 per access) an allocation keeps before applying them to its shadows.
-_PENDING_LIMIT = 64 << 20
+#: Bytes of arrays an allocation's log of reads holds before it is applied to its shadows.
+_PENDING_LIMIT = 128 << 20
+
+
+def _new_bytes(seen, arrays):
+    """Bytes of the arrays among ``arrays`` not in ``seen`` (ids, updated): what a log entry adds
+    to the memory the log holds (arrays it shares with earlier entries, such as a batch's lane
+    tables, count once; the log keeps them alive, so their ids stay theirs)."""
+    n = 0
+    for x in arrays:
+        if isinstance(x, np.ndarray) and id(x) not in seen:
+            seen.add(id(x))
+            n += x.nbytes
+    return n
 #: Wave codes of the global race shadow besides real wave ids (>= 0).
 NO_WAVE, MANY_WAVES, ALL_WAVES = -1, -2, -4
 
@@ -424,14 +452,14 @@ def _wave_name(w: int) -> str:
 
 
 def _at(x, j):
-    return int(x[j]) if np.ndim(x) else int(x)
+    return int(x[j]) if ndim(x) else int(x)
 
 
 def _lane_at(lanes, j):
     """The lane id of access ``j`` (None when the caller named no lanes)."""
     if lanes is None:
         return None
-    return int(lanes[j]) if np.ndim(lanes) else int(lanes)
+    return int(lanes[j]) if ndim(lanes) else int(lanes)
 
 
 def _accesses(bad, nbytes):
@@ -452,7 +480,7 @@ def _weighted(bad, weights):
 
 def _sel(x, sel):
     """``x[sel]`` for a per-access array; scalars (and ``sel`` None) pass through."""
-    return x if sel is None or x is None or np.ndim(x) == 0 else x[sel]
+    return x if sel is None or x is None or ndim(x) == 0 else x[sel]
 
 
 class LDS:
@@ -570,24 +598,34 @@ class LDS:
     def read(self, offs, nbytes, lanes, lo, hi, info, weights=None):
         """Bytes ``(n, nbytes)`` at LDS offsets ``offs`` read by ``lanes``, inside ``[lo, hi)``.
         ``weights`` (default 1 each): how many lanes of the same wave and address each access
-        stands for, when one access is read for a whole wave (reported counts)."""
-        if not self.sanitize:
-            return self._hw_read(offs, nbytes, lanes)
-        outside = self._check(offs, nbytes, lo, hi, info, lanes, weights)
-        if outside is not None:        # recorded: those lanes read what the hardware reads
-            out = self._hw_read(offs, nbytes, lanes)
-            ok = ~outside
-            if ok.any():
-                out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info,
-                                    None if weights is None else weights[ok])
-            return out
-        offs = self._phys(offs, lanes)
-        if nbytes == 4 and not (offs & 3).any():         # aligned dwords: word views
+        stands for, when one access is read for a whole wave (reported counts).  ``offs`` may
+        be one offset (an int) that every lane reads."""
+        if ndim(offs) == 0:
+            off = int(offs)
+            if not self.sanitize or nbytes != 4 or off & 3 or off < lo or off + 4 > hi:
+                return self.read(np.full(lanes.shape[0], off, np.int64), nbytes, lanes, lo, hi, info, weights)
+            base = self._lane_facts(lanes)[0]      # inside its allocation, aligned: straight to the word views
+            offs = base + off if ndim(base) else np.full(lanes.shape[0], off, np.int64)
+            aligned = True
+        else:
+            if not self.sanitize:
+                return self._hw_read(offs, nbytes, lanes)
+            outside = self._check(offs, nbytes, lo, hi, info, lanes, weights)
+            if outside is not None:        # recorded: those lanes read what the hardware reads
+                out = self._hw_read(offs, nbytes, lanes)
+                ok = ~outside
+                if ok.any():
+                    out[ok] = self.read(offs[ok], nbytes, lanes[ok], lo, hi, info,
+                                        None if weights is None else weights[ok])
+                return out
+            offs = self._phys(offs, lanes)
+            aligned = nbytes == 4 and not (offs & 3).any()
+        if aligned:                                       # aligned dwords: word views
             w = offs >> 2
             unset = self.init32[w] != 0x01010101
             if unset.any():
                 self._uninit(offs, unset, lanes, info, weights)
-            self._race(offs, 4, self._waves(lanes), False, info, lanes=lanes, weights=weights)
+            self._race(offs, 4, self._waves(lanes), False, info, lanes=lanes, weights=weights, aligned=True)
             return self.mem32[w].view(np.uint8).reshape(-1, 4)
         idx = _byte_index(offs, nbytes)
         ini = self.init[idx]
@@ -631,7 +669,7 @@ class LDS:
             changed = (old != d) | ~agree | (self.init32[w] != 0x01010101)
             if changed.any():
                 sel = changed if not changed.all() else slice(None)
-                self._race(offs[sel], 4, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel])
+                self._race(offs[sel], 4, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel], aligned=True)
             self.init32[w] = 0x01010101
             return
         idx = _byte_index(offs, nbytes)
@@ -713,22 +751,24 @@ class LDS:
                 elif len(waves) > 1 or self.rd_wave[w] != waves[0]:
                     self.rd_wave[w] = -2
 
-    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None, weights=None):
+    def _race(self, offs, nbytes, waves, is_write, info, agree=None, lanes=None, weights=None, aligned=False):
         """Race check of a per-lane access; ``agree`` (writes): per lane, whether its bytes
         are what the word holds after the instruction (lanes of several waves storing one
         value to one word in one instruction are benign; different values race).
-        ``lanes`` name the accessing lanes in reports."""
-        w0 = offs >> 2
+        ``lanes`` name the accessing lanes in reports; ``aligned``: the offsets are known
+        to be multiples of 4."""
         per = 1
-        if nbytes > 4 or ((offs & 3) + nbytes > 4).any():
+        if nbytes == 4 and aligned:
+            words = offs >> 2
+        elif nbytes > 4 or ((offs & 3) + nbytes > 4).any():
             per = (nbytes + 3) // 4 + 1
-            words = (w0[:, None] + np.arange(per)[None, :])
+            words = ((offs >> 2)[:, None] + np.arange(per)[None, :])
             words = np.minimum(words, self.wr_ep.shape[0] - 1).reshape(-1)
             waves = np.repeat(waves, per)
             if agree is not None:
                 agree = np.repeat(agree, per)
         else:
-            words = w0
+            words = offs >> 2
 
         def report(bad, message):
             j = int(np.nonzero(bad)[0][0])
@@ -740,22 +780,26 @@ class LDS:
 
         ep = self._ep(words)
         wcur = self.wr_ep[words] == ep
-        conflict = wcur & (self.wr_wave[words] != waves)
-        if not is_write:
-            conflict &= self.wr_wave[words] != ALL_WAVES     # every wave stored that value itself
+        conflict = None
+        if wcur.any():                       # a word written in this epoch: by another wave?
+            ww = self.wr_wave[words]
+            conflict = wcur & (ww != waves)
+            if not is_write:
+                conflict &= ww != ALL_WAVES     # every wave stored that value itself
         if is_write:
             rcur = self.rd_ep[words] == ep
             rw = self.rd_wave[words]
-            conflict |= rcur & ((rw == -2) | (rw != waves))
-        if conflict.any():
+            after_read = rcur & ((rw == -2) | (rw != waves))
+            conflict = after_read if conflict is None else conflict | after_read
+        if conflict is not None and conflict.any():
             report(conflict, lambda j: f"LDS word {int(words[j])} (byte {int(words[j]) * 4}) touched by wave "
                                        f"{int(waves[j])} and another wave between two barriers, at least one "
                                        f"writing (missing gpu.barrier?)")
         if is_write:
             self.wr_ep[words] = ep
             self.wr_wave[words] = waves
-            multi = self.wr_wave[words] != waves
-            if multi.any():
+            multi = self.wr_wave[words] != waves if _repeats(words) else None
+            if multi is not None and multi.any():
                 bad = multi if agree is None else multi & ~agree
                 if bad.any():
                     report(bad, lambda j: f"LDS word {int(words[j])} written with different values by two waves "
@@ -766,7 +810,8 @@ class LDS:
             old = np.where(old_ep == ep, self.rd_wave[words], waves)
             self.rd_ep[words] = ep
             self.rd_wave[words] = waves
-            back = self.rd_wave[words]
-            multi = (old != waves) | (back != waves)
+            multi = old != waves
+            if _repeats(words):                  # a word read by several lanes here
+                multi |= self.rd_wave[words] != waves
             if multi.any():
                 self.rd_wave[words[multi]] = -2

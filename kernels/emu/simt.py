@@ -81,6 +81,8 @@ class WG:
         self.tid32_z = self.tid_z.astype(np.int32)
         self.lane64 = (t % W).astype(np.int64)
         self.lane32 = (t % W).astype(np.int32)
+        self.wave_lane = t // W                          # wave of each lane inside its workgroup
+        self.copy_lane = self.lane_ids // Lp             # workgroup (LDS copy) of each lane in the batch
         self.bdim_x, self.bdim_y, self.bdim_z = (np.int64(b) for b in block)
         self.m0 = t < nthreads
         self.n_live = nthreads * nb

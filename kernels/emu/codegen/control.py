@@ -32,7 +32,7 @@ def scf_if(g, op, m):
     else_b = op.regions[1] if len(op.regions) > 1 and op.regions[1].ops else None
     res = [g.value(r) for r in op.results]
     mt, me = f"mt{k}", f"me{k}"
-    g.emit(f"if np.ndim({c}) == 0:")
+    g.emit(f"if _nd({c}) == 0:")
     g.emit(f"    _k{k} = 1 if {c} else 2; {mt} = {me} = {m}")
     g.emit("else:")
     g.emit(f"    {mt} = {m} & {c}; {me} = {m} & ~{c}")

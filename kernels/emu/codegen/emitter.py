@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import runtime, semantics
 from ..amdgpu import AddressSpace
+from ..arrays import ndim
 from ..errors import UnsupportedOpError
 from ..mtypes import np_dtype
 from .table import OPS
@@ -42,7 +43,7 @@ from .uniformity import LAUNCH, Uniformity
 from .wide import refuse_unless_taken
 
 #: Names every generated function's namespace has besides its constants.
-_BUILTIN_NAMES = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter}
+_BUILTIN_NAMES = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter, "_nd": ndim}
 
 
 class Compiled:

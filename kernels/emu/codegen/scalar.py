@@ -214,7 +214,7 @@ def select(g, op, m):
     if t.kind == "vector" and op.operand_types[0].kind != "vector":
         g.emit(f"{g.res(op)} = rt.selv({c}, {a}, {b}, {rank(t)})")
     elif held_as_tuple(t):
-        g.emit(f"{g.res(op)} = ({a} if {c} else {b}) if np.ndim({c}) == 0 else rt.merge_any({c}, {a}, {b})")
+        g.emit(f"{g.res(op)} = ({a} if {c} else {b}) if _nd({c}) == 0 else rt.merge_any({c}, {a}, {b})")
     else:
         g.emit(f"{g.res(op)} = rt.sel({c}, {a}, {b})")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..amdgpu import GLOBAL_SPACES, LDS_APERTURE, AddressSpace
+from ..arrays import ndim
 from ..errors import UnsupportedOpError
 from .lanes import from_bytes, lanes, pick, representatives, scatter_active, to_bytes, waves_of, who, who_uniform
 
@@ -52,7 +53,7 @@ def _mem_write(X, space, addr, raw, idx, lo, hi, info):
 
 def _scalar_path(X, ptr, space):
     """Whether a uniform pointer can take the one-workgroup scalar fast path."""
-    return np.ndim(ptr) == 0 and X.nb == 1 and (
+    return ndim(ptr) == 0 and X.nb == 1 and (
         space in (AddressSpace.LDS, AddressSpace.GLOBAL) or (space == AddressSpace.FLAT and ptr < LDS_APERTURE))
 
 
@@ -80,7 +81,7 @@ def load(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
 
 def store(X, val, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
     """``llvm.store`` of ``val`` (converted by ``conv``, stored as ``mdt``)."""
-    if np.ndim(val) == len(shape) and X.rng is None and _scalar_path(X, ptr, space):
+    if ndim(val) == len(shape) and X.rng is None and _scalar_path(X, ptr, space):
         v = val if conv is None else conv(val)
         raw = np.ascontiguousarray(np.asarray(v, dtype=mdt)).reshape(-1).view(np.uint8)
         if space == AddressSpace.LDS:
@@ -107,7 +108,7 @@ def load_uniform(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
     rep, weight, lane_rep = representatives(X, m)
     if rep.shape[0] == 0:
         return load(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info)
-    addr = pick(X, ptr, rep, 0).astype(np.int64)
+    addr = int(ptr) if ndim(ptr) == 0 else pick(X, ptr, rep, 0).astype(np.int64)
     raw = X.lds.read(addr, nbytes, rep, lo, hi, info, weight)
     vals = from_bytes(raw, mdt, shape)
     if conv is not None:

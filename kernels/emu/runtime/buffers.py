@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import amdgpu
 from ..amdgpu import BufferResource
+from ..arrays import ndim
 from ..errors import UnsupportedOpError
 from .lanes import from_bytes, lanes, pick, scatter_active, to_bytes, who, who_uniform
 
@@ -41,7 +42,7 @@ def make_rsrc(base, stride, nrec, flags) -> BufferResource:
     b = np.asarray(base)
     if b.ndim and (b == b[0]).all():
         b = b[0]
-    return BufferResource(np.int64(b) if np.ndim(b) == 0 else b.astype(np.int64), int(st[0]) & 0x3FFF, nr,
+    return BufferResource(np.int64(b) if ndim(b) == 0 else b.astype(np.int64), int(st[0]) & 0x3FFF, nr,
                           int(np.asarray(flags).reshape(-1)[0]) & 0xFFFFFFFF)
 
 
@@ -68,11 +69,11 @@ def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
     little goes unnoticed until the buffer is a view into a larger one."""
     if not X.strict_buffers or stride != 0:
         return
-    if np.ndim(nrec) == 0:                   # one descriptor for every lane: decide on the offsets alone
+    if ndim(nrec) == 0:                   # one descriptor for every lane: decide on the offsets alone
         n = int(nrec)
         if n >= _EXACT_RECORDS_LIMIT:
             return
-        ov = np.asarray(off, np.int64)
+        ov = off if isinstance(off, np.ndarray) else np.asarray(off, np.int64)    # uint32 compares exactly too
         if not ((ov > n - size) & (ov < n + PAST_END_WINDOW)).any():
             return
     o, nr, b = np.broadcast_arrays(np.atleast_1d(np.asarray(off, np.int64)),
@@ -86,34 +87,66 @@ def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
              f"buffer {what} of {size} bytes at offset {o1} of {X.gmem.name_at(b1)} ends {o1 + size - n1} "
              f"bytes past its num_records ({n1}): the hardware drops it, hiding an index that is off by a "
              f"little; a masked-off access uses an offset at least {PAST_END_WINDOW} bytes past the end",
-             info, lane=None if idx is None or np.ndim(idx) == 0 else int(idx[k]), addr=b1 + o1,
+             info, lane=None if idx is None or ndim(idx) == 0 else int(idx[k]), addr=b1 + o1,
              count=int(np.count_nonzero(bad)))
 
 
 def _uniform_access(X, rsrc, voff, soff):
-    return (np.ndim(voff) == 0 and np.ndim(soff) == 0 and X.nb == 1 and np.ndim(rsrc.base) == 0
-            and np.ndim(rsrc.num_records) == 0)
+    return (ndim(voff) == 0 and ndim(soff) == 0 and X.nb == 1 and ndim(rsrc.base) == 0
+            and ndim(rsrc.num_records) == 0)
 
 
 def _lane_offsets(X, rsrc, voff, soff, idx):
     """(voffset, soffset, base, num_records) of the active lanes ``idx``, each scalar or per lane."""
     vo = _u32(pick(X, voff, idx, 0))
-    so = int(np.asarray(soff).reshape(-1)[0]) & 0xFFFFFFFF if np.ndim(soff) == 0 \
+    so = int(np.asarray(soff).reshape(-1)[0]) & 0xFFFFFFFF if ndim(soff) == 0 \
         else _u32(pick(X, soff, idx, 0))
     base, nrec = rsrc.base, rsrc.num_records
-    return vo, so, (base if np.ndim(base) == 0 else base[idx]), (nrec if np.ndim(nrec) == 0 else nrec[idx])
+    return vo, so, (base if ndim(base) == 0 else base[idx]), (nrec if ndim(nrec) == 0 else nrec[idx])
 
 
 def _u32(x):
-    """Offsets as the unsigned 32-bit values the hardware adds, in int64."""
+    """Offsets as the unsigned 32-bit values the hardware adds: a uint32 view of int32 offsets
+    (no copy; widened where an address is formed), else int64."""
     x = np.asarray(x)
     if x.dtype == np.int32:
-        return x.view(np.uint32).astype(np.int64)
+        return x.view(np.uint32)
     return x.astype(np.int64) & 0xFFFFFFFF
 
 
-def _at(x, ok):
-    return x if np.ndim(x) == 0 else x[ok]
+def _i64(x):
+    return x if x.dtype == np.int64 else x.astype(np.int64)
+
+
+def _at(x, sel):
+    return x if ndim(x) == 0 else x[sel]
+
+
+def _in_range(vo, c, gran, nrec, stride):
+    """Which accessing lanes pass the range check for the bytes ``[c, c + gran)`` of their access:
+    None when all do, else their positions (ascending, possibly none)."""
+    if c == 0 and stride == 0 and ndim(nrec) == 0:     # one descriptor: compare the offsets as they are
+        limit = (int(nrec) & 0xFFFFFFFF) - gran
+        ok = vo <= limit if limit >= 0 else np.zeros(vo.shape, bool)
+    else:
+        ok = amdgpu.buffer_in_range(_i64(vo) + c if c else vo, gran, nrec, stride)
+    n = np.count_nonzero(ok)
+    if n == ok.shape[0]:
+        return None
+    return np.flatnonzero(ok) if n else _NONE
+
+
+_NONE = np.zeros(0, np.int64)
+
+
+def _addresses(base, so, vo, c, sel=None):
+    """Host addresses (int64) ``base + soffset + voffset + c`` of the accessing lanes ``sel`` (all when None)."""
+    vo = _i64(vo if sel is None else vo[sel])
+    if sel is not None:
+        base, so = _at(base, sel), _at(so, sel)
+    if ndim(base) == 0 and ndim(so) == 0:
+        return vo + (int(base) + int(so) + c)
+    return np.asarray(base + _i64(np.asarray(so)) + vo + c, np.int64)
 
 
 def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
@@ -138,13 +171,11 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     out = np.zeros((idx.shape[0], nbytes), np.uint8)
     _past_end(X, bl, vo, nbytes, nl, stride, info, "load", idx)
     for c in range(0, nbytes, gran):
-        ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if ok.all():                     # every lane in range: no per-lane selection
-            addr = bl + so + vo + c
-            out[:, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx))
-        elif ok.any():
-            addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
-            out[ok, c:c + gran] = X.gmem.read(np.asarray(addr, np.int64), gran, info, **who(X, idx[ok]))
+        sel = _in_range(vo, c, gran, nl, stride)
+        if sel is None:                  # every lane in range: no per-lane selection
+            out[:, c:c + gran] = X.gmem.read(_addresses(bl, so, vo, c), gran, info, **who(X, idx))
+        elif sel.shape[0]:
+            out[sel, c:c + gran] = X.gmem.read(_addresses(bl, so, vo, c, sel), gran, info, **who(X, idx[sel]))
     vals = from_bytes(out, mdt, shape)
     if conv is not None:
         vals = conv(vals)
@@ -155,7 +186,7 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     """``rocdl.raw.ptr.buffer.store`` of ``val`` (arguments as :func:`buffer_load`)."""
     stride = rsrc.stride
     gran = _chunk(nbytes, esize)
-    if _uniform_access(X, rsrc, voff, soff) and np.ndim(val) == len(shape) and X.rng is None:
+    if _uniform_access(X, rsrc, voff, soff) and ndim(val) == len(shape) and X.rng is None:
         base, nrec = rsrc.base, rsrc.num_records
         vo = int(voff) & 0xFFFFFFFF
         so = int(soff) & 0xFFFFFFFF
@@ -175,14 +206,12 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     order = X.store_order(idx)
     if order is not None:
         vo, raw, idx = vo[order], raw[order], idx[order]
-        so, bl, nl = (x if np.ndim(x) == 0 else x[order] for x in (so, bl, nl))
+        so, bl, nl = (x if ndim(x) == 0 else x[order] for x in (so, bl, nl))
     _past_end(X, bl, vo, nbytes, nl, stride, info, "store", idx)
     for c in range(0, nbytes, gran):
-        ok = amdgpu.buffer_in_range(vo + c, gran, nl, stride)
-        if ok.all():                     # every lane in range: no per-lane selection
-            X.gmem.write(np.asarray(bl + so + vo + c, np.int64), np.ascontiguousarray(raw[:, c:c + gran]), info,
-                         **who(X, idx))
-        elif ok.any():
-            addr = _at(bl, ok) + _at(so, ok) + vo[ok] + c
-            X.gmem.write(np.asarray(addr, np.int64), np.ascontiguousarray(raw[ok, c:c + gran]), info,
-                         **who(X, idx[ok]))
+        sel = _in_range(vo, c, gran, nl, stride)
+        if sel is None:                  # every lane in range: no per-lane selection
+            X.gmem.write(_addresses(bl, so, vo, c), np.ascontiguousarray(raw[:, c:c + gran]), info, **who(X, idx))
+        elif sel.shape[0]:
+            X.gmem.write(_addresses(bl, so, vo, c, sel), np.ascontiguousarray(raw[sel, c:c + gran]), info,
+                         **who(X, idx[sel]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..amdgpu import BufferResource
+from ..arrays import ndim
 from ..errors import UnsupportedOpError
 
 
@@ -42,7 +43,7 @@ def barrier(X, m, info):
 
 def uniform(x, m):
     """Python int if ``x`` is the same in every active lane, else None."""
-    if np.ndim(x) == 0:
+    if ndim(x) == 0:
         return int(x)
     v = x[m]
     if v.size == 0:
@@ -76,14 +77,14 @@ def divergent_switch(loc):
 
 def sel(c, a, b):
     """``select`` of scalars or lane arrays."""
-    if np.ndim(c) == 0:
+    if ndim(c) == 0:
         return a if c else b
     return np.where(c, a, b)
 
 
 def selv(c, a, b, rank):
     """select on vector values: a per-lane (L,) condition broadcasts over the trailing dims."""
-    if np.ndim(c) == 0:
+    if ndim(c) == 0:
         return a if c else b
     c = np.asarray(c)
     return np.where(c.reshape(c.shape + (1,) * rank), a, b)
@@ -128,14 +129,14 @@ def keep(mk, new, old, rank):
 
 def check_div(X, b, m, info):
     """Sanitizer: integer division or remainder by zero in an active lane (reported)."""
-    if np.ndim(b) == 0:
-        lanes = np.flatnonzero(m) if np.ndim(m) else np.zeros(1, np.int64)
+    if ndim(b) == 0:
+        lanes = np.flatnonzero(m) if ndim(m) else np.zeros(1, np.int64)
         if b != 0 or not lanes.size:
             return
     else:
-        zero = (np.asarray(b) == 0) & (m if np.ndim(b) == 1 else m[:, None])
-        if np.ndim(b) > 1:
-            zero = zero.any(axis=tuple(range(1, np.ndim(b))))
+        zero = (np.asarray(b) == 0) & (m if ndim(b) == 1 else m[:, None])
+        if ndim(b) > 1:
+            zero = zero.any(axis=tuple(range(1, ndim(b))))
         lanes = np.flatnonzero(zero)
         if not lanes.size:
             return

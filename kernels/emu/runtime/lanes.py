@@ -98,9 +98,13 @@ def who(X, idx):
     c = X.wcache                      # wave, workgroup and LDS copy of the lanes: cached per index array
     if c[0] is idx:
         wave, wg, copy = c[1], c[2], c[3]
+    elif idx is X.lane_ids:
+        wave = X.wave_lane
+        wg, copy = (X.wg, None) if X.nb == 1 else (X.wg_lane, X.copy_lane)
+        X.wcache = (idx, wave, wg, copy)
     else:
-        wave = (idx % X.Lp) // X.W
-        wg, copy = (X.wg, None) if X.nb == 1 else (X.wg_lane[idx], idx // X.Lp)
+        wave = X.wave_lane[idx]
+        wg, copy = (X.wg, None) if X.nb == 1 else (X.wg_lane[idx], X.copy_lane[idx])
         X.wcache = (idx, wave, wg, copy)
     if X.nb == 1:
         return {"wg": wg, "wave": wave, "ep": int(X.lds.epoch[0]), "lanes": idx}
