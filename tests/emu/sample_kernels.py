@@ -434,11 +434,18 @@ def make_lds_shared_word(block: int = 128, same_value: bool = True):
     return launch
 
 
-def make_lds_overrun(block: int = 64, past: int = 1):
+@flyc.jit
+def _load_past(ptr, idx):
+    """Nested ``@jit`` helper: the load a kernel inlines while it is traced."""
+    return fx.ptr_load(ptr + fx.Int64(idx))
+
+
+def make_lds_overrun(block: int = 64, past: int = 1, nested: bool = False):
     """Two LDS arrays ``a[block]`` and ``b[block]``: thread t stores 10 + t to a[t] and
     100 + t to b[t], then (after a barrier) copies ``a[t + past]`` to Y[t].  BUG for
     ``past`` != 0: some threads read outside ``a`` -- into ``b`` where that lies inside
-    the workgroup's LDS (the hardware returns b's words), 0 past the LDS."""
+    the workgroup's LDS (the hardware returns b's words), 0 past the LDS.  ``nested``:
+    the overrunning load sits in the nested ``@jit`` helper ``_load_past``."""
     @fx.struct
     class Smem:
         a: fx.Array[fx.Int32, block, 16]
@@ -451,43 +458,13 @@ def make_lds_overrun(block: int = 64, past: int = 1):
         fx.ptr_store(tid + fx.Int32(10), lds.a.ptr + fx.Int64(tid))
         fx.ptr_store(tid + fx.Int32(100), lds.b.ptr + fx.Int64(tid))
         gpu.barrier()
-        v = fx.ptr_load(lds.a.ptr + fx.Int64(tid + fx.Int32(past)))
+        v = (_load_past(lds.a.ptr, tid + fx.Int32(past)) if nested
+             else fx.ptr_load(lds.a.ptr + fx.Int64(tid + fx.Int32(past))))
         buf_store(v, make_rsrc(Y, block * 4), tid * 4)
 
     @flyc.jit
     def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
         _overrun_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
-
-    return launch
-
-
-@flyc.jit
-def _load_past(ptr, idx):
-    """Nested ``@jit`` helper: the load a kernel inlines while it is traced."""
-    return fx.ptr_load(ptr + fx.Int64(idx))
-
-
-def make_nested_lds_overrun(block: int = 64, past: int = 1):
-    """:func:`make_lds_overrun` with the overrunning load inside the nested ``@jit``
-    helper ``_load_past``: a finding's call chain is helper line, then kernel line."""
-    @fx.struct
-    class Smem:
-        a: fx.Array[fx.Int32, block, 16]
-        b: fx.Array[fx.Int32, block, 16]
-
-    @flyc.kernel
-    def _nested_overrun_kernel(Y: fx.Tensor):
-        tid = fx.Int32(fx.thread_idx.x)
-        lds = fx.SharedAllocator().allocate(Smem).peek()
-        fx.ptr_store(tid + fx.Int32(10), lds.a.ptr + fx.Int64(tid))
-        fx.ptr_store(tid + fx.Int32(100), lds.b.ptr + fx.Int64(tid))
-        gpu.barrier()
-        v = _load_past(lds.a.ptr, tid + fx.Int32(past))
-        buf_store(v, make_rsrc(Y, block * 4), tid * 4)
-
-    @flyc.jit
-    def launch(Y: fx.Tensor, stream: fx.Stream = fx.Stream(None)):
-        _nested_overrun_kernel(Y).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
 
     return launch
 

@@ -54,9 +54,9 @@ def test_a_nested_jit_helper_chain_names_kernel_lines_only():
     the chain goes from the helper's load straight to the kernel's call of it."""
     y = torch.zeros(64, dtype=torch.int32)
     with emu.emulate("gfx950", findings="record"):
-        K.make_nested_lds_overrun(64, past=1)(y)
+        K.make_lds_overrun(64, past=1, nested=True)(y)
         f = _only(emu.last_findings(), "lds-out-of-bounds")
-    assert [fr.function for fr in f.frames] == ["_load_past", "_nested_overrun_kernel"]
+    assert [fr.function for fr in f.frames] == ["_load_past", "_overrun_kernel"]
     assert "fx.ptr_load(ptr + fx.Int64(idx))" in f.frames[0].text
     assert "_load_past(lds.a.ptr, tid + fx.Int32(past))" in f.frames[1].text
     assert "<" in f.chain and all(fr.file.endswith(SRC) for fr in f.frames), f.chain
