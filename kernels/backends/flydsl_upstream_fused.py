@@ -62,7 +62,7 @@ from .flydsl_upstream import TARGETS, upstream_session
 WEIGHT_RTOL = 1e-5
 WEIGHT_ATOL = 1e-9
 TIE_RTOL = 4e-5
-_DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+LOGIT_DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 _POISON = 0x7EADBEEF
 
 
@@ -133,10 +133,7 @@ def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_ma
     reason = probe()
     if reason is not None:
         raise RuntimeError(f"moe_softmax_sort_flydsl is unavailable here: {reason}")
-    if target not in TARGETS:
-        raise ValueError(f"target={target!r}; expected one of {TARGETS}")
-    if logits.dtype not in _DTYPES or logits.dim() != 2:
-        raise ValueError(f"logits must be a 2-D float32/float16/bfloat16 tensor, got {logits.dtype} {tuple(logits.shape)}")
+    check_logits_and_target(logits, target)
     T, E = logits.shape
     P = oracle.max_num_tokens_padded(T, topk, E, unit_size)
     nblk = -(-P // unit_size)
@@ -150,7 +147,7 @@ def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_ma
     with upstream_session(target, sanitize=sanitize) as sorting:
         sorting.moe_softmax_sort_flydsl(
             logits.contiguous(), sids, sw.view(torch.float32), se, nv, moe_buf, E, topk,
-            _DTYPES[logits.dtype], unit_size, mask, renormalize, num_local_tokens)
+            LOGIT_DTYPES[logits.dtype], unit_size, mask, renormalize, num_local_tokens)
         path = "+".join(r.kernel for r in emu.last_launches()) or None
     return FusedResult(sids.numpy().copy(), sw.view(torch.float32).numpy().copy(), se.numpy().copy(),
                        nv.numpy().copy(), bool((moe_buf == 0).all()), path, target)
@@ -171,6 +168,15 @@ def near_tie_rows(logits: torch.Tensor, topk: int, num_local_tokens: Optional[in
         if (gap & (xs[:-1] != xs[1:])).any():
             rows.append(r)
     return rows
+
+
+def check_logits_and_target(logits: torch.Tensor, target: str) -> None:
+    """Raise ``ValueError`` naming the field and value unless ``target`` is one FlyDSL's
+    gating front end builds for and ``logits`` is a 2-D float32/float16/bfloat16 tensor."""
+    if target not in TARGETS:
+        raise ValueError(f"target={target!r}; expected one of {TARGETS}")
+    if logits.dtype not in LOGIT_DTYPES or logits.dim() != 2:
+        raise ValueError(f"logits must be a 2-D float32/float16/bfloat16 tensor, got {logits.dtype} {tuple(logits.shape)}")
 
 
 def accept_near_tie_choice(probs_row: np.ndarray, row: np.ndarray, renormalize: bool):

@@ -37,10 +37,16 @@ import torch
 import oracle
 
 from . import flydsl_upstream
-from .flydsl_upstream import GATING_MODULE, TARGETS, upstream_session
-from .flydsl_upstream_fused import WEIGHT_ATOL, WEIGHT_RTOL, accept_near_tie_choice, near_tie_rows
+from .flydsl_upstream import GATING_MODULE, upstream_session
+from .flydsl_upstream_fused import (
+    LOGIT_DTYPES,
+    WEIGHT_ATOL,
+    WEIGHT_RTOL,
+    accept_near_tie_choice,
+    check_logits_and_target,
+    near_tie_rows,
+)
 
-_DTYPES = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 _POISON_IDS = -0x21524111          # 0xDEADBEEF as int32: an id no kernel writes on purpose
 _POISON_WEIGHT = 7.25
 
@@ -99,17 +105,14 @@ def run_gating(logits: torch.Tensor, topk: int, *, renormalize: bool = True, tar
     reason = probe()
     if reason is not None:
         raise RuntimeError(f"FlyDSL's top-k gating softmax kernel is unavailable here: {reason}")
-    if target not in TARGETS:
-        raise ValueError(f"target={target!r}; expected one of {TARGETS}")
-    if logits.dtype not in _DTYPES or logits.dim() != 2:
-        raise ValueError(f"logits must be a 2-D float32/float16/bfloat16 tensor, got {logits.dtype} {tuple(logits.shape)}")
+    check_logits_and_target(logits, target)
     T, E = logits.shape
     weights = torch.full((T, topk), _POISON_WEIGHT, dtype=torch.float32)
     ids = torch.full((T, topk), _POISON_IDS, dtype=torch.int32)
     tei = torch.full((T, topk), _POISON_IDS, dtype=torch.int32)
     with upstream_session(target, sanitize=sanitize):
         gating = importlib.import_module(GATING_MODULE)
-        launch = gating.build_topk_gating_softmax_module(E, topk, _DTYPES[logits.dtype], renormalize)
+        launch = gating.build_topk_gating_softmax_module(E, topk, LOGIT_DTYPES[logits.dtype], renormalize)
         # the kernel stores ids through float32 views of int32 storage (its own convention)
         launch(logits.contiguous(), weights, ids.view(torch.float32), tei.view(torch.float32), T)
     return GatingResult(ids.numpy().copy(), weights.numpy().copy(), tei.numpy().copy(), target)
