@@ -92,3 +92,59 @@ def test_repeat_checks():
     assert not memory._repeats(np.array([1, 2, 9]))
     assert memory._repeats(np.array([1, 1, 9]))
     assert memory._repeats(np.array([3, 2]))
+
+
+def _buffer_scenario(monkeypatch, general):
+    """Two workgroups of 128 lanes (waves of 64) access a 64-byte tensor through a descriptor
+    of 48 bytes, masked lanes using the out-of-range offset 0x7FFFFFFC, with ``strict_buffers``:
+    a mostly-masked int32 store (two lanes in range, one just past the end, inactive lanes), a
+    mostly-masked dwordx4 load (one lane half in range, one racing the store), then a fully
+    masked store and bf16 load.  ``general``: every active lane goes through the range check
+    (no narrowing to the lanes near the buffer)."""
+    from kernels.emu import semantics
+    from kernels.emu.runtime import buffers
+    from kernels.emu.runtime.lanes import lanes
+    from kernels.emu.simt import WG
+
+    if general:
+        monkeypatch.setattr(buffers, "_near_lanes", lambda X, rsrc, voff, m, gran: lanes(X, m))
+    buf = np.arange(64, dtype=np.uint8)
+    gm = GlobalMemory([Allocation(buf.ctypes.data, 64, "t")])
+    log = gm.report = Log()
+    gm.begin_launch()
+    lds = LDS(16, 64, True, copies=2, lanes_per_wg=128)
+    lds.report = log
+    X = WG(128, 64, 128, (128, 1, 1), 2, lds, gm, True, None, None, None)
+    X.strict_buffers = True
+    X.report = log
+    X.set_workgroups([0, 1], (2, 1, 1))
+    rsrc = buffers.make_rsrc(buf.ctypes.data, 0, 48, 0)
+    masked = np.full(X.L, 0x7FFFFFFC, np.int32)
+    m = np.ones(X.L, bool)
+    m[[5, 131]] = False
+    voff = masked.copy()
+    voff[[3, 5, 130, 200]] = [4, 0, 8, 48]        # in range (wg 0), inactive, in range (wg 1), past the end
+    val = np.arange(X.L, dtype=np.int32) + 1000
+    buffers.buffer_store(X, val, rsrc, voff, 0, m, np.int32, (), 4, 4, None, INFO)
+    voff = masked.copy()
+    voff[[7, 140]] = [40, 4]                      # half in range; workgroup 1 reads wg 0's store
+    got = [buffers.buffer_load(X, rsrc, voff, 0, m, np.int32, (4,), 16, 4, None, INFO)]
+    buffers.buffer_store(X, val, rsrc, masked, 0, m, np.int32, (), 4, 4, None, INFO)
+    got.append(buffers.buffer_load(X, rsrc, masked, 0, m, np.uint16, (), 2, 2, semantics.bits_to_bf16, INFO))
+    a = gm.allocs[0]
+    shadows = [getattr(a, n).copy() for n in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep")]
+    return got, list(log), shadows, buf.copy()
+
+
+def test_masked_buffer_accesses_match_the_general_path(monkeypatch):
+    narrowed = _buffer_scenario(monkeypatch, False)
+    general = _buffer_scenario(monkeypatch, True)
+    for x, y in zip(narrowed[0], general[0]):
+        assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
+    assert narrowed[1] == general[1]
+    assert sorted({f[0] for f in narrowed[1]}) == ["buffer-past-end", "global-race"]
+    assert all(np.array_equal(x, y) for x, y in zip(narrowed[2], general[2]))
+    assert np.array_equal(narrowed[3], general[3])
+    assert not narrowed[0][1].any() and narrowed[0][1].dtype == np.float32
+    assert narrowed[0][0][7].tolist()[:2] == [int.from_bytes(bytes(range(40, 44)), "little"),
+                                              int.from_bytes(bytes(range(44, 48)), "little")]

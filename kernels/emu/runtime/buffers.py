@@ -96,6 +96,40 @@ def _uniform_access(X, rsrc, voff, soff):
             and ndim(rsrc.num_records) == 0)
 
 
+def _near_lanes(X, rsrc, voff, m, gran):
+    """The active lanes (ascending lane ids) whose access needs a look: those with a byte in
+    range, and with ``strict_buffers`` those that :func:`_past_end` may report.
+
+    Every other active lane's access lies wholly out of range and too far past the end to be
+    reported: the hardware drops it (a load reads 0 there, a store changes nothing) and the
+    sanitizer sees no access, so the access of the lanes returned is the whole access.
+    Found with one compare of the voffsets when the descriptor is one for every lane with
+    stride 0 (the masked-off lanes of a kernel that masks by an out-of-range offset);
+    otherwise every active lane."""
+    idx = lanes(X, m)
+    nrec = rsrc.num_records
+    if rsrc.stride != 0 or ndim(nrec) or ndim(voff) == 0:
+        return idx
+    n = int(nrec) & 0xFFFFFFFF
+    # a chunk at c is in range when vo + c + gran <= n, so none is when vo > n - gran; a
+    # reported one starts before n + PAST_END_WINDOW
+    hi = n + PAST_END_WINDOW if X.strict_buffers and n < _EXACT_RECORDS_LIMIT else n - gran + 1
+    if hi <= 0:
+        return _NONE
+    near = np.flatnonzero(_u32(pick(X, voff, idx, 0)) < hi)
+    if near.shape[0] == idx.shape[0]:
+        return idx
+    return near if idx is X.lane_ids else idx[near]
+
+
+def _loaded_zeros(X, mdt, shape, nbytes, conv):
+    """What a load in which no lane reads memory returns: 0 in every lane, in the dtype of a read."""
+    vals = from_bytes(np.zeros((0, nbytes), np.uint8), mdt, shape)
+    if conv is not None:
+        vals = conv(vals)
+    return np.zeros((X.L,) + shape, vals.dtype)
+
+
 def _lane_offsets(X, rsrc, voff, soff, idx):
     """(voffset, soffset, base, num_records) of the active lanes ``idx``, each scalar or per lane."""
     vo = _u32(pick(X, voff, idx, 0))
@@ -166,7 +200,9 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
         if conv is not None:
             v = conv(v)
         return v if shape else v[()]
-    idx = lanes(X, m)
+    idx = _near_lanes(X, rsrc, voff, m, gran)
+    if idx.shape[0] == 0:
+        return _loaded_zeros(X, mdt, shape, nbytes, conv)
     vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
     out = np.zeros((idx.shape[0], nbytes), np.uint8)
     _past_end(X, bl, vo, nbytes, nl, stride, info, "load", idx)
@@ -197,7 +233,10 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
             if _in_range_uniform(vo + c, gran, nrec, stride):
                 X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, **who_uniform(X, m))
         return
-    idx = lanes(X, m)
+    # a schedule perturbation draws one lane order for every active lane: no narrowing then
+    idx = lanes(X, m) if X.rng is not None else _near_lanes(X, rsrc, voff, m, gran)
+    if idx.shape[0] == 0:
+        return
     vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
     v = pick(X, val, idx, len(shape))
     if conv is not None:
