@@ -5,7 +5,7 @@ checks and with FlyDSL's own test-shape list (the baseline), and writes
 ``mutation.json`` (keys mutants, killed, equivalent, compile_failed,
 survivors, plus the baseline's numbers) and ``mutation.md`` into ``--out``.
 Surviving mutants judged equivalent are listed, with the reason, in
-``fuzz/mutation/equivalent.json``.  With ``--scheduler ADDRESS`` each mutant is
+``fuzz/mutation/equivalent.json`` (FlyDSL's kernel: ``equivalent-upstream.json``).  With ``--scheduler ADDRESS`` each mutant is
 a task on a Dask cluster (:mod:`fuzz.cluster.mutants`); the outputs are those
 of a local run.  Exit status 0: no survivor; 1: survivors; 2: usage error (a
 cluster that cannot start the run included); 3: the cluster went away before

@@ -32,7 +32,8 @@ from .operators import Mutant, mutants
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("oracle", "cases", "kernels", "fuzz", "regressions")
-EQUIVALENT_FILE = Path(__file__).with_name("equivalent.json")
+EQUIVALENT_FILE = Path(__file__).with_name("equivalent.json")                    # the suite's own kernels
+EQUIVALENT_UPSTREAM_FILE = Path(__file__).with_name("equivalent-upstream.json")  # FlyDSL's moe_sorting kernel
 HANG_GRACE_S = 300  # beyond the check's own budget: the mutant's kernel hangs
 
 
@@ -50,9 +51,14 @@ class Judged:
                 "diff": self.mutant.diff(original)}
 
 
-def load_equivalent() -> dict:
-    """Mutant id -> why it is equivalent (reviewed by a person)."""
-    return json.loads(EQUIVALENT_FILE.read_text()) if EQUIVALENT_FILE.exists() else {}
+def load_equivalent(*files: Path) -> dict:
+    """Mutant id -> why it is equivalent (reviewed by a person), from ``files``; by default
+    both lists, the suite's kernels' and FlyDSL's kernel's."""
+    listed = {}
+    for f in files or (EQUIVALENT_FILE, EQUIVALENT_UPSTREAM_FILE):
+        if f.exists():
+            listed.update(json.loads(f.read_text()))
+    return listed
 
 
 def source_digest(text: str) -> str:

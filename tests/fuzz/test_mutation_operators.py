@@ -194,10 +194,25 @@ def test_every_listed_equivalent_names_a_mutant_of_the_own_kernels_with_a_reason
     from fuzz.mutation.config import OWN_SOURCES
 
     ids = {m.id for m in runner.select(list(OWN_SOURCES), OWN_SOURCES)}
-    listed = runner.load_equivalent()
+    listed = runner.load_equivalent(runner.EQUIVALENT_FILE)
     assert listed, "fuzz/mutation/equivalent.json is empty"
     stale = sorted(set(listed) - ids)
     assert not stale, f"equivalent.json names mutants the tool no longer generates: {stale}"
+    assert all(len(why.split()) >= 8 for why in listed.values())
+
+
+def test_every_listed_upstream_equivalent_names_a_mutant_of_flydsls_kernel_with_a_reason():
+    import os
+
+    from fuzz.mutation import runner
+    from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCE
+
+    if not os.environ.get("FLYDSL_ROOT"):
+        pytest.skip("needs a FlyDSL checkout: FLYDSL_ROOT is not set")
+    ids = {m.id for m in runner.select([UPSTREAM_SOURCE], OWN_SOURCES)}
+    listed = runner.load_equivalent(runner.EQUIVALENT_UPSTREAM_FILE)
+    stale = sorted(set(listed) - ids)
+    assert not stale, f"equivalent-upstream.json names mutants the tool no longer generates: {stale}"
     assert all(len(why.split()) >= 8 for why in listed.values())
 
 
