@@ -138,16 +138,7 @@ class _P:
             return Ty("token", name=word)
         # unknown type: swallow a balanced <...> tail
         if self.peek("<"):
-            depth = 0
-            while self.i < len(self.s):
-                c = self.s[self.i]
-                self.i += 1
-                if c == "<":
-                    depth += 1
-                elif c == ">":
-                    depth -= 1
-                    if depth == 0:
-                        break
+            self._skip_to_close(self.i)
         return Ty("other", name=self.s[start:self.i].strip())
 
 
