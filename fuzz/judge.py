@@ -9,7 +9,9 @@ host-code exception stands for) is either matched by an entry of
 no entry explains: a new finding, an output mismatch no ``wrong-output``
 entry covers, or a crash of the launch that is no kernel finding -- and on
 any break of the robustness clause (CONTRACT.md, "Robustness"): a write
-into a red zone (on every backend), a launch past its time limit.
+into a red zone (on every backend), a launch past its time limit -- and on a
+launch that ran other kernels than the backend's declared dispatch gives
+its M (:mod:`fuzz.dispatch`).
 
 Invalid expert ids.  A run has a policy (``oracle.invalid_ids``): inputs
 with valid ids run under ``reject``; a case that plants invalid ids runs
@@ -42,8 +44,10 @@ from kernels.registry import get
 from oracle.inputs import local_tokens_value
 from regressions import known_findings
 
+from .dispatch import dispatch_error
 from .signature import (
     Signature,
+    of_dispatch,
     of_exception,
     of_finding,
     of_mismatch,
@@ -85,11 +89,12 @@ class Judgement:
     unsafe: list = dataclasses.field(default_factory=list)      # robustness Mismatches (red zones, bounds)
     tolerated: list = dataclasses.field(default_factory=list)   # new non-memory findings of an unchecked run
     timed_out: Optional[float] = None       # the time limit the launch ran past (seconds)
+    dispatch: Optional[tuple] = None        # (declared kernels, description) of a launch that ran others
 
     @property
     def ok(self) -> bool:
         return (not self.new and not self.unexplained and self.crash is None and not self.unsafe
-                and self.timed_out is None)
+                and self.timed_out is None and self.dispatch is None)
 
     @property
     def judged(self) -> bool:
@@ -99,7 +104,8 @@ class Judgement:
     def failures(self) -> list:
         """One :class:`Failure` per new finding site, one per robustness mismatch (red
         zone, bounds), one for a launch past its time limit, then one for the
-        unexplained output mismatches, then the crash."""
+        unexplained output mismatches, then a launch that took another path than the
+        declared dispatch, then the crash."""
         out = [Failure(of_finding(self.backend, f), f"[{self.backend} {self.target or ''}] new finding: "
                        f"{f.describe()}", f.to_dict()) for f in self.new]
         for m in self.unsafe:
@@ -113,6 +119,10 @@ class Judgement:
         if self.unexplained:
             out.append(Failure(of_mismatch(self.backend, self.target, self.path, self.unexplained[0]),
                                _mismatch_summary(self)))
+        if self.dispatch is not None:
+            expected, described = self.dispatch
+            out.append(Failure(of_dispatch(self.backend, self.target, self.path, expected),
+                               f"[{self.backend} {self.target or ''}] dispatch: {described}"))
         if self.crash is not None:
             out.append(Failure(of_exception(self.backend, self.target, self.path, self.crash),
                                f"[{self.backend} {self.target or ''}] launch raised "
@@ -200,9 +210,19 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
     mismatches = verdict.mismatches if verdict is not None else []
     unexplained = _unexplained([m for m in mismatches if m.kind != "red_zone"], known, result, backend, counts)
     unsafe = _unexplained(unsafe + [m for m in mismatches if m.kind == "red_zone"], known, result, backend, counts)
+    dispatch = None if result is None else _dispatch(b, result.path, run_kwargs, target)
     return Judgement(backend, target, getattr(result, "path", None), b.executes_on(target), verdict, findings,
                      counts, new, unexplained, crash, raised, _writer_note(result, unexplained), invalid_ids,
-                     unsafe, tolerated, timed_out)
+                     unsafe, tolerated, timed_out, dispatch)
+
+
+def _dispatch(b, path, run_kwargs: dict, target):
+    """The declared-dispatch check of one launch (:func:`fuzz.dispatch.dispatch_error`)."""
+    ids = run_kwargs["topk_ids"]
+    local = run_kwargs.get("num_local_tokens")
+    m = ids.shape[0] if local is None else local_tokens_value(local)
+    return dispatch_error(b, path, int(m), run_kwargs["num_experts"], ids.shape[1],
+                          run_kwargs.get("unit_size", _INPUT_ARGS["unit_size"]), target)
 
 
 #: ``kernels.run``'s input arguments with their defaults (``None``: required).

@@ -9,6 +9,9 @@ A signature is (backend, target, path, output, kind):
   ``host-exception:ValueError@...``), with no target or path, so one finding
   seen on both targets and on every path through that code is one signature,
   while two calling lines of one helper are two;
+- a launch that ran other kernels than the backend's declared dispatch gives
+  its M (:mod:`fuzz.dispatch`): output ``dispatch``, kind
+  ``expected:<kernels>``, on that target and the path it took;
 - a launch that raised for another reason: ``crash:<ExceptionType>``
   (``@<file.py>:<line>`` when the error names a kernel op);
 - a memory-safety failure (the robustness clause of CONTRACT.md): output
@@ -83,6 +86,11 @@ def of_safety_mismatch(backend: str, target, path, mismatch) -> Signature:
 def of_timeout(backend: str, target, path) -> Signature:
     """A launch that ran past the judge's time limit (it did not terminate)."""
     return Signature(backend, target, path, MEMORY_SAFETY, "timeout")
+
+
+def of_dispatch(backend: str, target, path, expected: tuple) -> Signature:
+    """A launch that ran ``path`` where the declared dispatch gives ``expected``."""
+    return Signature(backend, target, path, "dispatch", "expected:" + "+".join(expected))
 
 
 def _site(exc: BaseException) -> str:

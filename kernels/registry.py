@@ -56,6 +56,10 @@ class Backend:
     path) gives the first token count of each kernel path after the first, as
     the backend's own dispatch decides it: of M, or of T for a backend that
     picks its path by the capacity (every capture-safe one).
+    ``path_kernels`` (None: not declared) names, for each of those paths in
+    order, the kernels a launch on it runs, in launch order: with
+    ``path_boundaries`` it is the backend's documented dispatch, and the judge
+    checks every launch that reports its path against it (:mod:`fuzz.dispatch`).
     ``capture_safe`` declares that a launch can be captured in a graph once and
     replayed for any M written into the harness's ``num_local_tokens`` device
     tensor (CONTRACT.md, "Graph capture"); :mod:`kernels.graph_replay` checks it.
@@ -82,6 +86,7 @@ class Backend:
     test_only: bool = False
     sources: Callable[[], tuple] = lambda: ()
     path_boundaries: Optional[Callable[..., tuple]] = None
+    path_kernels: Optional[tuple[tuple[str, ...], ...]] = None
     invalid_ids: tuple[str, ...] = ("reject",)
     capture_safe: bool = False
 

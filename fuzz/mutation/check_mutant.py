@@ -7,13 +7,16 @@ Run in a copy of the repo whose kernel file holds the mutant::
 Prints one JSON line: ``{"status": "killed"|"survived"|"compile_failed",
 "check": ..., "case": ..., "detail": ...}``.  Checks, cheapest first:
 
-``suite`` mode: the regression fixtures, the deterministic boundary cases
-(:mod:`fuzz.mutation.suite_cases`) on both targets, then Hypothesis cases in
-the ``ci`` profile; every launch with the interpreter's sanitizer on and the
-workgroup schedule shuffled.  ``check`` names what killed the mutant:
+``suite`` mode: the regression fixtures and the deterministic boundary cases
+(:mod:`fuzz.mutation.suite_cases`) on both targets, and Hypothesis cases in
+the ``ci`` profile, interleaved so that every (kernel path, target, input
+mode) group gets its cheapest case first; every launch with the
+interpreter's sanitizer on and the workgroup schedule shuffled.  ``check`` names what killed the mutant:
 ``golden-model`` (a mismatch with the oracle), ``sanitizer`` (out of bounds,
 uninitialized read, race, divergent barrier), ``determinism`` (result depends
-on the schedule), ``crash`` (the launch raised).
+on the schedule), ``dispatch`` (the launch ran other kernels than the
+backend's declared dispatch gives its M: :mod:`fuzz.dispatch`), ``crash``
+(the launch raised).
 
 A mutant of the suite's own kernels (``flydsl-own``) that survives every
 case is then compiled for gfx942 and gfx950 (the paths of the mutated file, a
@@ -78,6 +81,8 @@ def _classify(failure) -> str:
     """What killed a mutant, from the first failure of its judgement."""
     finding = failure.finding
     if finding is None:
+        if failure.signature.output == "dispatch":
+            return "dispatch"
         if failure.signature.output == MEMORY_SAFETY:
             return "memory-safety"
         return "crash" if failure.signature.output == "launch" else "golden-model"
@@ -209,7 +214,7 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     if suite:
         plan += [("hypothesis", case, targets[i % len(targets)])
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
-        plan = [p for p in plan if p[0] == "fixture"] + _round_robin([p for p in plan if p[0] != "fixture"], backend)
+        plan = _round_robin(plan, backend)
     failing, ran = [], []
     extra = {}
     for kind, case, target in plan:

@@ -9,6 +9,11 @@ answered to its host code, so its own dispatch logic runs unchanged.
 
 The path it reports is the sequence of kernels it launched (the interpreter
 records them), e.g. ``moe_sorting_oneshot_kernel_0``; natively, ``None``.
+Its declared dispatch (``path_boundaries`` with ``path_kernels``, checked by
+the judge on every emulated launch) is the kernel module's documented one:
+the oneshot kernel while upstream's ``moe_sorting_get_workspace_size`` asks
+for no workspace ("Returns 0 if the oneshot path will be used"), the two
+multiphase kernels up to M = 2048, the four-kernel chain above.
 
 Two entries: ``flydsl-upstream`` runs the interpreter with its sanitizer off
 and is judged on its outputs alone; ``flydsl-upstream-sanitized`` runs it
@@ -127,8 +132,13 @@ def upstream_session(target, **emulate_options):
         yield sorting
 
 
-#: moe_sorting_flydsl's host code: M <= 2048 takes the 2-kernel path, larger M the 4-kernel chain.
+#: The kernel module's documented dispatch: M <= 2048 takes the 2-kernel path, larger M the 4-kernel chain.
 MULTIPHASE_SPLIT = 2048
+
+#: The kernels of each path, as the kernel module's docstring lists them: the oneshot kernel;
+#: fused P0v2 then P23; ClearWS, P0 scatter, P1 count, then P23.
+PATH_KERNELS = (("moe_sorting_oneshot_kernel",), ("p0v2_kernel", "p23_kernel"),
+                ("clear_workspace_kernel", "p0_scatter_kernel", "p1_count_kernel", "p23_kernel"))
 
 
 def _path_boundaries(num_experts, topk, unit_size, target):
@@ -165,7 +175,7 @@ def _launch(inputs, buffers, target, sanitize):
             return None
         from .. import emu
 
-        return "+".join(r.kernel for r in emu.last_launches()) or None
+        return emu.last_path()
 
 
 BACKENDS = [
@@ -184,6 +194,7 @@ BACKENDS = [
         writes_past_extent=True,
         sources=lambda: (os.environ.get("FLYDSL_ROOT", ""),),
         path_boundaries=_path_boundaries,
+        path_kernels=PATH_KERNELS,
         invalid_ids=("reject", "unchecked"),
     )
     for name, sanitize in (("flydsl-upstream", False), ("flydsl-upstream-sanitized", True))

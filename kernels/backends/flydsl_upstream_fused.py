@@ -148,7 +148,7 @@ def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_ma
         sorting.moe_softmax_sort_flydsl(
             logits.contiguous(), sids, sw.view(torch.float32), se, nv, moe_buf, E, topk,
             LOGIT_DTYPES[logits.dtype], unit_size, mask, renormalize, num_local_tokens)
-        path = "+".join(r.kernel for r in emu.last_launches()) or None
+        path = emu.last_path()
     return FusedResult(sids.numpy().copy(), sw.view(torch.float32).numpy().copy(), se.numpy().copy(),
                        nv.numpy().copy(), bool((moe_buf == 0).all()), path, target)
 

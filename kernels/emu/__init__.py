@@ -61,7 +61,7 @@ from .simt import Options
 from .stats import STATS
 
 __all__ = [
-    "emulate", "interpreter_options", "enable", "disable", "active", "last_launches", "stats", "reset_stats", "clear_cache",
+    "emulate", "interpreter_options", "enable", "disable", "active", "last_launches", "last_path", "stats", "reset_stats", "clear_cache",
     "last_findings", "collect_findings", "Finding", "Frame",
     "mark_output_only", "unmark_output_only", "output_only", "capture_graph", "EmulatedGraph", "HostSyncError",
     "EmuError", "SanitizerError", "OutOfBoundsError", "UninitializedReadError", "RaceError",
@@ -158,6 +158,13 @@ def active() -> bool:
 def last_launches():
     """LaunchRecords (kernel, grid, block, time_s, ops_by_kind, lane_ops) of the last launcher call."""
     return STATS.last_call()
+
+
+def last_path():
+    """The kernels the last launcher call launched, in order, joined by ``+``
+    (``p0v2_kernel_0+p23_kernel_1``); the shuffled-schedule re-runs of
+    ``shuffle_schedule`` are left out.  None when it launched none."""
+    return "+".join(r.kernel for r in STATS.last_call() if not r.rerun) or None
 
 
 def last_findings():

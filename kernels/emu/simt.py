@@ -285,7 +285,7 @@ class Program:
         if lds_bytes > self.target.lds_bytes:
             raise EmuError(f"kernel {kname}: needs {lds_bytes} bytes of LDS, target {self.target.arch} has "
                            f"{self.target.lds_bytes}")
-        rec = LaunchRecord(kname, grid, block, c.region_hist)
+        rec = LaunchRecord(kname, grid, block, c.region_hist, rerun=rng is not None)
         gx, gy, gz = grid
         n_wg = gx * gy * gz
         # schedule check: reversed grid order, then a random swap of neighbours, so the

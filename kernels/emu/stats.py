@@ -11,8 +11,12 @@ from collections import Counter
 
 
 class LaunchRecord:
-    def __init__(self, kernel, grid, block, region_hist):
+    """One execution of a kernel; ``rerun`` marks the second, shuffled-schedule execution
+    the interpreter adds under ``shuffle_schedule`` (the launch itself happened once)."""
+
+    def __init__(self, kernel, grid, block, region_hist, rerun=False):
         self.kernel = kernel
+        self.rerun = rerun
         self.grid = grid
         self.block = block
         self.region_counts = Counter()

@@ -247,3 +247,45 @@ def test_errors_raised_inside_the_flydsl_package_are_compile_errors():
     with pytest.raises(TypeError) as info:
         namespace["trace"]()
     assert is_compile_error(info.value)
+
+
+def test_every_path_meets_a_case_in_the_first_round_fixtures_included(monkeypatch):
+    """Fixtures are interleaved with the other cases by (path, target, input mode): an
+    expensive fixture on one path does not hold back the first case of another."""
+    from cases import Case
+    from fuzz.mutation import check_mutant
+    from kernels.registry import Backend, register
+
+    register(Backend(name="two-paths-for-test", description="paths split at M = 100", needs=(),
+                     probe=lambda: None, launch=lambda *a: None, test_only=True,
+                     path_boundaries=lambda E, k, u, target: (100,)))
+    fixtures = [Case(8, 2, T, seed=T) for T in (90, 60, 30)]
+    large = Case(8, 2, 3000, seed=1)
+    monkeypatch.setattr(check_mutant, "_cases", lambda mode, backend: iter(
+        [("fixture", c) for c in fixtures] + [("boundary", large)]))
+    monkeypatch.setattr(check_mutant, "_hypothesis_cases", lambda seed, n: [])
+    ran = []
+
+    class Passed:
+        ok, raised = True, None
+
+    monkeypatch.setattr(check_mutant, "_suite_judgement", lambda case, *a, **k: ran.append(case.tokens) or Passed())
+    assert check_mutant.check("suite", "two-paths-for-test", ["gfx942"], 0, 0)["status"] == "survived"
+    assert ran == [30, 3000, 60, 90]       # the cheapest case of each path first
+
+
+def test_boundary_cases_keep_their_seeds_when_a_backend_moves_its_boundaries():
+    """A mutant that moves a path boundary still meets, at every T it shares with the
+    unmutated kernel's list, the very case the screen ran (same name and seed)."""
+    from fuzz.mutation.suite_cases import boundary_cases
+    from kernels.registry import Backend
+
+    def listed(bound):
+        backend = Backend(name=f"bound-{bound}", description="", needs=(), probe=lambda: None,
+                          launch=lambda *a: None, targets=("gfx942",),
+                          path_boundaries=lambda E, k, u, target: (bound,) if E == 257 else ())
+        return {(c.name, c.seed) for c in boundary_cases(backend=backend)}
+
+    before, after = listed(17), listed(16)
+    moved = {name for name, _ in before ^ after}
+    assert moved and all("E257-k9-T15-" in n or "E257-k9-T18-" in n for n in moved), sorted(moved)
