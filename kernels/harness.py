@@ -28,6 +28,7 @@ in ``result.writer_sites``.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Optional
 
 import numpy as np
@@ -247,8 +248,29 @@ def _writers(writes: dict, buffers: OutputBuffers):
                 per = ids[base - start: base - start + t.numel() * t.element_size(): t.element_size()]
                 written_by[name] = per.copy()
                 for sid in np.unique(per[per >= 0]):
-                    sites.setdefault(int(sid), _site_text(provenance.site(int(sid))))
-    return written_by, sites
+                    sites.setdefault(int(sid), provenance.site(int(sid)))
+    return written_by, WriterSites(sites)
+
+
+class WriterSites(Mapping):
+    """Writer site id -> ``kernel at file:line `source` via ...``: each text is made on
+    first access (it reads the kernel's source files), so a run whose outputs are right
+    pays nothing for it."""
+
+    def __init__(self, sites: dict):
+        self._sites = sites          # site id -> provenance.site(id): (kernel, op, location)
+        self._text: dict = {}
+
+    def __getitem__(self, sid: int) -> str:
+        if sid not in self._text:
+            self._text[sid] = _site_text(self._sites[sid])
+        return self._text[sid]
+
+    def __iter__(self):
+        return iter(self._sites)
+
+    def __len__(self) -> int:
+        return len(self._sites)
 
 
 def _site_text(site) -> str:
