@@ -121,15 +121,9 @@ class GlobalMemory:
         them and drops their stores), else it is None."""
         addr = np.asarray(addr, dtype=np.int64)
         if len(self.allocs) > 1 and addr.shape[0]:
-            lo, hi = int(addr.min()), int(addr.max()) + size
-            k0 = self._last_k                   # most accesses stay in the allocation of the previous one
-            a = self.allocs[k0]
-            if a.start <= lo and hi <= a.end:
-                return k0, addr - a.start, None
-            for k0, a in enumerate(self.allocs):    # else one allocation holding them all, found by its span
-                if a.start <= lo and hi <= a.end:
-                    self._last_k = k0
-                    return k0, addr - a.start, None
+            k0 = self.holder(int(addr.min()), int(addr.max()) + size)
+            if k0 is not None:
+                return k0, addr - self.allocs[k0].start, None
         if len(self.allocs) == 1:
             a = self.allocs[0]
             ok = (addr >= a.start) & (addr + size <= a.end)
@@ -141,6 +135,21 @@ class GlobalMemory:
         if not ok.all():
             return None, None, self._oob(addr, ~ok, size, info, lanes)
         return k, addr - self.starts[k], None
+
+    def holder(self, lo, hi):
+        """Index of the allocation holding the host addresses ``[lo, hi)``, None when none
+        holds them all (the one of the previous access is tried first)."""
+        k0 = self._last_k                   # most accesses stay in the allocation of the previous one
+        if not self.allocs:
+            return None
+        a = self.allocs[k0]
+        if a.start <= lo and hi <= a.end:
+            return k0
+        for k0, a in enumerate(self.allocs):
+            if a.start <= lo and hi <= a.end:
+                self._last_k = k0
+                return k0
+        return None
 
     def _find1(self, addr, size, info):
         """The allocation holding ``[addr, addr + size)``; None (after a recorded
@@ -226,29 +235,30 @@ class GlobalMemory:
                 out[ok] = self.read(addr[ok], nbytes, info, _sel(wg, ok), _sel(wave, ok), _sel(ep, ok),
                                     _sel(lanes, ok))
             return out
+        if not isinstance(k, np.ndarray):       # one allocation
+            return self.read_at(self.allocs[k or 0], offs, nbytes, info, wg, wave, ep, lanes)
         out = np.empty((addr.shape[0], nbytes), np.uint8)
         for a, o, sel in self._groups(k, offs):
-            if self.sanitize:
-                if a.output_only:
-                    idx = _byte_index(o, nbytes)
-                    if not a.init[idx].all():
-                        j = int(np.flatnonzero(~a.init[idx])[0])
-                        self.report("uninitialized-output",
-                                    f"read of output-only tensor {a.name} at byte {int(idx[j])} not written in "
-                                    f"this launch", info, lane=_lane_at(_sel(lanes, sel), j // nbytes),
-                                    wg=_at(_sel(wg, sel), j // nbytes), addr=a.start + int(idx[j]),
-                                    count=int(np.count_nonzero(~a.init[idx].reshape(-1, nbytes).all(1))))
-                self._track(a, o, nbytes, _sel(wg, sel), False, info, _sel(wave, sel), _sel(ep, sel),
-                            _sel(lanes, sel))
-            if _aligned(o, nbytes):
-                vals = a.view(nbytes)[o // nbytes].view(np.uint8).reshape(-1, nbytes)
-            else:
-                vals = a.bytes[_byte_index(o, nbytes)].reshape(-1, nbytes)
-            if sel is None:
-                out = vals
-            else:
-                out[sel] = vals
+            out[sel] = self.read_at(a, o, nbytes, info, _sel(wg, sel), _sel(wave, sel), _sel(ep, sel),
+                                    _sel(lanes, sel))
         return out
+
+    def read_at(self, a, o, nbytes, info, wg=0, wave=None, ep=0, lanes=None):
+        """:meth:`read` of accesses all inside allocation ``a``, at its byte offsets ``o`` (int64)."""
+        if self.sanitize:
+            if a.output_only:
+                idx = _byte_index(o, nbytes)
+                if not a.init[idx].all():
+                    j = int(np.flatnonzero(~a.init[idx])[0])
+                    self.report("uninitialized-output",
+                                f"read of output-only tensor {a.name} at byte {int(idx[j])} not written in "
+                                f"this launch", info, lane=_lane_at(lanes, j // nbytes),
+                                wg=_at(wg, j // nbytes), addr=a.start + int(idx[j]),
+                                count=int(np.count_nonzero(~a.init[idx].reshape(-1, nbytes).all(1))))
+            self._track(a, o, nbytes, wg, False, info, wave, ep, lanes)
+        if _aligned(o, nbytes):
+            return a.view(nbytes)[o // nbytes].view(np.uint8).reshape(-1, nbytes)
+        return a.bytes[_byte_index(o, nbytes)].reshape(-1, nbytes)
 
     def write(self, addr, data, info, wg=0, wave=None, ep=0, lanes=None):
         """Store ``data`` (n, nbytes) uint8 at host addresses ``addr`` (accessors as in :meth:`read`)."""
@@ -260,35 +270,39 @@ class GlobalMemory:
                 self.write(addr[ok], data[ok], info, _sel(wg, ok), _sel(wave, ok), _sel(ep, ok), _sel(lanes, ok))
             return
         for a, o, sel in self._groups(k, offs):
-            d = data if sel is None else data[sel]
-            ln = _sel(lanes, sel)
-            if _aligned(o, nbytes):
-                v = a.view(nbytes)
-                wi = o // nbytes
-                dw = np.ascontiguousarray(d).view(_UW[nbytes]).reshape(-1)
-                if self.sanitize:
-                    ch = v[wi] != dw
-                    if ch.any():
-                        ch = None if ch.all() else ch     # (all changed: no selection)
-                        self._track(a, o if ch is None else o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
-                                    _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch), _sel(ln, ch))
-                    if a.output_only:
-                        a.init[_byte_index(o, nbytes)] = True
-                v[wi] = dw
-                if provenance.active():
-                    provenance.note(a, _byte_index(o, nbytes), self.report.kernel, info)
-                continue
-            idx = _byte_index(o, nbytes)
+            self.write_at(a, o, data if sel is None else data[sel], info, _sel(wg, sel), _sel(wave, sel),
+                          _sel(ep, sel), _sel(lanes, sel))
+
+    def write_at(self, a, o, d, info, wg=0, wave=None, ep=0, lanes=None):
+        """:meth:`write` of accesses all inside allocation ``a``, at its byte offsets ``o`` (int64)."""
+        nbytes = d.shape[1]
+        if _aligned(o, nbytes):
+            v = a.view(nbytes)
+            wi = o // nbytes
+            dw = np.ascontiguousarray(d).view(_UW[nbytes]).reshape(-1)
             if self.sanitize:
-                ch = (a.bytes[idx].reshape(-1, nbytes) != d).any(axis=1)
+                ch = v[wi] != dw
                 if ch.any():
-                    self._track(a, o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
-                                _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch), _sel(ln, ch))
+                    ch = None if ch.all() else ch     # (all changed: no selection)
+                    self._track(a, o if ch is None else o[ch], nbytes, _sel(wg, ch), True, info,
+                                _sel(wave, ch), _sel(ep, ch), _sel(lanes, ch))
                 if a.output_only:
-                    a.init[idx] = True
-            a.bytes[idx] = d.reshape(-1)
+                    a.init[_byte_index(o, nbytes)] = True
+            v[wi] = dw
             if provenance.active():
-                provenance.note(a, idx, self.report.kernel, info)
+                provenance.note(a, _byte_index(o, nbytes), self.report.kernel, info)
+            return
+        idx = _byte_index(o, nbytes)
+        if self.sanitize:
+            ch = (a.bytes[idx].reshape(-1, nbytes) != d).any(axis=1)
+            if ch.any():
+                self._track(a, o[ch], nbytes, _sel(wg, ch), True, info, _sel(wave, ch), _sel(ep, ch),
+                            _sel(lanes, ch))
+            if a.output_only:
+                a.init[idx] = True
+        a.bytes[idx] = d.reshape(-1)
+        if provenance.active():
+            provenance.note(a, idx, self.report.kernel, info)
 
     def _track(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0, lanes=None):
         """Race check of one access of ``nbytes`` at byte offsets ``o`` of ``a``.
