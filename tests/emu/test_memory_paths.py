@@ -148,3 +148,85 @@ def test_masked_buffer_accesses_match_the_general_path(monkeypatch):
     assert not narrowed[0][1].any() and narrowed[0][1].dtype == np.float32
     assert narrowed[0][0][7].tolist()[:2] == [int.from_bytes(bytes(range(40, 44)), "little"),
                                               int.from_bytes(bytes(range(44, 48)), "little")]
+
+
+def _lean_scenario(monkeypatch, lean, buf):
+    """Two workgroups of 128 lanes (waves of 64) make buffer accesses that the lean path takes
+    and ones that it hands to the general path, on a 256-byte buffer ``buf`` (refilled here:
+    one for both paths, as reports name addresses) holding two 64-byte allocations ``a``
+    (bytes 0-63) and ``b`` (128-191), with ``strict_buffers``, provenance tracked and masked
+    lanes at the out-of-range offset 0x7FFFFFFC: stores (one repeated to a second tensor
+    with the same offsets, one leaving some words unchanged), loads racing them across
+    workgroups and across waves, dwordx4, bf16-pair, int16 and int64 accesses, unaligned
+    ones and ones from a descriptor whose base is not dword aligned, a fully masked store,
+    and accesses past the end, outside every allocation, spanning both allocations.
+    ``lean``: False disables the lean path."""
+    from kernels.emu import provenance, semantics
+    from kernels.emu.runtime import buffers
+    from kernels.emu.simt import WG
+
+    if not lean:
+        monkeypatch.setattr(buffers, "_lean_access", lambda *args: None)
+    buf[:] = (np.arange(256) * 7).astype(np.uint8)
+    gm = GlobalMemory([Allocation(buf.ctypes.data, 64, "a"), Allocation(buf.ctypes.data + 128, 64, "b")])
+    log = gm.report = Log()
+    gm.begin_launch()
+    lds = LDS(16, 64, True, copies=2, lanes_per_wg=128)
+    lds.report = log
+    X = WG(128, 64, 128, (128, 1, 1), 2, lds, gm, True, None, None, None)
+    X.strict_buffers = True
+    X.report = log
+    X.set_workgroups([0, 1], (2, 1, 1))
+    ra = buffers.make_rsrc(buf.ctypes.data, 0, 64, 0)
+    rb = buffers.make_rsrc(buf.ctypes.data + 128, 0, 64, 0)
+    wide = buffers.make_rsrc(buf.ctypes.data, 0, 256, 0)
+    odd = buffers.make_rsrc(buf.ctypes.data + 2, 0, 60, 0)
+    m = np.ones(X.L, bool)
+    m[[5, 131]] = False
+
+    def offsets(**at):
+        voff = np.full(X.L, 0x7FFFFFFC, np.int32)
+        for lane, off in at.items():
+            voff[int(lane[1:])] = off
+        return voff
+
+    val = np.arange(X.L, dtype=np.int32) * 0x01010101
+    got = []
+    with provenance.track() as writes:
+        v = offsets(l3=0, l5=4, l70=8, l130=12)                  # lane 5 inactive; waves 0, 1 and workgroup 1
+        buffers.buffer_store(X, val, ra, v, 0, m, np.int32, (), 4, 4, None, INFO)
+        buffers.buffer_store(X, val, rb, v, 0, m, np.int32, (), 4, 4, None, INFO)
+        got.append(buffers.buffer_load(X, ra, offsets(l140=0, l64=8, l9=16), 0, m, np.int32, (), 4, 4, None, INFO))
+        same = val.copy()
+        same[3] = 77
+        buffers.buffer_store(X, same, rb, v, 4, m, np.int32, (), 4, 4, None, INFO)   # soffset 4; lane 130 unchanged
+        got.append(buffers.buffer_load(X, ra, offsets(l1=0, l129=32), 0, m, np.int32, (4,), 16, 4, None, INFO))
+        got.append(buffers.buffer_load(X, rb, offsets(l2=20, l66=24), 0, m, np.uint16, (2,), 4, 2,
+                                       semantics.bits_to_bf16, INFO))
+        buffers.buffer_store(X, np.array([9, 8, 7, 6], np.int32), rb, offsets(l7=32, l200=48), 0, m, np.int32, (4,), 16, 4, None, INFO)
+        buffers.buffer_store(X, val, ra, offsets(), 0, m, np.int32, (), 4, 4, None, INFO)
+        buffers.buffer_store(X, val, ra, offsets(l10=2, l11=40), 0, m, np.int32, (), 4, 4, None, INFO)
+        buffers.buffer_store(X, val, odd, offsets(l12=4, l13=8), 0, m, np.int32, (), 4, 4, None, INFO)
+        buffers.buffer_store(X, val, ra, offsets(l14=44, l15=60, l16=64), 0, m, np.int32, (), 4, 4, None, INFO)
+        got.append(buffers.buffer_load(X, wide, offsets(l17=60, l18=96), 0, m, np.int32, (), 4, 4, None, INFO))
+        got.append(buffers.buffer_load(X, wide, offsets(l19=48, l20=132), 0, m, np.int32, (), 4, 4, None, INFO))
+        buffers.buffer_store(X, val, wide, offsets(l21=52, l150=136), 0, m, np.int32, (), 4, 4, None, INFO)
+        buffers.buffer_store(X, val.astype(np.int16), ra, offsets(l22=6, l90=50), 0, m, np.int16, (), 2, 2, None, INFO)
+        got.append(buffers.buffer_load(X, rb, offsets(l23=8, l100=16), 0, m, np.int64, (), 8, 8, None, INFO))
+        got.append(buffers.buffer_load(X, ra, offsets(l24=2), 0, m, np.int32, (), 4, 4, None, INFO))
+    shadows = [getattr(a, n).copy() for a in gm.allocs for n in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep")]
+    return got, list(log), shadows, buf.copy(), {k: w.copy() for k, (_, w) in writes.items()}
+
+
+def test_lean_buffer_accesses_match_the_general_path(monkeypatch):
+    buf = np.zeros(256, np.uint8)
+    lean = _lean_scenario(monkeypatch, True, buf)
+    general = _lean_scenario(monkeypatch, False, buf)
+    for x, y in zip(lean[0], general[0]):
+        assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y)
+    assert lean[1] == general[1]
+    assert sorted({f[0] for f in lean[1]}) == ["buffer-past-end", "global-out-of-bounds", "global-race",
+                                                 "wave-race"]
+    assert all(np.array_equal(x, y) for x, y in zip(lean[2], general[2]))
+    assert np.array_equal(lean[3], general[3])
+    assert lean[4].keys() == general[4].keys() and all(np.array_equal(lean[4][k], general[4][k]) for k in lean[4])
