@@ -36,6 +36,7 @@
 """
 from __future__ import annotations
 
+import bisect
 import ctypes
 
 import numpy as np
@@ -96,6 +97,8 @@ class GlobalMemory:
         self.allocs = sorted(allocations, key=lambda a: a.start)
         self.starts = np.array([a.start for a in self.allocs], dtype=np.int64)
         self.ends = np.array([a.end for a in self.allocs], dtype=np.int64)
+        self._start_list = [a.start for a in self.allocs]
+        self._disjoint = all(a.end <= b.start for a, b in zip(self.allocs, self.allocs[1:]))
         self.sanitize = sanitize
         self.report = RAISE          # the launch's Reporter (set by the executor)
         self.wg = 0
@@ -145,6 +148,12 @@ class GlobalMemory:
         a = self.allocs[k0]
         if a.start <= lo and hi <= a.end:
             return k0
+        if self._disjoint:                  # the last allocation starting at or before lo
+            k0 = bisect.bisect_right(self._start_list, lo) - 1
+            if k0 >= 0 and hi <= self.allocs[k0].end:
+                self._last_k = k0
+                return k0
+            return None
         for k0, a in enumerate(self.allocs):
             if a.start <= lo and hi <= a.end:
                 self._last_k = k0

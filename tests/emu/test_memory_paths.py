@@ -100,7 +100,7 @@ def _buffer_scenario(monkeypatch, general):
     a mostly-masked int32 store (two lanes in range, one just past the end, inactive lanes), a
     mostly-masked dwordx4 load (one lane half in range, one racing the store), then a fully
     masked store and bf16 load.  ``general``: every active lane goes through the range check
-    (no narrowing to the lanes near the buffer)."""
+    (no narrowing to the lanes near the buffer, no lean path)."""
     from kernels.emu import semantics
     from kernels.emu.runtime import buffers
     from kernels.emu.runtime.lanes import lanes
@@ -108,6 +108,7 @@ def _buffer_scenario(monkeypatch, general):
 
     if general:
         monkeypatch.setattr(buffers, "_near_lanes", lambda X, rsrc, voff, m, gran: lanes(X, m))
+        monkeypatch.setattr(buffers, "_lean_access", lambda *args: None)
     buf = np.arange(64, dtype=np.uint8)
     gm = GlobalMemory([Allocation(buf.ctypes.data, 64, "t")])
     log = gm.report = Log()

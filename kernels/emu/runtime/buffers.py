@@ -105,28 +105,40 @@ def _near_lanes(X, rsrc, voff, m, gran):
     sanitizer sees no access, so the access of the lanes returned is the whole access.
     Found with one compare of the voffsets when the descriptor is one for every lane with
     stride 0 (the masked-off lanes of a kernel that masks by an out-of-range offset);
-    otherwise every active lane.  The last answer is kept (``X.ncache``) for the next access
-    with the same offsets, mask and limit (a load and a store at one index)."""
+    otherwise every active lane."""
     nrec = rsrc.num_records
     if rsrc.stride != 0 or ndim(nrec) or ndim(voff) == 0:
         return lanes(X, m)
+    hi = _near_limit(X, nrec, gran)
+    return _near_entry(X, voff, m, hi)[3] if hi > 0 else _NONE
+
+
+def _near_limit(X, nrec, gran):
+    """Lanes whose voffset is below this limit are near (:func:`_near_lanes`), with one
+    ``num_records`` and stride 0: a chunk at c is in range when vo + c + gran <= n, so none is
+    when vo > n - gran; a reported one starts before n + PAST_END_WINDOW."""
     n = int(nrec) & 0xFFFFFFFF
-    # a chunk at c is in range when vo + c + gran <= n, so none is when vo > n - gran; a
-    # reported one starts before n + PAST_END_WINDOW
-    hi = n + PAST_END_WINDOW if X.strict_buffers and n < _EXACT_RECORDS_LIMIT else n - gran + 1
-    if hi <= 0:
-        return _NONE
-    c = X.ncache
-    if c[0] is voff and c[1] is m and c[2] == hi:
-        return c[3]
+    return n + PAST_END_WINDOW if X.strict_buffers and n < _EXACT_RECORDS_LIMIT else n - gran + 1
+
+
+def _near_entry(X, voff, m, hi):
+    """``[voff, m, hi, near lanes, offsets]`` for per-lane voffsets ``voff`` under the mask
+    ``m``: the lanes of ``m`` whose voffset is below ``hi``, and a slot for
+    :func:`_lean_access` (their offsets).  The last two entries are kept (``X.ncache``) for
+    the next accesses with the same offsets, mask and limit (a store and a load at one
+    index, around another access)."""
+    for c in X.ncache:
+        if c[0] is voff and c[1] is m and c[2] == hi:
+            return c
     hit = _u32(voff) < hi
     if not (m is X.m0 and X.full):
         hit &= m
     near = np.flatnonzero(hit)
     if near.shape[0] == X.L:
         near = X.lane_ids
-    X.ncache = (voff, m, hi, near)
-    return near
+    entry = [voff, m, hi, near, None]
+    X.ncache = (entry, X.ncache[0])
+    return entry
 
 
 def _lean_access(X, rsrc, voff, soff, m, nbytes, gran):
@@ -141,19 +153,25 @@ def _lean_access(X, rsrc, voff, soff, m, nbytes, gran):
     if X.rng is not None or rsrc.stride != 0 or ndim(rsrc.num_records) or ndim(rsrc.base) or ndim(soff) \
             or ndim(voff) == 0 or nbytes % gran:
         return None
-    idx = _near_lanes(X, rsrc, voff, m, gran)
+    hi = _near_limit(X, rsrc.num_records, gran)
+    if hi <= 0:
+        return _NONE, None, None
+    entry = _near_entry(X, voff, m, hi)
+    idx = entry[3]
     if idx.shape[0] == 0:
         return idx, None, None
-    vo = _u32(voff if idx is X.lane_ids else voff[idx])
-    top = int(vo.max())
+    if entry[4] is None:
+        vo = _u32(voff if idx is X.lane_ids else voff[idx])
+        entry[4] = (_i64(vo), int(vo.min()), int(vo.max()))
+    vo, bottom, top = entry[4]
     if top + nbytes > (int(rsrc.num_records) & 0xFFFFFFFF):
         return None
     start = int(rsrc.base) + (int(soff) & 0xFFFFFFFF)
-    k = X.gmem.holder(start + int(vo.min()), start + top + nbytes)
+    k = X.gmem.holder(start + bottom, start + top + nbytes)
     if k is None:
         return None
     a = X.gmem.allocs[k]
-    return idx, a, _i64(vo) + (start - a.start)
+    return idx, a, vo + (start - a.start)
 
 
 def _loaded_zeros(X, mdt, shape, nbytes, conv):
