@@ -231,3 +231,78 @@ def test_lean_buffer_accesses_match_the_general_path(monkeypatch):
     assert all(np.array_equal(x, y) for x, y in zip(lean[2], general[2]))
     assert np.array_equal(lean[3], general[3])
     assert lean[4].keys() == general[4].keys() and all(np.array_equal(lean[4][k], general[4][k]) for k in lean[4])
+
+
+class AddrLog(Log):
+    """:class:`Log` that also records the workgroup and address of each finding (for
+    scenarios on one buffer)."""
+
+    def __call__(self, check, message, info, **kw):
+        self.append((check, message, kw.get("lane"), kw.get("count"), kw.get("wg"), kw.get("addr")))
+
+
+def _shadow_scenario(monkeypatch, words, buf, tail):
+    """Global accesses of workgroups 0-2 (waves 0-1) to three tensors ``a``, ``b``, ``c`` of
+    ``buf`` (at offsets 0-63, 64-127, 128-191 below): reads logged before the first write
+    (one of ``b`` unaligned), writes and reads of whole aligned dwords (one, two, four a
+    lane) racing across workgroups, across waves and inside one instruction, then
+    (``tail``) accesses that are not of whole aligned dwords (an unaligned dword read of
+    ``a``, a byte store to ``c``) and more dword accesses after them.  Each access starts
+    with four lanes of workgroup 3 per tensor it touches, on words of that tensor that
+    nothing else touches, so that the first racing lane is not the first.  ``words``:
+    False keeps the race shadows per byte from the start.  Returns what was read, the
+    findings, every shadow (per byte) and the shadows' granularity at the end."""
+    monkeypatch.setattr(memory, "_WORD_SHADOWS", words)
+    buf[:] = np.arange(buf.shape[0], dtype=np.uint8)
+    base = buf.ctypes.data
+    gm = GlobalMemory([Allocation(base + 1024 * k, 1024, name) for k, name in enumerate("abc")])
+    gm.report = AddrLog()
+    gm.begin_launch()
+    fresh = [iter(range(1024 * k + 64, 1024 * k + 1024, 16)) for k in range(3)]
+
+    def lanes_of(addr, wg, wave):
+        tensors = sorted({x // 64 for x in addr})
+        a = [next(fresh[k]) for k in tensors for _ in range(4)] + [x // 64 * 1024 + x % 64 for x in addr]
+        k = 4 * len(tensors)
+        return (base + np.asarray(a, np.int64), np.asarray([3] * k + list(wg)),
+                np.asarray([0, 1, 0, 1] * len(tensors) + list(wave)), np.arange(len(a)))
+
+    def rd(addr, n, wg, wave, ep=1):
+        a, g, w, ln = lanes_of(addr, wg, wave)
+        return gm.read(a, n, INFO, wg=g, wave=w, ep=ep, lanes=ln)
+
+    def wr(addr, vals, wg, wave, ep=1):
+        a, g, w, ln = lanes_of(addr, wg, wave)
+        vals = np.asarray(vals, np.uint8)
+        gm.write(a, np.concatenate([np.zeros((a.shape[0] - vals.shape[0], vals.shape[1]), np.uint8), vals]), INFO,
+                 wg=g, wave=w, ep=ep, lanes=ln)
+
+    got = [rd([0, 8, 64, 136], 4, [0, 1, 2, 1], [0, 1, 0, 0]), rd([16], 8, [1], [1]), rd([66], 4, [2], [1])]
+    wr([0, 4, 68, 136], np.full((4, 4), 9), [0, 0, 1, 0], [0, 1, 0, 1])          # wg 0 writes what wg 1 read...
+    wr([8, 8, 140, 140], [[1, 2, 3, 4], [1, 2, 3, 5], [1] * 4, [1] * 4], [1, 1, 2, 2], [0, 1, 0, 1])  # two waves
+    wr([12, 12], [[6, 6, 6, 6], [6, 6, 6, 6]], [0, 2], [0, 0])                      # two workgroups, one instruction
+    got += [rd([0, 4, 32, 140], 4, [0, 0, 2, 2], [1, 1, 0, 1]), rd([16, 48, 144], 16, [2, 0, 1], [0, 1, 0], ep=2)]
+    wr([20, 40, 152], np.full((3, 8), 3), [2, 0, 0], [1, 0, 0], ep=2)
+    if tail:
+        got.append(rd([2, 80], 4, [1, 2], [1, 1]))
+        wr([1, 137], [[7], [7]], [0, 1], [0, 0])
+    wr([0, 24, 72, 136], np.full((4, 4), 5), [2, 1, 0, 2], [0, 0, 1, 0], ep=3)
+    got.append(rd([0, 8, 76, 140], 4, [1, 2, 0, 1], [0, 1, 1, 1], ep=3))
+    grans = [a.gran for a in gm.allocs]
+    for a in gm.allocs:
+        gm._byte_shadows(a)
+    shadows = [getattr(a, n).copy() for a in gm.allocs for n in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep")]
+    return got, list(gm.report), shadows, grans
+
+
+def test_dword_race_shadows_match_byte_shadows(monkeypatch):
+    buf = np.zeros(3 * 1024, np.uint8)
+    for tail in (False, True):
+        per_word = _shadow_scenario(monkeypatch, True, buf, tail)
+        per_byte = _shadow_scenario(monkeypatch, False, buf, tail)
+        assert all(np.array_equal(x, y) for x, y in zip(per_word[0], per_byte[0]))
+        assert per_word[1] == per_byte[1]
+        assert {f[0] for f in per_word[1]} == {"global-race", "wave-race"}
+        assert all(np.array_equal(x, y) for x, y in zip(per_word[2], per_byte[2]))
+        assert per_word[3] == ([1, 1, 1] if tail else [4, 1, 4]) and per_byte[3] == [1, 1, 1]
+        assert all(f[2] >= 4 for f in per_word[1])

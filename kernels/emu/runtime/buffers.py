@@ -162,7 +162,7 @@ def _lean_access(X, rsrc, voff, soff, m, nbytes, gran):
         return idx, None, None
     if entry[4] is None:
         vo = _u32(voff if idx is X.lane_ids else voff[idx])
-        entry[4] = (_i64(vo), int(vo.min()), int(vo.max()))
+        entry[4] = (_i64(vo), int(np.minimum.reduce(vo)), int(np.maximum.reduce(vo)))
     vo, bottom, top = entry[4]
     if top + nbytes > (int(rsrc.num_records) & 0xFFFFFFFF):
         return None
