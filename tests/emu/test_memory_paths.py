@@ -94,6 +94,23 @@ def test_repeat_checks():
     assert memory._repeats(np.array([3, 2]))
 
 
+def _two_workgroups(allocations):
+    """(global memory over ``allocations``, the findings log, the context of a batch of two
+    workgroups of 128 lanes in waves of 64, with ``strict_buffers``), for buffer scenarios."""
+    from kernels.emu.simt import WG
+
+    gm = GlobalMemory(allocations)
+    log = gm.report = Log()
+    gm.begin_launch()
+    lds = LDS(16, 64, True, copies=2, lanes_per_wg=128)
+    lds.report = log
+    X = WG(128, 64, 128, (128, 1, 1), 2, lds, gm, True, None, None, None)
+    X.strict_buffers = True
+    X.report = log
+    X.set_workgroups([0, 1], (2, 1, 1))
+    return gm, log, X
+
+
 def _buffer_scenario(monkeypatch, general):
     """Two workgroups of 128 lanes (waves of 64) access a 64-byte tensor through a descriptor
     of 48 bytes, masked lanes using the out-of-range offset 0x7FFFFFFC, with ``strict_buffers``:
@@ -104,21 +121,12 @@ def _buffer_scenario(monkeypatch, general):
     from kernels.emu import semantics
     from kernels.emu.runtime import buffers
     from kernels.emu.runtime.lanes import lanes
-    from kernels.emu.simt import WG
 
     if general:
         monkeypatch.setattr(buffers, "_near_lanes", lambda X, rsrc, voff, m, gran: lanes(X, m))
         monkeypatch.setattr(buffers, "_lean_access", lambda *args: None)
     buf = np.arange(64, dtype=np.uint8)
-    gm = GlobalMemory([Allocation(buf.ctypes.data, 64, "t")])
-    log = gm.report = Log()
-    gm.begin_launch()
-    lds = LDS(16, 64, True, copies=2, lanes_per_wg=128)
-    lds.report = log
-    X = WG(128, 64, 128, (128, 1, 1), 2, lds, gm, True, None, None, None)
-    X.strict_buffers = True
-    X.report = log
-    X.set_workgroups([0, 1], (2, 1, 1))
+    gm, log, X = _two_workgroups([Allocation(buf.ctypes.data, 64, "t")])
     rsrc = buffers.make_rsrc(buf.ctypes.data, 0, 48, 0)
     masked = np.full(X.L, 0x7FFFFFFC, np.int32)
     m = np.ones(X.L, bool)
@@ -164,20 +172,11 @@ def _lean_scenario(monkeypatch, lean, buf):
     ``lean``: False disables the lean path."""
     from kernels.emu import provenance, semantics
     from kernels.emu.runtime import buffers
-    from kernels.emu.simt import WG
 
     if not lean:
         monkeypatch.setattr(buffers, "_lean_access", lambda *args: None)
     buf[:] = (np.arange(256) * 7).astype(np.uint8)
-    gm = GlobalMemory([Allocation(buf.ctypes.data, 64, "a"), Allocation(buf.ctypes.data + 128, 64, "b")])
-    log = gm.report = Log()
-    gm.begin_launch()
-    lds = LDS(16, 64, True, copies=2, lanes_per_wg=128)
-    lds.report = log
-    X = WG(128, 64, 128, (128, 1, 1), 2, lds, gm, True, None, None, None)
-    X.strict_buffers = True
-    X.report = log
-    X.set_workgroups([0, 1], (2, 1, 1))
+    gm, log, X = _two_workgroups([Allocation(buf.ctypes.data, 64, "a"), Allocation(buf.ctypes.data + 128, 64, "b")])
     ra = buffers.make_rsrc(buf.ctypes.data, 0, 64, 0)
     rb = buffers.make_rsrc(buf.ctypes.data + 128, 0, 64, 0)
     wide = buffers.make_rsrc(buf.ctypes.data, 0, 256, 0)
