@@ -62,7 +62,10 @@ def poisoned_workspace(n_int32: int, device) -> Optional[torch.Tensor]:
     if not n_int32:
         return None
     ws = torch.empty(n_int32, dtype=torch.int32, device=device)
-    ws.view(torch.uint8).fill_(WORKSPACE_POISON_BYTE)
+    if ws.device.type == "cpu":         # NumPy's fill: torch's fill_ of as many bytes wakes its thread pool
+        ws.numpy().view(np.uint8).fill(WORKSPACE_POISON_BYTE)
+    else:
+        ws.view(torch.uint8).fill_(WORKSPACE_POISON_BYTE)
     return ws
 
 

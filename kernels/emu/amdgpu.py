@@ -168,17 +168,25 @@ def dpp(old, src, ctrl, row_mask, bank_mask, bound_ctrl, m, W):
 
 
 def bpermute(addr, src, m, W):
+    """``ds_bpermute``: each lane reads ``src`` of lane ``(addr >> 2) mod W`` of its own wave,
+    0 where that lane is inactive."""
     L = m.shape[0]
-    a = _waves(addr, L, W).astype(np.int64)
     s = _waves(src, L, W)
-    mw = m.reshape(-1, W)
-    idx = (a >> 2) & (W - 1)
-    rows = np.arange(L // W)[:, None]
-    v = s[rows, idx]
-    act = mw[rows, idx]
-    extra = (1,) * (s.ndim - 2)
-    r = np.where(act.reshape(act.shape + extra), v, np.zeros((), s.dtype))
-    return r.reshape((L,) + r.shape[2:])
+    s = s.reshape((L,) + s.shape[2:])
+    flat = ((np.asarray(addr) >> 2) & (W - 1)) + _wave_starts(L, W)
+    v = s[flat]
+    if m.all():
+        return v
+    act = m[flat]
+    return np.where(act.reshape(act.shape + (1,) * (s.ndim - 1)), v, np.zeros((), s.dtype))
+
+
+@lru_cache(maxsize=None)
+def _wave_starts(L, W):
+    """The first lane of each lane's wave (int64, read-only)."""
+    starts = np.arange(L, dtype=np.int64) // W * W
+    starts.flags.writeable = False
+    return starts
 
 
 @lru_cache(maxsize=None)

@@ -36,6 +36,7 @@
 """
 from __future__ import annotations
 
+import bisect
 import ctypes
 
 import numpy as np
@@ -47,7 +48,7 @@ from .findings import RAISE
 
 class Allocation:
     __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "wr_wv", "wr_ep", "rd_wv",
-                 "rd_ep", "init", "_views", "pending", "pending_bytes", "pending_ids")
+                 "rd_ep", "gran", "init", "_views", "pending", "pending_bytes", "pending_ids")
 
     def __init__(self, start, nbytes, name, output_only=False):
         self.start = int(start)
@@ -60,6 +61,7 @@ class Allocation:
         else:
             self.bytes = np.zeros(0, np.uint8)
         self.wr = self.rd = self.wr_wv = self.wr_ep = self.rd_wv = self.rd_ep = None
+        self.gran = 1              # bytes per entry of the race shadows (see GlobalMemory._apply_pending)
         self.pending = []          # reads not yet applied to the race shadows (see GlobalMemory._track)
         self.pending_bytes = 0
         self.pending_ids = set()   # ids of the arrays the log holds (counted once in pending_bytes)
@@ -80,7 +82,7 @@ _UW = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _aligned(o, nbytes):
-    return nbytes == 1 or (nbytes in _UW and not (o & (nbytes - 1)).any())
+    return nbytes == 1 or (nbytes in _UW and not np.count_nonzero(o & (nbytes - 1)))
 
 
 def _byte_index(offs, size):
@@ -96,6 +98,8 @@ class GlobalMemory:
         self.allocs = sorted(allocations, key=lambda a: a.start)
         self.starts = np.array([a.start for a in self.allocs], dtype=np.int64)
         self.ends = np.array([a.end for a in self.allocs], dtype=np.int64)
+        self._start_list = [a.start for a in self.allocs]
+        self._disjoint = all(a.end <= b.start for a, b in zip(self.allocs, self.allocs[1:]))
         self.sanitize = sanitize
         self.report = RAISE          # the launch's Reporter (set by the executor)
         self.wg = 0
@@ -121,15 +125,9 @@ class GlobalMemory:
         them and drops their stores), else it is None."""
         addr = np.asarray(addr, dtype=np.int64)
         if len(self.allocs) > 1 and addr.shape[0]:
-            lo, hi = int(addr.min()), int(addr.max()) + size
-            k0 = self._last_k                   # most accesses stay in the allocation of the previous one
-            a = self.allocs[k0]
-            if a.start <= lo and hi <= a.end:
-                return k0, addr - a.start, None
-            for k0, a in enumerate(self.allocs):    # else one allocation holding them all, found by its span
-                if a.start <= lo and hi <= a.end:
-                    self._last_k = k0
-                    return k0, addr - a.start, None
+            k0 = self.holder(int(addr.min()), int(addr.max()) + size)
+            if k0 is not None:
+                return k0, addr - self.allocs[k0].start, None
         if len(self.allocs) == 1:
             a = self.allocs[0]
             ok = (addr >= a.start) & (addr + size <= a.end)
@@ -141,6 +139,27 @@ class GlobalMemory:
         if not ok.all():
             return None, None, self._oob(addr, ~ok, size, info, lanes)
         return k, addr - self.starts[k], None
+
+    def holder(self, lo, hi):
+        """Index of the allocation holding the host addresses ``[lo, hi)``, None when none
+        holds them all (the one of the previous access is tried first)."""
+        k0 = self._last_k                   # most accesses stay in the allocation of the previous one
+        if not self.allocs:
+            return None
+        a = self.allocs[k0]
+        if a.start <= lo and hi <= a.end:
+            return k0
+        if self._disjoint:                  # the last allocation starting at or before lo
+            k0 = bisect.bisect_right(self._start_list, lo) - 1
+            if k0 >= 0 and hi <= self.allocs[k0].end:
+                self._last_k = k0
+                return k0
+            return None
+        for k0, a in enumerate(self.allocs):
+            if a.start <= lo and hi <= a.end:
+                self._last_k = k0
+                return k0
+        return None
 
     def _find1(self, addr, size, info):
         """The allocation holding ``[addr, addr + size)``; None (after a recorded
@@ -226,29 +245,30 @@ class GlobalMemory:
                 out[ok] = self.read(addr[ok], nbytes, info, _sel(wg, ok), _sel(wave, ok), _sel(ep, ok),
                                     _sel(lanes, ok))
             return out
+        if not isinstance(k, np.ndarray):       # one allocation
+            return self.read_at(self.allocs[k or 0], offs, nbytes, info, wg, wave, ep, lanes)
         out = np.empty((addr.shape[0], nbytes), np.uint8)
         for a, o, sel in self._groups(k, offs):
-            if self.sanitize:
-                if a.output_only:
-                    idx = _byte_index(o, nbytes)
-                    if not a.init[idx].all():
-                        j = int(np.flatnonzero(~a.init[idx])[0])
-                        self.report("uninitialized-output",
-                                    f"read of output-only tensor {a.name} at byte {int(idx[j])} not written in "
-                                    f"this launch", info, lane=_lane_at(_sel(lanes, sel), j // nbytes),
-                                    wg=_at(_sel(wg, sel), j // nbytes), addr=a.start + int(idx[j]),
-                                    count=int(np.count_nonzero(~a.init[idx].reshape(-1, nbytes).all(1))))
-                self._track(a, o, nbytes, _sel(wg, sel), False, info, _sel(wave, sel), _sel(ep, sel),
-                            _sel(lanes, sel))
-            if _aligned(o, nbytes):
-                vals = a.view(nbytes)[o // nbytes].view(np.uint8).reshape(-1, nbytes)
-            else:
-                vals = a.bytes[_byte_index(o, nbytes)].reshape(-1, nbytes)
-            if sel is None:
-                out = vals
-            else:
-                out[sel] = vals
+            out[sel] = self.read_at(a, o, nbytes, info, _sel(wg, sel), _sel(wave, sel), _sel(ep, sel),
+                                    _sel(lanes, sel))
         return out
+
+    def read_at(self, a, o, nbytes, info, wg=0, wave=None, ep=0, lanes=None):
+        """:meth:`read` of accesses all inside allocation ``a``, at its byte offsets ``o`` (int64)."""
+        if self.sanitize:
+            if a.output_only:
+                idx = _byte_index(o, nbytes)
+                if not a.init[idx].all():
+                    j = int(np.flatnonzero(~a.init[idx])[0])
+                    self.report("uninitialized-output",
+                                f"read of output-only tensor {a.name} at byte {int(idx[j])} not written in "
+                                f"this launch", info, lane=_lane_at(lanes, j // nbytes),
+                                wg=_at(wg, j // nbytes), addr=a.start + int(idx[j]),
+                                count=int(np.count_nonzero(~a.init[idx].reshape(-1, nbytes).all(1))))
+            self._track(a, o, nbytes, wg, False, info, wave, ep, lanes)
+        if _aligned(o, nbytes):
+            return a.view(nbytes)[o // nbytes].view(np.uint8).reshape(-1, nbytes)
+        return a.bytes[_byte_index(o, nbytes)].reshape(-1, nbytes)
 
     def write(self, addr, data, info, wg=0, wave=None, ep=0, lanes=None):
         """Store ``data`` (n, nbytes) uint8 at host addresses ``addr`` (accessors as in :meth:`read`)."""
@@ -260,35 +280,40 @@ class GlobalMemory:
                 self.write(addr[ok], data[ok], info, _sel(wg, ok), _sel(wave, ok), _sel(ep, ok), _sel(lanes, ok))
             return
         for a, o, sel in self._groups(k, offs):
-            d = data if sel is None else data[sel]
-            ln = _sel(lanes, sel)
-            if _aligned(o, nbytes):
-                v = a.view(nbytes)
-                wi = o // nbytes
-                dw = np.ascontiguousarray(d).view(_UW[nbytes]).reshape(-1)
-                if self.sanitize:
-                    ch = v[wi] != dw
-                    if ch.any():
-                        ch = None if ch.all() else ch     # (all changed: no selection)
-                        self._track(a, o if ch is None else o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
-                                    _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch), _sel(ln, ch))
-                    if a.output_only:
-                        a.init[_byte_index(o, nbytes)] = True
-                v[wi] = dw
-                if provenance.active():
-                    provenance.note(a, _byte_index(o, nbytes), self.report.kernel, info)
-                continue
-            idx = _byte_index(o, nbytes)
+            self.write_at(a, o, data if sel is None else data[sel], info, _sel(wg, sel), _sel(wave, sel),
+                          _sel(ep, sel), _sel(lanes, sel))
+
+    def write_at(self, a, o, d, info, wg=0, wave=None, ep=0, lanes=None):
+        """:meth:`write` of accesses all inside allocation ``a``, at its byte offsets ``o`` (int64)."""
+        nbytes = d.shape[1]
+        if _aligned(o, nbytes):
+            v = a.view(nbytes)
+            wi = o // nbytes
+            dw = np.ascontiguousarray(d).view(_UW[nbytes]).reshape(-1)
             if self.sanitize:
-                ch = (a.bytes[idx].reshape(-1, nbytes) != d).any(axis=1)
-                if ch.any():
-                    self._track(a, o[ch], nbytes, _sel(_sel(wg, sel), ch), True, info,
-                                _sel(_sel(wave, sel), ch), _sel(_sel(ep, sel), ch), _sel(ln, ch))
+                ch = v[wi] != dw
+                nch = np.count_nonzero(ch)
+                if nch:
+                    ch = None if nch == ch.shape[0] else ch     # (all changed: no selection)
+                    self._track(a, o if ch is None else o[ch], nbytes, _sel(wg, ch), True, info,
+                                _sel(wave, ch), _sel(ep, ch), _sel(lanes, ch))
                 if a.output_only:
-                    a.init[idx] = True
-            a.bytes[idx] = d.reshape(-1)
+                    a.init[_byte_index(o, nbytes)] = True
+            v[wi] = dw
             if provenance.active():
-                provenance.note(a, idx, self.report.kernel, info)
+                provenance.note(a, _byte_index(o, nbytes), self.report.kernel, info)
+            return
+        idx = _byte_index(o, nbytes)
+        if self.sanitize:
+            ch = (a.bytes[idx].reshape(-1, nbytes) != d).any(axis=1)
+            if ch.any():
+                self._track(a, o[ch], nbytes, _sel(wg, ch), True, info, _sel(wave, ch), _sel(ep, ch),
+                            _sel(lanes, ch))
+            if a.output_only:
+                a.init[idx] = True
+        a.bytes[idx] = d.reshape(-1)
+        if provenance.active():
+            provenance.note(a, idx, self.report.kernel, info)
 
     def _track(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0, lanes=None):
         """Race check of one access of ``nbytes`` at byte offsets ``o`` of ``a``.
@@ -312,25 +337,48 @@ class GlobalMemory:
         return self._track_now(a, o, nbytes, wg, is_write, info, wave, ep, lanes)
 
     def _apply_pending(self, a):
-        """Allocate ``a``'s race shadows and apply its logged reads to them, in order."""
+        """Allocate ``a``'s race shadows and apply its logged reads to them, in order.
+
+        The shadows have one entry per dword (``a.gran`` 4) while every access tracked in
+        them is of whole aligned dwords: each byte of a dword then has the shadow values of
+        the dword, which :meth:`_byte_shadows` spreads to one entry per byte (``a.gran`` 1)
+        at the first other access."""
         nb = a.end - a.start
-        a.wr = np.full(nb, -1, np.int32)
-        a.rd = np.full(nb, -1, np.int32)
-        a.wr_wv = np.full(nb, NO_WAVE, np.int32)
-        a.wr_ep = np.zeros(nb, np.int32)
-        a.rd_wv = np.full(nb, NO_WAVE, np.int32)
-        a.rd_ep = np.zeros(nb, np.int32)
+        a.gran = 4 if _WORD_SHADOWS else 1
+        n = -(-nb // a.gran)
+        a.wr = np.full(n, -1, np.int32)
+        a.rd = np.full(n, -1, np.int32)
+        a.wr_wv = np.full(n, NO_WAVE, np.int32)
+        a.wr_ep = np.zeros(n, np.int32)
+        a.rd_wv = np.full(n, NO_WAVE, np.int32)
+        a.rd_ep = np.zeros(n, np.int32)
         pending, a.pending, a.pending_bytes, a.pending_ids = a.pending, [], 0, set()
         for o, nbytes, wg, info, wave, ep, lanes in pending:
             self._track_now(a, o, nbytes, wg, False, info, wave, ep, lanes)
 
+    def _byte_shadows(self, a):
+        """``a``'s race shadows with one entry per byte (each byte of a dword entry takes its values)."""
+        if a.gran != 1:
+            nb = a.end - a.start
+            for name in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep"):
+                setattr(a, name, np.repeat(getattr(a, name), a.gran)[:nb])
+            a.gran = 1
+
     def _track_now(self, a, o, nbytes, wg, is_write, info, wave=None, ep=0, lanes=None):
-        """:meth:`_track` on allocated shadows.  Works on ``(n, nbytes)`` arrays of byte
-        indices; per-access values broadcast over the bytes of their access."""
+        """:meth:`_track` on allocated shadows.  Works on ``(n, per)`` arrays of shadow
+        entries (bytes, or dwords while the shadows are per dword: ``per`` entries of ``g``
+        bytes an access); per-access values broadcast over the entries of their access.
+        Reports name the first byte of the first flagged entry: the byte the per-byte
+        shadows would flag first."""
         nb = a.end - a.start
-        words = o[:, None] + _BYTE_STEPS[nbytes] if nbytes in _BYTE_STEPS else \
-            o[:, None] + np.arange(nbytes, dtype=np.int64)[None, :]
-        clamped = o.shape[0] and int(o.max()) + nbytes > nb
+        clamped = o.shape[0] and int(np.maximum.reduce(o)) + nbytes > nb
+        if a.gran != 1 and (clamped or not _whole_dwords(o, nbytes)):
+            self._byte_shadows(a)
+        g = a.gran
+        per = nbytes // g
+        e = o >> 2 if g == 4 else o
+        words = e[:, None] if per == 1 else e[:, None] + _BYTE_STEPS[per] if per in _BYTE_STEPS else \
+            e[:, None] + np.arange(per, dtype=np.int64)[None, :]
         if clamped:
             words = np.minimum(words, nb - 1)
         wg1, ep1, wave1 = wg, ep, (NO_WAVE if wave is None else wave)
@@ -339,27 +387,27 @@ class GlobalMemory:
 
         def report(bad, text):
             j = int(np.flatnonzero(bad)[0])
-            self.report("global-race", text(j), info, lane=_lane_at(lanes, j // nbytes), wg=_at(wg1, j // nbytes),
-                        addr=a.start + int(words.flat[j]), count=_accesses(bad, nbytes))
+            self.report("global-race", text(j), info, lane=_lane_at(lanes, j // per), wg=_at(wg1, j // per),
+                        addr=a.start + int(words.flat[j]) * g, count=_accesses(bad, per))
 
         wr = a.wr[words]
         rd = a.rd[words]
         # bytes nobody wrote in this launch (and, for a write, nobody read): no race is possible
-        untouched = int(wr.max(initial=-1)) < 0 and (not is_write or bool((rd == -1).all()))
+        untouched = not np.count_nonzero(wr >= 0) and (not is_write or not np.count_nonzero(rd != -1))
         if not untouched:
             bad = (wr >= 0) & (wr != wg)
             if bad.any():
-                report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
-                                      f"{_at(wg1, j // nbytes)} {kind} it after workgroup {int(wr.flat[j])} wrote it "
+                report(bad, lambda j: f"global byte {int(words.flat[j]) * g} of {a.name}: workgroup "
+                                      f"{_at(wg1, j // per)} {kind} it after workgroup {int(wr.flat[j])} wrote it "
                                       f"in the same launch")
             if is_write:
                 bad = (rd == -2) | ((rd >= 0) & (rd != wg))
                 if bad.any():
-                    report(bad, lambda j: f"global byte {int(words.flat[j])} of {a.name}: workgroup "
-                                          f"{_at(wg1, j // nbytes)} writes it after another workgroup read it in the "
+                    report(bad, lambda j: f"global byte {int(words.flat[j]) * g} of {a.name}: workgroup "
+                                          f"{_at(wg1, j // per)} writes it after another workgroup read it in the "
                                           f"same launch")
             if ndim(wave) or wave != NO_WAVE:
-                self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1)
+                self._wave_race(a, words, wg, wave, ep, wr, rd, is_write, info, lanes, per, wg1, wave1)
         shared = (ndim(wg) or ndim(wave)) and (clamped or _may_share_bytes(o, nbytes))
         if is_write:
             a.wr[words] = wg
@@ -370,8 +418,8 @@ class GlobalMemory:
             if ndim(wg) and shared:
                 back = a.wr[words]
                 if (back != wg).any():
-                    report(back != wg, lambda j: f"global byte {int(words.flat[j])} of {a.name} written by "
-                                                 f"workgroups {_at(wg1, j // nbytes)} and {int(back.flat[j])} in "
+                    report(back != wg, lambda j: f"global byte {int(words.flat[j]) * g} of {a.name} written by "
+                                                 f"workgroups {_at(wg1, j // per)} and {int(back.flat[j])} in "
                                                  f"one instruction")
         else:
             # readers of this epoch of this workgroup: one wave, or MANY_WAVES
@@ -388,8 +436,9 @@ class GlobalMemory:
                 if multi.any():
                     a.rd[words[multi]] = -2
 
-    def _wave_race(self, a, words, wg, wave, ep, wr, rd, is_write, info, lanes, nbytes, wg1, wave1):
-        """Two waves of one workgroup touching a byte in one barrier epoch, one writing."""
+    def _wave_race(self, a, words, wg, wave, ep, wr, rd, is_write, info, lanes, per, wg1, wave1):
+        """Two waves of one workgroup touching a byte in one barrier epoch, one writing
+        (``words``: the shadow entries of the accesses, ``per`` of each)."""
         wwv = a.wr_wv[words]
         bad = (wr == wg) & (a.wr_ep[words] == ep) & (wwv != wave)
         if not is_write:
@@ -403,25 +452,34 @@ class GlobalMemory:
             j = int(np.flatnonzero(bad)[0])
             self.report(
                 "wave-race",
-                f"global byte {int(words.flat[j])} of {a.name}: {_wave_name(_at(wave1, j // nbytes))} of workgroup "
-                f"{_at(wg1, j // nbytes)} {'writes' if is_write else 'reads'} it after another wave {what} it, "
-                f"with no barrier between (missing gpu.barrier?)", info, lane=_lane_at(lanes, j // nbytes),
-                wg=_at(wg1, j // nbytes), addr=a.start + int(words.flat[j]), count=_accesses(bad, nbytes))
+                f"global byte {int(words.flat[j]) * a.gran} of {a.name}: {_wave_name(_at(wave1, j // per))} of "
+                f"workgroup {_at(wg1, j // per)} {'writes' if is_write else 'reads'} it after another wave {what} it, "
+                f"with no barrier between (missing gpu.barrier?)", info, lane=_lane_at(lanes, j // per),
+                wg=_at(wg1, j // per), addr=a.start + int(words.flat[j]) * a.gran, count=_accesses(bad, per))
 
 
 #: Byte steps of an access of 1, 2, 4, 8 or 16 bytes, as a row to add to its offsets.
 _BYTE_STEPS = {n: np.arange(n, dtype=np.int64)[None, :] for n in (1, 2, 4, 8, 16)}
 
 
+#: Race shadows per dword while a tensor's accesses are of whole aligned dwords (else per byte).
+_WORD_SHADOWS = True
+
+
+def _whole_dwords(o, nbytes):
+    """Whether accesses of ``nbytes`` at byte offsets ``o`` cover whole aligned dwords."""
+    return not nbytes & 3 and not np.count_nonzero(o & 3)
+
+
 def _may_share_bytes(o, nbytes):
     """Whether accesses of ``nbytes`` at byte offsets ``o`` may touch one byte twice: False
     when the offsets ascend by at least ``nbytes`` (the common lane-ordered access)."""
-    return o.shape[0] > 1 and not (o[1:] - o[:-1] >= nbytes).all()
+    return o.shape[0] > 1 and np.count_nonzero(o[1:] - o[:-1] < nbytes) != 0
 
 
 def _repeats(words):
     """Whether the word indices ``words`` may hold one word twice: False when they ascend."""
-    return words.shape[0] > 1 and not (words[1:] > words[:-1]).all()
+    return words.shape[0] > 1 and np.count_nonzero(words[1:] <= words[:-1]) != 0
 
 
 def _column(x):
@@ -619,11 +677,11 @@ class LDS:
                                         None if weights is None else weights[ok])
                 return out
             offs = self._phys(offs, lanes)
-            aligned = nbytes == 4 and not (offs & 3).any()
+            aligned = nbytes == 4 and not np.count_nonzero(offs & 3)
         if aligned:                                       # aligned dwords: word views
             w = offs >> 2
             unset = self.init32[w] != 0x01010101
-            if unset.any():
+            if np.count_nonzero(unset):
                 self._uninit(offs, unset, lanes, info, weights)
             self._race(offs, 4, self._waves(lanes), False, info, lanes=lanes, weights=weights, aligned=True)
             return self.mem32[w].view(np.uint8).reshape(-1, 4)
@@ -667,8 +725,9 @@ class LDS:
             # the first store to a word is always a write: its old content was undefined
             agree = self.mem32[w] == d
             changed = (old != d) | ~agree | (self.init32[w] != 0x01010101)
-            if changed.any():
-                sel = changed if not changed.all() else slice(None)
+            nch = np.count_nonzero(changed)
+            if nch:
+                sel = changed if nch != changed.shape[0] else slice(None)
                 self._race(offs[sel], 4, self._waves(lanes)[sel], True, info, agree[sel], lanes[sel], aligned=True)
             self.init32[w] = 0x01010101
             return
@@ -781,7 +840,7 @@ class LDS:
         ep = self._ep(words)
         wcur = self.wr_ep[words] == ep
         conflict = None
-        if wcur.any():                       # a word written in this epoch: by another wave?
+        if np.count_nonzero(wcur):           # a word written in this epoch: by another wave?
             ww = self.wr_wave[words]
             conflict = wcur & (ww != waves)
             if not is_write:
@@ -791,7 +850,7 @@ class LDS:
             rw = self.rd_wave[words]
             after_read = rcur & ((rw == -2) | (rw != waves))
             conflict = after_read if conflict is None else conflict | after_read
-        if conflict is not None and conflict.any():
+        if conflict is not None and np.count_nonzero(conflict):
             report(conflict, lambda j: f"LDS word {int(words[j])} (byte {int(words[j]) * 4}) touched by wave "
                                        f"{int(waves[j])} and another wave between two barriers, at least one "
                                        f"writing (missing gpu.barrier?)")
@@ -813,5 +872,5 @@ class LDS:
             multi = old != waves
             if _repeats(words):                  # a word read by several lanes here
                 multi |= self.rd_wave[words] != waves
-            if multi.any():
+            if np.count_nonzero(multi):
                 self.rd_wave[words[multi]] = -2

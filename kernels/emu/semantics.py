@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arrays import ndim
+
 _U = {np.dtype(np.int8): np.uint8, np.dtype(np.int16): np.uint16,
       np.dtype(np.int32): np.uint32, np.dtype(np.int64): np.uint64,
       np.dtype(np.bool_): np.bool_}
@@ -91,7 +93,18 @@ def shrsi(a, b, width):
 
 
 def _safe_div(b):
+    """The divisor with 1 where it is 0 (a nonzero scalar as a 0-d array of its dtype)."""
+    if ndim(b) == 0 and b != 0:
+        return np.asarray(b)
     return np.where(b == 0, np.ones_like(b), b)
+
+
+def _zero_on_div0(q, b, rt):
+    """``q`` with 0 where the divisor ``b`` is 0, as dtype ``rt`` (a lane array ``q`` divided
+    by a nonzero scalar is ``q`` itself, converted)."""
+    if ndim(b) == 0 and b != 0 and isinstance(q, np.ndarray) and q.ndim:
+        return q.astype(rt)
+    return np.where(b == 0, np.zeros_like(q), q).astype(rt)
 
 
 def divsi(a, b):
@@ -99,38 +112,38 @@ def divsi(a, b):
     q = np.floor_divide(a, b1)
     r = a - q * b1
     q = q + ((r != 0) & ((a < 0) != (b1 < 0))).astype(q.dtype)
-    return np.where(b == 0, np.zeros_like(q), q).astype(np.result_type(a, b))
+    return _zero_on_div0(q, b, np.result_type(a, b))
 
 
 def remsi(a, b):
     b1 = _safe_div(b)
     r = np.fmod(a, b1)
-    return np.where(b == 0, np.zeros_like(r), r).astype(np.result_type(a, b))
+    return _zero_on_div0(r, b, np.result_type(a, b))
 
 
 def divui(a, b):
     ua, ub = as_u(a), as_u(b)
     q = ua // _safe_div(ub)
-    return np.where(ub == 0, np.zeros_like(q), q).astype(np.result_type(a, b))
+    return _zero_on_div0(q, ub, np.result_type(a, b))
 
 
 def remui(a, b):
     ua, ub = as_u(a), as_u(b)
     r = ua % _safe_div(ub)
-    return np.where(ub == 0, np.zeros_like(r), r).astype(np.result_type(a, b))
+    return _zero_on_div0(r, ub, np.result_type(a, b))
 
 
 def floordivsi(a, b):
     b1 = _safe_div(b)
     q = np.floor_divide(a, b1)
-    return np.where(b == 0, np.zeros_like(q), q).astype(np.result_type(a, b))
+    return _zero_on_div0(q, b, np.result_type(a, b))
 
 
 def ceildivsi(a, b):
     b1 = _safe_div(b)
     q = np.floor_divide(a, b1)
     q = q + (a - q * b1 != 0).astype(q.dtype)
-    return np.where(b == 0, np.zeros_like(q), q).astype(np.result_type(a, b))
+    return _zero_on_div0(q, b, np.result_type(a, b))
 
 
 def ceildivui(a, b):
@@ -138,7 +151,7 @@ def ceildivui(a, b):
     ub1 = _safe_div(ub)
     q = ua // ub1
     q = q + (ua % ub1 != 0).astype(q.dtype)
-    return np.where(ub == 0, np.zeros_like(q), q).astype(np.result_type(a, b))
+    return _zero_on_div0(q, ub, np.result_type(a, b))
 
 
 def cmpi(pred, a, b):

@@ -101,6 +101,7 @@ class WG:
         self.mcache = (None, None, None)
         self.rcache = (None, None)
         self.wcache = (None, None, None, None)
+        self.ncache = ((None, None, None, None),) * 2
 
     def set_workgroups(self, ws, grid):
         gx, gy, _gz = grid
@@ -109,6 +110,7 @@ class WG:
         self.mcache = (None, None, None)
         self.rcache = (None, None)
         self.wcache = (None, None, None, None)
+        self.ncache = ((None, None, None, None),) * 2
         self.wg = int(ws[0])
         if self.nb == 1:
             self.bid_x, self.bid_y, self.bid_z = np.int64(bx[0]), np.int64(by[0]), np.int64(bz[0])

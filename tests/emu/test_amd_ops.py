@@ -117,6 +117,27 @@ def test_bpermute_disabled_source_reads_zero():
     np.testing.assert_array_equal(got, np.zeros(64))          # lanes 0..31 read 63..32: all disabled
 
 
+def test_bpermute_matches_a_per_lane_reading_over_several_waves():
+    """Per lane: lane ``(addr >> 2) mod W`` of its own wave, 0 where that lane is inactive;
+    masks full and partial, vector elements, addresses of any integer type."""
+
+    rng = np.random.default_rng(5)
+    W, L = 64, 256
+    for adt in (np.int32, np.int64, np.uint32):
+        for shape in ((), (3,)):
+            for share in (1.0, 0.6):
+                addr = rng.integers(0, 2**32, L).astype(np.int64).astype(adt)
+                src = rng.integers(-1000, 1000, (L,) + shape).astype(np.int32)
+                m = rng.random(L) < share
+                want = np.zeros((L,) + shape, np.int32)
+                for lane in range(L):
+                    j = lane // W * W + ((int(addr[lane]) >> 2) & (W - 1))
+                    if m[j]:
+                        want[lane] = src[j]
+                got = amdgpu.bpermute(addr, src, m, W)
+                assert got.dtype == np.int32 and np.array_equal(got, want)
+
+
 # ------------------------------------------------------------ gpu.shuffle
 def shuffle_ref(val, off, width, mode):
     out, valid = np.zeros(64, np.int64), np.zeros(64, bool)

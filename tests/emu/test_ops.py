@@ -56,6 +56,20 @@ def test_division_as_arith_defines(t, op, fn):
     both(f"%r = arith.{op} %a0, %a1 : {t}", [t, t], t, [a, b], lambda x, y: fn(x, y, W[t]))
 
 
+@pytest.mark.parametrize("op", ["divsi", "remsi", "divui", "remui", "floordivsi", "ceildivsi", "ceildivui"])
+def test_division_by_one_scalar_matches_the_same_divisor_in_every_lane(op):
+    from kernels.emu import semantics
+
+    fn = getattr(semantics, op)
+    for t in ("i8", "i32", "i64"):
+        a = edge_values(t)
+        for d in (0, 1, -1, 3, int(a.min())):
+            b = DT[t](d)
+            with np.errstate(all="ignore"):              # as launches run: INT_MIN / -1 wraps
+                got, want = fn(a, b), fn(a, np.full(a.shape, b))
+            assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
 def test_division_by_zero_in_active_lane_is_reported():
     a = np.arange(64, dtype=np.int32)
     b = np.ones(64, np.int32)

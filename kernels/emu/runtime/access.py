@@ -113,7 +113,4 @@ def load_uniform(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
     vals = from_bytes(raw, mdt, shape)
     if conv is not None:
         vals = conv(vals)
-    out = vals[lane_rep]
-    if not X.all_active(m):
-        out[~m] = 0
-    return out
+    return np.concatenate((vals, np.zeros((1,) + vals.shape[1:], vals.dtype)))[lane_rep]   # inactive lanes: 0

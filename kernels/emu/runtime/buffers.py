@@ -106,20 +106,72 @@ def _near_lanes(X, rsrc, voff, m, gran):
     Found with one compare of the voffsets when the descriptor is one for every lane with
     stride 0 (the masked-off lanes of a kernel that masks by an out-of-range offset);
     otherwise every active lane."""
-    idx = lanes(X, m)
     nrec = rsrc.num_records
     if rsrc.stride != 0 or ndim(nrec) or ndim(voff) == 0:
-        return idx
+        return lanes(X, m)
+    hi = _near_limit(X, nrec, gran)
+    return _near_entry(X, voff, m, hi)[3] if hi > 0 else _NONE
+
+
+def _near_limit(X, nrec, gran):
+    """Lanes whose voffset is below this limit are near (:func:`_near_lanes`), with one
+    ``num_records`` and stride 0: a chunk at c is in range when vo + c + gran <= n, so none is
+    when vo > n - gran; a reported one starts before n + PAST_END_WINDOW."""
     n = int(nrec) & 0xFFFFFFFF
-    # a chunk at c is in range when vo + c + gran <= n, so none is when vo > n - gran; a
-    # reported one starts before n + PAST_END_WINDOW
-    hi = n + PAST_END_WINDOW if X.strict_buffers and n < _EXACT_RECORDS_LIMIT else n - gran + 1
+    return n + PAST_END_WINDOW if X.strict_buffers and n < _EXACT_RECORDS_LIMIT else n - gran + 1
+
+
+def _near_entry(X, voff, m, hi):
+    """``[voff, m, hi, near lanes, offsets]`` for per-lane voffsets ``voff`` under the mask
+    ``m``: the lanes of ``m`` whose voffset is below ``hi``, and a slot for
+    :func:`_lean_access` (their offsets).  The last two entries are kept (``X.ncache``) for
+    the next accesses with the same offsets, mask and limit (a store and a load at one
+    index, around another access)."""
+    for c in X.ncache:
+        if c[0] is voff and c[1] is m and c[2] == hi:
+            return c
+    hit = _u32(voff) < hi
+    if not (m is X.m0 and X.full):
+        hit &= m
+    near = np.flatnonzero(hit)
+    if near.shape[0] == X.L:
+        near = X.lane_ids
+    entry = [voff, m, hi, near, None]
+    X.ncache = (entry, X.ncache[0])
+    return entry
+
+
+def _lean_access(X, rsrc, voff, soff, m, nbytes, gran):
+    """The lean path of an access of ``nbytes`` range checked per ``gran`` bytes:
+    ``(idx, a, o)`` -- the lanes :func:`_near_lanes` keeps, the allocation their accesses
+    lie in and the byte offsets (int64) of those accesses in it -- when that is the whole
+    access: one descriptor (base, ``num_records``, stride 0) and one soffset for every
+    lane, no schedule perturbation, and every kept lane's access wholly in range (so
+    :func:`_past_end` has nothing to report) and inside one allocation.  ``a`` and ``o``
+    are None when no lane is kept.  None otherwise: the general path decides (and
+    reports) lane by lane."""
+    if X.rng is not None or rsrc.stride != 0 or ndim(rsrc.num_records) or ndim(rsrc.base) or ndim(soff) \
+            or ndim(voff) == 0 or nbytes % gran:
+        return None
+    hi = _near_limit(X, rsrc.num_records, gran)
     if hi <= 0:
-        return _NONE
-    near = np.flatnonzero(_u32(pick(X, voff, idx, 0)) < hi)
-    if near.shape[0] == idx.shape[0]:
-        return idx
-    return near if idx is X.lane_ids else idx[near]
+        return _NONE, None, None
+    entry = _near_entry(X, voff, m, hi)
+    idx = entry[3]
+    if idx.shape[0] == 0:
+        return idx, None, None
+    if entry[4] is None:
+        vo = _u32(voff if idx is X.lane_ids else voff[idx])
+        entry[4] = (_i64(vo), int(np.minimum.reduce(vo)), int(np.maximum.reduce(vo)))
+    vo, bottom, top = entry[4]
+    if top + nbytes > (int(rsrc.num_records) & 0xFFFFFFFF):
+        return None
+    start = int(rsrc.base) + (int(soff) & 0xFFFFFFFF)
+    k = X.gmem.holder(start + bottom, start + top + nbytes)
+    if k is None:
+        return None
+    a = X.gmem.allocs[k]
+    return idx, a, vo + (start - a.start)
 
 
 def _loaded_zeros(X, mdt, shape, nbytes, conv):
@@ -200,7 +252,19 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
         if conv is not None:
             v = conv(v)
         return v if shape else v[()]
-    idx = _near_lanes(X, rsrc, voff, m, gran)
+    lean = _lean_access(X, rsrc, voff, soff, m, nbytes, gran)
+    if lean is not None and lean[1] is not None:
+        idx, a, o = lean
+        acc = who(X, idx)
+        if nbytes == gran:
+            out = X.gmem.read_at(a, o, gran, info, **acc)
+        else:
+            out = np.empty((idx.shape[0], nbytes), np.uint8)
+            for c in range(0, nbytes, gran):
+                out[:, c:c + gran] = X.gmem.read_at(a, o + c if c else o, gran, info, **acc)
+        vals = from_bytes(out, mdt, shape)
+        return scatter_active(X, idx, vals if conv is None else conv(vals), shape)
+    idx = lean[0] if lean is not None else _near_lanes(X, rsrc, voff, m, gran)
     if idx.shape[0] == 0:
         return _loaded_zeros(X, mdt, shape, nbytes, conv)
     vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
@@ -233,15 +297,26 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
             if _in_range_uniform(vo + c, gran, nrec, stride):
                 X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, **who_uniform(X, m))
         return
+    lean = _lean_access(X, rsrc, voff, soff, m, nbytes, gran)
+    if lean is not None and lean[1] is None:
+        return
     # a schedule perturbation draws one lane order for every active lane: no narrowing then
-    idx = lanes(X, m) if X.rng is not None else _near_lanes(X, rsrc, voff, m, gran)
+    idx = lean[0] if lean is not None else lanes(X, m) if X.rng is not None else \
+        _near_lanes(X, rsrc, voff, m, gran)
     if idx.shape[0] == 0:
         return
-    vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
     v = pick(X, val, idx, len(shape))
     if conv is not None:
         v = conv(v)
     raw = to_bytes(np.asarray(v, dtype=mdt), nbytes)
+    if lean is not None:
+        _, a, o = lean
+        acc = who(X, idx)
+        for c in range(0, nbytes, gran):
+            X.gmem.write_at(a, o + c if c else o, raw if nbytes == gran else np.ascontiguousarray(raw[:, c:c + gran]),
+                            info, **acc)
+        return
+    vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
     order = X.store_order(idx)
     if order is not None:
         vo, raw, idx = vo[order], raw[order], idx[order]

@@ -130,8 +130,10 @@ def keep(mk, new, old, rank):
 def check_div(X, b, m, info):
     """Sanitizer: integer division or remainder by zero in an active lane (reported)."""
     if ndim(b) == 0:
+        if b != 0:
+            return
         lanes = np.flatnonzero(m) if ndim(m) else np.zeros(1, np.int64)
-        if b != 0 or not lanes.size:
+        if not lanes.size:
             return
     else:
         zero = (np.asarray(b) == 0) & (m if ndim(b) == 1 else m[:, None])

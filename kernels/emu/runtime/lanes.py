@@ -38,7 +38,8 @@ def representatives(X, m):
     """One representative lane per (workgroup, wave) with active lanes, for accesses whose
     address is the same in every lane of a workgroup: ``(lanes, weights, lane_rep)`` -- the
     first active lane of each such wave (in lane order), how many active lanes it stands for,
-    and for every lane the index of its wave's representative (cached per mask object)."""
+    and for every active lane the index of its wave's representative, for every inactive
+    lane the number of representatives (one past the last) (cached per mask object)."""
     c = X.rcache
     if c[0] is m:
         return c[1]
@@ -47,7 +48,7 @@ def representatives(X, m):
     first = mw.argmax(axis=1) + np.arange(mw.shape[0]) * X.W
     waves = np.flatnonzero(act)
     slot = np.cumsum(act) - 1
-    out = (first[waves], mw.sum(axis=1)[waves], np.repeat(np.maximum(slot, 0), X.W))
+    out = (first[waves], mw.sum(axis=1)[waves], np.where(mw.reshape(-1), np.repeat(slot, X.W), waves.shape[0]))
     X.rcache = (m, out)
     return out
 
