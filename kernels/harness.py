@@ -61,11 +61,12 @@ def poisoned_workspace(n_int32: int, device) -> Optional[torch.Tensor]:
     (None for 0 elements)."""
     if not n_int32:
         return None
+    if torch.device(device).type == "cpu":
+        # made by NumPy: torch's fill_ of as many bytes wakes its thread pool, and reading a
+        # tensor back (.numpy()) would be a host sync inside a graph capture
+        return torch.from_numpy(np.full(n_int32 * 4, WORKSPACE_POISON_BYTE, np.uint8).view(np.int32))
     ws = torch.empty(n_int32, dtype=torch.int32, device=device)
-    if ws.device.type == "cpu":         # NumPy's fill: torch's fill_ of as many bytes wakes its thread pool
-        ws.numpy().view(np.uint8).fill(WORKSPACE_POISON_BYTE)
-    else:
-        ws.view(torch.uint8).fill_(WORKSPACE_POISON_BYTE)
+    ws.view(torch.uint8).fill_(WORKSPACE_POISON_BYTE)
     return ws
 
 
