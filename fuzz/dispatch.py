@@ -22,29 +22,20 @@ def launched_kernels(path: str) -> tuple[str, ...]:
     return tuple(_LAUNCH_INDEX.sub("", name) for name in path.split("+"))
 
 
-def expected_kernels(backend, m: int, num_experts: int, topk: int, unit_size: int, target) -> Optional[tuple]:
-    """The kernels ``backend`` declares for M = ``m``; None when it declares no dispatch."""
-    if backend.path_kernels is None or backend.path_boundaries is None:
-        return None
-    bounds = backend.path_boundaries(num_experts, topk, unit_size, target)
-    return tuple(backend.path_kernels[sum(m >= b for b in bounds)])
-
-
 def dispatch_error(backend, path: Optional[str], m: int, num_experts: int, topk: int, unit_size: int,
                    target) -> Optional[tuple[tuple, str]]:
     """``(expected kernels, description)`` when the launch that reported ``path`` ran other
     kernels than ``backend`` declares for M = ``m``; None when it ran those, or when there
     is nothing to check (no path reported, no dispatch declared)."""
-    if path is None:
+    if path is None or backend.path_kernels is None or backend.path_boundaries is None:
         return None
-    expected = expected_kernels(backend, m, num_experts, topk, unit_size, target)
-    if expected is None:
-        return None
+    bounds = backend.path_boundaries(num_experts, topk, unit_size, target)
+    index = sum(m >= b for b in bounds)
+    expected = tuple(backend.path_kernels[index])
     ran = launched_kernels(path)
     if ran == expected:
         return None
-    bounds = backend.path_boundaries(num_experts, topk, unit_size, target)
     starts = ", ".join(str(b) for b in bounds)
-    return expected, (f"M={m} (E={num_experts}, topk={topk}, unit_size={unit_size}) falls in path "
-                      f"{sum(m >= b for b in bounds)} of the declared dispatch (paths after the first start "
-                      f"at M = {starts}), which runs {'+'.join(expected)}; the launch ran {'+'.join(ran)}")
+    return expected, (f"M={m} (E={num_experts}, topk={topk}, unit_size={unit_size}) falls in path {index} "
+                      f"of the declared dispatch (paths after the first start at M = {starts}), which runs "
+                      f"{'+'.join(expected)}; the launch ran {'+'.join(ran)}")
