@@ -12,8 +12,11 @@ Contract:
   per :data:`FORMAT` so that formats never read each other's files.
   :func:`location` answers it, :func:`clear` empties it;
   ``python -m kernels.emu cache`` does both from the shell.
-* What: one file per key (a SHA-256 of everything that changes the captured
-  module, built by :mod:`.capture` from :mod:`.fingerprint`).  The file is a
+* What: one file per key (a SHA-256 of everything that changes the entry).
+  Captured modules are keyed by :mod:`.capture` from :mod:`.fingerprint`;
+  FlyDSL's AST rewrites (:mod:`.rewrite_cache`) and the ``def`` line spans of
+  a source file that findings name functions by (:mod:`.findings`) are kept
+  under keys of their own.  The file is a
   header (magic, format, payload length, payload SHA-256) and a pickled
   payload.
 * Writes are atomic (a temporary file in the same directory, then

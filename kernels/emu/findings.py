@@ -27,12 +27,14 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import hashlib
 import linecache
 import os
 import re
+import sys
 from typing import Optional
 
-from . import errors
+from . import diskcache, errors, fingerprint
 
 #: Each check's slug and the error it raises in mode "raise".
 CHECKS = {
@@ -150,26 +152,43 @@ def parse_loc(loc: str) -> list:
 
 
 _FUNCTIONS: dict = {}
+_DEF_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _defs(statements, out: list) -> list:
+    """(first line, last line, name) of every ``def`` among ``statements`` and the statements they hold
+    (a ``def`` is a statement, so expressions need no visit)."""
+    for node in statements:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.append((node.lineno, node.end_lineno or node.lineno, node.name))
+        for field in _DEF_BODIES:
+            _defs(getattr(node, field, None) or (), out)
+    return out
 
 
 def _function_spans(path: str) -> list:
-    """(first line, last line, name) of every def in ``path``, cached per mtime."""
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except OSError:
+    """(first line, last line, name) of every def in ``path``: memoized per file digest in this
+    process and kept in the persistent capture cache (:mod:`.diskcache`) under that digest, so a
+    fresh process naming a finding's function does not parse the kernel's source again."""
+    digest = fingerprint.file_digest(path)
+    if digest is None:
         return []
     cached = _FUNCTIONS.get(path)
-    if cached and cached[0] == mtime:
+    if cached and cached[0] == digest:
         return cached[1]
-    try:
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read(), path)
-    except (OSError, SyntaxError, ValueError):
-        spans = []
-    else:
-        spans = [(n.lineno, n.end_lineno or n.lineno, n.name) for n in ast.walk(tree)
-                 if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    _FUNCTIONS[path] = (mtime, spans)
+    disk = diskcache.current()
+    key = hashlib.sha256(repr(("function-spans", sys.version_info[:2], digest)).encode()).hexdigest()
+    payload = disk.load(key) if disk is not None else None
+    spans = payload.get("spans") if payload is not None else None
+    if not isinstance(spans, list):
+        try:
+            with open(path, encoding="utf-8") as f:
+                spans = _defs(ast.parse(f.read(), path).body, [])
+        except (OSError, SyntaxError, ValueError):
+            spans = []
+        if disk is not None:
+            disk.store(key, {"spans": spans})
+    _FUNCTIONS[path] = (digest, spans)
     return spans
 
 

@@ -212,3 +212,67 @@ def test_ast_rewrites_come_from_the_cache_as_flydsl_makes_them(cache_dir, tmp_pa
     assert ASTRewriter.__dict__["transform"] is before               # restored when the session ends
     for f in (first, second):
         assert f.__code__.co_code == eager.__code__.co_code and f.__code__.co_names == eager.__code__.co_names
+
+
+SPANS_SOURCE = '''\
+def outer():                     # 1
+    x = 1
+    def inner():                 # 3
+        return x
+    return inner                 # 5
+
+
+class Holder:                    # 8
+    def method(self):            # 9
+        if True:
+            def in_if():         # 11
+                pass
+        else:
+            def in_else():       # 14
+                pass
+        try:
+            pass
+        except ValueError:
+            def in_handler():    # 19
+                pass
+        finally:
+            async def in_finally():   # 22
+                pass
+        return lambda: 0         # 24
+'''
+#: (line, innermost def holding it) for SPANS_SOURCE, by reading it.
+SPANS_EXPECTED = [(1, "outer"), (2, "outer"), (4, "inner"), (5, "outer"), (7, ""), (8, ""), (10, "method"),
+                  (12, "in_if"), (15, "in_else"), (17, "method"), (20, "in_handler"), (23, "in_finally"),
+                  (24, "method")]
+
+
+def test_the_functions_a_finding_names_come_from_the_cache_and_follow_edits(cache_dir, tmp_path, monkeypatch):
+    from kernels.emu import findings
+
+    src = tmp_path / "spans.py"
+    src.write_text(SPANS_SOURCE)
+    path = str(src)
+    first = [(line, findings.enclosing_function(path, line)) for line, _ in SPANS_EXPECTED]
+    assert first == SPANS_EXPECTED
+    monkeypatch.setattr(findings, "_FUNCTIONS", {})                  # as in a fresh process
+    with monkeypatch.context() as m:                                 # served without parsing the source
+        m.setattr(findings.ast, "parse", lambda *a, **k: (_ for _ in ()).throw(AssertionError("parsed again")))
+        assert [(line, findings.enclosing_function(path, line)) for line, _ in SPANS_EXPECTED] == SPANS_EXPECTED
+    src.write_text("def moved():\n    pass\n" + SPANS_SOURCE.replace("def outer():", "def renamed():"))
+    os.utime(src, ns=(1, 1))                                         # digest, not time, tells the edit
+    assert findings.enclosing_function(path, 3) == "renamed"
+    assert findings.enclosing_function(path, 2) == "moved"
+
+
+def test_the_first_session_freezes_the_objects_the_process_holds_then():
+    code = ("import gc, kernels.emu as emu\n"
+            "before = gc.get_freeze_count()\n"
+            "with emu.emulate('gfx950'):\n"
+            "    frozen = gc.get_freeze_count()\n"
+            "kept = [{} for _ in range(50_000)]\n"
+            "with emu.emulate('gfx942'):\n"
+            "    again = gc.get_freeze_count()\n"
+            "print(before, frozen, again)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    before, frozen, again = map(int, out.stdout.split()[-3:])
+    assert before == 0 and frozen > 10_000 and again <= frozen, (before, frozen, again, out.stderr[-2000:])
