@@ -3,8 +3,10 @@
 Execution model (documented choice): a workgroup of B threads is a NumPy lane
 array of ``Lp = ceil(B / W) * W`` lanes (W = wave size; padding lanes are never
 active), waves are consecutive groups of W lanes and every op runs for all
-waves in lockstep.  **Independent workgroups are vectorized too**: up to
-``Options.max_batch_lanes`` lanes' worth of workgroups run as one lane array
+waves in lockstep.  **Independent workgroups are vectorized too**: the grid,
+in order, is cut into as few batches of at most ``Options.max_batch_lanes``
+lanes as possible, of even size (each op costs its Python overhead once per
+batch, so no batch is a small tail), and each batch runs as one lane array
 (block ids become lane arrays, each workgroup gets its own LDS copy and its own
 barrier epoch; a barrier must be reached by all live lanes of each workgroup
 that reaches it).  This is one legal schedule of a launch; the schedule check
@@ -48,7 +50,7 @@ class Options:
     profile: bool = False
     seed: int = 0
     wg_batch: bool = True
-    max_batch_lanes: int = 8192
+    max_batch_lanes: int = 16384
     strict_buffers: bool = False
     findings: str = "raise"
     uniformity: bool = True
@@ -301,7 +303,8 @@ class Program:
                 order[k], order[k + 1] = order[k + 1], order[k]
         nb = 1
         if opts.wg_batch and rng is None and n_wg > 1:
-            nb = max(1, min(n_wg, opts.max_batch_lanes // L, (64 << 20) // max(lds_bytes, 1)))
+            cap = max(1, min(n_wg, opts.max_batch_lanes // L, (64 << 20) // max(lds_bytes, 1)))
+            nb = -(-n_wg // -(-n_wg // cap))         # as few batches as the cap allows, of even size
         ctxs = {}
 
         def ctx(k):

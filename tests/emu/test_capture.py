@@ -101,6 +101,26 @@ def test_workgroup_batching_matches_one_at_a_time():
     assert torch.equal(c0, c1) and torch.equal(z0, z1)
 
 
+def test_the_grid_is_cut_into_the_fewest_batches_of_even_size():
+    """66 workgroups of 256 lanes under a 4096-lane cap (16 workgroups): 5 batches, so 14 each
+    (14 * 4 + 10), not 16 * 4 and a tail of 2; the sums are those of one workgroup at a time."""
+    n = 256 * 65 + 1
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(n, generator=g), torch.randn(n, generator=g)
+    got = {}
+    for cap in (4096, None):
+        c = torch.zeros(n)
+        with emu.emulate("gfx950") as s:
+            if cap is None:
+                s.options.wg_batch = False
+            else:
+                s.options.max_batch_lanes = cap
+            K.launch_vadd(a, b, c, n)
+            got[cap] = (c, emu.last_launches()[0].batch)
+    assert got[4096][1] == 14 and got[None][1] == 1
+    assert torch.equal(got[4096][0], got[None][0]) and torch.equal(got[4096][0], a + b)
+
+
 def test_barrier_inside_workgroup_uniform_branch_is_fine_when_batched():
     # block_idx-dependent branch with a barrier inside: uniform per workgroup, not divergent
     import flydsl.compiler as flyc
