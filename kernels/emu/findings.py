@@ -168,8 +168,9 @@ def _defs(statements, out: list) -> list:
 
 def _function_spans(path: str) -> list:
     """(first line, last line, name) of every def in ``path``: memoized per file digest in this
-    process and kept in the persistent capture cache (:mod:`.diskcache`) under that digest, so a
-    fresh process naming a finding's function does not parse the kernel's source again."""
+    process and kept in the persistent capture cache (:mod:`.diskcache`) under that digest and the
+    interpreter's and Python's versions, so a fresh process does not parse the kernel's source again
+    to name a finding's function."""
     digest = fingerprint.file_digest(path)
     if digest is None:
         return []
@@ -177,7 +178,8 @@ def _function_spans(path: str) -> list:
     if cached and cached[0] == digest:
         return cached[1]
     disk = diskcache.current()
-    key = hashlib.sha256(repr(("function-spans", sys.version_info[:2], digest)).encode()).hexdigest()
+    key = hashlib.sha256(repr(("function-spans", fingerprint.interpreter_version(), sys.version_info[:2],
+                               digest)).encode()).hexdigest()
     payload = disk.load(key) if disk is not None else None
     spans = payload.get("spans") if payload is not None else None
     if not isinstance(spans, list):
