@@ -9,8 +9,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def fuzz(*args, timeout=240, **popen):
+    """``python -m fuzz ARGS``: finished (``subprocess.run``), or started with ``background=True``.
+    Faulthandler is on, so a run stopped with SIGABRT prints every thread's stack."""
     cmd = [sys.executable, "-m", "fuzz", *map(str, args)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONFAULTHANDLER="1")
     if popen.get("background"):
         popen.pop("background")
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

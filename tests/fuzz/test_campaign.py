@@ -1,6 +1,7 @@
 """The main job end to end: a planted bug is found, shrunk, saved once, and replayed."""
 import json
 import signal
+import subprocess
 import time
 
 import pytest
@@ -63,7 +64,12 @@ def test_interrupt_keeps_every_failure(tmp_path):
         time.sleep(0.5)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)           # faulthandler prints where the campaign was
+        out, _ = proc.communicate(timeout=60)
+        pytest.fail(f"the campaign did not end within 60 s of SIGINT; its output and stacks:\n{out[-6000:]}")
     assert proc.returncode == 1, out
     assert failure_fixtures(tmp_path), out
     assert "campaign record" in out
