@@ -304,7 +304,8 @@ class Program:
         nb = 1
         if opts.wg_batch and rng is None and n_wg > 1:
             cap = max(1, min(n_wg, opts.max_batch_lanes // L, (64 << 20) // max(lds_bytes, 1)))
-            nb = -(-n_wg // -(-n_wg // cap))         # as few batches as the cap allows, of even size
+            batches = -(-n_wg // cap)                # as few as the cap allows ...
+            nb = -(-n_wg // batches)                 # ... of even size
         ctxs = {}
 
         def ctx(k):
