@@ -21,13 +21,15 @@ calls :func:`fuzz.cluster.environment.verify` first); iterating yields
   joined after the check): it is refused from then on and the task is
   submitted again to the accepted workers (resubmitted again should they all
   leave);
-* the scheduler going away, a task that killed ``allowed-failures`` workers
-  in a row, or a task that raised: :class:`ClusterLost`, whose message says
+* the scheduler going away (while a task runs, or when the session asks it
+  for its workers), a task that killed ``allowed-failures`` workers in a
+  row, or a task that raised: :class:`ClusterLost`, whose message says
   which.  The command keeps everything it already received and exits with
   status 3.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 import uuid
@@ -97,8 +99,29 @@ class ClusterSession:
                     self.refuse(worker, "; ".join(diffs))
 
     def workers(self) -> dict:
-        """{address: threads} of the live workers not refused."""
-        return {w: n for w, n in self.client.nthreads().items() if w not in self.refused}
+        """{address: threads} of the live workers not refused; :class:`ClusterLost` when the
+        scheduler does not answer (its connection closed or timed out)."""
+        with self.answering("it did not say which workers are alive"):
+            threads = self.client.nthreads()
+        return {w: n for w, n in threads.items() if w not in self.refused}
+
+    def went_away(self, detail: str) -> ClusterLost:
+        """The :class:`ClusterLost` of a scheduler that stopped answering; ``detail`` says what was lost."""
+        return ClusterLost(f"the scheduler at {self.address} went away; {detail}")
+
+    @contextlib.contextmanager
+    def answering(self, detail: str):
+        """Turn what a call to a gone scheduler raises into :meth:`went_away` (``detail``: what was lost).
+
+        Those are distributed's ``CommClosedError`` and timeouts (both ``OSError``), the
+        cancellation of a result being fetched, and the ``ClosedClientError`` of a client
+        that gave up reconnecting."""
+        from distributed.client import ClosedClientError
+
+        try:
+            yield
+        except (OSError, CancelledError, ClosedClientError) as exc:
+            raise self.went_away(f"{detail} ({type(exc).__name__}: {exc})") from None
 
     def describe_workers(self) -> str:
         live = self.workers()
@@ -155,6 +178,10 @@ def connect(address: str, expected: Optional[dict] = None, warn: Callable[[str],
         session.close()
         raise ClusterUnavailable(f"--scheduler {address!r}: no worker joined within "
                                  f"{FIRST_WORKER_TIMEOUT_S} s") from None
+    except (ClusterLost, OSError) as exc:
+        session.close()
+        raise ClusterUnavailable(f"--scheduler {address!r}: lost while checking the workers "
+                                 f"({type(exc).__name__}: {exc})") from None
     except BaseException:
         session.close()
         raise
@@ -187,7 +214,9 @@ class TaskQueue:
                                   f"({len(s.refused)} refused)")
             options = {"workers": allowed, "allow_other_workers": False}
         name = getattr(fn, "__name__", "task").replace("_", "-")
-        future = s.client.submit(fn, s.expected, *args, key=f"{name}-{uuid.uuid4().hex}", pure=False, **options)
+        with s.answering(f"task {tag!r} was not submitted"):
+            future = s.client.submit(fn, s.expected, *args, key=f"{name}-{uuid.uuid4().hex}", pure=False,
+                                     **options)
         self._pending[future] = (tag, fn, args, allowed)
 
     def _rescue_stranded(self) -> None:
@@ -206,7 +235,8 @@ class TaskQueue:
         tag, fn, args, _ = self._pending.pop(future)
         s = self.session
         if future.status == "finished":
-            return tag, future.result()
+            with s.answering(f"the result of task {tag!r} was not fetched"):
+                return tag, future.result()
         if future.cancelled() or s.lost():
             raise self._went_away()
         exc = future.exception()
@@ -220,8 +250,7 @@ class TaskQueue:
         raise ClusterLost(f"task {tag!r} failed on the cluster:\n{_remote_error(exc)}")
 
     def _went_away(self) -> ClusterLost:
-        return ClusterLost(f"the scheduler at {self.session.address} went away; {len(self._pending)} task(s) "
-                           "were not finished")
+        return self.session.went_away(f"{len(self._pending)} task(s) were not finished")
 
     def __iter__(self) -> Iterator:
         from distributed import wait
@@ -244,7 +273,10 @@ class TaskQueue:
                     yield outcome
 
     def drain(self, timeout: float) -> list:
-        """Results of the tasks that finish within ``timeout`` s; the rest are cancelled."""
+        """Results of the tasks that finish within ``timeout`` s; the rest are cancelled.
+
+        A scheduler that goes away while the results are fetched ends the fetching; the
+        results fetched before are kept."""
         from distributed import wait
 
         if not self._pending:
@@ -254,10 +286,14 @@ class TaskQueue:
         except (TimeoutError, CancelledError):
             pass
         out = []
-        for future in list(self._pending):
-            if future.status == "finished":
-                tag = self._pending.pop(future)[0]
-                out.append((tag, future.result()))
+        try:
+            for future in list(self._pending):
+                if future.status == "finished":
+                    tag = self._pending.pop(future)[0]
+                    with self.session.answering(f"the result of task {tag!r} was not fetched"):
+                        out.append((tag, future.result()))
+        except ClusterLost:
+            pass  # keep the results fetched before the scheduler went away
         self.cancel()
         return out
 

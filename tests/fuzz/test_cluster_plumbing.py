@@ -82,3 +82,73 @@ def test_no_scheduler_at_the_address_is_a_usage_error(monkeypatch):
     monkeypatch.setattr(session, "CONNECT_TIMEOUT_S", 2)
     with pytest.raises(UsageError, match=r"--scheduler 'tcp://127.0.0.1:9': cannot connect"):
         session.connect("tcp://127.0.0.1:9")
+
+
+class _ClientOfAGoneScheduler:
+    """A client whose scheduler answered the connection, then closed it."""
+
+    status = "running"
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def wait_for_workers(self, n, timeout=None):
+        pass
+
+    def run(self, *args, **kwargs):
+        return {}
+
+    def nthreads(self):
+        from distributed.comm.core import CommClosedError
+
+        raise CommClosedError("in <TCP (closed) ConnectionPool.ncores>: Stream is closed")
+
+    def close(self, timeout=None):
+        pass
+
+
+def test_a_scheduler_that_stops_answering_the_worker_count_is_a_lost_cluster():
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    from fuzz.cluster.session import ClusterLost, ClusterSession
+
+    session = ClusterSession(_ClientOfAGoneScheduler(), "tcp://127.0.0.1:1", {}, warn=print)
+    with pytest.raises(ClusterLost, match=r"scheduler at tcp://127.0.0.1:1 went away; it did not say which "
+                                          r"workers are alive \(CommClosedError: .*Stream is closed\)"):
+        session.workers()
+    with pytest.raises(ClusterLost, match="went away"):
+        session.describe_workers()
+
+
+def _gone_errors():
+    from concurrent.futures import CancelledError
+
+    from distributed.client import ClosedClientError
+    from distributed.comm.core import CommClosedError
+
+    return [CommClosedError("closed"), TimeoutError("timed out"), CancelledError("cancelled"),
+            ClosedClientError("Client is closed")]
+
+
+def test_every_error_of_a_gone_scheduler_becomes_a_lost_cluster_and_others_pass_through():
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    from fuzz.cluster.session import ClusterLost, ClusterSession
+
+    session = ClusterSession(_ClientOfAGoneScheduler(), "tcp://127.0.0.1:1", {}, warn=print)
+    for error in _gone_errors():
+        with pytest.raises(ClusterLost, match=rf"went away; the result was not fetched \({type(error).__name__}: "):
+            with session.answering("the result was not fetched"):
+                raise error
+    with pytest.raises(ValueError, match="a task's own error"):
+        with session.answering("the result was not fetched"):
+            raise ValueError("a task's own error")
+
+
+def test_a_scheduler_lost_while_the_workers_are_checked_is_a_usage_error(monkeypatch):
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    from fuzz.cluster import session
+    from fuzz.errors import UsageError
+
+    monkeypatch.setattr(distributed, "Client", _ClientOfAGoneScheduler)
+    with pytest.raises(UsageError, match=r"--scheduler 'tcp://127.0.0.1:1': lost while checking the workers "
+                                         r"\(ClusterLost: .*went away"):
+        session.connect("tcp://127.0.0.1:1", expected={})
