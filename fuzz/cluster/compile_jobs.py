@@ -139,10 +139,10 @@ class MatrixRunner:
     def __call__(self, jobs, on_done) -> list:
         run = uuid.uuid4().hex
         queue = self.session.tasks()
-        for index, job in enumerate(jobs):
-            queue.add(index, compile_task, run, job)
         outcomes: dict = {}
         try:
+            for index, job in enumerate(jobs):
+                queue.add(index, compile_task, run, job)
             for index, outcome in queue:
                 if index not in outcomes:
                     outcomes[index] = outcome

@@ -48,11 +48,11 @@ def run_all(session: ClusterSession, chosen: list, timeout: float, seed: int, ba
     """Judge every mutant of ``chosen`` on the cluster; results in the order of ``chosen``."""
     exclude_text = Path(exclude).read_text() if exclude is not None else None
     queue = session.tasks()
-    for index, mutant in enumerate(chosen):
-        queue.add(index, judge_task, mutant, timeout, seed, backend, baseline, tuple(paths_of(mutant.path)),
-                  exclude_text)
     judged: dict = {}
     try:
+        for index, mutant in enumerate(chosen):
+            queue.add(index, judge_task, mutant, timeout, seed, backend, baseline, tuple(paths_of(mutant.path)),
+                      exclude_text)
         for index, result in queue:
             if index in judged:  # never counted twice, whatever the scheduler did
                 continue

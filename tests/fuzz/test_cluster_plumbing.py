@@ -1,6 +1,7 @@
 """The pieces of ``--scheduler`` that need no cluster: the environment check, database changes, errors."""
 import pickle
 import sys
+from types import SimpleNamespace
 
 import pytest
 from hypothesis.database import InMemoryExampleDatabase
@@ -152,3 +153,50 @@ def test_a_scheduler_lost_while_the_workers_are_checked_is_a_usage_error(monkeyp
     with pytest.raises(UsageError, match=r"--scheduler 'tcp://127.0.0.1:1': lost while checking the workers "
                                          r"\(ClusterLost: .*went away"):
         session.connect("tcp://127.0.0.1:1", expected={})
+
+
+class _QueueLostAtSecondSubmit:
+    """A task queue whose scheduler goes away when the second task is submitted."""
+
+    def __init__(self):
+        self.added, self.cancelled = [], False
+
+    def add(self, tag, fn, *args):
+        from fuzz.cluster.session import ClusterLost
+
+        if self.added:
+            raise ClusterLost("the scheduler at tcp://127.0.0.1:1 went away; task 1 was not submitted")
+        self.added.append(tag)
+
+    def __iter__(self):
+        return iter(())
+
+    def cancel(self):
+        self.cancelled = True
+
+
+class _SessionLostAtSecondSubmit:
+    def __init__(self):
+        self.queue = _QueueLostAtSecondSubmit()
+
+    def tasks(self):
+        return self.queue
+
+    def lost(self):
+        return True
+
+
+def test_a_scheduler_lost_while_tasks_are_submitted_ends_the_runs_as_a_lost_cluster():
+    from fuzz.cluster import compile_jobs, mutants
+    from fuzz.cluster.session import ClusterLost
+
+    session = _SessionLostAtSecondSubmit()
+    with pytest.raises(ClusterLost, match="went away") as info:
+        chosen = [SimpleNamespace(path="kernels/moesort/small.py") for _ in range(3)]
+        mutants.run_all(session, chosen, 60, 0, "flydsl-own", False, on_done=print)
+    assert info.value.partial == [] and session.queue.cancelled
+
+    session = _SessionLostAtSecondSubmit()
+    runner = compile_jobs.MatrixRunner(session)
+    assert runner(["j0", "j1"], on_done=print) == []
+    assert "went away" in str(runner.lost) and session.queue.cancelled
