@@ -4,7 +4,11 @@
 block once ``seconds`` have passed (``SIGALRM`` with a real-time interval
 timer).  ``CaseTimeout`` is a ``BaseException``, so no ``except Exception``
 in a backend or in the interpreter swallows it; the judge catches it and
-reports the run as one that did not terminate.
+reports the run as one that did not terminate.  Python drops an exception
+raised where it ignores exceptions (a garbage-collector callback, a
+``__del__`` method): the timer therefore fires again every ``seconds``
+until the block ends, so a block never outlives its limit by more than that
+for each raise dropped.
 
 Signals reach only the main thread of a process: elsewhere (and with
 ``seconds`` None or 0, or where ``setitimer`` does not exist) the block runs
@@ -42,7 +46,7 @@ def time_limit(seconds: Optional[float]):
         raise CaseTimeout(seconds)
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, seconds)
     try:
         yield
     finally:

@@ -12,7 +12,9 @@ examples that now pass because their signature is known.  Every example is one
 (case, backend, target) run judged by :func:`fuzz.judge.run_case`.  A failure
 whose signature is new is saved at once, unshrunk, as a fixture (so an
 interrupt loses nothing), then raised so Hypothesis shrinks it; the minimal
-case replaces the unshrunk fixture.  Signatures already saved (by this
+case replaces the unshrunk fixture.  An interrupt (SIGINT, or SIGTERM) ends
+the search at the latest before the next case, also one that Python dropped
+where it was raised (:mod:`fuzz.interrupts`).  Signatures already saved (by this
 worker, another worker, or an earlier campaign — read from the fixture
 directory) count as duplicates and do not stop the search.
 
@@ -47,6 +49,7 @@ from kernels.moesort.paths import path_boundaries
 from regressions import known_findings
 from regressions.fixtures import Fixture, load_all, save
 
+from .. import interrupts
 from ..judge import Outcome, run_case
 from ..signature import Signature
 from ..strategies import cases
@@ -241,6 +244,7 @@ class CampaignWorker:
         return self.config.max_cases is not None and self.cases >= self.config.max_cases
 
     def check(self, case: Case, pair) -> None:
+        interrupts.check()
         if self.stop_requested():
             raise KeyboardInterrupt
         if self.out_of_budget() and self._target_key is None:
@@ -347,17 +351,17 @@ class CampaignWorker:
 
 def run_worker(config: CampaignConfig, worker: int, emit: Callable[[dict], None]) -> None:
     """Fuzz until the deadline / case budget; report through ``emit``."""
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     db = open_database(config.db_dir, config.redis_url,
                        on_warning=lambda m: emit({"type": "warning", "worker": worker, "message": m}))
     search = CampaignWorker(config, worker, emit, db, known_signatures(config.fixtures_dir))
     try:
-        chunk = 0
-        search.replay_shared()
-        while not search.out_of_budget():
-            search.run_chunk(search.pair(chunk), chunk)
+        with interrupts.latched(signal.SIGINT, signal.SIGTERM):
+            chunk = 0
             search.replay_shared()
-            chunk += 1
+            while not search.out_of_budget():
+                search.run_chunk(search.pair(chunk), chunk)
+                search.replay_shared()
+                chunk += 1
     except KeyboardInterrupt:
         pass
     finally:

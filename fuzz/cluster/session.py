@@ -36,6 +36,7 @@ import uuid
 from concurrent.futures import CancelledError
 from typing import Callable, Iterator, Optional
 
+from .. import interrupts
 from ..errors import UsageError
 from .environment import EnvironmentMismatch, describe, differences
 
@@ -256,6 +257,7 @@ class TaskQueue:
         from distributed import wait
 
         while self._pending:
+            interrupts.check()  # an interrupt dropped where it was raised (see fuzz.interrupts)
             try:
                 done, _ = wait(list(self._pending), timeout=GUARD_INTERVAL_S, return_when="FIRST_COMPLETED")
             except CancelledError:  # wait() raises for futures cancelled by a lost connection

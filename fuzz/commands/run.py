@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from fuzz import interrupts
 from fuzz.cluster.options import add_scheduler_argument, open_cluster
 from fuzz.errors import UsageError
 from kernels.targets import TARGET_NAMES
@@ -182,6 +183,11 @@ def _run_workers(config, workers, on_event):
     done = 0
     interrupted = False
     while done < workers:
+        if interrupts.requested() and not interrupted:  # raised below, or dropped where it was raised
+            interrupted = True
+            for p in procs:
+                if p.is_alive():
+                    os.kill(p.pid, signal.SIGTERM)
         try:
             event = events.get(timeout=0.5)
         except queue.Empty:
@@ -189,10 +195,6 @@ def _run_workers(config, workers, on_event):
                 break
             continue
         except KeyboardInterrupt:
-            interrupted = True
-            for p in procs:
-                if p.is_alive():
-                    os.kill(p.pid, signal.SIGTERM)
             continue
         on_event(event)
         done += event["type"] == "done"
@@ -243,14 +245,14 @@ def _campaign(args, config, session) -> int:
         stats.merge(json.loads(record.read_text()).get("stats", {}))
     previous_failures = set(stats.failures)
     budget = args.budget if args.cases is None else f"{args.cases} cases/worker"
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     lost = None
     with make_progress(stats, budget, plain=args.plain) as progress:
         def on_event(event):
             stats.consume(event)
             progress.event(event)
         try:
-            _search(config, args, session, on_event)
+            with interrupts.latched(signal.SIGINT, signal.SIGTERM):
+                _search(config, args, session, on_event)
         except KeyboardInterrupt:
             progress.event({"type": "warning", "message": "interrupted: every failure found so far is saved"})
         except ClusterLost as exc:
