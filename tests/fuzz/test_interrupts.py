@@ -90,7 +90,12 @@ def _interrupts_itself_on_the_fourth_case():
     return launch, calls
 
 
-def test_a_campaign_stops_at_the_next_case_when_its_interrupt_was_dropped(tmp_path, dropped):
+def test_a_campaign_stops_at_the_next_case_when_its_interrupt_was_dropped(tmp_path, dropped, monkeypatch):
+    from kernels import registry
+
+    registry.all_backends()                          # the backend registered below leaves with the test
+    monkeypatch.setattr(registry, "_EXTRA", dict(registry._EXTRA))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     launch, calls = _interrupts_itself_on_the_fourth_case()
     register(Backend(name="self-interrupting-for-test", description="interrupts its campaign once", needs=(),
                      probe=lambda: None, launch=launch, test_only=True, writes_past_extent=True))
