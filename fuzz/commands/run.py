@@ -190,14 +190,15 @@ def _run_workers(config, workers, on_event):
                     os.kill(p.pid, signal.SIGTERM)
         try:
             event = events.get(timeout=0.5)
+            on_event(event)
+            done += event["type"] == "done"
         except queue.Empty:
             if not any(p.is_alive() for p in procs):
                 break
-            continue
         except KeyboardInterrupt:
-            continue
-        on_event(event)
-        done += event["type"] == "done"
+            if not interrupts.requested():
+                raise
+            # a latched signal: the workers are asked to stop at the top of the loop
     for p in procs:
         p.join(timeout=10 if not interrupted else 30)
 

@@ -57,19 +57,21 @@ def test_usage_errors_exit_2(tmp_path, args, message):
     assert run.returncode == 2 and message in run.stderr, run.stderr
 
 
-def test_interrupt_keeps_every_failure(tmp_path):
-    proc = fuzz(*campaign_args(tmp_path, "--backend", "planted-block-expert", "--budget", "5m"), background=True)
+@pytest.mark.parametrize("workers,signum", [(1, signal.SIGINT), (2, signal.SIGTERM)], ids=["1-SIGINT", "2-SIGTERM"])
+def test_interrupt_keeps_every_failure(tmp_path, workers, signum):
+    proc = fuzz(*campaign_args(tmp_path, "--backend", "planted-block-expert", "--budget", "5m",
+                               "--workers", workers), background=True)
     deadline = time.time() + 120
     while time.time() < deadline and not failure_fixtures(tmp_path):
         time.sleep(0.5)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     try:
         out, _ = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGABRT)           # faulthandler prints where the campaign was
         out, _ = proc.communicate(timeout=60)
-        pytest.fail(f"the campaign did not end within 60 s of SIGINT; its output and stacks:\n{out[-6000:]}")
+        pytest.fail(f"the campaign did not end within 60 s of {signum.name}; its output and stacks:\n{out[-6000:]}")
     assert proc.returncode == 1, out
     assert failure_fixtures(tmp_path), out
     assert "campaign record" in out
