@@ -56,7 +56,7 @@ from .findings import FINDINGS, Finding, Frame
 from .findings import collect as collect_findings
 from .graph import EmulatedGraph, capture_graph
 from .hostsync import HostSyncError
-from .runtime import PAST_END_WINDOW
+from .runtime import MASKED_OFFSET_FLOOR
 from .simt import Options
 from .stats import STATS
 
@@ -66,7 +66,7 @@ __all__ = [
     "mark_output_only", "unmark_output_only", "output_only", "capture_graph", "EmulatedGraph", "HostSyncError",
     "EmuError", "SanitizerError", "OutOfBoundsError", "UninitializedReadError", "RaceError",
     "ScheduleDependenceError", "DivergentBarrierError", "UndefinedBehaviorError", "UnsupportedOpError",
-    "TARGETS", "Target", "get_target", "PAST_END_WINDOW",
+    "TARGETS", "Target", "get_target", "MASKED_OFFSET_FLOOR",
 ]
 
 ENV_SWITCH = "MOESORT_EMULATE"
@@ -106,10 +106,11 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     shuffled workgroup order and store order, and raise
     :class:`ScheduleDependenceError` if the outputs differ.
     ``profile``: time every op kind (slow; for benchmarks).
-    ``strict_buffers`` (with ``sanitize``): a buffer access that the descriptor
-    drops in whole or part must be masked on purpose, i.e. start at least
-    :data:`PAST_END_WINDOW` (1 MiB) past ``num_records``; one that starts closer
-    is an :class:`OutOfBoundsError`.  For kernels whose contract is that every
+    ``strict_buffers`` (with ``sanitize``): a buffer access that an exactly sized
+    descriptor drops in whole or part must be masked on purpose, i.e. start at or
+    past :data:`MASKED_OFFSET_FLOOR` (2**31 - 16, beyond every such buffer); one
+    that starts below it, which a larger buffer would hold, is an
+    :class:`OutOfBoundsError`.  For kernels whose contract is that every
     unmasked access is in range (the suite's own); off by default, since
     relying on the descriptor to clip a grid's tail is legal on the hardware.
     ``findings``: ``"raise"`` (default) stops a launch at its first sanitizer

@@ -304,12 +304,25 @@ def test_strict_reports_vector_access_half_past_num_records():
     assert "16 bytes at offset 160" in str(ei.value) and "ends 8 bytes past" in str(ei.value)
 
 
-def test_strict_accepts_in_range_and_far_masked_accesses():
+def test_strict_accepts_in_range_and_masked_accesses():
     src, dst, out = _buf("i32", 64 * 4, strict=True)                  # every lane in range
     np.testing.assert_array_equal(out[:, 0], src[LANE])
-    # lanes 1.. start at least PAST_END_WINDOW past a 4-byte buffer: masking, not a bug
-    src, dst, out = _buf("i32", 4, step=emu.PAST_END_WINDOW + 4, strict=True)
-    assert out[0, 0] == src[0] and (out[1:, 0] == 0).all() and (dst[1:] == -1).all()
+    # lanes 1.. start at the floor, past every buffer of fewer than 2**31 - 16 bytes: masking
+    for masked in (emu.MASKED_OFFSET_FLOOR, 0x7FFFFFFC, 0x7FFFFFFF, 0x80000000):
+        src, dst, out = _buf_first_or_step(4, masked)
+        assert out[0] == src[0] and (out[1:] == 0).all() and dst[0] == src[0] and (dst[1:] == -1).all()
+
+
+@pytest.mark.parametrize("offset", [4 + (1 << 20), 0x5FFFFFFC, (1 << 31) - 20])
+def test_strict_reports_a_dropped_access_that_a_larger_buffer_would_hold(offset):
+    """Far past the end of this 4-byte buffer, yet below the floor: a larger buffer (up to
+    2**31 - 16 bytes) would hold it, so only this buffer's size hides the wrong index."""
+    assert offset < emu.MASKED_OFFSET_FLOOR
+    with pytest.raises(emu.OutOfBoundsError) as ei:
+        _buf_first_or_step(4, offset)
+    msg = str(ei.value)
+    assert f"at offset {offset} " in msg and "num_records (4)" in msg
+    assert f"a buffer of {offset + 4} bytes would hold it" in msg and "0x7ffffff0" in msg
 
 
 def _buf_first_or_step(nrec, step, strict=True):

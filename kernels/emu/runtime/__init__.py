@@ -12,7 +12,7 @@ Modules: :mod:`.lanes` (lane bookkeeping), :mod:`.access` (``llvm.load`` /
 aggregates, casts), :mod:`.views` (the index check of ``memref`` accesses).
 """
 from .access import load, load_uniform, store
-from .buffers import PAST_END_WINDOW, buffer_load, buffer_store, make_rsrc
+from .buffers import MASKED_OFFSET_FLOOR, buffer_load, buffer_store, make_rsrc
 from .control import (
                       barrier,
                       check_div,
@@ -44,7 +44,7 @@ from .values import (
 from .views import view_check
 
 __all__ = [
-    "PAST_END_WINDOW", "ballot", "barrier", "bpermute", "broadcast", "buffer_load", "buffer_store", "check_div",
+    "MASKED_OFFSET_FLOOR", "ballot", "barrier", "bpermute", "broadcast", "buffer_load", "buffer_store", "check_div",
     "divergent_switch", "dpp", "ext_i1_signed", "for_bounds", "from_elements", "full", "insert", "keep", "load", "load_uniform",
     "make_rsrc", "mbcnt_hi", "mbcnt_lo", "merge", "merge_any", "merge_mask", "readfirstlane", "readlane", "reshape",
     "sel", "selv", "shaped_bitcast", "shuffle", "store", "uniform", "vbitcast", "vextract_dyn", "vinsert",

@@ -4,7 +4,8 @@ The range check is the hardware's (:func:`kernels.emu.amdgpu.buffer_in_range`):
 an out-of-range load reads 0 and an out-of-range store is dropped, checked per
 element (per dword for dword components); ``soffset`` is not range checked.
 With ``strict_buffers`` the sanitizer also reports an access that the
-descriptor drops but that starts just past its end (:data:`PAST_END_WINDOW`).
+descriptor drops but that a larger buffer would hold: one that starts below
+:data:`MASKED_OFFSET_FLOOR`.
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from ..arrays import ndim
 from ..errors import UnsupportedOpError
 from .lanes import from_bytes, lanes, pick, scatter_active, to_bytes, who, who_uniform
 
-#: ``strict_buffers`` window past a buffer's end: an access that the descriptor
-#: drops and that starts less than this many bytes past ``num_records`` is reported.
-#: Deliberate masking uses an offset far beyond (FlyDSL's buffer_ops 0x7FFFFFFF,
-#: the suite's kernels 0x7FFFFFFC, CK 0x80000000).
-PAST_END_WINDOW = 1 << 20
+#: ``strict_buffers``: an access that an exactly sized descriptor drops must start at or
+#: past this byte offset, which no buffer of fewer than 2**31 - 16 bytes reaches.  That is
+#: how deliberate masking looks (FlyDSL's buffer_ops 0x7FFFFFFF, the suite's kernels
+#: 0x7FFFFFFC, CK 0x80000000); a dropped access that starts below it would land inside a
+#: larger buffer, so only the size of this one hides its index, off by a little or by a lot.
+MASKED_OFFSET_FLOOR = (1 << 31) - 16
 #: Descriptors with ``num_records`` at or above this size are "whole range"
 #: descriptors (FlyDSL's ``max_size=True`` gives 0xFFFFFFFF): no past-the-end check.
 _EXACT_RECORDS_LIMIT = 1 << 31
@@ -61,12 +63,12 @@ def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
     """Sanitizer, ``strict_buffers`` mode (a no-op otherwise): report
     (``buffer-past-end``, an :class:`OutOfBoundsError`) an access of ``size`` bytes at
     byte offsets ``off`` (one per lane ``idx``, or a scalar) that ends past
-    ``num_records`` -- so the range check drops it in whole or part -- but starts less
-    than :data:`PAST_END_WINDOW` past it, on an exactly sized descriptor
-    (``num_records`` < 2**31, stride 0).
+    ``num_records`` -- so the range check drops it in whole or part -- but starts below
+    :data:`MASKED_OFFSET_FLOOR`, on an exactly sized descriptor (``num_records`` < 2**31,
+    stride 0).
 
-    The hardware drops such an access silently, so an index that is off by a
-    little goes unnoticed until the buffer is a view into a larger one."""
+    The hardware drops such an access silently, so a wrong index goes unnoticed
+    until the buffer is larger, or a view into a larger one."""
     if not X.strict_buffers or stride != 0:
         return
     if ndim(nrec) == 0:                   # one descriptor for every lane: decide on the offsets alone
@@ -74,19 +76,20 @@ def _past_end(X, base, off, size, nrec, stride, info, what, idx=None):
         if n >= _EXACT_RECORDS_LIMIT:
             return
         ov = off if isinstance(off, np.ndarray) else np.asarray(off, np.int64)    # uint32 compares exactly too
-        if not ((ov > n - size) & (ov < n + PAST_END_WINDOW)).any():
+        if not ((ov > n - size) & (ov < MASKED_OFFSET_FLOOR)).any():
             return
     o, nr, b = np.broadcast_arrays(np.atleast_1d(np.asarray(off, np.int64)),
                                    np.atleast_1d(np.asarray(nrec, np.int64)), np.atleast_1d(base))
-    bad = (o + size > nr) & (nr < _EXACT_RECORDS_LIMIT) & (o < nr + PAST_END_WINDOW)
+    bad = (o + size > nr) & (nr < _EXACT_RECORDS_LIMIT) & (o < MASKED_OFFSET_FLOOR)
     if not bad.any():
         return
     k = int(np.flatnonzero(bad)[0])
     o1, n1, b1 = int(o[k]), int(nr[k]), int(b[k])
     X.report("buffer-past-end",
              f"buffer {what} of {size} bytes at offset {o1} of {X.gmem.name_at(b1)} ends {o1 + size - n1} "
-             f"bytes past its num_records ({n1}): the hardware drops it, hiding an index that is off by a "
-             f"little; a masked-off access uses an offset at least {PAST_END_WINDOW} bytes past the end",
+             f"bytes past its num_records ({n1}): the hardware drops it, but a buffer of {o1 + size} bytes "
+             f"would hold it, so only this buffer's size hides a wrong index; a masked-off access uses an "
+             f"offset of at least {MASKED_OFFSET_FLOOR:#x}",
              info, lane=None if idx is None or ndim(idx) == 0 else int(idx[k]), addr=b1 + o1,
              count=int(np.count_nonzero(bad)))
 
@@ -116,9 +119,11 @@ def _near_lanes(X, rsrc, voff, m, gran):
 def _near_limit(X, nrec, gran):
     """Lanes whose voffset is below this limit are near (:func:`_near_lanes`), with one
     ``num_records`` and stride 0: a chunk at c is in range when vo + c + gran <= n, so none is
-    when vo > n - gran; a reported one starts before n + PAST_END_WINDOW."""
+    when vo > n - gran; a reported one starts below MASKED_OFFSET_FLOOR."""
     n = int(nrec) & 0xFFFFFFFF
-    return n + PAST_END_WINDOW if X.strict_buffers and n < _EXACT_RECORDS_LIMIT else n - gran + 1
+    if X.strict_buffers and n < _EXACT_RECORDS_LIMIT:
+        return max(MASKED_OFFSET_FLOOR, n - gran + 1)
+    return n - gran + 1
 
 
 def _near_entry(X, voff, m, hi):
