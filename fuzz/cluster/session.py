@@ -21,11 +21,14 @@ calls :func:`fuzz.cluster.environment.verify` first); iterating yields
   joined after the check): it is refused from then on and the task is
   submitted again to the accepted workers (resubmitted again should they all
   leave);
-* the scheduler going away (while a task runs, or when the session asks it
-  for its workers), a task that killed ``allowed-failures`` workers in a
-  row, or a task that raised: :class:`ClusterLost`, whose message says
-  which.  The command keeps everything it already received and exits with
-  status 3.
+* the scheduler going away (while a task runs, or at any call the session
+  makes to it: the worker count, a submission, a result fetch), a task that
+  killed ``allowed-failures`` workers in a row, or a task that raised:
+  :class:`ClusterLost`, whose message says which.  The command keeps
+  everything it already received and exits with status 3.
+
+Iterating also raises ``KeyboardInterrupt`` for an interrupt latched by
+:mod:`fuzz.interrupts` that was dropped where it was raised.
 """
 from __future__ import annotations
 
