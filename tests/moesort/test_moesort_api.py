@@ -73,3 +73,14 @@ def test_backend_hands_the_kernels_a_poisoned_workspace(monkeypatch, T, path):
     else:
         assert seen["ws"].numel() >= api.workspace_size(T, 16, 4, 32, "gfx942")
         assert bool((seen["ws"].view(torch.uint8) == WORKSPACE_POISON_BYTE).all())
+
+
+def test_every_buffer_the_kernels_accept_lies_below_the_strict_masking_floor():
+    """The ``flydsl-own`` backend runs these kernels with ``strict_buffers``: that is sound only
+    while every buffer they accept is smaller than the sanitizer's masking floor and their
+    masked-off offset (``OOB_INDEX * 4``, for 1-, 4- and 16-byte accesses) is at or past it."""
+    from kernels.emu import MASKED_OFFSET_FLOOR
+    from kernels.moesort.api import MAX_BUFFER_BYTES
+    from kernels.moesort.dsl import OOB_INDEX
+
+    assert MAX_BUFFER_BYTES <= MASKED_OFFSET_FLOOR <= OOB_INDEX * 4 < 1 << 32
