@@ -38,7 +38,6 @@ argument.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import inspect
 import sys
 import threading
@@ -239,11 +238,11 @@ def _disk_entry(jf, key, bound_self):
         hints = repr(sorted(jf._effective_compile_hints().items()))
     except Exception:  # noqa: BLE001 - hints that do not sort or print: no disk cache
         return None, None, ()
-    material = repr((fingerprint.interpreter_version(), getattr(flydsl, "__version__", "?"), sys.version,
-                     key[0], desc, key[2], hints))
-    if " at 0x" in material:
+    disk_key = diskcache.key_of(fingerprint.interpreter_version(), getattr(flydsl, "__version__", "?"), sys.version,
+                                key[0], desc, key[2], hints)
+    if disk_key is None:
         return None, None, ()
-    return disk, hashlib.sha256(material.encode()).hexdigest(), files
+    return disk, disk_key, files
 
 
 def _source_files(program) -> set:

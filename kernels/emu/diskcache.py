@@ -51,6 +51,16 @@ _MAGIC = b"EMUCAP\x00"
 _HEADER = struct.Struct("<7sHQ32s")      # magic, format, payload length, payload sha256
 
 
+def key_of(*parts) -> Optional[str]:
+    """The key of an entry that ``parts`` (everything that changes it) determine: the SHA-256 of
+    their ``repr``; None when that ``repr`` holds an object's address (" at 0x"), which differs
+    from one process to the next, so no entry can be shared under it."""
+    material = repr(parts)
+    if " at 0x" in material:
+        return None
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 def default_location() -> Path:
     """The platform's cache directory for this suite's captures."""
     import platformdirs

@@ -27,7 +27,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
-import hashlib
 import linecache
 import os
 import re
@@ -178,8 +177,7 @@ def _function_spans(path: str) -> list:
     if cached and cached[0] == digest:
         return cached[1]
     disk = diskcache.current()
-    key = hashlib.sha256(repr(("function-spans", fingerprint.interpreter_version(), sys.version_info[:2],
-                               digest)).encode()).hexdigest()
+    key = diskcache.key_of("function-spans", fingerprint.interpreter_version(), sys.version_info[:2], digest)
     payload = disk.load(key) if disk is not None else None
     spans = payload.get("spans") if payload is not None else None
     if not isinstance(spans, list):

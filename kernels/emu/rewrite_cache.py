@@ -19,7 +19,6 @@ FlyDSL's transform leaves it.
 """
 from __future__ import annotations
 
-import hashlib
 import marshal
 import sys
 import threading
@@ -41,10 +40,10 @@ def _key(cls, f, code):
     digest = fingerprint.file_digest(code.co_filename)
     if digest is None:
         return None
-    material = repr(("ast-rewrite", getattr(flydsl, "__version__", "?"), sys.version,
-                     [f"{t.__module__}.{t.__qualname__}" for t in cls.transformers], code.co_filename, digest,
-                     code.co_qualname, code.co_name, code.co_firstlineno, bool(env.debug.enable_debug_info)))
-    return hashlib.sha256(material.encode()).hexdigest()
+    return diskcache.key_of("ast-rewrite", getattr(flydsl, "__version__", "?"), sys.version,
+                            [f"{t.__module__}.{t.__qualname__}" for t in cls.transformers], code.co_filename,
+                            digest, code.co_qualname, code.co_name, code.co_firstlineno,
+                            bool(env.debug.enable_debug_info))
 
 
 def install() -> None:

@@ -276,3 +276,11 @@ def test_the_first_session_freezes_the_objects_the_process_holds_then():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     before, frozen, again = map(int, out.stdout.split()[-3:])
     assert before == 0 and frozen > 10_000 and again <= frozen, (before, frozen, again, out.stderr[-2000:])
+
+
+def test_entry_keys_follow_every_part_and_refuse_object_addresses():
+    key_of = diskcache.key_of
+    assert key_of("function-spans", "v1", (3, 11), "digest") == key_of("function-spans", "v1", (3, 11), "digest")
+    assert key_of("function-spans", "v1", (3, 11), "digest") != key_of("function-spans", "v1", (3, 12), "digest")
+    assert key_of("a", "bc") != key_of("ab", "c")
+    assert key_of("hints", object()) is None          # its repr names an address that no other process shares
