@@ -6,11 +6,15 @@
 * ``cache [--dir DIR] [info|clear]`` shows where the capture cache is
   (:mod:`kernels.emu.diskcache`), how many entries it holds, or empties it.
   ``--dir`` names another cache directory, as ``$MOESORT_EMU_CACHE_DIR`` does;
-* ``coverage PATH... [--target T]`` traces every ``@flyc.jit`` launcher it can
-  build from a FlyDSL checkout's kernel files (or the given files) and prints a
-  Markdown table: per file, whether it captures and which op kinds the
-  interpreter lacks (:mod:`kernels.emu.coverage`).  FlyDSL's files import each
-  other as ``kernels.*``: the checkout must be the one ``FLYDSL_ROOT`` names.
+* ``coverage PATH... [--target T] [--no-entries] [--budget S]`` traces every
+  ``@flyc.jit`` launcher it can build from a FlyDSL checkout's kernel files (or
+  the given files) and prints a Markdown table: per file, whether it captures
+  and which op kinds the interpreter lacks (:mod:`kernels.emu.coverage`); then,
+  for files with declared entry points, every launcher those reach over their
+  dispatch space on both targets (:mod:`kernels.emu.entrypoints`), and what
+  was not explored (points left after ``--budget`` seconds included).
+  FlyDSL's files import each other as ``kernels.*``: the checkout must be the
+  one ``FLYDSL_ROOT`` names.
 """
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ def cache_command(action: str, directory=None) -> int:
     return 0
 
 
-def coverage_command(paths, target: str) -> int:
+def coverage_command(paths, target: str, entries: bool = True, budget_s: float | None = None) -> int:
     """Print the coverage table of ``paths``; 2 when a checkout is not the one ``FLYDSL_ROOT`` names."""
     import warnings
     from pathlib import Path
@@ -59,9 +63,10 @@ def coverage_command(paths, target: str) -> int:
                   f"resolve", file=sys.stderr)
             return 2
     warnings.simplefilter("ignore")
-    rows = coverage.coverage(paths, target)
+    rows = coverage.coverage(paths, target, entries=entries, budget_s=budget_s)
     root = paths[0] if len(paths) == 1 and Path(paths[0]).is_dir() else None
-    sys.stdout.write(f"Target {target}.\n\n" + coverage.table(rows, root))
+    sys.stdout.write(f"Target {target} (module-level launchers; entry points on gfx942 and gfx950).\n\n"
+                     + coverage.table(rows, root))
     return 0
 
 
@@ -75,7 +80,12 @@ def main(argv=None) -> int:
                                                    f"{diskcache.default_location()})")
     cov = sub.add_parser("coverage", help="which FlyDSL kernel files capture, and the op kinds the interpreter lacks")
     cov.add_argument("paths", nargs="+", help="a FlyDSL checkout's root, kernel directories or files")
-    cov.add_argument("--target", default="gfx950", choices=("gfx942", "gfx950"))
+    cov.add_argument("--target", default="gfx950", choices=("gfx942", "gfx950"),
+                     help="target of the module-level launchers (entry points are explored on both)")
+    cov.add_argument("--no-entries", dest="entries", action="store_false",
+                     help="do not explore declared entry points (module-level launchers only)")
+    cov.add_argument("--budget", type=float, default=1800.0, metavar="S",
+                     help="seconds for exploring entry points; points left then are skipped and listed (0: no limit)")
     args = parser.parse_args(argv)
     if args.command == "ops":
         sys.stdout.write(ops_table())
@@ -83,7 +93,9 @@ def main(argv=None) -> int:
     if args.command == "cache":
         return cache_command(args.action, args.dir)
     if args.command == "coverage":
-        return coverage_command(args.paths, args.target)
+        if args.budget < 0:
+            parser.error(f"--budget: must be >= 0 seconds, got {args.budget}")
+        return coverage_command(args.paths, args.target, args.entries, args.budget or None)
     parser.print_help()
     return 2
 

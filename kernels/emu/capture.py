@@ -191,8 +191,7 @@ def _resolve(jf, arguments):
 
 
 def _get_program(jf, sig, bound, bound_self, sess):
-    key = (sess.target.arch, id(bound_self) if bound_self is not None else None,
-           tuple(_arg_signature(sig.parameters[n], v) for n, v in bound.arguments.items()))
+    key = (sess.target.arch, id(bound_self) if bound_self is not None else None, _signatures(sig, bound))
     cache = jf.__dict__.get("_emu_cache")
     if cache is None:
         cache = jf.__dict__["_emu_cache"] = {}
@@ -314,6 +313,22 @@ def lowered_text(launcher, *args, **kwargs) -> str:
     bound.apply_defaults()
     _resolve(jf, bound.arguments)
     return _lower(jf, sig, bound, bound_self)
+
+
+def launch_signature(launcher, *args, **kwargs) -> tuple:
+    """The argument signatures (constexpr values; dtype, rank and layout of tensors; types of
+    scalars) that the module cache files ``launcher(*args, **kwargs)`` under: for one launcher
+    and target, two calls with equal signatures share one captured module."""
+    jf = getattr(launcher, "__self__", launcher)
+    _bound_self, args = jf._split_self(args)
+    bound = jf._sig.bind(*args, **kwargs)
+    bound.apply_defaults()
+    _resolve(jf, bound.arguments)
+    return _signatures(jf._sig, bound)
+
+
+def _signatures(sig, bound) -> tuple:
+    return tuple(_arg_signature(sig.parameters[n], v) for n, v in bound.arguments.items())
 
 
 def _call_trace(jf, ctx, sig, bound, bound_self):

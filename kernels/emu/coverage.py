@@ -26,14 +26,15 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import time
 import warnings
 from pathlib import Path
 
-from . import irload
-from .capture import lowered_text
+from . import entrypoints, flydsl_entries
 from .codegen import OPS
 from .scope import enter, leave
 from .simt import Options
+from .traced_ops import launcher_ops
 
 #: Values for the required parameters of launcher factories, by parameter name.
 GUESSES = {"num_experts": 8, "topk": 2, "E": 8, "M": 32, "max_tokens": 128, "tokens": 32, "num_tokens": 32,
@@ -57,11 +58,23 @@ class FileRow:
     captured: int = 0
     missing: dict = dataclasses.field(default_factory=dict)
     failures: list = dataclasses.field(default_factory=list)
+    entries: list = dataclasses.field(default_factory=list)
+    not_called: list = dataclasses.field(default_factory=list)
+
+    @property
+    def entries_clean(self) -> bool:
+        """Whether every declared entry was called at every point of its space (none skipped for
+        time) and every launcher it reached traced with only ops the interpreter implements.  An
+        entry that rejects some points (raises) is listed, not counted against this."""
+        return all(not e.error and not e.skipped and all(not r.missing and not r.failures for r in e.launchers.values())
+                   for e in self.entries)
 
     @property
     def runs(self) -> bool:
-        """Whether every built launcher captured with only ops the interpreter implements."""
-        return self.imported and self.built > 0 and self.captured == self.built and not self.missing
+        """Whether every built launcher captured with only ops the interpreter implements, and so did
+        every launcher the file's entry points reached."""
+        return (self.imported and self.built > 0 and self.captured == self.built and not self.missing
+                and self.entries_clean)
 
 
 def kernel_files(root: Path) -> list:
@@ -180,21 +193,32 @@ def _short(e, n=160) -> str:
     return s[:n]
 
 
-def _op_names(module_ir) -> set:
-    names = set()
-
-    def walk(block):
-        for op in block.ops:
-            names.add(op.name)
-            for r in op.regions:
-                walk(r)
-    for f in list(module_ir.kernels.values()) + list(module_ir.host.values()):
-        walk(f.body)
-    return names
+def _public_functions(module) -> list:
+    """Names of the public functions ``module`` defines (``functools`` caches unwrapped)."""
+    out = []
+    for name, obj in vars(module).items():
+        fn = getattr(obj, "__wrapped__", obj)
+        if not name.startswith("_") and inspect.isfunction(fn) and fn.__module__ == module.__name__:
+            out.append(name)
+    return out
 
 
-def cover_file(path: Path) -> FileRow:
-    """Import ``path``, build its launchers, trace each (inside an emulation session)."""
+def cover_entries(row: FileRow, module, deadline=None) -> None:
+    """Explore the entry points ``module`` declares (:func:`.entrypoints.declared`, with FlyDSL's
+    table :data:`.flydsl_entries.TABLE`) into ``row``; note the public functions not called."""
+    declared = entrypoints.declared(module, flydsl_entries.TABLE)
+    if not declared:
+        return
+    called = {e.name for e in declared} | {s.name for e in declared for s in e.sizers}
+    builders = {id(e.call) for e in declared} | {id(s.size) for e in declared for s in e.sizers}
+    row.not_called = [n for n in _public_functions(module) if n not in called and id(vars(module)[n]) not in builders]
+    for entry in declared:
+        row.entries.append(entrypoints.explore(module, entry, deadline=deadline))
+
+
+def cover_file(path: Path, entries: bool = True, deadline=None) -> FileRow:
+    """Import ``path``, build its launchers, trace each (inside an emulation session); with
+    ``entries``, explore its declared entry points too (:func:`cover_entries`)."""
     row = FileRow(str(path))
     try:
         with warnings.catch_warnings():
@@ -212,59 +236,126 @@ def cover_file(path: Path) -> FileRow:
             row.failures.append(f"{name}: {e}")
             continue
         row.built += 1
-        mod = error = None
+        ops = error = None
         for shape in PLACEHOLDER_SHAPES:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    mod = irload.load_module(lowered_text(jf, *_arguments(jf, shape)))
+                    ops = launcher_ops(jf, *_arguments(jf, shape))
                 break
             except Exception as e:  # noqa: BLE001 - a trace that fails is reported with its reason
                 error = error or e
-        if mod is None:
+        if ops is None:
             row.failures.append(f"{name}: {type(error).__name__}: {_short(error)}")
             continue
+        if ops.refused:
+            row.failures.append(f"{name}: the interpreter refuses the module: {ops.refused}")
+            continue
         row.captured += 1
-        for op in sorted(_op_names(mod) - set(OPS)):
+        for op in sorted(ops.names - set(OPS)):
             row.missing.setdefault(op, []).append(name)
+    if entries:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cover_entries(row, module, deadline)
     return row
 
 
+def _relative(path, root) -> str:
+    if root is not None:
+        try:
+            return str(Path(path).resolve().relative_to(Path(root).resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
 def table(rows, root=None) -> str:
-    """The rows as Markdown: file, imports, launchers captured / built, op kinds lacking, notes."""
+    """The rows as Markdown: file, imports, launchers captured / built, op kinds lacking, notes; then,
+    per file with declared entry points, the launchers they reach (:func:`entry_table`)."""
     out = ["| kernel file | imports | captured / built | runs | op kinds the interpreter lacks | notes |",
            "|---|---|---|---|---|---|"]
     for r in rows:
-        p = r.path
-        if root is not None:
-            try:
-                p = str(Path(r.path).resolve().relative_to(Path(root).resolve()))
-            except ValueError:
-                pass
-        missing = ", ".join(f"`{op}`" for op in sorted(r.missing)) or "-"
+        p = _relative(r.path, root)
+        missing = sorted(set(r.missing) | {op for e in r.entries for lr in e.launchers.values() for op in lr.missing})
+        missing = ", ".join(f"`{op}`" for op in missing) or "-"
         notes = r.error if not r.imported else "; ".join(r.failures[:2]) + (
             f" (+{len(r.failures) - 2} more)" if len(r.failures) > 2 else "")
+        if r.entries:
+            notes = (notes + "; " if notes else "") + (
+                "entry points: see below" if r.entries_clean else "entry points reach launchers that do not run: see below")
         out.append(f"| `{p}` | {'yes' if r.imported else 'no'} | {r.captured} / {r.built} | "
                    f"{'yes' if r.runs else 'no'} | {missing} | {notes.replace('|', '/') or '-'} |")
     lacking = {}
     for r in rows:
-        for op in r.missing:
+        for op in set(r.missing) | {op for e in r.entries for lr in e.launchers.values() for op in lr.missing}:
             lacking[op] = lacking.get(op, 0) + 1
     out.append("")
     out.append(f"{sum(r.runs for r in rows)} of {len(rows)} files run; "
-               f"{sum(r.captured for r in rows)} of {sum(r.built for r in rows)} launchers captured.")
+               f"{sum(r.captured for r in rows)} of {sum(r.built for r in rows)} module-level launchers captured.")
     if lacking:
         out.append("Op kinds lacking (files needing each): " +
                    ", ".join(f"`{op}` {n}" for op, n in sorted(lacking.items(), key=lambda x: (-x[1], x[0]))))
+    undeclared = [_relative(r.path, root) for r in rows if r.imported and not r.entries]
+    if undeclared:
+        out.append(f"Entry points not explored (none declared; only module-level launchers traced): "
+                   f"{', '.join(f'`{p}`' for p in undeclared)}.")
+    for r in rows:
+        if r.entries:
+            out += ["", entry_table(r, _relative(r.path, root))]
     return "\n".join(out) + "\n"
 
 
-def coverage(paths, target: str = "gfx950") -> list:
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def entry_table(row: FileRow, name: str) -> str:
+    """Markdown for the entry points of one file: every launcher reached (its kernels, the points that
+    reach it, the op kinds it needs that the interpreter lacks, its trace failures), then what was
+    explored and what was not."""
+    out = [f"### Entry points of `{name}`", "",
+           "| entry | launcher (kernels) | reached at | op kinds the interpreter lacks | trace failures |",
+           "|---|---|---|---|---|"]
+    for e in row.entries:
+        for lr in e.launchers.values():
+            kernels = ", ".join(sorted(lr.kernels)) or "?"
+            missing = ", ".join(f"`{op}`" for op in sorted(lr.missing)) or "-"
+            fails = "; ".join(f"{msg} at {entrypoints.describe(pts)}" for msg, pts in lr.failures.items()) or "-"
+            out.append(f"| `{e.entry}` | `{lr.name}` ({kernels}) | {_cell(entrypoints.describe(lr.points))} | "
+                       f"{missing} | {_cell(fails)} |")
+        if not e.launchers:
+            out.append(f"| `{e.entry}` | none reached | - | - | {_cell(e.error) or '-'} |")
+    out += ["", "Explored:"]
+    for e in row.entries:
+        bounds = ", ".join(f"{b.below}/{b.above} ({b.source})" for b in e.boundaries) or "none found"
+        out.append(f"- `{e.entry}`: {e.points} calls in {e.seconds:.0f} s; T boundaries (below/above): {bounds}; "
+                   f"besides them T = 1 and powers of two.")
+    out += ["", "Not explored:"]
+    for e in row.entries:
+        if e.error:
+            out.append(f"- `{e.entry}` could not be called: {e.error}")
+        for msg, pts in e.entry_errors.items():
+            out.append(f"- `{e.entry}` raised `{msg}` (launchers after that point not reached) at "
+                       f"{entrypoints.describe(pts)}")
+        for what in e.not_varied:
+            out.append(f"- `{e.entry}` held fixed: {what}")
+        if e.skipped:
+            out.append(f"- `{e.entry}`: {len(e.skipped)} points skipped for time: {entrypoints.describe(e.skipped)}")
+        out.append(f"- `{e.entry}`: T values other than those listed")
+    if row.not_called:
+        out.append("- public functions not called as entry points: " + ", ".join(f"`{n}`" for n in row.not_called))
+    return "\n".join(out) + "\n"
+
+
+def coverage(paths, target: str = "gfx950", entries: bool = True, budget_s: float | None = None) -> list:
     """One :class:`FileRow` per kernel file of ``paths`` (checkout roots, directories or files),
-    traced for ``target`` inside an emulation session."""
+    traced for ``target`` inside an emulation session; with ``entries``, declared entry points are
+    explored on both targets, points left after ``budget_s`` seconds skipped (and listed)."""
     files = [f for p in paths for f in kernel_files(Path(p))]
+    deadline = time.monotonic() + budget_s if budget_s else None
     s = enter(target, Options())
     try:
-        return [cover_file(f) for f in files]
+        return [cover_file(f, entries, deadline) for f in files]
     finally:
         leave(s)

@@ -55,3 +55,117 @@ def test_flydsl_moe_sorting_file_captures_with_no_op_lacking():
     path = os.path.join(os.environ["FLYDSL_ROOT"], "kernels", "moe", "moe_sorting_kernel.py")
     (row,) = coverage.coverage([path])
     assert row.built >= 1 and row.runs, row
+
+
+# ----------------------------------------------------------------- through the entry points
+ENTRY_FILE = os.path.join(os.path.dirname(__file__), "entry_kernels.py")
+
+
+@pytest.fixture
+def napping_op_lacking(monkeypatch):
+    """The op table without the napping kernel's op, whether or not the interpreter learns it."""
+    from kernels.emu import codegen
+    from tests.emu.entry_kernels import NAPPING_OP
+
+    monkeypatch.delitem(codegen.OPS, NAPPING_OP, raising=False)
+    return NAPPING_OP
+
+
+def _targets_and_tokens(launcher):
+    return {(p["target"], p["T"]) for p in launcher.points}
+
+
+def test_module_level_pass_alone_misses_the_launcher_only_the_entry_reaches(napping_op_lacking):
+    (row,) = coverage.coverage([ENTRY_FILE], entries=False)
+    assert row.runs and not row.missing and not row.entries
+
+
+def test_entry_point_reaches_the_lacking_op_only_past_the_boundary_on_gfx942(napping_op_lacking):
+    from tests.emu.entry_kernels import SMALL_MAX_T
+
+    (row,) = coverage.coverage([ENTRY_FILE])
+    (entry,) = row.entries
+    napping, plain = entry.launchers["launch_napping_add"], entry.launchers["launch_plain_add"]
+    assert napping.missing == {napping_op_lacking} and not napping.failures
+    assert plain.missing == set() and not plain.failures
+    reached = _targets_and_tokens(napping)
+    assert reached and all(target == "gfx942" and t > SMALL_MAX_T for target, t in reached)
+    assert ("gfx942", SMALL_MAX_T + 1) in reached
+    assert {("gfx942", SMALL_MAX_T), ("gfx950", SMALL_MAX_T + 1)} <= _targets_and_tokens(plain)
+    assert not row.runs
+    text = coverage.table([row])
+    napping_line = next(line for line in text.splitlines() if "`launch_napping_add`" in line)
+    plain_line = next(line for line in text.splitlines() if "`launch_plain_add`" in line)
+    assert f"`{napping_op_lacking}`" in napping_line and f"target=gfx942: T={SMALL_MAX_T + 1}," in napping_line
+    assert "gfx950" not in napping_line
+    assert napping_op_lacking not in plain_line and "gfx950" in plain_line
+
+
+def test_what_the_entry_points_did_not_explore_is_stated(tmp_path):
+    f = tmp_path / "own_entries.py"
+    f.write_text(textwrap.dedent("""
+        from kernels.emu.entrypoints import EntryPoint
+        from tests.emu.entry_kernels import call_own_add, own_add  # noqa: F401
+
+        def picky_add(a, b, out):
+            if a.shape[0] > 4:
+                raise ValueError("picky_add takes at most 4 elements")
+            own_add(a, b, out)
+
+        def call_picky(module, point):
+            call_own_add(type("M", (), {"own_add": staticmethod(module.picky_add)}), point)
+
+        def helper_nobody_declared():
+            pass
+
+        EMU_ENTRY_POINTS = (
+            EntryPoint("picky_add", call=call_picky, not_varied=("out: a fresh tensor (never aliased)",)),
+            EntryPoint("absent_entry", call=call_picky),
+        )
+    """))
+    (row,) = coverage.coverage([f])
+    picky, absent = row.entries
+    assert absent.error and not absent.launchers
+    assert {p["T"] for pts in picky.entry_errors.values() for p in pts} == {t for t in (8, 16, 32, 64)}
+    text = coverage.table([row])
+    assert "`absent_entry` could not be called: the module has no function absent_entry" in text
+    assert "`picky_add` raised `ValueError: picky_add takes at most 4 elements`" in text
+    assert "`picky_add` held fixed: out: a fresh tensor (never aliased)" in text
+    assert "`helper_nobody_declared`" in text and "T values other than those listed" in text
+    assert not row.runs
+
+    (rushed,) = coverage.coverage([ENTRY_FILE], budget_s=1e-9)
+    (entry,) = rushed.entries
+    assert entry.skipped and entry.points == 0 and not rushed.runs
+    assert f"`own_add`: {len(entry.skipped)} points skipped for time" in coverage.table([rushed])
+
+
+def test_token_boundaries_are_read_from_the_host_code(tmp_path):
+    from kernels.emu import entrypoints
+
+    f = tmp_path / "host_code.py"
+    f.write_text(textwrap.dedent("""
+        LIMIT = 100
+
+        def helper(M):
+            return M < LIMIT
+
+        def entry(x, sub):
+            M = x.shape[0]
+            CAP = 16
+            if M <= min(sub, CAP) or 2 * 1024 >= M:
+                return helper(M)
+            return M == sub * 3
+    """))
+    module = coverage._import(f)
+    bounds = {(b.below, b.above) for b in entrypoints.token_boundaries(module, module.entry, ("M",))}
+    assert bounds == {(16, 17), (2048, 2049), (99, 100)}
+
+
+def test_sizer_change_is_found_between_powers_of_two():
+    from kernels.emu import entrypoints
+
+    sizer = entrypoints.Sizer("ws", lambda module, p: 0 if p["T"] <= 37 + p["k"] else 4 * p["T"])
+    (b,) = entrypoints.sizer_boundaries(sizer, None, {"k": 5}, 4096)
+    assert (b.below, b.above) == (42, 43)
+    assert {42, 43, 1, 4096} <= set(entrypoints.token_values([b], 4096))
