@@ -169,3 +169,27 @@ def test_sizer_change_is_found_between_powers_of_two():
     (b,) = entrypoints.sizer_boundaries(sizer, None, {"k": 5}, 4096)
     assert (b.below, b.above) == (42, 43)
     assert {42, 43, 1, 4096} <= set(entrypoints.token_values([b], 4096))
+
+
+@pytest.mark.skipif(not os.environ.get("FLYDSL_ROOT"), reason="FLYDSL_ROOT is not set (needs a FlyDSL checkout)")
+def test_flydsl_sort_entry_dispatch_differs_by_target_where_lds_differs():
+    """E=513, topk=9: by the LDS sizing of FlyDSL's host code (64 KiB on gfx942, 160 KiB on gfx950:
+    16384 // 2 // 514 = 15 rows -> 8 tokens; 40960 // 2 // 514 = 39 -> 32, capped at 16) the single
+    kernel takes T <= 8 on gfx942 and T <= 16 on gfx950; T > 2048 takes the four-kernel path."""
+    import dataclasses
+    import importlib
+
+    from kernels.emu import entrypoints, flydsl_entries
+
+    module = importlib.import_module("kernels.moe.moe_sorting_kernel")
+    sort = next(e for e in entrypoints.declared(module, flydsl_entries.TABLE) if e.name == "moe_sorting_flydsl")
+    sort = dataclasses.replace(sort, space={"E,topk,unit": ((513, 9, 32),), "mask": (False,)})
+    report = entrypoints.explore(module, sort)
+    reached = {name: _targets_and_tokens(lr) for name, lr in report.launchers.items()}
+    assert set(reached) == {"launch_moe_sorting_oneshot", "launch_p0v2_p23", "launch_4k_fused"}
+    assert {("gfx942", 8), ("gfx950", 16)} <= reached["launch_moe_sorting_oneshot"]
+    assert {("gfx942", 9), ("gfx942", 16), ("gfx950", 17), ("gfx950", 2048)} <= reached["launch_p0v2_p23"]
+    assert {("gfx942", 2049), ("gfx950", 2049)} <= reached["launch_4k_fused"]
+    assert all(t <= 8 for target, t in reached["launch_moe_sorting_oneshot"] if target == "gfx942")
+    assert not report.entry_errors and not report.skipped
+    assert all(not lr.missing and not lr.failures for lr in report.launchers.values())
