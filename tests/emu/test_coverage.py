@@ -193,3 +193,35 @@ def test_flydsl_sort_entry_dispatch_differs_by_target_where_lds_differs():
     assert all(t <= 8 for target, t in reached["launch_moe_sorting_oneshot"] if target == "gfx942")
     assert not report.entry_errors and not report.skipped
     assert all(not lr.missing and not lr.failures for lr in report.launchers.values())
+
+
+def test_launcher_whose_trace_fails_is_listed_with_its_error_and_the_entry_goes_on(tmp_path):
+    f = tmp_path / "own_failing.py"
+    f.write_text(textwrap.dedent("""
+        import flydsl.compiler as flyc
+        import flydsl.expr as fx
+        from kernels.emu.entrypoints import EntryPoint
+        from tests.emu.entry_kernels import call_own_add, launch_plain_add
+
+        @flyc.jit
+        def launch_untraceable(A: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+            raise RuntimeError("this launcher does not trace")
+
+        def two_step_add(a, b, out):
+            launch_untraceable(a, a.shape[0])
+            launch_plain_add(a, b, out, a.shape[0])
+
+        def call_two_step(module, point):
+            call_own_add(type("M", (), {"own_add": staticmethod(module.two_step_add)}), point)
+
+        EMU_ENTRY_POINTS = (EntryPoint("two_step_add", call=call_two_step, t_max=4),)
+    """))
+    (row,) = coverage.coverage([f])
+    (entry,) = row.entries
+    failing = entry.launchers["launch_untraceable"]
+    assert list(failing.failures) == ["RuntimeError: this launcher does not trace"]
+    assert {p["T"] for p in entry.launchers["launch_plain_add"].points} == {1, 2, 4}
+    assert not entry.launchers["launch_plain_add"].failures and not entry.entry_errors
+    line = next(ln for ln in coverage.table([row]).splitlines() if "`launch_untraceable`" in ln)
+    assert "RuntimeError: this launcher does not trace at target=gfx942,gfx950: T=1,2,4" in line
+    assert not row.runs
