@@ -9,10 +9,10 @@
 
 Their dispatch space: the production (E, topk, unit_size) triples of
 :data:`cases.PRODUCTION_SHAPES`, every logits dtype the gating and fused
-entries accept (``f32``, ``f16``, ``bf16``), ``renormalize`` both ways, the
+entries accept (``f32``, ``f16``, ``bf16``), ``renormalize`` both ways (gating), the
 expert mask off and on (the sort and the fused entry), and T from the host
 code's boundaries with the workspace sizer ``moe_sorting_get_workspace_size``
-(zero exactly on the single-kernel path).  Arguments are zero-filled CPU
+(zero exactly on the single-kernel path).  Arguments are uninitialized CPU
 tensors of the sizes the entries document (nothing runs: launches are only
 recorded).  What is held fixed is stated in each entry's ``not_varied``.
 """
@@ -41,12 +41,12 @@ _NOT_VARIED_SORT = (
 
 
 def _sort_outputs(p):
-    """Zeroed sort outputs for point ``p`` (sizes of the sort's contract)."""
+    """Sort outputs for point ``p`` (sizes of the sort's contract)."""
     padded = max_num_tokens_padded(p["T"], p["topk"], p["E"], p["unit"])
     blocks = -(-padded // p["unit"])
-    return (torch.zeros(padded, dtype=torch.int32), torch.zeros(padded, dtype=torch.float32),
-            torch.zeros(blocks, dtype=torch.int32), torch.zeros(2, dtype=torch.int32),
-            torch.zeros((p["T"], MOE_BUF_COLUMNS), dtype=torch.bfloat16))
+    return (torch.empty(padded, dtype=torch.int32), torch.empty(padded, dtype=torch.float32),
+            torch.empty(blocks, dtype=torch.int32), torch.empty(2, dtype=torch.int32),
+            torch.empty((p["T"], MOE_BUF_COLUMNS), dtype=torch.bfloat16))
 
 
 def _mask(p):
@@ -55,14 +55,14 @@ def _mask(p):
 
 def call_sort(module, p):
     """``moe_sorting_flydsl`` at point ``p``."""
-    ids = torch.zeros((p["T"], p["topk"]), dtype=torch.int32)
-    weights = torch.zeros((p["T"], p["topk"]), dtype=torch.float32)
+    ids = torch.empty((p["T"], p["topk"]), dtype=torch.int32)
+    weights = torch.empty((p["T"], p["topk"]), dtype=torch.float32)
     module.moe_sorting_flydsl(ids, weights, *_sort_outputs(p), p["E"], unit_size=p["unit"], expert_mask=_mask(p))
 
 
 def call_fused(module, p):
     """``moe_softmax_sort_flydsl`` at point ``p``."""
-    logits = torch.zeros((p["T"], p["E"]), dtype=LOGIT_DTYPES[p["dtype"]])
+    logits = torch.empty((p["T"], p["E"]), dtype=LOGIT_DTYPES[p["dtype"]])
     module.moe_softmax_sort_flydsl(logits, *_sort_outputs(p), p["E"], p["topk"], p["dtype"], unit_size=p["unit"],
                                    expert_mask=_mask(p), renormalize=p["renormalize"])
 
@@ -71,8 +71,8 @@ def call_gating(module, p):
     """``build_topk_gating_softmax_module`` for point ``p``, then a launch of the launcher it returns."""
     launch = module.build_topk_gating_softmax_module(num_experts=p["E"], topk=p["topk"], dtype_str=p["dtype"],
                                                      renormalize=p["renormalize"])
-    logits = torch.zeros((p["T"], p["E"]), dtype=LOGIT_DTYPES[p["dtype"]])
-    out = [torch.zeros((p["T"], p["topk"]), dtype=dt) for dt in (torch.float32, torch.int32, torch.int32)]
+    logits = torch.empty((p["T"], p["E"]), dtype=LOGIT_DTYPES[p["dtype"]])
+    out = [torch.empty((p["T"], p["topk"]), dtype=dt) for dt in (torch.float32, torch.int32, torch.int32)]
     launch(logits, *out, p["T"])
 
 
@@ -89,10 +89,10 @@ TABLE = {
                    sizers=(WORKSPACE_SIZER,),
                    not_varied=_NOT_VARIED_SORT + ("workspace: None (the entry allocates it)",)),
         EntryPoint("moe_softmax_sort_flydsl", call=call_fused,
-                   space={"E,topk,unit": SHAPES, "dtype": tuple(LOGIT_DTYPES), "renormalize": (True, False),
-                          "mask": (False, True)},
+                   space={"E,topk,unit": SHAPES, "dtype": tuple(LOGIT_DTYPES), "mask": (False, True)},
                    sizers=(WORKSPACE_SIZER,),
-                   not_varied=_NOT_VARIED_SORT[1:]),
+                   not_varied=_NOT_VARIED_SORT[1:] + (
+                       "renormalize: True (varied through the gating entry, whose body the fused kernel emits too)",)),
     ),
     "kernels/moe/topk_gating_softmax_kernel.py": (
         EntryPoint("build_topk_gating_softmax_module", call=call_gating,
