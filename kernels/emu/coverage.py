@@ -18,6 +18,17 @@ called, and the launchers it returns are traced.  Tensor parameters get a
 placeholder (int32 for names that hold ids, counts, masks or offsets, else
 float32), 1-D first and, when that does not trace, 2-D (:data:`PLACEHOLDER_SHAPES`);
 what a kernel needs beyond that shows as a trace failure with its reason.
+
+A file's declared entry points (:func:`.entrypoints.declared`: its own
+``EMU_ENTRY_POINTS``, or FlyDSL's table :data:`.flydsl_entries.TABLE`) are
+then explored over their dispatch space on both targets
+(:func:`.entrypoints.explore`): the row keeps one report per entry, its
+``runs`` is false when a launcher an entry reached lacks an op or fails to
+trace, or when points were skipped for time; :func:`table` adds, per such
+file, every launcher reached with the points that reach it and what was not
+explored (:func:`entry_table`).  Launchers are traced through
+:func:`.traced_ops.launcher_ops` (cached per target, launcher and argument
+signatures, in memory and on disk).
 """
 from __future__ import annotations
 
