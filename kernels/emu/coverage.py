@@ -217,7 +217,11 @@ def _public_functions(module) -> list:
 def cover_entries(row: FileRow, module, deadline=None) -> None:
     """Explore the entry points ``module`` declares (:func:`.entrypoints.declared`, with FlyDSL's
     table :data:`.flydsl_entries.TABLE`) into ``row``; note the public functions not called."""
-    declared = entrypoints.declared(module, flydsl_entries.TABLE)
+    try:
+        declared = entrypoints.declared(module, flydsl_entries.TABLE)
+    except TypeError as e:
+        row.failures.append(str(e))
+        return
     if not declared:
         return
     called = {e.name for e in declared} | {s.name for e in declared for s in e.sizers}

@@ -95,11 +95,34 @@ class EntryPoint:
     not_varied: tuple = ()
     t_max: int | None = None
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"EntryPoint.name: expected a function name, got {self.name!r}")
+        if not callable(self.call):
+            raise TypeError(f"EntryPoint.call of {self.name}: expected a callable, got {self.call!r}")
+        for axis, values in dict(self.space).items():
+            names = [n.strip() for n in str(axis).split(",")]
+            if {"T", "target"} & set(names):
+                raise ValueError(f"EntryPoint.space of {self.name}: axis {axis!r} is reserved (T and target are "
+                                 f"explored by the coverage itself)")
+            if not isinstance(values, (tuple, list)) or not values:
+                raise ValueError(f"EntryPoint.space[{axis!r}] of {self.name}: expected a non-empty tuple of values, "
+                                 f"got {values!r}")
+            bad = [v for v in values if len(names) > 1 and (not isinstance(v, tuple) or len(v) != len(names))]
+            if bad:
+                raise ValueError(f"EntryPoint.space[{axis!r}] of {self.name}: each value must be a tuple of "
+                                 f"{len(names)}, got {bad[0]!r}")
+        for sizer in self.sizers:
+            if not isinstance(sizer, Sizer):
+                raise TypeError(f"EntryPoint.sizers of {self.name}: expected Sizer objects, got {sizer!r}")
+        if self.t_max is not None and (type(self.t_max) is not int or self.t_max < 1):
+            raise ValueError(f"EntryPoint.t_max of {self.name}: expected a positive int, got {self.t_max!r}")
+
 
 @dataclasses.dataclass(frozen=True)
 class Boundary:
     """A T boundary of the host code: ``below`` and ``above`` are the T values on its two sides,
-    ``source`` where it comes from (the comparison, or the sizer and the point)."""
+    ``source`` where it comes from (the comparison, or the sizer)."""
 
     below: int
     above: int
@@ -461,6 +484,11 @@ def declared(module, table: Mapping | None = None) -> tuple:
     (a path suffix such as ``kernels/moe/x.py``) its file ends with, else ()."""
     own = getattr(module, DECLARATION, None)
     if own is not None:
+        if not isinstance(own, (tuple, list)):
+            raise TypeError(f"{DECLARATION}: expected a tuple of EntryPoint, got {own!r}")
+        for i, e in enumerate(own):
+            if not isinstance(e, EntryPoint):
+                raise TypeError(f"{DECLARATION}[{i}]: expected an EntryPoint, got {e!r}")
         return tuple(own)
     path = str(getattr(module, "__file__", "") or "").replace("\\", "/")
     for suffix, entries in (table or {}).items():

@@ -225,3 +225,26 @@ def test_launcher_whose_trace_fails_is_listed_with_its_error_and_the_entry_goes_
     line = next(ln for ln in coverage.table([row]).splitlines() if "`launch_untraceable`" in ln)
     assert "RuntimeError: this launcher does not trace at target=gfx942,gfx950: T=1,2,4" in line
     assert not row.runs
+
+
+def test_bad_entry_declarations_are_refused_naming_the_field():
+    from kernels.emu.entrypoints import EntryPoint
+
+    def call(module, point):
+        pass
+
+    with pytest.raises(ValueError, match=r"space\['E,topk'\] of f: each value must be a tuple of 2, got 8"):
+        EntryPoint("f", call=call, space={"E,topk": (8, (32, 5))})
+    with pytest.raises(ValueError, match="axis 'T' is reserved"):
+        EntryPoint("f", call=call, space={"T": (1, 2)})
+    with pytest.raises(TypeError, match="EntryPoint.call of f: expected a callable, got 3"):
+        EntryPoint("f", call=3)
+    with pytest.raises(ValueError, match="EntryPoint.t_max of f: expected a positive int, got 0"):
+        EntryPoint("f", call=call, t_max=0)
+
+
+def test_declaration_that_is_not_entry_points_is_a_row_note(tmp_path):
+    f = tmp_path / "own_bad_declaration.py"
+    f.write_text("EMU_ENTRY_POINTS = ('own_add',)\n")
+    (row,) = coverage.coverage([f])
+    assert "EMU_ENTRY_POINTS[0]: expected an EntryPoint, got 'own_add'" in row.failures and not row.entries
