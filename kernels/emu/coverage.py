@@ -75,10 +75,11 @@ class FileRow:
     @property
     def entries_clean(self) -> bool:
         """Whether every declared entry was called at every point of its space (none skipped for
-        time) and every launcher it reached traced with only ops the interpreter implements.  An
-        entry that rejects some points (raises) is listed, not counted against this."""
-        return all(not e.error and not e.skipped and all(not r.missing and not r.failures for r in e.launchers.values())
-                   for e in self.entries)
+        time), reached a launcher, and every launcher it reached traced with only ops the
+        interpreter implements.  An entry that rejects some points (raises) is listed, not counted
+        against this; one that raises at every point is not explored."""
+        return all(not e.error and not e.skipped and e.launchers
+                   and all(not r.missing and not r.failures for r in e.launchers.values()) for e in self.entries)
 
     @property
     def runs(self) -> bool:
@@ -340,12 +341,13 @@ def entry_table(row: FileRow, name: str) -> str:
             out.append(f"| `{e.entry}` | `{lr.name}` ({kernels}) | {_cell(entrypoints.describe(lr.points))} | "
                        f"{missing} | {_cell(fails)} |")
         if not e.launchers:
-            out.append(f"| `{e.entry}` | none reached | - | - | {_cell(e.error) or '-'} |")
+            why = e.error or ("the entry raised at every point (below)" if e.entry_errors else "no point was called")
+            out.append(f"| `{e.entry}` | none reached | - | - | {_cell(why)} |")
     out += ["", "Explored:"]
     for e in row.entries:
         bounds = ", ".join(f"{b.below}/{b.above} ({b.source})" for b in e.boundaries) or "none found"
         out.append(f"- `{e.entry}`: {e.points} calls in {e.seconds:.0f} s; T boundaries (below/above): {bounds}; "
-                   f"besides them T = 1 and powers of two.")
+                   f"besides them T = 0 and powers of two.")
     out += ["", "Not explored:"]
     for e in row.entries:
         if e.error:

@@ -35,8 +35,8 @@ sides.  Declared sizers (host functions whose value depends on T, a
 workspace size) add the T where their value changes between zero and
 non-zero, found per point and target by bisection between powers of two
 (a change that reverts inside one such interval is not found).  Powers of
-two from 1 up to past the largest boundary (:attr:`EntryPoint.t_max`) are
-tried too.
+two from 1 up to past the largest boundary (:attr:`EntryPoint.t_max`) and
+T = 0 are tried too.
 
 Between targets the entry's module and the modules it calls into have their
 per-shape caches dropped (``functools`` caches and module-level dicts named
@@ -287,11 +287,11 @@ def sizer_boundaries(sizer: Sizer, module, point, t_max: int) -> list:
 
 
 def token_values(boundaries, t_max: int) -> list:
-    """T values to try: 1, the powers of two up to ``t_max`` and both sides of every boundary."""
-    vals = {1 << k for k in range(t_max.bit_length()) if 1 << k <= t_max}
+    """T values to try: 0 (no tokens), the powers of two up to ``t_max`` and both sides of every boundary."""
+    vals = {0} | {1 << k for k in range(t_max.bit_length()) if 1 << k <= t_max}
     for b in boundaries:
         vals |= {b.below, b.above}
-    return sorted(v for v in vals if 1 <= v <= t_max)
+    return sorted(v for v in vals if 0 <= v <= t_max)
 
 
 def default_t_max(boundaries) -> int:

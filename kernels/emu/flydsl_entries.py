@@ -64,7 +64,7 @@ def call_fused(module, p):
     """``moe_softmax_sort_flydsl`` at point ``p``."""
     logits = torch.empty((p["T"], p["E"]), dtype=LOGIT_DTYPES[p["dtype"]])
     module.moe_softmax_sort_flydsl(logits, *_sort_outputs(p), p["E"], p["topk"], p["dtype"], unit_size=p["unit"],
-                                   expert_mask=_mask(p), renormalize=p["renormalize"])
+                                   expert_mask=_mask(p), renormalize=True)
 
 
 def call_gating(module, p):

@@ -168,7 +168,7 @@ def test_sizer_change_is_found_between_powers_of_two():
     sizer = entrypoints.Sizer("ws", lambda module, p: 0 if p["T"] <= 37 + p["k"] else 4 * p["T"])
     (b,) = entrypoints.sizer_boundaries(sizer, None, {"k": 5}, 4096)
     assert (b.below, b.above) == (42, 43)
-    assert {42, 43, 1, 4096} <= set(entrypoints.token_values([b], 4096))
+    assert {0, 1, 42, 43, 4096} <= set(entrypoints.token_values([b], 4096))
 
 
 @pytest.mark.skipif(not os.environ.get("FLYDSL_ROOT"), reason="FLYDSL_ROOT is not set (needs a FlyDSL checkout)")
@@ -220,10 +220,10 @@ def test_launcher_whose_trace_fails_is_listed_with_its_error_and_the_entry_goes_
     (entry,) = row.entries
     failing = entry.launchers["launch_untraceable"]
     assert list(failing.failures) == ["RuntimeError: this launcher does not trace"]
-    assert {p["T"] for p in entry.launchers["launch_plain_add"].points} == {1, 2, 4}
+    assert {p["T"] for p in entry.launchers["launch_plain_add"].points} == {0, 1, 2, 4}
     assert not entry.launchers["launch_plain_add"].failures and not entry.entry_errors
     line = next(ln for ln in coverage.table([row]).splitlines() if "`launch_untraceable`" in ln)
-    assert "RuntimeError: this launcher does not trace at target=gfx942,gfx950: T=1,2,4" in line
+    assert "RuntimeError: this launcher does not trace at target=gfx942,gfx950: T=0,1,2,4" in line
     assert not row.runs
 
 
