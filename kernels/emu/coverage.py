@@ -43,6 +43,7 @@ from pathlib import Path
 
 from . import entrypoints, flydsl_entries
 from .codegen import OPS
+from .entrypoints import short
 from .scope import enter, leave
 from .simt import Options
 from .traced_ops import launcher_ops
@@ -191,18 +192,13 @@ def launchers(module) -> tuple:
             try:
                 made = obj(**kwargs)
             except Exception as e:  # noqa: BLE001 - a factory that fails is reported, not fatal
-                reasons.append(f"{name}: {type(e).__name__}: {_short(e)}")
+                reasons.append(f"{name}: {short(e)}")
                 continue
             for k, jf in enumerate(_jit_values(made)):
                 if id(jf) not in seen:
                     seen.add(id(jf))
                     found.append((f"{name}[{k}]:{jf.func.__name__}", jf))
     return found, reasons
-
-
-def _short(e, n=160) -> str:
-    s = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return s[:n]
 
 
 def _public_functions(module) -> list:
@@ -241,7 +237,7 @@ def cover_file(path: Path, entries: bool = True, deadline=None) -> FileRow:
             warnings.simplefilter("ignore")
             module = _import(path)
     except BaseException as e:  # noqa: BLE001 - an import that fails (or exits) is the row's result
-        row.imported, row.error = False, f"{type(e).__name__}: {_short(e)}"
+        row.imported, row.error = False, short(e)
         return row
     found, reasons = launchers(module)
     row.failures += reasons
@@ -262,7 +258,7 @@ def cover_file(path: Path, entries: bool = True, deadline=None) -> FileRow:
             except Exception as e:  # noqa: BLE001 - a trace that fails is reported with its reason
                 error = error or e
         if ops is None:
-            row.failures.append(f"{name}: {type(error).__name__}: {_short(error)}")
+            row.failures.append(f"{name}: {short(error)}")
             continue
         if ops.refused:
             row.failures.append(f"{name}: the interpreter refuses the module: {ops.refused}")

@@ -248,3 +248,23 @@ def test_declaration_that_is_not_entry_points_is_a_row_note(tmp_path):
     f.write_text("EMU_ENTRY_POINTS = ('own_add',)\n")
     (row,) = coverage.coverage([f])
     assert "EMU_ENTRY_POINTS[0]: expected an EntryPoint, got 'own_add'" in row.failures and not row.entries
+
+
+def test_entry_that_raises_at_every_point_is_not_explored(tmp_path):
+    f = tmp_path / "own_refusing.py"
+    f.write_text(textwrap.dedent("""
+        from kernels.emu.entrypoints import EntryPoint
+
+        def refusing_add(a, b, out):
+            raise NotImplementedError("no shape is supported")
+
+        def call_refusing(module, point):
+            module.refusing_add(None, None, None)
+
+        EMU_ENTRY_POINTS = (EntryPoint("refusing_add", call=call_refusing, t_max=2),)
+    """))
+    (row,) = coverage.coverage([f])
+    (entry,) = row.entries
+    assert not entry.launchers and list(entry.entry_errors) == ["NotImplementedError: no shape is supported"]
+    assert not row.entries_clean
+    assert "| `refusing_add` | none reached | - | - | the entry raised at every point (below) |" in coverage.table([row])
