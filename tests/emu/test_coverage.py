@@ -268,3 +268,14 @@ def test_entry_that_raises_at_every_point_is_not_explored(tmp_path):
     assert not entry.launchers and list(entry.entry_errors) == ["NotImplementedError: no shape is supported"]
     assert not row.entries_clean
     assert "| `refusing_add` | none reached | - | - | the entry raised at every point (below) |" in coverage.table([row])
+
+
+def test_command_line_prints_the_entry_table_and_refuses_a_negative_budget(capsys, napping_op_lacking):
+    from kernels.emu.__main__ import main
+
+    assert main(["coverage", ENTRY_FILE]) == 0
+    out = capsys.readouterr().out
+    assert "### Entry points of" in out and f"`{napping_op_lacking}`" in out and "`launch_napping_add`" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["coverage", ENTRY_FILE, "--budget", "-1"])
+    assert exit_info.value.code == 2 and "--budget: must be >= 0 seconds, got -1.0" in capsys.readouterr().err
