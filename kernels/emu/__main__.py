@@ -65,6 +65,9 @@ def coverage_command(paths, target: str, entries: bool = True, budget_s: float |
     warnings.simplefilter("ignore")
     rows = coverage.coverage(paths, target, entries=entries, budget_s=budget_s)
     root = paths[0] if len(paths) == 1 and Path(paths[0]).is_dir() else None
+    checkout = os.environ.get("FLYDSL_ROOT")
+    if root is None and checkout and all(Path(p).resolve().is_relative_to(Path(checkout).resolve()) for p in paths):
+        root = checkout        # files of the checkout are named as in it (kernels/moe/...)
     sys.stdout.write(f"Target {target} (module-level launchers; entry points on gfx942 and gfx950).\n\n"
                      + coverage.table(rows, root))
     return 0
