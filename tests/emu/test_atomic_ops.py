@@ -44,7 +44,7 @@ def _maxnum(a, b, lower):
     if math.isnan(b):
         return a
     if a == b == 0.0:
-        neg_a, neg_b = math.copysign(1, a) < 0, math.copysign(1, b) < 0
+        neg_a = math.copysign(1, a) < 0         # (equal signs: either is the answer)
         return (a if neg_a else b) if lower else (b if neg_a else a)
     return min(a, b) if lower else max(a, b)
 
