@@ -270,8 +270,9 @@ class Program:
                     report.bind(None)
                     atomics = logs[0].differing(logs[1])
                     why = "" if not atomics else (
-                        f"; the values {atomics[0][0]} returned differ between the two schedules (its lanes, waves "
-                        f"and workgroups applied in another order)")
+                        "; the values returned by " + ", ".join(f"{op} at {loc}" for op, loc in atomics[:3])
+                        + (f" and {len(atomics) - 3} more atomics" if len(atomics) > 3 else "")
+                        + " differ between the two schedules (lanes, waves and workgroups applied in another order)")
                     report("schedule-dependence",
                            f"kernel {kname}: result differs under a shuffled workgroup order / store order "
                            f"(tensor {a.name}, first differing byte {j}: {f[j]} vs {a.bytes[j]}){why}",
