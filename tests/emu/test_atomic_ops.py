@@ -280,24 +280,25 @@ def test_fence_runs_as_a_hint():
     assert out.tolist() == old and m.tolist() == final
 
 
-def test_vector_fadd_applies_per_element():
-    ty = "vector<2xf16>"
-    text = atomic_module("fadd", "i32", "global").replace("{ty}", ty)
+@pytest.mark.parametrize("el", ["f16", "bf16"])
+def test_vector_fadd_applies_per_element(el):
+    # FlyDSL's MoE stage-2 accumulation on gfx942: atomicrmw fadd of vector<2xbf16>
+    ty = f"vector<2x{el}>"
     text = _PROLOGUE.format(ty=ty, nk=NK) + "      " + _POINTERS["global"].format(ty=ty) + \
         f"\n      %r = llvm.atomicrmw fadd %q, %v monotonic : !llvm.ptr<1>, {ty}\n      %ok = arith.constant false\n" + \
         _EPILOGUE.format(ty=ty, lanes=LANES)
-    v = np.round(RNG.normal(0, 8, (LANES, 2))).astype(np.float16) + np.float16(0.125)
-    m = np.array(RNG.normal(0, 8, (NK, 2)), np.float16)
+    v = _np(RNG.normal(0, 8, LANES * 2) + 0.125, el).reshape(LANES, 2)
+    m = _np(RNG.normal(0, 8, NK * 2), el).reshape(NK, 2)
     out, ok = np.zeros_like(v), np.zeros(LANES, np.int8)
     arrays = [v, v, m, out, ok]
-    exp_m = [[float(x) for x in row] for row in m]
+    exp_m = [_py(row, el) for row in m]
     exp_old = []
     for lane in range(LANES):
         k = (7 * lane) % NK
         exp_old.append(list(exp_m[k]))
-        exp_m[k] = [_round(exp_m[k][e] + float(v[lane, e]), "f16") for e in range(2)]
+        exp_m[k] = [_round(exp_m[k][e] + _py(v[lane], el)[e], el) for e in range(2)]
     run_module(text, [np.int64(a.ctypes.data) for a in arrays], arrays)
-    assert out.astype(float).tolist() == exp_old and m.astype(float).tolist() == exp_m
+    assert [_py(r, el) for r in out] == exp_old and [_py(r, el) for r in m] == exp_m
 
 
 def test_unsupported_binop_is_refused_with_its_name():
