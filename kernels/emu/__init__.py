@@ -27,6 +27,8 @@ generated NumPy code),
 kernel executor), :mod:`.semantics` (integer and float semantics),
 :mod:`.amdgpu` (AMD facts: address spaces, buffer descriptors, cross-lane
 semantics), :mod:`.memory` (memory model + sanitizer shadows),
+:mod:`.atomic_ops` (atomic read-modify-writes and their order),
+:mod:`.atomic_memory` (atomics in memory and the sanitizer's view of them),
 :mod:`.torch_device` (torch's device queries under emulation), :mod:`.graph`
 (graph capture: launches recorded and replayed), :mod:`.hostsync` (host reads
 of tensors refused during a capture), :mod:`.stats`,

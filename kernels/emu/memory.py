@@ -29,6 +29,9 @@
     value from each), or one store instruction whose lanes of several waves hit
     the same byte, counts as every wave's own write: later reads of it in the
     same epoch are not a race.
+  - Atomics: :mod:`kernels.emu.atomic_memory` applies them and keeps their
+    own shadow in ``LDS.atomics`` / ``Allocation.atomics`` (None while no
+    atomic touched the memory); plain accesses are checked against it there.
   - Output-only tensors (:func:`kernels.emu.mark_output_only`): a written-byte
     map per launch; reading a byte not written in this launch is an
     :class:`UninitializedReadError`.  All other caller tensors count as
