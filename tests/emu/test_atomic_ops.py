@@ -108,12 +108,8 @@ def _same(got, exp, ty):
 
 
 # ------------------------------------------------------------ the kernels
-_PROLOGUE = """
-module attributes {{gpu.container_module}} {{
-  gpu.module @kernels {{
-    llvm.mlir.global internal @lds() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<256 x i8>
-    gpu.func @k(%pv: !llvm.ptr<1>, %pc: !llvm.ptr<1>, %pm: !llvm.ptr<1>, %po: !llvm.ptr<1>, %pok: !llvm.ptr<1>) kernel {{
-      %t = gpu.thread_id x
+#: Lane l's operand %v = v[l], compare value %cv = c[l] (type {ty}) and key %k = (7 l) % NK (i64).
+_LANE_OPERANDS = """      %t = gpu.thread_id x
       %ti = arith.index_cast %t : index to i64
       %gv = llvm.getelementptr %pv[%ti] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, {ty}
       %v = llvm.load %gv : !llvm.ptr<1> -> {ty}
@@ -123,9 +119,15 @@ module attributes {{gpu.container_module}} {{
       %cnk = arith.constant {nk} : i64
       %t7 = arith.muli %ti, %c7 : i64
       %k = arith.remui %t7, %cnk : i64
-      %lds = llvm.mlir.addressof @lds : !llvm.ptr<3>
-      %isinit = arith.cmpi ult, %ti, %cnk : i64
 """
+_PROLOGUE = ("""
+module attributes {{gpu.container_module}} {{
+  gpu.module @kernels {{
+    llvm.mlir.global internal @lds() {{addr_space = 3 : i32, alignment = 16 : i64}} : !llvm.array<256 x i8>
+    gpu.func @k(%pv: !llvm.ptr<1>, %pc: !llvm.ptr<1>, %pm: !llvm.ptr<1>, %po: !llvm.ptr<1>, %pok: !llvm.ptr<1>) kernel {{
+{operands}      %lds = llvm.mlir.addressof @lds : !llvm.ptr<3>
+      %isinit = arith.cmpi ult, %ti, %cnk : i64
+""").replace("{operands}", _LANE_OPERANDS)
 _EPILOGUE = """
       %go = llvm.getelementptr %po[%ti] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, {ty}
       llvm.store %r, %go : {ty}, !llvm.ptr<1>
@@ -316,24 +318,14 @@ def run_atomic_text(text, vals, mem):
 
 
 # ------------------------------------------------------------ buffer atomics
-_BUF = """
+_BUF = ("""
 module attributes {{gpu.container_module}} {{
   gpu.module @kernels {{
     gpu.func @k(%pv: !llvm.ptr<1>, %pc: !llvm.ptr<1>, %pm: !llvm.ptr<1>, %po: !llvm.ptr<1>, %nrec: i64,
                 %extra: i32) kernel {{
-      %t = gpu.thread_id x
-      %ti = arith.index_cast %t : index to i64
-      %gv = llvm.getelementptr %pv[%ti] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, {ty}
-      %v = llvm.load %gv : !llvm.ptr<1> -> {ty}
-      %gc = llvm.getelementptr %pc[%ti] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, {ty}
-      %cv = llvm.load %gc : !llvm.ptr<1> -> {ty}
-      %c7 = arith.constant 7 : i64
-      %cnk = arith.constant {nk} : i64
-      %t7 = arith.muli %ti, %c7 : i64
-      %k64 = arith.remui %t7, %cnk : i64
-      %k = arith.trunci %k64 : i64 to i32
+{operands}      %k32 = arith.trunci %k : i64 to i32
       %csz = arith.constant {size} : i32
-      %kb = arith.muli %k, %csz : i32
+      %kb = arith.muli %k32, %csz : i32
       %voff = arith.addi %kb, %extra : i32
       %stride = arith.constant 0 : i16
       %flags = arith.constant 159744 : i32
@@ -353,7 +345,7 @@ module attributes {{gpu.container_module}} {{
     return
   }}
 }}
-"""
+""").replace("{operands}", _LANE_OPERANDS)
 _BUF_OPS = {"fadd": "fadd", "fmax": "fmax", "smax": "max", "umin": "umin", "cmpswap": "cmpxchg"}
 
 
