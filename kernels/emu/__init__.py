@@ -105,8 +105,9 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     ``sanitize``: out-of-bounds / uninitialized / race / divergent-barrier /
     division-by-zero checks (cheap; on by default).
     ``shuffle_schedule``: run each launch twice, the second time with a
-    shuffled workgroup order and store order, and raise
-    :class:`ScheduleDependenceError` if the outputs differ.
+    shuffled workgroup order and store and atomic order, and raise
+    :class:`ScheduleDependenceError` if the outputs differ (naming the atomics
+    whose returned values differ, when any do).
     ``profile``: time every op kind (slow; for benchmarks).
     ``strict_buffers`` (with ``sanitize``): a buffer access that an exactly sized
     descriptor drops in whole or part must be masked on purpose, i.e. start at or
