@@ -60,10 +60,10 @@ def _when(cond, line):
     return f"scf.if {cond} {{\n        {line}\n      }}"
 
 
-def run(body, grid=1, block=128, findings="raise", output_only=False, shuffle=False):
-    """Run the kernel with ``body`` on one int32 word (host value 0); returns (the word, findings)."""
+def run(body, grid=1, block=128, findings="raise", output_only=False, shuffle=False, words=4):
+    """Run the kernel with ``body`` on ``words`` int32 words (host value 0); returns (word 0, findings)."""
     text = _MODULE.format(body="      " + body.replace("\n", "\n      "), grid=grid, block=block)
-    mem = np.zeros(4, np.int32)
+    mem = np.zeros(words, np.int32)
     gm = GlobalMemory([Allocation(mem.ctypes.data, mem.nbytes, "m", output_only=output_only)])
     emu.FINDINGS.begin_call()
     Program(load(text), get_target("gfx942")).run_host(
@@ -152,3 +152,15 @@ def test_stored_returned_value_fails_the_schedule_check_naming_the_atomic():
                                                            "!llvm.ptr<1>")
     _, found = run(body, grid=3, shuffle=True, findings="record")
     assert [(f.check, f.op) for f in found] == [("schedule-dependence", "llvm.atomicrmw")]
+
+
+def test_schedule_check_reorders_the_lanes_of_one_atomic():
+    # one workgroup (no workgroup order to change): lane l stores what its atomic returned to word 1 + l
+    body = GLOBAL_ADD.format(n=0) + """
+%c1 = arith.constant 1 : i64
+%l1 = arith.addi %ti, %c1 : i64
+%h = llvm.getelementptr %pm[%l1] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, i32
+llvm.store %o0, %h : i32, !llvm.ptr<1>"""
+    word, found = run(body, shuffle=True, findings="record", words=129)
+    assert [(f.check, f.op) for f in found] == [("schedule-dependence", "llvm.atomicrmw")]
+    assert word == 128
