@@ -164,3 +164,16 @@ llvm.store %o0, %h : i32, !llvm.ptr<1>"""
     word, found = run(body, shuffle=True, findings="record", words=129)
     assert [(f.check, f.op) for f in found] == [("schedule-dependence", "llvm.atomicrmw")]
     assert word == 128
+
+
+def test_float_accumulation_with_unused_results_fails_the_schedule_check_naming_the_atomic():
+    # fadd rounds per access: another order of the workgroups' adds leaves another sum
+    body = """%x = arith.uitofp %ti : i64 to f32
+%tenth = arith.constant 0.1 : f32
+%y = arith.mulf %x, %x : f32
+%z = arith.mulf %y, %tenth : f32
+%gf = llvm.getelementptr %pm[%c0] : (!llvm.ptr<1>, i64) -> !llvm.ptr<1>, f32
+%s = llvm.atomicrmw fadd %gf, %z monotonic : !llvm.ptr<1>, f32"""
+    _, found = run(body, grid=4, shuffle=True, findings="record")
+    assert [(f.check, f.op) for f in found] == [("schedule-dependence", "llvm.atomicrmw")]
+    assert "values returned by llvm.atomicrmw" in found[0].message
