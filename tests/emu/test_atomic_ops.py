@@ -258,6 +258,18 @@ def test_cmpxchg_returns_old_value_and_success(space, ty):
     assert 0 < sum(exp_ok) < LANES
 
 
+@pytest.mark.parametrize("op", ["fmax", "fmin"])
+@pytest.mark.parametrize("space", ["global", "lds"])
+def test_fmax_fmin_order_minus_zero_below_plus_zero(op, space):
+    vals = [0.0 if lane % 3 else -0.0 for lane in range(LANES)]
+    mem = [-0.0, 0.0, -0.0, 0.0, -0.0]
+    out, _ok, m = run_atomic(op, "f32", space, vals, mem)
+    old, _, final = reference(op, "f32", [(7 * lane) % NK for lane in range(LANES)], vals, mem)
+    _same(out, old, "f32")
+    _same(m, final, "f32")
+    assert [math.copysign(1, x) for x in final] == ([1.0] * NK if op == "fmax" else [-1.0] * NK)
+
+
 @pytest.mark.parametrize("order,scope", [("seq_cst", "agent"), ("acquire", "workgroup"), ("release", ""),
                                          ("acq_rel", "wavefront")])
 def test_orderings_and_syncscopes_are_kept_and_change_nothing(order, scope):

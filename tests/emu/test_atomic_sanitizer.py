@@ -177,3 +177,16 @@ def test_float_accumulation_with_unused_results_fails_the_schedule_check_naming_
     _, found = run(body, grid=4, shuffle=True, findings="record")
     assert [(f.check, f.op) for f in found] == [("schedule-dependence", "llvm.atomicrmw")]
     assert "values returned by llvm.atomicrmw" in found[0].message
+
+
+def test_plain_load_after_atomics_of_its_own_and_another_wave_is_a_race():
+    # both waves update the word in one instruction; wave 1 alone then reads it with no barrier
+    body = "\n".join([LDS_INIT, LDS_ADD.format(n=0), _when("%wave1", "%v = llvm.load %lds : !llvm.ptr<3> -> i32")])
+    _, found = run(body, findings="record")
+    assert [(f.check, f.op) for f in found] == [("lds-race", "llvm.load")]
+
+
+def test_plain_load_after_atomics_of_its_own_and_another_workgroup_is_a_race():
+    body = GLOBAL_ADD.format(n=0) + "\n" + _when("%wg1", "%v = llvm.load %g : !llvm.ptr<1> -> i32")
+    _, found = run(body, grid=2, findings="record")
+    assert [(f.check, f.op) for f in found] == [("global-race", "llvm.load")]
