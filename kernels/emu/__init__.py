@@ -27,6 +27,8 @@ generated NumPy code),
 kernel executor), :mod:`.semantics` (integer and float semantics),
 :mod:`.amdgpu` (AMD facts: address spaces, buffer descriptors, cross-lane
 semantics), :mod:`.memory` (memory model + sanitizer shadows),
+:mod:`.atomic_ops` (atomic read-modify-writes and their order),
+:mod:`.atomic_memory` (atomics in memory and the sanitizer's view of them),
 :mod:`.torch_device` (torch's device queries under emulation), :mod:`.graph`
 (graph capture: launches recorded and replayed), :mod:`.hostsync` (host reads
 of tensors refused during a capture), :mod:`.stats`,
@@ -103,8 +105,9 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     ``sanitize``: out-of-bounds / uninitialized / race / divergent-barrier /
     division-by-zero checks (cheap; on by default).
     ``shuffle_schedule``: run each launch twice, the second time with a
-    shuffled workgroup order and store order, and raise
-    :class:`ScheduleDependenceError` if the outputs differ.
+    shuffled workgroup order and store and atomic order, and raise
+    :class:`ScheduleDependenceError` if the outputs differ (naming the atomics
+    whose returned values differ, when any do).
     ``profile``: time every op kind (slow; for benchmarks).
     ``strict_buffers`` (with ``sanitize``): a buffer access that an exactly sized
     descriptor drops in whole or part must be masked on purpose, i.e. start at or

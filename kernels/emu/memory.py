@@ -29,6 +29,9 @@
     value from each), or one store instruction whose lanes of several waves hit
     the same byte, counts as every wave's own write: later reads of it in the
     same epoch are not a race.
+  - Atomics: :mod:`kernels.emu.atomic_memory` applies them and keeps their
+    own shadow in ``LDS.atomics`` / ``Allocation.atomics`` (None while no
+    atomic touched the memory); plain accesses are checked against it there.
   - Output-only tensors (:func:`kernels.emu.mark_output_only`): a written-byte
     map per launch; reading a byte not written in this launch is an
     :class:`UninitializedReadError`.  All other caller tensors count as
@@ -48,7 +51,7 @@ from .findings import RAISE
 
 class Allocation:
     __slots__ = ("start", "end", "bytes", "name", "output_only", "wr", "rd", "wr_wv", "wr_ep", "rd_wv",
-                 "rd_ep", "gran", "init", "_views", "pending", "pending_bytes", "pending_ids")
+                 "rd_ep", "gran", "init", "_views", "pending", "pending_bytes", "pending_ids", "atomics")
 
     def __init__(self, start, nbytes, name, output_only=False):
         self.start = int(start)
@@ -66,6 +69,7 @@ class Allocation:
         self.pending_bytes = 0
         self.pending_ids = set()   # ids of the arrays the log holds (counted once in pending_bytes)
         self.init = np.zeros(int(nbytes), bool) if output_only else None
+        self.atomics = None        # atomic shadow of this launch (kernels.emu.atomic_memory), None without atomics
         self._views = {}
 
     def view(self, nbytes):
@@ -113,6 +117,7 @@ class GlobalMemory:
             a.pending = []
             a.pending_bytes = 0
             a.pending_ids = set()
+            a.atomics = None
             if a.output_only:
                 a.init[:] = False
 
@@ -374,6 +379,8 @@ class GlobalMemory:
         clamped = o.shape[0] and int(np.maximum.reduce(o)) + nbytes > nb
         if a.gran != 1 and (clamped or not _whole_dwords(o, nbytes)):
             self._byte_shadows(a)
+        if a.atomics is not None:          # plain against atomic accesses (kernels.emu.atomic_memory)
+            a.atomics.plain(self, a, o, nbytes, wg, wave, ep, is_write, info, lanes)
         g = a.gran
         per = nbytes // g
         e = o >> 2 if g == 4 else o
@@ -560,6 +567,7 @@ class LDS:
         self.W = wave_size
         self.epoch = np.ones(copies, np.int32)          # barrier epoch per workgroup copy
         self._lcache = (None, None, None)
+        self.atomics = None     # atomic shadow of the current workgroups (kernels.emu.atomic_memory), None without
         if sanitize:
             nw = (total + 3) // 4
             self.init = np.zeros(total, bool)
@@ -575,6 +583,7 @@ class LDS:
         race check, whatever the pattern."""
         self.mem[:] = garbage
         self.epoch[:] = 1
+        self.atomics = None
         if self.sanitize:
             self.init[:] = False
             self.wr_ep[:] = 0
@@ -786,6 +795,8 @@ class LDS:
     def _race1(self, off, nbytes, waves, is_write, info):
         """Race check of a uniform access by ``waves`` (one value from all of them)."""
         ep = self.epoch[0]
+        if self.atomics is not None:        # plain against atomic accesses (kernels.emu.atomic_memory)
+            self.atomics.plain_uniform(self, off, nbytes, waves, info)
         reported = False
         for w in range(off >> 2, ((off + nbytes - 1) >> 2) + 1):
             wcur = self.wr_ep[w] == ep
@@ -838,6 +849,8 @@ class LDS:
                                                                                      weights))
 
         ep = self._ep(words)
+        if self.atomics is not None:        # plain against atomic accesses (kernels.emu.atomic_memory)
+            self.atomics.plain(self, words, ep, waves, info, lanes, per)
         wcur = self.wr_ep[words] == ep
         conflict = None
         if np.count_nonzero(wcur):           # a word written in this epoch: by another wave?

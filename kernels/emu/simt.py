@@ -32,6 +32,7 @@ from .findings import Reporter
 from .irload import Block, Func
 from .memory import LDS
 from .mtypes import byte_size
+from .runtime import AtomicLog
 from .stats import STATS, LaunchRecord
 
 
@@ -97,6 +98,7 @@ class WG:
         self.hist = hist
         self.prof = prof
         self.rng = None
+        self.atomic_log = None          # the schedule check's log of atomics' returned values (runtime.atomics)
         self.report = None
         self.wg = 0
         self.wg_lane = None
@@ -254,21 +256,27 @@ class Program:
         block = tuple(int(b) for b in block)
         report = Reporter(opts.findings, kname)
         if opts.shuffle_schedule:
+            logs = (AtomicLog(), AtomicLog())
             snap = [a.bytes.copy() for a in gmem.allocs]
-            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None, report)
+            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None, report, logs[0])
             first = [a.bytes.copy() for a in gmem.allocs]
             for a, s in zip(gmem.allocs, snap):
                 a.bytes[:] = s
             rng = np.random.default_rng(opts.seed + self.launch_seq)
-            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report)
+            self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report, logs[1])
             for a, f in zip(gmem.allocs, first):
                 if not np.array_equal(a.bytes, f):
                     j = int(np.nonzero(a.bytes != f)[0][0])
                     report.bind(None)
+                    atomics = logs[0].differing(logs[1])
+                    why = "" if not atomics else (
+                        "; the values returned by " + ", ".join(f"{op} at {loc}" for op, loc in atomics[:3])
+                        + (f" and {len(atomics) - 3} more atomics" if len(atomics) > 3 else "")
+                        + " differ between the two schedules (lanes, waves and workgroups applied in another order)")
                     report("schedule-dependence",
                            f"kernel {kname}: result differs under a shuffled workgroup order / store order "
-                           f"(tensor {a.name}, first differing byte {j}: {f[j]} vs {a.bytes[j]})",
-                           ("gpu.launch_func", info[1]), addr=a.start + j)
+                           f"(tensor {a.name}, first differing byte {j}: {f[j]} vs {a.bytes[j]}){why}",
+                           atomics[0] if atomics else ("gpu.launch_func", info[1]), addr=a.start + j)
                     for b, g in zip(gmem.allocs, first):     # recorded: keep the first schedule's result
                         b.bytes[:] = g
                     break
@@ -276,7 +284,7 @@ class Program:
             self._launch_once(kname, grid, block, dyn_smem, kargs, gmem, opts, None, report)
         self.launch_seq += 1
 
-    def _launch_once(self, kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report):
+    def _launch_once(self, kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report, atomic_log=None):
         c = self.compiled(kname, "kernel", opts.profile, opts.uniformity)
         t0 = time.perf_counter()
         W = self.target.wave_size
@@ -317,6 +325,7 @@ class Program:
                     X.prof = _Prof(rec)
                 X.strict_buffers = opts.sanitize and opts.strict_buffers
                 X.rng = rng
+                X.atomic_log = atomic_log
                 X.report = lds.report = report
                 X.gdim_x, X.gdim_y, X.gdim_z = np.int64(gx), np.int64(gy), np.int64(gz)
                 ctxs[k] = X

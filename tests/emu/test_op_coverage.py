@@ -20,7 +20,8 @@ pytestmark = pytest.mark.interpreter
 ROOT = Path(__file__).resolve().parents[2]
 #: The modules whose hand-written MLIR tests one op at a time against a reference.
 PER_OP_TESTS = ("tests/emu/test_ops.py", "tests/emu/test_amd_ops.py", "tests/emu/test_bitcast_shapes.py",
-                "tests/emu/test_op_reference.py", "tests/emu/test_wide_access.py", "tests/emu/test_memref_ops.py")
+                "tests/emu/test_op_reference.py", "tests/emu/test_wide_access.py", "tests/emu/test_memref_ops.py",
+                "tests/emu/test_atomic_ops.py")
 
 
 def test_every_op_in_the_table_has_a_semantic_test(tmp_path):

@@ -255,6 +255,13 @@ def test_math_ctpop(t):
     both(f"%r = math.ctpop %a0 : {t}", [t], t, [edge_values(t)], lambda x: bin(u(x, w)).count("1"))
 
 
+@pytest.mark.parametrize("expected", [0, 1])
+def test_llvm_intr_expect_is_its_value(expected):
+    vals = np.array([0, 1] * 32, np.int8).astype(bool)
+    body = f"%e = arith.constant {'true' if expected else 'false'}\n%r = llvm.intr.expect %a0, %e : i1"
+    np.testing.assert_array_equal(run_lanes(body, ["i1"], "i1", [vals]), vals)
+
+
 # ------------------------------------------------------------ constants, undefined values, aggregates
 def test_llvm_constant():
     both("%c = llvm.mlir.constant(-7 : i32) : i32\n%r = arith.muli %a0, %c : i32", ["i32"], "i32",
@@ -486,9 +493,11 @@ HINTS = """
       %priv = llvm.inttoptr %ti : i64 to !llvm.ptr<5>
       llvm.intr.lifetime.start %priv : !llvm.ptr<5>
       llvm.intr.lifetime.end %priv : !llvm.ptr<5>
+      llvm.fence syncscope("workgroup") acq_rel
 """
 HINT_OPS = {"rocdl.sched.barrier", "rocdl.sched.group.barrier", "rocdl.s.waitcnt", "rocdl.s.setprio",
-            "rocdl.s.barrier.signal", "llvm.intr.assume", "llvm.intr.lifetime.start", "llvm.intr.lifetime.end"}
+            "rocdl.s.barrier.signal", "llvm.intr.assume", "llvm.intr.lifetime.start", "llvm.intr.lifetime.end",
+            "llvm.fence"}
 
 
 def test_hints_change_nothing_and_are_not_counted():

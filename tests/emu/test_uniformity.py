@@ -1,7 +1,8 @@
 """The uniformity analysis: classes of values, and the same results, findings and op counts with it on and off.
 
-Every sample kernel (``tests/emu/sample_kernels.py`` and the ``SmemAllocator``
-ones of ``tests/emu/smem_sample_kernels.py``, the broken ones included), the suite's own MoE sort on each path and, with ``FLYDSL_ROOT``,
+Every sample kernel (``tests/emu/sample_kernels.py``, the ``SmemAllocator``
+ones of ``tests/emu/smem_sample_kernels.py`` and the atomic ones of
+``tests/emu/atomic_sample_kernels.py``, the broken ones included), the suite's own MoE sort on each path and, with ``FLYDSL_ROOT``,
 FlyDSL's ``moe_sorting_flydsl`` run twice -- ``uniformity=True`` and
 ``False`` -- with findings recorded; outputs (bit for bit), findings (every
 field) and the launches' op and lane-op counts must be the same.
@@ -14,6 +15,7 @@ import torch
 
 import kernels.emu as emu
 from kernels.emu.codegen.uniformity import LANE, LAUNCH, WORKGROUP, Uniformity
+from tests.emu import atomic_sample_kernels as A
 from tests.emu import mlir_harness
 from tests.emu import sample_kernels as K
 from tests.emu import smem_sample_kernels as S
@@ -37,7 +39,24 @@ def _cases():
     smem_hist, smem_hist_past = S.make_smem_histogram(16), S.make_smem_histogram(16, bug="past-view")
     smem_scan, smem_scan_race = S.make_smem_scan(256, grid=2), S.make_smem_scan(256, grid=2, bug="no-barrier")
     smem_layout, smem_layout_uninit = S.make_smem_layout(128), S.make_smem_layout(128, bug="uninit")
-    return {
+    x_bins = torch.randint(0, 10, (700,), generator=g, dtype=torch.int32)
+    keep = (torch.rand(700, generator=g) < 0.4).to(torch.int32)
+    atomic_cases = {
+        f"atomic-histogram{'-' + bug if bug else ''}": (
+            lambda o, h=A.make_atomic_histogram(10, 256, bug): h(x_bins, o[0], o[1], 700, 3),
+            lambda: [torch.zeros((3, 10), dtype=torch.int32), torch.zeros((3, 10), dtype=torch.int32)])
+        for bug in (None, "plain-rmw", "no-barrier", "past-array")}
+    atomic_cases.update({
+        "atomic-slots": (lambda o, k=A.make_slot_allocation(): k(keep, o[0], o[1], 700),
+                         lambda: [torch.full((700,), -1, dtype=torch.int32), torch.zeros(1, dtype=torch.int32)]),
+        "atomic-reduction": (lambda o, k=A.make_global_reduction(7): k(xo, o[0], 700),
+                             lambda: [torch.zeros(7, dtype=torch.int32)]),
+        "atomic-reduction-past-array": (lambda o, k=A.make_global_reduction(7, bug="past-array"): k(xo, o[0], 700),
+                                        lambda: [torch.zeros(7, dtype=torch.int32)]),
+        "atomic-cas-max": (lambda o, k=A.make_cas_max(): k(a, o[0].view(torch.int32), 700),
+                           lambda: [torch.full((1,), float("-inf"))]),
+    })
+    return atomic_cases | {
         "vadd": (lambda o: K.launch_vadd(a, b, o[0], 700), lambda: [torch.zeros(700)]),
         "scan": (lambda o: scan(torch.arange(256, dtype=torch.int32), o[0], 256),
                  lambda: [torch.zeros(256, dtype=torch.int32)]),
@@ -129,7 +148,8 @@ def test_planted_workgroup_uniform_findings_are_found():
 
 
 @pytest.mark.parametrize("name", ["wg-uniform-race-uninit", "broken-race", "lds-overrun", "smem-histogram-past-view",
-                                  "smem-scan-no-barrier", "smem-layout-uninit"])
+                                  "smem-scan-no-barrier", "smem-layout-uninit", "atomic-histogram-no-barrier",
+                                  "atomic-histogram-past-array", "atomic-reduction-past-array"])
 def test_first_finding_raised_is_the_same(name):
     launch, make_outputs = CASES[name]
     assert _run(launch, make_outputs, True, findings="raise")[3] == _run(launch, make_outputs, False,

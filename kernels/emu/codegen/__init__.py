@@ -11,6 +11,7 @@ The ops it knows are the entries of one table, :data:`OPS` (op name ->
 
 * :mod:`.scalar`   -- ``arith`` / ``math`` and their ``llvm`` spellings;
 * :mod:`.memory`   -- pointers, ``getelementptr``, ``llvm.load`` / ``llvm.store``;
+* :mod:`.atomic`   -- ``llvm.atomicrmw`` / ``cmpxchg`` / ``fence``, the raw buffer atomics;
 * :mod:`.memref`   -- ``memref`` views of LDS (FlyDSL's legacy ``SmemAllocator``);
 * :mod:`.vector`   -- the ``vector`` dialect and ``llvm`` aggregates;
 * :mod:`.amd`      -- ids, barriers, cross-lane ops, buffer accesses (``gpu``, ``rocdl``);
@@ -21,7 +22,7 @@ The ops it knows are the entries of one table, :data:`OPS` (op name ->
 """
 from __future__ import annotations
 
-from . import amd, control, host, memory, memref, scalar, vector  # noqa: F401  (each fills OPS)
+from . import amd, atomic, control, host, memory, memref, scalar, vector  # noqa: F401  (each fills OPS)
 from .emitter import Compiled, FunctionCodegen
 from .table import OPS, OpEntry, entries
 

@@ -357,6 +357,13 @@ def ctpop(g, op, m):
     g.emit(f"{g.res(op)} = np.bitwise_count(S.as_u({g.arg(op, 0)})).astype({g.dtype(g.rtype(op))})")
 
 
+@handles("llvm.intr.expect", uniformity="operands")
+def expect(g, op, m):
+    """A branch-probability hint on a value (``llvm.intr.expect``, as FlyDSL's attention kernels emit it):
+    the value itself."""
+    g.emit(f"{g.res(op)} = {g.arg(op, 0)}")
+
+
 @handles("llvm.intr.assume", kind="hint", uniformity="effect")
 def assume(g, op, m):
     """A compiler assumption: nothing to run."""

@@ -6,7 +6,7 @@ compiled, ``op`` the :class:`~kernels.emu.irload.Op`, ``m`` the name of the
 active-lane mask in the generated code.  It emits Python lines for ``op``
 through ``g``.  Handlers register with :func:`handles`, naming the ops they
 implement; the family modules of this package (``scalar``, ``memory``,
-``memref``, ``vector``, ``amd``, ``control``, ``host``) are the only places that do.
+``memref``, ``vector``, ``amd``, ``atomic``, ``control``, ``host``) are the only places that do.
 
 Kinds of entries:
 
