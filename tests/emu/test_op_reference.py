@@ -212,7 +212,7 @@ MATH_IN = np.array([0.25, 1.0, 2.0, 10.0, 0.1, 3.5, 60.0, 1e-3] * 8, np.float32)
 @pytest.mark.parametrize("name,fn,exact", [
     ("sqrt", math.sqrt, True), ("floor", math.floor, True), ("ceil", math.ceil, True),
     ("exp", math.exp, False), ("exp2", lambda v: 2.0 ** v, False), ("log", math.log, False),
-    ("log2", math.log2, False)])
+    ("log2", math.log2, False), ("rsqrt", lambda v: 1.0 / math.sqrt(v), False)])
 def test_math_unary(name, fn, exact):
     x = MATH_IN if name != "floor" and name != "ceil" else MATH_IN * np.float32(-1.7)
     got = run_lanes(f"%r = math.{name} %a0 : f32", ["f32"], "f32", [x])
@@ -228,6 +228,14 @@ def test_math_sqrt_of_negative_and_special_values():
     got = run_lanes("%r = math.sqrt %a0 : f32", ["f32"], "f32", [x])
     assert np.isnan(got[0::4]).all() and np.isnan(got[3::4]).all()
     assert (_f32_bits(got[1::4]) == 0x80000000).all() and np.isinf(got[2::4]).all()
+
+
+def test_math_rsqrt_of_zero_negative_and_special_values():
+    x = np.array([0.0, -0.0, -4.0, np.inf, np.nan, 4.0] * 8, np.float32)
+    got = run_lanes("%r = math.rsqrt %a0 : f32", ["f32"], "f32", [x])
+    assert (got[0::6] == np.inf).all() and (got[1::6] == -np.inf).all()
+    assert np.isnan(got[2::6]).all() and np.isnan(got[4::6]).all()
+    assert (_f32_bits(got[3::6]) == 0).all() and (got[5::6] == np.float32(0.5)).all()
 
 
 def test_math_fma_rounds_once():

@@ -344,6 +344,15 @@ def math_unary(g, op, m):
     g.emit(f"{g.res(op)} = " + round_if_bf16(t, f"np.{_MATH_UNARY[op.name]}({g.arg(op, 0)}).astype({g.dtype(t)})"))
 
 
+@handles("math.rsqrt", uniformity="operands")
+def rsqrt(g, op, m):
+    """Reciprocal square root ``1 / sqrt(x)``, computed in float64 and rounded once to the declared width
+    (the hardware's ``v_rsq`` is within one ulp of that; negative inputs give NaN, +-0 give +-inf)."""
+    t = g.rtype(op)
+    with_f64 = f"(1.0 / np.sqrt(np.asarray({g.arg(op, 0)}, np.float64))).astype({g.dtype(t)})"
+    g.emit(f"with np.errstate(divide='ignore', invalid='ignore'): {g.res(op)} = " + round_if_bf16(t, with_f64))
+
+
 @handles("math.fma", uniformity="operands")
 def fma(g, op, m):
     """Fused multiply-add: ``a * b + c`` computed in float64, rounded once to the declared width."""
