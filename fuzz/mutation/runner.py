@@ -28,12 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional
 
+from .baseline import baseline_cases
 from .operators import Mutant, mutants
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("oracle", "cases", "kernels", "fuzz", "regressions")
-EQUIVALENT_FILE = Path(__file__).with_name("equivalent.json")                    # the suite's own kernels
-EQUIVALENT_UPSTREAM_FILE = Path(__file__).with_name("equivalent-upstream.json")  # FlyDSL's moe_sorting kernel
 HANG_GRACE_S = 300  # beyond the check's own budget: the mutant's kernel hangs
 
 
@@ -49,16 +48,6 @@ class Judged:
                 "line": self.mutant.line, "before": self.mutant.before, "after": self.mutant.after,
                 "suite": self.suite, "baseline": self.baseline, "seconds": round(self.seconds, 1),
                 "diff": self.mutant.diff(original)}
-
-
-def load_equivalent(*files: Path) -> dict:
-    """Mutant id -> why it is equivalent (reviewed by a person), from ``files``; by default
-    both lists, the suite's kernels' and FlyDSL's kernel's."""
-    listed = {}
-    for f in files or (EQUIVALENT_FILE, EQUIVALENT_UPSTREAM_FILE):
-        if f.exists():
-            listed.update(json.loads(f.read_text()))
-    return listed
 
 
 def source_digest(text: str) -> str:
@@ -265,7 +254,11 @@ def _rate(killed: int, total: int) -> float:
 
 
 def summarize(results: list[Judged], equivalent: dict) -> dict:
-    """The numbers of ``mutation.json``."""
+    """The numbers of ``mutation.json``: ``kill_rate_percent`` is killed of the mutants not
+    listed as equivalent, ``killed_of_all_percent`` killed of every judged mutant, and
+    ``hardware_only`` how many of the equivalent ones differ only on hardware
+    (``equivalent``: id -> :class:`fuzz.mutation.equivalents.Equivalent`).  Compile-failed
+    and unjudged mutants are in neither rate."""
     def tally(key):
         compile_failed = [r for r in results if r.suite["status"] == "compile_failed"]
         judged = [(r, getattr(r, key) or {}) for r in results if r.suite["status"] != "compile_failed"]
@@ -276,8 +269,10 @@ def summarize(results: list[Judged], equivalent: dict) -> dict:
         survivors = [r for r, v in live if v.get("status") == "survived" and r.mutant.id not in equivalent]
         scored = len(live) - len(equiv)
         return {"mutants": len(results), "killed": len(killed), "equivalent": len(equiv),
+                "hardware_only": sum(equivalent[r.mutant.id].hardware_only for r in equiv),
                 "compile_failed": len(compile_failed), "survivors": [r.mutant.id for r in survivors],
-                "unjudged": [r.mutant.id for r in unjudged], "kill_rate_percent": _rate(len(killed), scored)}
+                "unjudged": [r.mutant.id for r in unjudged], "kill_rate_percent": _rate(len(killed), scored),
+                "killed_of_all_percent": _rate(len(killed), len(live))}
     summary = tally("suite")
     if any(r.baseline is not None for r in results):
         summary["baseline"] = tally("baseline")
@@ -291,14 +286,19 @@ def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: 
     lines.append(f"Configuration: {json.dumps(config)}")
     lines.append("")
     b = summary.get("baseline")
-    lines.append("| check set | mutants | killed | equivalent | compile failed | survivors | kill rate |")
-    lines.append("|---|---|---|---|---|---|---|")
-    lines.append(f"| the suite (ci profile: fixtures, boundary cases, Hypothesis; sanitizer, shuffled schedule) "
-                 f"| {summary['mutants']} | {summary['killed']} | {summary['equivalent']} | "
-                 f"{summary['compile_failed']} | {len(summary['survivors'])} | **{summary['kill_rate_percent']}%** |")
+    lines.append("| check set | mutants | killed | equivalent (of which only hardware could tell) | compile failed "
+                 "| survivors | killed of all | killed of non-equivalent |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    rows = [("the suite (ci profile: fixtures, boundary cases, Hypothesis; sanitizer, shuffled schedule)", summary)]
     if b:
-        lines.append(f"| FlyDSL's test-file shape list ({31} cases, per-block) | {b['mutants']} | {b['killed']} | "
-                     f"{b['equivalent']} | {b['compile_failed']} | {len(b['survivors'])} | **{b['kill_rate_percent']}%** |")
+        rows.append((f"FlyDSL's test-file shape list ({len(baseline_cases())} cases, per-block)", b))
+    for name, t in rows:
+        lines.append(f"| {name} | {t['mutants']} | {t['killed']} | {t['equivalent']} ({t['hardware_only']}) | "
+                     f"{t['compile_failed']} | {len(t['survivors'])} | {t['killed_of_all_percent']}% | "
+                     f"**{t['kill_rate_percent']}%** |")
+    lines += ["", "Killed of all: of every judged mutant (compile-failed ones apart). Killed of non-equivalent: "
+                  "the equivalent ones left out as well. Only hardware could tell: equivalent mutants that do "
+                  "differ on a GPU, in what the interpreter does not model (see `fuzz/mutation/equivalents.py`)."]
     if summary["unjudged"]:
         lines += ["", f"**Not judged** (the checks could not run; neither killed nor survived): "
                       f"{', '.join(summary['unjudged'])}"]
@@ -318,8 +318,13 @@ def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: 
     if not surv:
         lines.append("None.")
     for r in surv:
-        why = equivalent.get(r.mutant.id)
-        lines.append(f"### {r.mutant.id} ({'equivalent: ' + why if why else 'NOT KILLED'})")
+        entry = equivalent.get(r.mutant.id)
+        verdict = "NOT KILLED" if entry is None else ("equivalent here, only hardware could tell: " if
+                                                      entry.hardware_only else "equivalent: ") + entry.reason
+        lines.append(f"### {r.mutant.id} ({verdict})")
+        if entry is not None:
+            lines.append("Assumes: " + "; ".join(f"{k}: {v}" for k, v in entry.assumes.items()))
+            lines.append("")
         if with_source:
             lines += ["```diff", r.mutant.diff(originals[r.mutant.path]).rstrip(), "```", ""]
         else:

@@ -1,8 +1,10 @@
 """Mutation operators: each models its bug as one small edit, with stable ids."""
+import re
 import textwrap
 
 import pytest
 
+from fuzz.mutation.equivalents import Equivalent
 from fuzz.mutation.operators import mutants
 from fuzz.mutation.runner import Judged, summarize
 
@@ -80,6 +82,7 @@ def test_ids_survive_edits_elsewhere_in_the_file():
 class _M:
     def __init__(self, i):
         self.id, self.path = f"m{i}", "k.py"
+        self.operator, self.function, self.line = "cmp", "f", i
 
 
 def test_summary_counts_equivalent_and_compile_failures_apart():
@@ -90,11 +93,26 @@ def test_summary_counts_equivalent_and_compile_failures_apart():
         Judged(_M(3), {"status": "compile_failed"}, {"status": "compile_failed"}, 1),
         Judged(_M(4), {"status": "survived", "budget_exhausted": True}, {"status": "killed"}, 1),
     ]
-    s = summarize(results, {"m1": "same output"})
+    s = summarize(results, {"m1": Equivalent("same output", {"code": "x"})})
     assert (s["mutants"], s["killed"], s["equivalent"], s["compile_failed"]) == (5, 1, 1, 1)
     assert s["survivors"] == ["m2", "m4"]
-    assert s["kill_rate_percent"] == round(100 / 3, 1)
+    assert s["kill_rate_percent"] == round(100 / 3, 1)      # m0 of m0, m2, m4
+    assert s["killed_of_all_percent"] == 25.0               # m0 of m0, m1, m2, m4
+    assert s["hardware_only"] == 0
     assert s["baseline"]["killed"] == 1 and s["baseline"]["survivors"] == ["m0", "m2"]
+
+
+def test_hardware_only_equivalents_are_counted_apart_and_shown_in_the_report():
+    from fuzz.mutation.runner import markdown
+
+    results = [Judged(_M(i), {"status": "survived"}, None, 1) for i in range(3)]
+    listed = {"m0": Equivalent("descriptor field the interpreter ignores", {"hardware_only": "NUM_FORMAT"}),
+              "m1": Equivalent("same value either way", {"code": "select of equal arms"})}
+    s = summarize(results, listed)
+    assert (s["equivalent"], s["hardware_only"], s["survivors"]) == (2, 1, ["m2"])
+    report = markdown(results, s, listed, {"k.py": ""}, {}, with_source=False)
+    assert "| 3 | 0 | 2 (1) |" in report and "only hardware could tell: descriptor field" in report
+    assert "Assumes: hardware_only: NUM_FORMAT" in report
 
 
 def test_a_mutant_the_checks_could_not_run_counts_as_neither_killed_nor_survived():
@@ -190,15 +208,14 @@ def test_compile_limits_stage_builds_the_mutated_paths_kernels():
 
 
 def test_every_listed_equivalent_names_a_mutant_of_the_own_kernels_with_a_reason():
-    from fuzz.mutation import runner
+    from fuzz.mutation import equivalents, runner
     from fuzz.mutation.config import OWN_SOURCES
 
     ids = {m.id for m in runner.select(list(OWN_SOURCES), OWN_SOURCES)}
-    listed = runner.load_equivalent(runner.EQUIVALENT_FILE)
+    listed = equivalents.load(equivalents.OWN_FILE)     # raises on an entry without reason or assumptions
     assert listed, "fuzz/mutation/equivalent.json is empty"
     stale = sorted(set(listed) - ids)
     assert not stale, f"equivalent.json names mutants the tool no longer generates: {stale}"
-    assert all(len(why.split()) >= 8 for why in listed.values())
 
 
 def test_every_listed_upstream_equivalent_names_a_mutant_of_flydsls_kernel_with_a_reason():
@@ -209,11 +226,26 @@ def test_every_listed_upstream_equivalent_names_a_mutant_of_flydsls_kernel_with_
 
     if not os.environ.get("FLYDSL_ROOT"):
         pytest.skip("needs a FlyDSL checkout: FLYDSL_ROOT is not set")
+    from fuzz.mutation import equivalents
+
     ids = {m.id for m in runner.select([UPSTREAM_SOURCE], OWN_SOURCES)}
-    listed = runner.load_equivalent(runner.EQUIVALENT_UPSTREAM_FILE)
+    listed = equivalents.load(equivalents.UPSTREAM_FILE)
     stale = sorted(set(listed) - ids)
     assert not stale, f"equivalent-upstream.json names mutants the tool no longer generates: {stale}"
-    assert all(len(why.split()) >= 8 for why in listed.values())
+
+
+@pytest.mark.parametrize("entry, fault", [
+    ("same output", "an entry is"),
+    ({"reason": "too short", "assumes": {"code": "x"}}, "reason="),
+    ({"reason": "the two arms of the select are equal here", "assumes": {}}, "assumes={}"),
+    ({"reason": "the two arms of the select are equal here", "assumes": {"gut": "x"}}, "assumes has ['gut']"),
+    ({"reason": "the two arms of the select are equal here", "assumes": {"code": " "}}, "assumes ['code']"),
+])
+def test_an_equivalent_entry_without_a_checkable_reason_and_assumptions_is_refused(entry, fault):
+    from fuzz.mutation.equivalents import parse
+
+    with pytest.raises(ValueError, match=re.escape(fault)):
+        parse("cmp-x-123456", entry, "equivalent.json")
 
 
 @pytest.mark.nightly
