@@ -3,8 +3,9 @@
 Failures are shrunk and saved as fixtures (deduplicated by signature) in
 ``--fixtures``; the Hypothesis database in ``--db`` (plus Redis with
 ``--redis``) lets a later run resume where this one stopped.  The run ends
-with a summary including ``N cases/s`` and writes ``campaign.json`` into
-``--out``.  With ``--scheduler ADDRESS`` the chunks run as tasks on a Dask
+with a summary including ``N cases/s``; ``campaign.json`` in ``--out`` is
+written at the start and kept current as the run goes (:mod:`fuzz.campaign.record`),
+so a run killed outright leaves its counts up to the last refresh.  With ``--scheduler ADDRESS`` the chunks run as tasks on a Dask
 cluster (:mod:`fuzz.cluster.campaign`); fixtures and examples still land
 here.  Exit status 0: no new failure; 1: at least one; 2: usage error (a
 cluster that cannot start the run included); 3: the cluster went away before
@@ -233,6 +234,7 @@ def _search(config, args, session, on_event) -> None:
 
 def _campaign(args, config, session) -> int:
     from fuzz.campaign.progress import make_progress
+    from fuzz.campaign.record import RunningRecord
     from fuzz.campaign.stats import CampaignStats
     from fuzz.campaign.summary import print_summary
     from fuzz.cluster.session import EXIT_CLUSTER_LOST, ClusterLost
@@ -247,10 +249,25 @@ def _campaign(args, config, session) -> int:
     previous_failures = set(stats.failures)
     budget = args.budget if args.cases is None else f"{args.cases} cases/worker"
     lost = None
+    backends = all_backends()
+    executed = {f"{b}@{t}" if t else b: backends[b].executes_on(t) for b, t in config.pairs}
+
+    def build():
+        return {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
+                           "workers": stats.workers, "scheduler": args.scheduler, "max_tokens": config.max_tokens,
+                           "shape": args.shape, "db": config.db_dir, "redis": config.redis_url,
+                           "known_findings": config.known_findings, "hostile_ids": config.hostile_ids,
+                           "case_timeout": config.case_seconds},
+                "executed_on": executed, "stats": stats.to_dict(),
+                "new_failures": sorted(set(stats.failures) - previous_failures)}
+
+    running = RunningRecord(record, build)
+    running.start()
     with make_progress(stats, budget, plain=args.plain) as progress:
         def on_event(event):
             stats.consume(event)
             progress.event(event)
+            running.event(event)
         try:
             with interrupts.latched(signal.SIGINT, signal.SIGTERM):
                 _search(config, args, session, on_event)
@@ -260,22 +277,9 @@ def _campaign(args, config, session) -> int:
             lost = str(exc)
             progress.event({"type": "warning", "message": f"the cluster could not finish the run ({exc}); "
                                                           "every failure found so far is saved"})
-    new = sorted(set(stats.failures) - previous_failures)
-    backends = all_backends()
-    executed = {f"{b}@{t}" if t else b: backends[b].executes_on(t) for b, t in config.pairs}
-    data = {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
-                       "workers": stats.workers, "scheduler": args.scheduler, "max_tokens": config.max_tokens,
-                       "shape": args.shape, "db": config.db_dir, "redis": config.redis_url,
-                       "known_findings": config.known_findings, "hostile_ids": config.hostile_ids,
-                       "case_timeout": config.case_seconds},
-            "executed_on": executed, "stats": stats.to_dict(), "new_failures": new}
-    if lost:
-        data["stopped_early"] = lost
-    tmp = record.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    tmp.replace(record)
+    data = running.finish(lost)
     print_summary(data, record)
     if lost:
         print(f"fuzz run: stopped early, the cluster could not finish the run: {lost}", file=sys.stderr)
         return EXIT_CLUSTER_LOST
-    return 1 if new else 0
+    return 1 if data["new_failures"] else 0
