@@ -6,8 +6,9 @@ and dropped from the constraint.  Used by ``.ci/floors``.
 """
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
 extras = sys.argv[1:]

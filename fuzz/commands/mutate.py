@@ -148,6 +148,7 @@ def _mutate(args, sources, backend, out, session) -> int:
         print(f"{unreached} of {len(every)} mutants lie on lines the checks never run (left out)", flush=True)
     stale = []
     if args.recheck_equivalents:
+        args.no_baseline = True         # the verdict under re-check is the suite's, not the baseline's
         listed = equivalents.load(equivalents.UPSTREAM_FILE if args.upstream else equivalents.OWN_FILE)
         generated = runner.select(sources, OWN_SOURCES)     # every mutant: no operator, sample or const limit
         stale = sorted(set(listed) - {m.id for m in generated})

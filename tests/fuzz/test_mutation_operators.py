@@ -250,20 +250,37 @@ def test_an_equivalent_entry_without_a_checkable_reason_and_assumptions_is_refus
 
 @pytest.mark.nightly
 def test_committed_nightly_summary_is_of_the_current_kernels():
-    """``mutation.json`` at the root must be refreshed when a kernel file changes: the nightly
+    """``reports/mutation.json`` must be refreshed when a kernel file changes: the nightly
     job reports it (a kernel edit need not wait for the mutation run to pass the default tests)."""
     import json
 
+    from fuzz.commands.mutate import REPORTS
     from fuzz.mutation import runner
     from fuzz.mutation.config import OWN_SOURCES
 
-    summary = json.loads((runner.ROOT / "mutation.json").read_text())
+    summary = json.loads((REPORTS / "mutation.json").read_text())
     assert {"mutants", "killed", "equivalent", "compile_failed", "survivors"} <= set(summary)
-    assert (runner.ROOT / "mutation.md").is_file()
+    assert (REPORTS / "mutation.md").is_file()
     recorded = summary["config"]["sources"]
     current = {src: runner.source_digest(runner.source_file(src).read_text()) for src in OWN_SOURCES}
     stale = sorted(src for src in current if recorded.get(src) != current[src])
-    assert not stale, f"mutation.json predates changes to {stale}: rerun the command in README 'Mutation testing'"
+    assert not stale, f"reports/mutation.json predates changes to {stale}: rerun the command in README 'Mutation testing'"
+
+
+def test_committed_figures_live_in_reports_with_the_three_rates_side_by_side():
+    import json
+
+    from fuzz.commands.mutate import REPORTS
+    from fuzz.mutation import runner
+
+    assert not list(runner.ROOT.glob("mutation*.json")) and not list(runner.ROOT.glob("mutation*.md"))
+    for stem in ("mutation", "mutation-upstream"):
+        figures = json.loads((REPORTS / f"{stem}.json").read_text())
+        live = figures["mutants"] - figures["compile_failed"] - len(figures["unjudged"])
+        assert figures["killed_of_all_percent"] == round(100 * figures["killed"] / live, 1)
+        assert figures["kill_rate_percent"] == round(100 * figures["killed"] / (live - figures["equivalent"]), 1)
+        assert 0 <= figures["hardware_only"] <= figures["equivalent"]
+        assert "killed of all | killed of non-equivalent" in (REPORTS / f"{stem}.md").read_text()
 
 
 def test_errors_raised_inside_the_flydsl_package_are_compile_errors():
