@@ -11,7 +11,7 @@ here.  Exit status 0: no new failure; 1: at least one; 2: usage error (a
 cluster that cannot start the run included); 3: the cluster went away before
 the budget was spent (what was found is saved and listed).
 
-``--hostile-ids on`` draws about one case in ten with invalid expert ids
+``--hostile-cases on`` draws about one case in ten with invalid expert ids
 (``only``: every case) for the backends that declare the ``drop`` or
 ``unchecked`` policy; the default ``off`` draws none, so hostile input
 reaches a kernel only when asked for.  ``--case-timeout`` bounds each
@@ -63,7 +63,7 @@ def add_arguments(p) -> None:
     p.add_argument("--fixtures", default=None, help="where failures are saved (default regressions/fixtures)")
     p.add_argument("--known-findings", default=None, metavar="TOML",
                    help="known-findings list to judge against (default regressions/known_findings.toml)")
-    p.add_argument("--hostile-ids", choices=("off", "on", "only"), default="off",
+    p.add_argument("--hostile-cases", choices=("off", "on", "only"), default="off",
                    help="invalid expert ids for backends that declare drop or unchecked: off (default), "
                         "on (about 1 case in 10) or only (every case)")
     p.add_argument("--case-timeout", type=float, default=DEFAULT_CASE_TIMEOUT, metavar="SECONDS",
@@ -127,7 +127,7 @@ def _config(args):
     if args.case_timeout < 0:
         raise UsageError(f"--case-timeout {args.case_timeout}: must be >= 0")
     pairs = _pairs(args)
-    _check_hostile(args.hostile_ids, pairs)
+    _check_hostile(args.hostile_cases, pairs)
     seconds = None if args.cases is not None else parse_duration(args.budget)
     known = _known_findings_path(args.known_findings)
     chunk = {"ci": 10, "dev": CHUNK, "overnight": 100, None: CHUNK}[args.profile]
@@ -136,20 +136,20 @@ def _config(args):
         deadline=None if seconds is None else time.time() + seconds,
         max_cases=args.cases, max_tokens=args.max_tokens,
         db_dir=args.db, fixtures_dir=str(args.fixtures or FIXTURE_DIR), redis_url=args.redis,
-        max_examples_per_chunk=chunk, known_findings=known, hostile_ids=args.hostile_ids,
+        max_examples_per_chunk=chunk, known_findings=known, hostile_cases=args.hostile_cases,
         case_seconds=args.case_timeout or None, **_shape_filter(args.shape),
     )
 
 
 def _check_hostile(mode: str, pairs) -> None:
-    """``--hostile-ids only`` needs every backend to take invalid ids."""
+    """``--hostile-cases only`` needs every backend to take invalid ids."""
     from kernels.registry import get
 
     if mode != "only":
         return
     refuse = sorted({b for b, _ in pairs if not {"drop", "unchecked"} & set(get(b).invalid_ids)})
     if refuse:
-        raise UsageError(f"--hostile-ids only: backend(s) {refuse} declare only invalid_ids='reject'; "
+        raise UsageError(f"--hostile-cases only: backend(s) {refuse} declare only invalid_ids='reject'; "
                          f"no hostile case can run there")
 
 
@@ -256,7 +256,7 @@ def _campaign(args, config, session) -> int:
         return {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
                            "workers": stats.workers, "scheduler": args.scheduler, "max_tokens": config.max_tokens,
                            "shape": args.shape, "db": config.db_dir, "redis": config.redis_url,
-                           "known_findings": config.known_findings, "hostile_ids": config.hostile_ids,
+                           "known_findings": config.known_findings, "hostile_cases": config.hostile_cases,
                            "case_timeout": config.case_seconds},
                 "executed_on": executed, "stats": stats.to_dict(),
                 "new_failures": sorted(set(stats.failures) - previous_failures)}
