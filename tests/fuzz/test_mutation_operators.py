@@ -338,3 +338,26 @@ def test_boundary_cases_keep_their_seeds_when_a_backend_moves_its_boundaries():
     before, after = listed(17), listed(16)
     moved = {name for name, _ in before ^ after}
     assert moved and all("E257-k9-T15-" in n or "E257-k9-T18-" in n for n in moved), sorted(moved)
+
+
+def test_recheck_fails_naming_every_listed_equivalent_that_is_killed_gone_or_unjudged(tmp_path, capsys):
+    import json
+
+    from fuzz.commands.mutate import _report_recheck
+
+    listed = {f"m{i}": Equivalent("the select's two arms are equal here", {"code": "x"}) for i in range(4)}
+    listed["m3"] = Equivalent("a descriptor field the interpreter does not decode", {"hardware_only": "NUM_FORMAT"})
+    still = [Judged(_M(0), {"status": "survived"}, None, 1), Judged(_M(3), {"status": "survived"}, None, 1)]
+    assert _report_recheck(still, [], listed, tmp_path, None) == 0
+    written = json.loads((tmp_path / "equivalents-recheck.json").read_text())
+    assert (written["still_survive"], written["killed_now"]) == (2, [])
+    assert [r["hardware_only"] for r in written["mutants"]] == [False, True]
+
+    results = still + [Judged(_M(1), {"status": "killed", "check": "golden-model", "case": "E8-k2-T5"}, None, 1),
+                       Judged(_M(2), {"status": "compile_failed", "check": "compile"}, None, 1)]
+    assert _report_recheck(results, ["cmp-gone-000000"], listed, tmp_path, None) == 1
+    err = capsys.readouterr().err
+    assert "killed now: m1 (check golden-model, case E8-k2-T5)" in err
+    assert "no longer generated: cmp-gone-000000" in err and "not judged" in err and ": m2" in err
+    written = json.loads((tmp_path / "equivalents-recheck.json").read_text())
+    assert (written["listed"], written["killed_now"], written["not_judged"]) == (5, ["m1"], ["m2"])
