@@ -243,8 +243,10 @@ def _report_recheck(results, stale, equivalent, out, lost) -> int:
         print(f"fuzz mutate: equivalent {r} survived only because the --timeout ran out: raise it to re-check "
               "it fully", file=sys.stderr)
     for r in killed:
+        hint = (" -- by the hang guard, which a loaded machine also trips: confirm on an idle one"
+                if r["killed_by"] == "hang" else "")
         print(f"fuzz mutate: listed as equivalent but killed now: {r['id']} (check {r['killed_by']}, case "
-              f"{r['case']}): remove it from the list or answer it", file=sys.stderr)
+              f"{r['case']}){hint}: remove it from the list or answer it", file=sys.stderr)
     for m in stale:
         print(f"fuzz mutate: listed as equivalent but no longer generated: {m}", file=sys.stderr)
     for m in unjudged:
