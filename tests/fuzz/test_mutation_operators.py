@@ -361,3 +361,25 @@ def test_recheck_fails_naming_every_listed_equivalent_that_is_killed_gone_or_unj
     assert "no longer generated: cmp-gone-000000" in err and "not judged" in err and ": m2" in err
     written = json.loads((tmp_path / "equivalents-recheck.json").read_text())
     assert (written["listed"], written["killed_now"], written["not_judged"]) == (5, ["m1"], ["m2"])
+
+
+def test_the_suite_cases_hand_an_id_equal_to_e_to_a_drop_backend_on_every_path():
+    """A kernel that counts an id of E (``e <= E``) must meet one with the outputs judged
+    (``drop``), not memory safety alone (``unchecked``), on every path of the shape."""
+    import oracle
+    from fuzz.judge import choose_policy
+    from fuzz.mutation.suite_cases import hostile_cases
+    from kernels.moesort import choose_path
+    from kernels.registry import get
+
+    own = get("flydsl-own")
+    reached = set()
+    for case in hostile_cases():
+        ids, _, _, _ = case.materialize()
+        m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
+        if (ids[:m] == case.num_experts).any():
+            policy = choose_policy(oracle.invalid_ids.census(ids, m, case.num_experts), own)
+            if policy == "drop":
+                reached |= {choose_path(case.tokens, case.num_experts, case.topk, case.unit_size, t)
+                            for t in own.targets}
+    assert reached == {"small", "medium", "large"}
