@@ -54,6 +54,10 @@ def add_arguments(p) -> None:
     add_scheduler_argument(p, "judge each mutant as a task on the Dask cluster of this scheduler")
     p.add_argument("--timeout", type=float, default=600,
                    help="seconds per mutant and check set; a mutant alive then counts as survived (default 600)")
+    p.add_argument("--hang-grace", type=float, default=None, metavar="SECONDS",
+                   help="seconds past --timeout before a mutant's check counts as a hang (default "
+                        "300); survivors compile for the limits stage in it: raise it on a loaded machine "
+                        "(local runs only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default=None,
                    help="backend that runs the mutants (default: flydsl-own; with --upstream, "
@@ -93,6 +97,8 @@ def main(args) -> int:
     for s in sources:
         if not runner.source_file(s).is_file():
             raise UsageError(f"--source {s!r}: no such file ({runner.source_file(s)})")
+    if args.hang_grace is not None and (args.scheduler or args.hang_grace <= 0):
+        raise UsageError(f"--hang-grace {args.hang_grace}: must be > 0, and applies to local runs only")
     bad = set(args.operator) - set(OPERATORS)
     if bad:
         raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(OPERATORS)}")
@@ -114,8 +120,9 @@ def _judge_all(args, chosen, backend, exclude, session, on_done):
     from fuzz.mutation import runner
 
     if session is None:
+        grace = runner.HANG_GRACE_S if args.hang_grace is None else args.hang_grace
         return runner.run_all(chosen, args.jobs, args.timeout, args.seed, backend, not args.no_baseline,
-                              on_done, paths_of, exclude), None
+                              on_done, paths_of, exclude, grace), None
     from fuzz.cluster import mutants as cluster_mutants
     from fuzz.cluster.session import ClusterLost
 

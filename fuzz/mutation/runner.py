@@ -33,7 +33,10 @@ from .operators import Mutant, mutants
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("oracle", "cases", "kernels", "fuzz", "regressions")
-HANG_GRACE_S = 300  # beyond the check's own budget: the mutant's kernel hangs
+#: Seconds beyond the check's own budget after which the mutant counts as hanging.  The
+#: compile-limits stage of a survivor runs after the budget and inside this grace: on a
+#: loaded machine raise it (``fuzz mutate --hang-grace``), or survivors are killed as hangs.
+HANG_GRACE_S = 300
 
 
 @dataclasses.dataclass
@@ -129,7 +132,8 @@ def workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") ->
 
 
 def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=(),
-           exclude: Optional[Path] = None, collect: bool = False, lines_of: Optional[str] = None) -> dict:
+           exclude: Optional[Path] = None, collect: bool = False, lines_of: Optional[str] = None,
+           hang_grace: float = HANG_GRACE_S) -> dict:
     # the interpreter's capture cache is private to the workspace too: its entries name the
     # workspace's files, so no other mutant could use them (and none may see another's)
     env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
@@ -149,10 +153,10 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
     try:
         # The check stops itself after ``timeout`` s; the hard limit is for kernels that hang.
         proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True,
-                              timeout=timeout + HANG_GRACE_S)
+                              timeout=timeout + hang_grace)
     except subprocess.TimeoutExpired:
         return {"status": "killed", "check": "hang",
-                "detail": f"no verdict within {timeout + HANG_GRACE_S:.0f} s: the kernel does not terminate"}
+                "detail": f"no verdict within {timeout + hang_grace:.0f} s: the kernel does not terminate"}
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout)[-600:]
@@ -194,12 +198,13 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
 
 
 def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, baseline: bool,
-          paths=(), exclude: Optional[Path] = None) -> Judged:
+          paths=(), exclude: Optional[Path] = None, hang_grace: float = HANG_GRACE_S) -> Judged:
     start = time.time()
     where = workspace(mutant, base)
     try:
-        suite = _check(where, "suite", timeout, seed, backend, paths, exclude)
-        base_result = _check(where, "baseline", timeout, seed, backend, (), exclude) if baseline else None
+        suite = _check(where, "suite", timeout, seed, backend, paths, exclude, hang_grace=hang_grace)
+        base_result = (_check(where, "baseline", timeout, seed, backend, (), exclude, hang_grace=hang_grace)
+                       if baseline else None)
     finally:
         shutil.rmtree(where, ignore_errors=True)
     return Judged(mutant, suite, base_result, time.time() - start)
@@ -207,13 +212,13 @@ def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, b
 
 def run_all(chosen: list[Mutant], jobs: int, timeout: float, seed: int, backend: str,
             baseline: bool, on_done: Callable[[Judged], None], paths_of=lambda path: (),
-            exclude: Optional[Path] = None) -> list[Judged]:
+            exclude: Optional[Path] = None, hang_grace: float = HANG_GRACE_S) -> list[Judged]:
     base = Path(tempfile.mkdtemp(prefix="moesort-mutants-"))
     results = []
     try:
         with ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline, paths_of(m.path), exclude)
-                       for m in chosen]
+            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline, paths_of(m.path), exclude,
+                                   hang_grace) for m in chosen]
             for f in futures:
                 judged = f.result()
                 results.append(judged)
