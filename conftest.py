@@ -9,6 +9,9 @@
 - Markers: ``large`` (T >= 65536), ``interpreter``, ``compile``.
 - Any test that takes a ``backend_name`` argument is parametrized over the
   selected backends.
+- The test-only backends of ``tests/backends`` are registered here, through
+  ``MOESORT_BACKEND_MODULES`` (:mod:`kernels.registry`), which every
+  ``python -m fuzz`` a test starts inherits; users never see them.
 """
 from __future__ import annotations
 
@@ -22,6 +25,17 @@ settings.register_profile("ci", max_examples=30, derandomize=True, print_blob=Tr
 settings.register_profile("dev", max_examples=100, print_blob=True, **_COMMON)
 settings.register_profile("overnight", max_examples=20000, print_blob=True, **_COMMON)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+def _register_test_backends() -> None:
+    from kernels.registry import EXTRA_MODULES_ENV
+    from tests.backends import MODULES
+
+    listed = [m for m in os.environ.get(EXTRA_MODULES_ENV, "").split(",") if m]
+    os.environ[EXTRA_MODULES_ENV] = ",".join(listed + [m for m in MODULES if m not in listed])
+
+
+_register_test_backends()
 
 
 def pytest_addoption(parser):

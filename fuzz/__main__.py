@@ -52,6 +52,19 @@ def list_backends() -> int:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except ImportError as exc:
+        # kernels.CheckoutError (FLYDSL_ROOT names no checkout); it cannot be imported by name,
+        # since importing kernels is what raised it
+        setting = getattr(exc, "setting", None)
+        if setting is None:
+            raise
+        print(f"fuzz: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.emu_cache is not None:

@@ -12,7 +12,9 @@ When ``FLYDSL_ROOT`` names a FlyDSL checkout, this package appends
 ``$FLYDSL_ROOT/kernels`` to its own ``__path__``: ``kernels.moe.moe_sorting_kernel``
 then resolves to FlyDSL's file and ``kernels.run`` / ``kernels.emu`` to ours, in
 one process.  Our subpackage names are chosen to never match FlyDSL's; a
-checkout that has one of them is refused with an ImportError naming it.
+checkout that has one of them, or a ``FLYDSL_ROOT`` that names no checkout, is
+refused with a :class:`CheckoutError` (an ImportError) naming the variable and
+its value.
 """
 from __future__ import annotations
 
@@ -24,13 +26,20 @@ OWN_SUBMODULES = ("backends", "compilecheck", "emu", "moesort", "graph_replay", 
                   "targets")
 
 
+class CheckoutError(ImportError):
+    """``FLYDSL_ROOT`` names no usable FlyDSL checkout; ``setting`` is the variable at fault
+    (the command line reports it in one line, exit status 2)."""
+
+    setting = "FLYDSL_ROOT"
+
+
 def _merge_flydsl_checkout() -> None:
     root = os.environ.get("FLYDSL_ROOT")
     if not root:
         return
     theirs = Path(root).expanduser().resolve() / "kernels"
     if not (theirs / "__init__.py").is_file():
-        raise ImportError(
+        raise CheckoutError(
             f"FLYDSL_ROOT={root!r}: {theirs}/__init__.py not found; "
             "FLYDSL_ROOT must name the root of a FlyDSL source checkout"
         )
@@ -39,7 +48,7 @@ def _merge_flydsl_checkout() -> None:
         if (theirs / name).is_dir() or (theirs / f"{name}.py").is_file()
     ]
     if clashes:
-        raise ImportError(
+        raise CheckoutError(
             f"FLYDSL_ROOT={root!r}: FlyDSL's kernels/ has {clashes}, which clash "
             "with moesort-verify's own kernels.* modules"
         )

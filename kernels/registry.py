@@ -1,8 +1,13 @@
 """Backend registry: the one place that declares every kernel backend.
 
-A backend is a :class:`Backend` entry in some module listed in
-``BACKEND_MODULES``; each such module exposes ``BACKENDS: list[Backend]``.
-Adding a backend is adding one entry.  Every test, fuzz run and replay goes
+A backend is a :class:`Backend` entry in the ``BACKENDS: list[Backend]`` of a
+module listed, with the names of its backends, in :data:`BACKEND_MODULES`
+(the names let a module that does not import here still report its backends
+as unavailable; ``tests/test_backends.py`` checks the two agree).  Modules
+named in the environment variable ``MOESORT_BACKEND_MODULES`` (comma
+separated) are added after them: that is how the test configuration brings
+in its test-only backends (``tests/backends``), which users never see.
+Every test, fuzz run and replay goes
 through :func:`run`, which validates the inputs against the contract (via the
 oracle), allocates poisoned, red-zoned outputs on the backend's device, calls
 the backend's ``launch``, and reads the results back.  Invalid expert ids
@@ -13,26 +18,25 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from typing import Callable, Optional
 
 from oracle import INVALID_ID_POLICIES, normalize_inputs
 
 from .result import BackendResult
 
-# Modules whose BACKENDS lists make up the registry, in display order, with
-# the backend names each declares (used to report them as unavailable when the
-# module cannot be imported because a dependency, e.g. flydsl, is missing).
+#: Modules whose BACKENDS lists make up the registry, in display order, with
+#: the backend names each declares (used to report them as unavailable when the
+#: module cannot be imported because a dependency, e.g. flydsl, is missing).
 BACKEND_MODULES = {
     "kernels.backends.reference": ("loop-model",),
     "kernels.backends.torch_backend": ("torch-cpu", "torch-cuda"),
     "kernels.backends.flydsl_own": ("flydsl-own",),
     "kernels.backends.flydsl_upstream": ("flydsl-upstream", "flydsl-upstream-sanitized"),
     "kernels.backends.aiter_backend": ("aiter-ck", "aiter-opus"),
-    "kernels.backends.planted": ("planted-sentinel-t", "planted-block-expert"),
-    "kernels.backends.planted_findings": ("planted-findings",),
-    "kernels.backends.planted_hostile": ("planted-minus-one",),
-    "kernels.backends.planted_capture": ("planted-baked-m", "planted-host-read-m"),
 }
+#: The environment variable naming further backend modules (comma separated).
+EXTRA_MODULES_ENV = "MOESORT_BACKEND_MODULES"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,12 +127,13 @@ def all_backends() -> dict[str, Backend]:
     global _REGISTRY
     if _REGISTRY is None:
         found: dict[str, Backend] = {}
-        for modname, names in BACKEND_MODULES.items():
+        extra = [m.strip() for m in os.environ.get(EXTRA_MODULES_ENV, "").split(",") if m.strip()]
+        for modname, names in [*BACKEND_MODULES.items(), *((m, None) for m in extra)]:
             try:
                 module = importlib.import_module(modname)
             except ImportError as exc:
                 reason = f"{modname} does not import: {type(exc).__name__}: {exc}"
-                for name in names:
+                for name in names or (f"{modname} (from {EXTRA_MODULES_ENV})",):
                     found[name] = _unimportable(name, reason)
                 continue
             for b in module.BACKENDS:

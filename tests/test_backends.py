@@ -5,6 +5,8 @@ model, interpreter findings against ``regressions/known_findings.toml``, so a
 kernel with known findings (FlyDSL's, with ``FLYDSL_ROOT`` set) passes while
 any new finding or unexplained mismatch fails, naming it.
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -104,3 +106,38 @@ def test_graph_replay_matches_eager_launch(case):
     assert v.ok, v.summary
     for name in ("sorted_ids", "sorted_expert_ids", "num_valid_ids"):
         np.testing.assert_array_equal(getattr(eager, name), getattr(graphed, name))
+
+
+def test_the_names_the_registry_declares_are_those_its_modules_define():
+    import importlib
+
+    from kernels.registry import BACKEND_MODULES
+
+    checked = []
+    for modname, names in BACKEND_MODULES.items():
+        try:
+            module = importlib.import_module(modname)
+        except ImportError:              # an optional dependency missing: its names are all there is
+            continue
+        assert tuple(b.name for b in module.BACKENDS) == names, modname
+        checked.append(modname)
+    assert "kernels.backends.flydsl_own" in checked and "kernels.backends.reference" in checked
+
+
+def test_test_only_backends_come_from_the_test_configuration_and_are_never_listed_to_users():
+    import os
+    import subprocess
+    import sys
+
+    from kernels.registry import BACKEND_MODULES, EXTRA_MODULES_ENV, all_backends
+    from tests.backends import MODULES
+
+    assert not any(m.startswith("tests.") for m in BACKEND_MODULES)
+    assert set(MODULES) <= set(os.environ[EXTRA_MODULES_ENV].split(","))
+    planted = {n for n, b in all_backends().items() if b.test_only}
+    assert {"planted-sentinel-t", "planted-findings", "planted-minus-one", "planted-baked-m"} <= planted
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != EXTRA_MODULES_ENV}
+    listed = subprocess.run([sys.executable, "-m", "fuzz", "--list-backends"], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "backend: flydsl-own" in listed and "planted" not in listed and "test-only" not in listed

@@ -101,7 +101,7 @@ def test_a_backend_that_reads_m_on_the_host_is_refused_at_capture():
 
 
 def _line_of(module_file, text):
-    import kernels.backends.planted_capture as mod
+    import tests.backends.planted_capture as mod
 
     lines = open(mod.__file__).read().splitlines()
     return next(i + 1 for i, line in enumerate(lines) if text in line and "planted defect" in line)

@@ -23,9 +23,9 @@ from fuzz.judge import judge_inputs, judge_run, run_case
 from fuzz.signature import MEMORY_SAFETY
 from fuzz.strategies import cases
 from kernels import emu
-from kernels.backends.planted import SMALL_LIMIT
 from kernels.registry import Backend, get, register
 from kernels.targets import TARGET_NAMES
+from tests.backends.planted import SMALL_LIMIT
 
 HOSTILE = {  # one case per policy a run can take, small enough for every backend
     "drop": Case(16, 4, 6, hostile_ids="minus_one", hostile_count=3, seed=1),

@@ -34,7 +34,7 @@ title = "a[BLOCK] read, value discarded"
 status = "benign"
 backends = ["{PLANTED}"]
 check = "lds-out-of-bounds"
-file = "kernels/backends/planted_findings.py"
+file = "tests/backends/planted_findings.py"
 why = "the value is discarded"
 fix = "clamp the index"
 [[finding.where]]
@@ -154,7 +154,7 @@ def test_a_refused_input_is_known_and_the_sort_still_judged_through_the_retry(kn
 
 
 def test_outputs_are_compared_even_when_only_known_findings_show(known_list, monkeypatch):
-    from kernels.backends import planted_findings
+    from tests.backends import planted_findings
 
     def wrong_sort(inputs, buffers, target):
         buffers.sorted_expert_ids[0] = 77

@@ -106,6 +106,10 @@ def write_report(campaign_dir) -> Path:
                  f"seed {cfg['seed']}, {cfg['workers']} worker(s)"
                  + (f" of the cluster at {cfg['scheduler']}" if cfg.get("scheduler") else "")
                  + f", T <= {cfg['max_tokens']}.")
+    if data.get("stopped_early"):
+        lines.append("")
+        lines.append(f"**Stopped early**: {data['stopped_early']} (last written {data.get('refreshed_at', '?')}); "
+                     "the counts are those of that moment.")
     lines.append("")
     lines += _table(["backend", "executed on"], sorted(data["executed_on"].items()))
     lines += ["", "## Failures by signature", ""]

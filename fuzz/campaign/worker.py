@@ -18,7 +18,7 @@ where it was raised (:mod:`fuzz.interrupts`).  Signatures already saved (by this
 worker, another worker, or an earlier campaign — read from the fixture
 directory) count as duplicates and do not stop the search.
 
-Hostile ids (``hostile_ids``: ``off`` / ``on`` / ``only``, see
+Hostile-id cases (``hostile_cases``: ``off`` / ``on`` / ``only``, see
 ``fuzz.strategies.cases``) are drawn only for backends that declare the
 ``drop`` or ``unchecked`` policy; each case runs under the policy its ids
 need (``fuzz.judge``), with ``case_seconds`` as the time limit of a launch
@@ -80,17 +80,17 @@ class CampaignConfig:
     unit_size: Optional[int] = None
     max_examples_per_chunk: int = CHUNK
     known_findings: Optional[str] = None   # known-findings file (default: the committed list)
-    hostile_ids: str = "off"               # off | on | only (fuzz.strategies.HOSTILE_MODES)
+    hostile_cases: str = "off"             # off | on | only (fuzz.strategies.HOSTILE_MODES)
     case_seconds: Optional[float] = None   # time limit of one launch (None: none)
 
 
 def hostile_mode(config: CampaignConfig, backend: str) -> str:
-    """The hostile-ids mode the cases for ``backend`` are drawn with: the campaign's, for a
+    """The hostile-cases mode the cases for ``backend`` are drawn with: the campaign's, for a
     backend that declares ``drop`` or ``unchecked``; ``off`` for any other."""
     from kernels.registry import get
 
     takes = {"drop", "unchecked"} & set(get(backend).invalid_ids)
-    return config.hostile_ids if takes else "off"
+    return config.hostile_cases if takes else "off"
 
 
 class _NewFailure(Exception):
@@ -279,7 +279,7 @@ class CampaignWorker:
         def body(case: Case) -> None:
             check(case, pair)
 
-        # One database key per (backend, target) and hostile-ids mode, so that a saved
+        # One database key per (backend, target) and hostile-cases mode, so that a saved
         # example replays on the backend that failed it, drawn by the strategy that drew it.
         mode = hostile_mode(self.config, pair[0])
         body._hypothesis_internal_add_digest = (f"{pair[0]}@{pair[1]}" + ("" if mode == "off" else

@@ -2,10 +2,17 @@
 
 Generates mutants of the given kernel files, judges each with the suite's ci
 checks and with FlyDSL's own test-shape list (the baseline), and writes
-``mutation.json`` (keys mutants, killed, equivalent, compile_failed,
-survivors, plus the baseline's numbers) and ``mutation.md`` into ``--out``.
-Surviving mutants judged equivalent are listed, with the reason, in
-``fuzz/mutation/equivalent.json`` (FlyDSL's kernel: ``equivalent-upstream.json``).  With ``--scheduler ADDRESS`` each mutant is
+``mutation.json`` (keys mutants, killed, equivalent, hardware_only,
+compile_failed, survivors, kill_rate_percent, killed_of_all_percent, plus the
+baseline's numbers) and ``mutation.md`` into ``--out`` (default: ``reports/``;
+with ``--upstream``, ``out/mutation-upstream``, whose diffs hold FlyDSL's source;
+``--figures-as STEM`` writes ``reports/STEM.json`` / ``.md``, figures only).
+Surviving mutants judged equivalent are listed, with the reason and what it
+assumes, in ``fuzz/mutation/equivalent.json`` (FlyDSL's kernel:
+``equivalent-upstream.json``; :mod:`fuzz.mutation.equivalents`).
+``--recheck-equivalents`` judges only the listed mutants of the sources, writes
+``equivalents-recheck.json`` into ``--out`` and exits 1 naming every one the
+checks now kill (or the tool no longer generates).  With ``--scheduler ADDRESS`` each mutant is
 a task on a Dask cluster (:mod:`fuzz.cluster.mutants`); the outputs are those
 of a local run.  Exit status 0: no survivor; 1: survivors; 2: usage error (a
 cluster that cannot start the run included); 3: the cluster went away before
@@ -22,9 +29,12 @@ from pathlib import Path
 
 from fuzz.cluster.options import add_scheduler_argument, open_cluster
 from fuzz.errors import UsageError
+from fuzz.mutation import equivalents
 from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCE, paths_of
 
 EXIT_UNJUDGED = 4
+#: Where the reports go by default, and where ``--figures-as`` writes.
+REPORTS = Path(__file__).resolve().parents[2] / "reports"
 NAME = "mutate"
 HELP = "mutation testing: how many planted kernel bugs the suite kills"
 
@@ -44,6 +54,10 @@ def add_arguments(p) -> None:
     add_scheduler_argument(p, "judge each mutant as a task on the Dask cluster of this scheduler")
     p.add_argument("--timeout", type=float, default=600,
                    help="seconds per mutant and check set; a mutant alive then counts as survived (default 600)")
+    p.add_argument("--hang-grace", type=float, default=None, metavar="SECONDS",
+                   help="seconds past --timeout before a mutant's check counts as a hang (default "
+                        "300); survivors compile for the limits stage in it: raise it on a loaded machine "
+                        "(local runs only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", default=None,
                    help="backend that runs the mutants (default: flydsl-own; with --upstream, "
@@ -55,11 +69,14 @@ def add_arguments(p) -> None:
                    help="screen out the cases the unmutated kernel fails (always on with --upstream)")
     p.add_argument("--no-baseline", action="store_true", help="skip the FlyDSL test-shape baseline")
     p.add_argument("--list", action="store_true", help="only list the mutants and their diffs")
-    p.add_argument("--out", default=None, help="directory for mutation.json and mutation.md (default: the repo "
-                                                "root; with --upstream, out/mutation-upstream)")
+    p.add_argument("--recheck-equivalents", action="store_true",
+                   help="judge only the mutants listed as equivalent (equivalent.json; with --upstream, "
+                        "equivalent-upstream.json) against today's checks; exit 1 naming any they kill")
+    p.add_argument("--out", default=None, help="directory for mutation.json and mutation.md (default: reports/; "
+                                                "with --upstream, out/mutation-upstream)")
     p.add_argument("--figures-as", default=None, metavar="STEM",
-                   help="also write STEM.json / STEM.md holding figures only (no source text or diffs): what "
-                        "may be committed for a kernel of another project, e.g. mutation-upstream")
+                   help="also write reports/STEM.json / STEM.md holding figures only (no source text or diffs): "
+                        "what may be committed for a kernel of another project, e.g. mutation-upstream")
 
 
 def main(args) -> int:
@@ -76,10 +93,12 @@ def main(args) -> int:
     else:
         sources = args.source or list(OWN_SOURCES)
     backend = args.backend or ("flydsl-upstream-sanitized" if args.upstream else "flydsl-own")
-    out = Path(args.out or (root / "out" / "mutation-upstream" if args.upstream else "."))
+    out = Path(args.out or (root / "out" / "mutation-upstream" if args.upstream else REPORTS))
     for s in sources:
         if not runner.source_file(s).is_file():
             raise UsageError(f"--source {s!r}: no such file ({runner.source_file(s)})")
+    if args.hang_grace is not None and (args.scheduler or args.hang_grace <= 0):
+        raise UsageError(f"--hang-grace {args.hang_grace}: must be > 0, and applies to local runs only")
     bad = set(args.operator) - set(OPERATORS)
     if bad:
         raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(OPERATORS)}")
@@ -101,8 +120,9 @@ def _judge_all(args, chosen, backend, exclude, session, on_done):
     from fuzz.mutation import runner
 
     if session is None:
+        grace = runner.HANG_GRACE_S if args.hang_grace is None else args.hang_grace
         return runner.run_all(chosen, args.jobs, args.timeout, args.seed, backend, not args.no_baseline,
-                              on_done, paths_of, exclude), None
+                              on_done, paths_of, exclude, grace), None
     from fuzz.cluster import mutants as cluster_mutants
     from fuzz.cluster.session import ClusterLost
 
@@ -133,6 +153,13 @@ def _mutate(args, sources, backend, out, session) -> int:
                                                args.const_per_file, args.seed, lines=lines))
     if lines is not None:
         print(f"{unreached} of {len(every)} mutants lie on lines the checks never run (left out)", flush=True)
+    stale = []
+    if args.recheck_equivalents:
+        args.no_baseline = True         # the verdict under re-check is the suite's, not the baseline's
+        listed = equivalents.load(equivalents.UPSTREAM_FILE if args.upstream else equivalents.OWN_FILE)
+        generated = runner.select(sources, OWN_SOURCES)     # every mutant: no operator, sample or const limit
+        stale = sorted(set(listed) - {m.id for m in generated})
+        chosen = [m for m in generated if m.id in listed]
     if args.only:
         unknown = set(args.only) - {m.id for m in chosen}
         if unknown:
@@ -154,7 +181,9 @@ def _mutate(args, sources, backend, out, session) -> int:
               f"({j.suite.get('check') or '-'}) baseline={base:<14} {j.seconds:6.1f}s", flush=True)
 
     results, lost = _judge_all(args, chosen, backend, exclude, session, on_done)
-    equivalent = runner.load_equivalent()
+    equivalent = equivalents.load()
+    if args.recheck_equivalents:
+        return _report_recheck(results, stale, equivalent, out, lost)
     summary = runner.summarize(results, equivalent)
     config = {"sources": {src: runner.source_digest(originals[src]) for src in sources},
               "operators": args.operator or "all", "sample": args.sample,
@@ -171,15 +200,17 @@ def _mutate(args, sources, backend, out, session) -> int:
     (out / "mutation-details.json").write_text(json.dumps([r.to_dict(originals[r.mutant.path]) for r in results],
                                                           indent=1) + "\n")
     if args.figures_as:
-        stem = runner.ROOT / args.figures_as
+        REPORTS.mkdir(exist_ok=True)
+        stem = REPORTS / args.figures_as
         stem.with_suffix(".json").write_text(json.dumps(dict(runner.figures(results, summary), config=config),
                                                         indent=1) + "\n")
         stem.with_suffix(".md").write_text(runner.markdown(results, summary, equivalent, originals, config, title,
                                                            with_source=False))
         print(f"figures: {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
     b = summary.get("baseline")
-    print(f"suite kill rate {summary['kill_rate_percent']}% ({summary['killed']} killed, "
-          f"{summary['equivalent']} equivalent, {summary['compile_failed']} compile-failed, "
+    print(f"suite kill rate {summary['kill_rate_percent']}% of non-equivalent, {summary['killed_of_all_percent']}% "
+          f"of all ({summary['killed']} killed, {summary['equivalent']} equivalent of which "
+          f"{summary['hardware_only']} only hardware could tell, {summary['compile_failed']} compile-failed, "
           f"{len(summary['survivors'])} survivors of {summary['mutants']})"
           + (f"; baseline kill rate {b['kill_rate_percent']}%" if b else ""))
     if lost:
@@ -195,3 +226,45 @@ def _mutate(args, sources, backend, out, session) -> int:
               f"see 'detail' in {out / 'mutation-details.json'}): {' '.join(summary['unjudged'])}", file=sys.stderr)
         return EXIT_UNJUDGED
     return 1 if summary["survivors"] else 0
+
+
+def _report_recheck(results, stale, equivalent, out, lost) -> int:
+    """Write ``equivalents-recheck.json`` (one row per listed mutant: its verdict today) and
+    say which listed mutants no longer hold: killed now, no longer generated, not judged."""
+    rows = [{"id": r.mutant.id, "function": r.mutant.function, "line": r.mutant.line,
+             "suite": r.suite.get("status"), "killed_by": r.suite.get("check"), "case": r.suite.get("case"),
+             "budget_exhausted": bool(r.suite.get("budget_exhausted")),
+             "hardware_only": equivalent[r.mutant.id].hardware_only, "seconds": round(r.seconds, 1)}
+            for r in results]
+    killed = [r for r in rows if r["suite"] == "killed"]
+    unjudged = [r["id"] for r in rows if r["suite"] not in ("killed", "survived")]
+    partial = [r["id"] for r in rows if r["suite"] == "survived" and r["budget_exhausted"]]
+    (out / "equivalents-recheck.json").write_text(json.dumps(
+        {"listed": len(rows) + len(stale), "rechecked": len(rows), "still_survive": len(rows) - len(killed)
+         - len(unjudged), "killed_now": [r["id"] for r in killed], "no_longer_generated": stale,
+         "not_judged": unjudged, "budget_exhausted": partial, "stopped_early": lost, "mutants": rows},
+        indent=1) + "\n")
+    print(f"equivalents re-checked: {len(rows)} judged, {len(rows) - len(killed) - len(unjudged)} still survive "
+          f"({out / 'equivalents-recheck.json'})")
+    for r in partial:
+        print(f"fuzz mutate: equivalent {r} survived only because the --timeout ran out: raise it to re-check "
+              "it fully", file=sys.stderr)
+    for r in killed:
+        hint = (" -- by the hang guard, which a loaded machine also trips: confirm on an idle one"
+                if r["killed_by"] == "hang" else "")
+        print(f"fuzz mutate: listed as equivalent but killed now: {r['id']} (check {r['killed_by']}, case "
+              f"{r['case']}){hint}: remove it from the list or answer it", file=sys.stderr)
+    for m in stale:
+        print(f"fuzz mutate: listed as equivalent but no longer generated: {m}", file=sys.stderr)
+    for m in unjudged:
+        print(f"fuzz mutate: listed as equivalent but not judged (compile failed or the checks did not run): {m}",
+              file=sys.stderr)
+    if lost:
+        return _exit_cluster_lost()
+    return 1 if killed or stale or unjudged else 0
+
+
+def _exit_cluster_lost() -> int:
+    from fuzz.cluster.session import EXIT_CLUSTER_LOST
+
+    return EXIT_CLUSTER_LOST

@@ -3,14 +3,15 @@
 Failures are shrunk and saved as fixtures (deduplicated by signature) in
 ``--fixtures``; the Hypothesis database in ``--db`` (plus Redis with
 ``--redis``) lets a later run resume where this one stopped.  The run ends
-with a summary including ``N cases/s`` and writes ``campaign.json`` into
-``--out``.  With ``--scheduler ADDRESS`` the chunks run as tasks on a Dask
+with a summary including ``N cases/s``; ``campaign.json`` in ``--out`` is
+written at the start and kept current as the run goes (:mod:`fuzz.campaign.record`),
+so a run killed outright leaves its counts up to the last refresh.  With ``--scheduler ADDRESS`` the chunks run as tasks on a Dask
 cluster (:mod:`fuzz.cluster.campaign`); fixtures and examples still land
 here.  Exit status 0: no new failure; 1: at least one; 2: usage error (a
 cluster that cannot start the run included); 3: the cluster went away before
 the budget was spent (what was found is saved and listed).
 
-``--hostile-ids on`` draws about one case in ten with invalid expert ids
+``--hostile-cases on`` draws about one case in ten with invalid expert ids
 (``only``: every case) for the backends that declare the ``drop`` or
 ``unchecked`` policy; the default ``off`` draws none, so hostile input
 reaches a kernel only when asked for.  ``--case-timeout`` bounds each
@@ -62,7 +63,7 @@ def add_arguments(p) -> None:
     p.add_argument("--fixtures", default=None, help="where failures are saved (default regressions/fixtures)")
     p.add_argument("--known-findings", default=None, metavar="TOML",
                    help="known-findings list to judge against (default regressions/known_findings.toml)")
-    p.add_argument("--hostile-ids", choices=("off", "on", "only"), default="off",
+    p.add_argument("--hostile-cases", choices=("off", "on", "only"), default="off",
                    help="invalid expert ids for backends that declare drop or unchecked: off (default), "
                         "on (about 1 case in 10) or only (every case)")
     p.add_argument("--case-timeout", type=float, default=DEFAULT_CASE_TIMEOUT, metavar="SECONDS",
@@ -126,7 +127,7 @@ def _config(args):
     if args.case_timeout < 0:
         raise UsageError(f"--case-timeout {args.case_timeout}: must be >= 0")
     pairs = _pairs(args)
-    _check_hostile(args.hostile_ids, pairs)
+    _check_hostile(args.hostile_cases, pairs)
     seconds = None if args.cases is not None else parse_duration(args.budget)
     known = _known_findings_path(args.known_findings)
     chunk = {"ci": 10, "dev": CHUNK, "overnight": 100, None: CHUNK}[args.profile]
@@ -135,20 +136,20 @@ def _config(args):
         deadline=None if seconds is None else time.time() + seconds,
         max_cases=args.cases, max_tokens=args.max_tokens,
         db_dir=args.db, fixtures_dir=str(args.fixtures or FIXTURE_DIR), redis_url=args.redis,
-        max_examples_per_chunk=chunk, known_findings=known, hostile_ids=args.hostile_ids,
+        max_examples_per_chunk=chunk, known_findings=known, hostile_cases=args.hostile_cases,
         case_seconds=args.case_timeout or None, **_shape_filter(args.shape),
     )
 
 
 def _check_hostile(mode: str, pairs) -> None:
-    """``--hostile-ids only`` needs every backend to take invalid ids."""
+    """``--hostile-cases only`` needs every backend to take invalid ids."""
     from kernels.registry import get
 
     if mode != "only":
         return
     refuse = sorted({b for b, _ in pairs if not {"drop", "unchecked"} & set(get(b).invalid_ids)})
     if refuse:
-        raise UsageError(f"--hostile-ids only: backend(s) {refuse} declare only invalid_ids='reject'; "
+        raise UsageError(f"--hostile-cases only: backend(s) {refuse} declare only invalid_ids='reject'; "
                          f"no hostile case can run there")
 
 
@@ -233,6 +234,7 @@ def _search(config, args, session, on_event) -> None:
 
 def _campaign(args, config, session) -> int:
     from fuzz.campaign.progress import make_progress
+    from fuzz.campaign.record import RunningRecord
     from fuzz.campaign.stats import CampaignStats
     from fuzz.campaign.summary import print_summary
     from fuzz.cluster.session import EXIT_CLUSTER_LOST, ClusterLost
@@ -247,10 +249,25 @@ def _campaign(args, config, session) -> int:
     previous_failures = set(stats.failures)
     budget = args.budget if args.cases is None else f"{args.cases} cases/worker"
     lost = None
+    backends = all_backends()
+    executed = {f"{b}@{t}" if t else b: backends[b].executes_on(t) for b, t in config.pairs}
+
+    def build():
+        return {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
+                           "workers": stats.workers, "scheduler": args.scheduler, "max_tokens": config.max_tokens,
+                           "shape": args.shape, "db": config.db_dir, "redis": config.redis_url,
+                           "known_findings": config.known_findings, "hostile_cases": config.hostile_cases,
+                           "case_timeout": config.case_seconds},
+                "executed_on": executed, "stats": stats.to_dict(),
+                "new_failures": sorted(set(stats.failures) - previous_failures)}
+
+    running = RunningRecord(record, build)
+    running.start()
     with make_progress(stats, budget, plain=args.plain) as progress:
         def on_event(event):
             stats.consume(event)
             progress.event(event)
+            running.event(event)
         try:
             with interrupts.latched(signal.SIGINT, signal.SIGTERM):
                 _search(config, args, session, on_event)
@@ -260,22 +277,9 @@ def _campaign(args, config, session) -> int:
             lost = str(exc)
             progress.event({"type": "warning", "message": f"the cluster could not finish the run ({exc}); "
                                                           "every failure found so far is saved"})
-    new = sorted(set(stats.failures) - previous_failures)
-    backends = all_backends()
-    executed = {f"{b}@{t}" if t else b: backends[b].executes_on(t) for b, t in config.pairs}
-    data = {"config": {"pairs": config.pairs, "seed": config.seed, "budget": budget,
-                       "workers": stats.workers, "scheduler": args.scheduler, "max_tokens": config.max_tokens,
-                       "shape": args.shape, "db": config.db_dir, "redis": config.redis_url,
-                       "known_findings": config.known_findings, "hostile_ids": config.hostile_ids,
-                       "case_timeout": config.case_seconds},
-            "executed_on": executed, "stats": stats.to_dict(), "new_failures": new}
-    if lost:
-        data["stopped_early"] = lost
-    tmp = record.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    tmp.replace(record)
+    data = running.finish(lost)
     print_summary(data, record)
     if lost:
         print(f"fuzz run: stopped early, the cluster could not finish the run: {lost}", file=sys.stderr)
         return EXIT_CLUSTER_LOST
-    return 1 if new else 0
+    return 1 if data["new_failures"] else 0

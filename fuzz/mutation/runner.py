@@ -28,13 +28,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Optional
 
+from .baseline import baseline_cases
 from .operators import Mutant, mutants
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("oracle", "cases", "kernels", "fuzz", "regressions")
-EQUIVALENT_FILE = Path(__file__).with_name("equivalent.json")                    # the suite's own kernels
-EQUIVALENT_UPSTREAM_FILE = Path(__file__).with_name("equivalent-upstream.json")  # FlyDSL's moe_sorting kernel
-HANG_GRACE_S = 300  # beyond the check's own budget: the mutant's kernel hangs
+#: Seconds beyond the check's own budget after which the mutant counts as hanging.  The
+#: compile-limits stage of a survivor runs after the budget and inside this grace: on a
+#: loaded machine raise it (``fuzz mutate --hang-grace``), or survivors are killed as hangs.
+HANG_GRACE_S = 300
 
 
 @dataclasses.dataclass
@@ -49,16 +51,6 @@ class Judged:
                 "line": self.mutant.line, "before": self.mutant.before, "after": self.mutant.after,
                 "suite": self.suite, "baseline": self.baseline, "seconds": round(self.seconds, 1),
                 "diff": self.mutant.diff(original)}
-
-
-def load_equivalent(*files: Path) -> dict:
-    """Mutant id -> why it is equivalent (reviewed by a person), from ``files``; by default
-    both lists, the suite's kernels' and FlyDSL's kernel's."""
-    listed = {}
-    for f in files or (EQUIVALENT_FILE, EQUIVALENT_UPSTREAM_FILE):
-        if f.exists():
-            listed.update(json.loads(f.read_text()))
-    return listed
 
 
 def source_digest(text: str) -> str:
@@ -140,7 +132,8 @@ def workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") ->
 
 
 def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=(),
-           exclude: Optional[Path] = None, collect: bool = False, lines_of: Optional[str] = None) -> dict:
+           exclude: Optional[Path] = None, collect: bool = False, lines_of: Optional[str] = None,
+           hang_grace: float = HANG_GRACE_S) -> dict:
     # the interpreter's capture cache is private to the workspace too: its entries name the
     # workspace's files, so no other mutant could use them (and none may see another's)
     env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
@@ -160,10 +153,10 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
     try:
         # The check stops itself after ``timeout`` s; the hard limit is for kernels that hang.
         proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True,
-                              timeout=timeout + HANG_GRACE_S)
+                              timeout=timeout + hang_grace)
     except subprocess.TimeoutExpired:
         return {"status": "killed", "check": "hang",
-                "detail": f"no verdict within {timeout + HANG_GRACE_S:.0f} s: the kernel does not terminate"}
+                "detail": f"no verdict within {timeout + hang_grace:.0f} s: the kernel does not terminate"}
     lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout)[-600:]
@@ -205,12 +198,13 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
 
 
 def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, baseline: bool,
-          paths=(), exclude: Optional[Path] = None) -> Judged:
+          paths=(), exclude: Optional[Path] = None, hang_grace: float = HANG_GRACE_S) -> Judged:
     start = time.time()
     where = workspace(mutant, base)
     try:
-        suite = _check(where, "suite", timeout, seed, backend, paths, exclude)
-        base_result = _check(where, "baseline", timeout, seed, backend, (), exclude) if baseline else None
+        suite = _check(where, "suite", timeout, seed, backend, paths, exclude, hang_grace=hang_grace)
+        base_result = (_check(where, "baseline", timeout, seed, backend, (), exclude, hang_grace=hang_grace)
+                       if baseline else None)
     finally:
         shutil.rmtree(where, ignore_errors=True)
     return Judged(mutant, suite, base_result, time.time() - start)
@@ -218,13 +212,13 @@ def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, b
 
 def run_all(chosen: list[Mutant], jobs: int, timeout: float, seed: int, backend: str,
             baseline: bool, on_done: Callable[[Judged], None], paths_of=lambda path: (),
-            exclude: Optional[Path] = None) -> list[Judged]:
+            exclude: Optional[Path] = None, hang_grace: float = HANG_GRACE_S) -> list[Judged]:
     base = Path(tempfile.mkdtemp(prefix="moesort-mutants-"))
     results = []
     try:
         with ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline, paths_of(m.path), exclude)
-                       for m in chosen]
+            futures = [pool.submit(judge, m, base, timeout, seed, backend, baseline, paths_of(m.path), exclude,
+                                   hang_grace) for m in chosen]
             for f in futures:
                 judged = f.result()
                 results.append(judged)
@@ -265,7 +259,11 @@ def _rate(killed: int, total: int) -> float:
 
 
 def summarize(results: list[Judged], equivalent: dict) -> dict:
-    """The numbers of ``mutation.json``."""
+    """The numbers of ``mutation.json``: ``kill_rate_percent`` is killed of the mutants not
+    listed as equivalent, ``killed_of_all_percent`` killed of every judged mutant, and
+    ``hardware_only`` how many of the equivalent ones differ only on hardware
+    (``equivalent``: id -> :class:`fuzz.mutation.equivalents.Equivalent`).  Compile-failed
+    and unjudged mutants are in neither rate."""
     def tally(key):
         compile_failed = [r for r in results if r.suite["status"] == "compile_failed"]
         judged = [(r, getattr(r, key) or {}) for r in results if r.suite["status"] != "compile_failed"]
@@ -276,8 +274,10 @@ def summarize(results: list[Judged], equivalent: dict) -> dict:
         survivors = [r for r, v in live if v.get("status") == "survived" and r.mutant.id not in equivalent]
         scored = len(live) - len(equiv)
         return {"mutants": len(results), "killed": len(killed), "equivalent": len(equiv),
+                "hardware_only": sum(equivalent[r.mutant.id].hardware_only for r in equiv),
                 "compile_failed": len(compile_failed), "survivors": [r.mutant.id for r in survivors],
-                "unjudged": [r.mutant.id for r in unjudged], "kill_rate_percent": _rate(len(killed), scored)}
+                "unjudged": [r.mutant.id for r in unjudged], "kill_rate_percent": _rate(len(killed), scored),
+                "killed_of_all_percent": _rate(len(killed), len(live))}
     summary = tally("suite")
     if any(r.baseline is not None for r in results):
         summary["baseline"] = tally("baseline")
@@ -291,14 +291,19 @@ def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: 
     lines.append(f"Configuration: {json.dumps(config)}")
     lines.append("")
     b = summary.get("baseline")
-    lines.append("| check set | mutants | killed | equivalent | compile failed | survivors | kill rate |")
-    lines.append("|---|---|---|---|---|---|---|")
-    lines.append(f"| the suite (ci profile: fixtures, boundary cases, Hypothesis; sanitizer, shuffled schedule) "
-                 f"| {summary['mutants']} | {summary['killed']} | {summary['equivalent']} | "
-                 f"{summary['compile_failed']} | {len(summary['survivors'])} | **{summary['kill_rate_percent']}%** |")
+    lines.append("| check set | mutants | killed | equivalent (of which only hardware could tell) | compile failed "
+                 "| survivors | killed of all | killed of non-equivalent |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    rows = [("the suite (ci profile: fixtures, boundary cases, Hypothesis; sanitizer, shuffled schedule)", summary)]
     if b:
-        lines.append(f"| FlyDSL's test-file shape list ({31} cases, per-block) | {b['mutants']} | {b['killed']} | "
-                     f"{b['equivalent']} | {b['compile_failed']} | {len(b['survivors'])} | **{b['kill_rate_percent']}%** |")
+        rows.append((f"FlyDSL's test-file shape list ({len(baseline_cases())} cases, per-block)", b))
+    for name, t in rows:
+        lines.append(f"| {name} | {t['mutants']} | {t['killed']} | {t['equivalent']} ({t['hardware_only']}) | "
+                     f"{t['compile_failed']} | {len(t['survivors'])} | {t['killed_of_all_percent']}% | "
+                     f"**{t['kill_rate_percent']}%** |")
+    lines += ["", "Killed of all: of every judged mutant (compile-failed ones apart). Killed of non-equivalent: "
+                  "the equivalent ones left out as well. Only hardware could tell: equivalent mutants that do "
+                  "differ on a GPU, in what the interpreter does not model (see `fuzz/mutation/equivalents.py`)."]
     if summary["unjudged"]:
         lines += ["", f"**Not judged** (the checks could not run; neither killed nor survived): "
                       f"{', '.join(summary['unjudged'])}"]
@@ -318,8 +323,13 @@ def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: 
     if not surv:
         lines.append("None.")
     for r in surv:
-        why = equivalent.get(r.mutant.id)
-        lines.append(f"### {r.mutant.id} ({'equivalent: ' + why if why else 'NOT KILLED'})")
+        entry = equivalent.get(r.mutant.id)
+        verdict = "NOT KILLED" if entry is None else ("equivalent here, only hardware could tell: " if
+                                                      entry.hardware_only else "equivalent: ") + entry.reason
+        lines.append(f"### {r.mutant.id} ({verdict})")
+        if entry is not None:
+            lines.append("Assumes: " + "; ".join(f"{k}: {v}" for k, v in entry.assumes.items()))
+            lines.append("")
         if with_source:
             lines += ["```diff", r.mutant.diff(originals[r.mutant.path]).rstrip(), "```", ""]
         else:

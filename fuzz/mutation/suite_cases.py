@@ -60,8 +60,11 @@ def _seed(num_experts: int, topk: int, unit_size: int, tokens: int) -> int:
 
 
 def hostile_cases() -> list[Case]:
-    """Invalid ids (out of range, -1 in EP mode, repeated) at the first and last T of
-    every path of E=257/topk=9 on either target."""
+    """Invalid ids (out of range, -1 in EP mode, E .. E + 3, repeated) at the first and last T
+    of every path of E=257/topk=9 on either target.  The ``past_end`` ones (the last row among
+    them, where a kernel that counts an id of E spills into the next row or past its table)
+    need only ``drop``, so the outputs are judged against the golden model, not memory
+    safety alone as for the ``mixed`` ones, which may repeat an expert."""
     bounds = sorted(set(path_boundaries(257, 9, 32)))
     tokens = sorted({1} | {t for b in bounds for t in (b - 1, b)})
     out = []
@@ -69,5 +72,6 @@ def hostile_cases() -> list[Case]:
         out.append(Case(257, 9, T, seed=30_000 + i, hostile_ids="mixed", hostile_count=7))
         out.append(Case(257, 9, T, mask_mode="ratio", seed=31_000 + i, hostile_ids="minus_one", hostile_count=9,
                         hostile_rows="last"))
+        out.append(Case(257, 9, T, seed=33_000 + i, hostile_ids="past_end", hostile_count=9, hostile_rows="last"))
     out.append(Case(257, 9, bounds[-1], seed=32_000, hostile_ids="repeat", hostile_count=5))
     return out

@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 from pathlib import Path
 
+from ..flydsl_support import flydsl_problem
 from ..harness import poisoned_workspace
 from ..registry import Backend
 from ..targets import TARGET_NAMES as TARGETS
@@ -35,9 +36,11 @@ def _emulator():
 
 def _probe():
     if importlib.util.find_spec("flydsl") is None:
-        return "the flydsl package is not installed (pip install flydsl==0.5.0)"
+        return flydsl_problem()
     if _native():
         return None
+    if flydsl_problem() is not None:
+        return flydsl_problem()
     if _emulator() is None:
         return "no ROCm GPU here and the CPU interpreter kernels.emu.emulate is not available yet"
     return None

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import torch
 
+from ..flydsl_support import flydsl_problem
 from ..harness import poisoned_workspace
 from ..registry import Backend
 from ..targets import TARGET_NAMES as TARGETS
@@ -71,8 +72,10 @@ def probe():
     if not (Path(root) / "kernels" / "moe" / "moe_sorting_kernel.py").is_file():
         return f"FLYDSL_ROOT={root!r} has no kernels/moe/moe_sorting_kernel.py"
     if importlib.util.find_spec("flydsl") is None:
-        return "the flydsl package is not installed"
+        return flydsl_problem()
     if not _native():
+        if flydsl_problem() is not None:
+            return flydsl_problem()
         try:
             from .. import emu  # noqa: F401  (the interpreter is optional: imported on use)
         except ImportError as exc:
@@ -80,7 +83,7 @@ def probe():
     try:
         importlib.import_module(MODULE)
     except Exception as exc:  # noqa: BLE001 - any import failure makes it unavailable
-        return f"{MODULE} from FLYDSL_ROOT does not import: {type(exc).__name__}: {exc}"
+        return f"FLYDSL_ROOT={root!r}: {MODULE} does not import: {type(exc).__name__}: {exc}"
     return None
 
 

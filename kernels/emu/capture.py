@@ -175,7 +175,7 @@ def _emu_compile_or_execute(self, args, kwargs, *, execute, return_compiled=Fals
     args_tuple = tuple(bound.arguments.values())
     program, host_name = _get_program(self, sig, bound, bound_self, sess)
     if return_compiled:
-        return EmuCompiledFunction(self, sig, program, host_name, sess)
+        return EmuCompiledFunction(self, sig, program, host_name)
     if not execute:
         return None
     _execute(program, host_name, sig, args_tuple, sess)
@@ -435,12 +435,11 @@ def _run(program, host_name, values, names, args_tuple, options) -> None:
 class EmuCompiledFunction:
     """What ``flyc.compile(...)`` returns under emulation: call it with the launcher's positional args."""
 
-    def __init__(self, jf, sig, program, host_name, sess):
+    def __init__(self, jf, sig, program, host_name):
         self._jf = jf
         self._sig = sig
         self._program = program
         self._host = host_name
-        self._sess = sess
 
     def __call__(self, *args):
         bound = self._sig.bind(*args)

@@ -223,7 +223,10 @@ def frames_of(loc: str) -> tuple:
 
 def finding_from_error(exc: errors.SanitizerError, kernel: str = "") -> Finding:
     """The :class:`Finding` a raised sanitizer error stands for (mode "raise")."""
-    check = getattr(exc, "check", None) or _CHECK_OF_ERROR.get(type(exc).__name__, type(exc).__name__)
+    check = getattr(exc, "check", None) or _CHECK_OF_ERROR.get(type(exc))
+    if check not in CHECKS:
+        raise ValueError(f"{type(exc).__name__} carries no check of CHECKS (check={check!r}) and its class stands "
+                         f"for several; the sanitizer's reporter sets exc.check on every error it raises")
     return Finding(check=check, error=type(exc).__name__, kernel=kernel or getattr(exc, "kernel", ""),
                    op=exc.op, loc=exc.loc, frames=frames_of(exc.loc), message=str(exc))
 
@@ -246,11 +249,9 @@ def finding_from_exception(exc: BaseException, roots) -> Optional[Finding]:
                    message=f"{type(exc).__name__}: {exc}")
 
 
-_CHECK_OF_ERROR = {
-    "OutOfBoundsError": "out-of-bounds", "UninitializedReadError": "uninitialized-read",
-    "RaceError": "race", "DivergentBarrierError": "divergent-barrier",
-    "UndefinedBehaviorError": "division-by-zero", "ScheduleDependenceError": "schedule-dependence",
-}
+#: The check an error class stands for when it stands for one check of :data:`CHECKS` only
+#: (an error without ``.check``, raised outside the reporter).
+_CHECK_OF_ERROR = {cls: slug for slug, cls in CHECKS.items() if list(CHECKS.values()).count(cls) == 1}
 
 
 # ---------------------------------------------------------------- the log

@@ -205,6 +205,17 @@ def minsi(a, b):
     return np.minimum(a, b)
 
 
+def maximumf(a, b):
+    """IEEE 754-2019 ``maximum``: NaN if either is NaN, and -0.0 orders below +0.0
+    (``np.maximum`` returns either zero when they compare equal)."""
+    return np.where(a == b, np.where(np.signbit(a), b, a), np.maximum(a, b))
+
+
+def minimumf(a, b):
+    """IEEE 754-2019 ``minimum``: NaN if either is NaN, and -0.0 orders below +0.0."""
+    return np.where(a == b, np.where(np.signbit(a), a, b), np.minimum(a, b))
+
+
 def maxui(a, b):
     return np.where(as_u(a) >= as_u(b), a, b)
 

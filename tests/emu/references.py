@@ -2,12 +2,17 @@
 
 Integers are Python ints (unbounded), reduced to a width with :func:`wrap` /
 :func:`u`; floats are computed in float64 or exactly and rounded once.
+Random inputs come from a seed of the running test's id (:func:`test_rng`), so
+a test sees the same inputs whatever ran before it and whichever xdist worker
+runs it.
 """
+import os
+import zlib
+
 import numpy as np
 
 from tests.emu.mlir_harness import run_lanes
 
-RNG = np.random.default_rng(1234)
 W = {"i8": 8, "i16": 16, "i32": 32, "i64": 64}
 DT = {"i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64}
 
@@ -21,11 +26,23 @@ def u(x, w):
     return x & ((1 << w) - 1)
 
 
-def edge_values(t, n=64):
+def test_rng(*salt) -> np.random.Generator:
+    """A generator seeded by the running test's id and ``salt``: the same inputs for that
+    test in any order, on any worker."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    return np.random.default_rng(zlib.crc32("|".join(map(str, (test, *salt))).encode()))
+
+
+test_rng.__test__ = False      # a helper, not a test
+
+
+def edge_values(t, n=64, draw=0):
+    """``n`` values of int type ``t``: the edges, then random ones (``draw``: another set)."""
     w = W[t]
     lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
     edges = [0, 1, -1, 2, -2, 3, 7, -7, lo, hi, lo + 1, hi - 1]
-    vals = edges + [int(v) for v in RNG.integers(lo, hi, size=n - len(edges), endpoint=True)]
+    rng = test_rng(t, n, draw)
+    vals = edges + [int(v) for v in rng.integers(lo, hi, size=n - len(edges), endpoint=True)]
     return np.array(vals[:n], dtype=DT[t])
 
 

@@ -120,3 +120,17 @@ def test_unknown_findings_mode_is_refused():
     with pytest.raises(ValueError, match="findings='log'"):
         with emu.emulate("gfx950", findings="log"):
             pass
+
+
+def test_a_raised_error_maps_to_a_check_of_checks_or_is_refused():
+    from kernels.emu import errors
+    from kernels.emu.findings import CHECKS, finding_from_error
+
+    bare = errors.DivergentBarrierError("only lanes 0..31 reached the barrier", op="gpu.barrier", loc="k.py:3")
+    assert finding_from_error(bare).check == "divergent-barrier" in CHECKS
+    tagged = errors.RaceError("two waves wrote word 4", op="memref.store", loc="k.py:7")
+    tagged.check = "lds-race"
+    assert finding_from_error(tagged).check == "lds-race"
+    # an OutOfBoundsError stands for four checks: without .check it names none of them
+    with pytest.raises(ValueError, match="OutOfBoundsError carries no check"):
+        finding_from_error(errors.OutOfBoundsError("past the end", op="memref.load", loc="k.py:9"))

@@ -18,11 +18,11 @@ def test_campaigns_draw_no_hostile_ids_by_default(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     stats = record(tmp_path)["stats"]
     assert stats["policies"] == {"reject": stats["cases"]} and not stats["hostile"]
-    assert record(tmp_path)["config"]["hostile_ids"] == "off" and "hostile ids:" not in run.stdout
+    assert record(tmp_path)["config"]["hostile_cases"] == "off" and "hostile ids:" not in run.stdout
 
 
 def test_hostile_only_campaign_on_a_dropping_backend(tmp_path):
-    run = fuzz(*campaign_args(tmp_path, "--backend", "torch-cpu", "--cases", "25", "--hostile-ids", "only"))
+    run = fuzz(*campaign_args(tmp_path, "--backend", "torch-cpu", "--cases", "25", "--hostile-cases", "only"))
     assert run.returncode == 0, run.stdout + run.stderr
     stats = record(tmp_path)["stats"]
     assert sum(stats["hostile"].values()) == stats["cases"] >= 25
@@ -30,8 +30,8 @@ def test_hostile_only_campaign_on_a_dropping_backend(tmp_path):
     assert "hostile ids: " in run.stdout and "memory-safety failures: 0" in run.stdout
 
 
-def test_hostile_ids_on_draws_about_one_case_in_ten(tmp_path):
-    run = fuzz(*campaign_args(tmp_path, "--backend", "loop-model", "--cases", "200", "--hostile-ids", "on",
+def test_hostile_cases_on_draws_about_one_case_in_ten(tmp_path):
+    run = fuzz(*campaign_args(tmp_path, "--backend", "loop-model", "--cases", "200", "--hostile-cases", "on",
                               "--max-tokens", "64"))
     assert run.returncode == 0, run.stdout + run.stderr
     stats = record(tmp_path)["stats"]
@@ -39,14 +39,14 @@ def test_hostile_ids_on_draws_about_one_case_in_ten(tmp_path):
 
 
 def test_hostile_only_refuses_a_backend_that_declares_only_reject(tmp_path):
-    run = fuzz(*campaign_args(tmp_path, "--backend", "planted-sentinel-t", "--hostile-ids", "only"))
+    run = fuzz(*campaign_args(tmp_path, "--backend", "planted-sentinel-t", "--hostile-cases", "only"))
     assert run.returncode == 2 and "declare only invalid_ids='reject'" in run.stderr, run.stderr
 
 
 @pytest.mark.interpreter
 def test_planted_write_past_the_end_is_found_saved_with_its_policy_and_replayed(tmp_path):
     run = fuzz(*campaign_args(tmp_path, "--backend", "planted-minus-one", "--cases", "40", "--seed", "2",
-                              "--hostile-ids", "only", "--max-tokens", "128"), timeout=900)
+                              "--hostile-cases", "only", "--max-tokens", "128"), timeout=900)
     assert run.returncode == 1, run.stdout + run.stderr
     saved = failure_fixtures(tmp_path)
     assert saved, run.stdout

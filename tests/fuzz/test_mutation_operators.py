@@ -1,8 +1,10 @@
 """Mutation operators: each models its bug as one small edit, with stable ids."""
+import re
 import textwrap
 
 import pytest
 
+from fuzz.mutation.equivalents import Equivalent
 from fuzz.mutation.operators import mutants
 from fuzz.mutation.runner import Judged, summarize
 
@@ -80,6 +82,7 @@ def test_ids_survive_edits_elsewhere_in_the_file():
 class _M:
     def __init__(self, i):
         self.id, self.path = f"m{i}", "k.py"
+        self.operator, self.function, self.line = "cmp", "f", i
 
 
 def test_summary_counts_equivalent_and_compile_failures_apart():
@@ -90,11 +93,26 @@ def test_summary_counts_equivalent_and_compile_failures_apart():
         Judged(_M(3), {"status": "compile_failed"}, {"status": "compile_failed"}, 1),
         Judged(_M(4), {"status": "survived", "budget_exhausted": True}, {"status": "killed"}, 1),
     ]
-    s = summarize(results, {"m1": "same output"})
+    s = summarize(results, {"m1": Equivalent("same output", {"code": "x"})})
     assert (s["mutants"], s["killed"], s["equivalent"], s["compile_failed"]) == (5, 1, 1, 1)
     assert s["survivors"] == ["m2", "m4"]
-    assert s["kill_rate_percent"] == round(100 / 3, 1)
+    assert s["kill_rate_percent"] == round(100 / 3, 1)      # m0 of m0, m2, m4
+    assert s["killed_of_all_percent"] == 25.0               # m0 of m0, m1, m2, m4
+    assert s["hardware_only"] == 0
     assert s["baseline"]["killed"] == 1 and s["baseline"]["survivors"] == ["m0", "m2"]
+
+
+def test_hardware_only_equivalents_are_counted_apart_and_shown_in_the_report():
+    from fuzz.mutation.runner import markdown
+
+    results = [Judged(_M(i), {"status": "survived"}, None, 1) for i in range(3)]
+    listed = {"m0": Equivalent("descriptor field the interpreter ignores", {"hardware_only": "NUM_FORMAT"}),
+              "m1": Equivalent("same value either way", {"code": "select of equal arms"})}
+    s = summarize(results, listed)
+    assert (s["equivalent"], s["hardware_only"], s["survivors"]) == (2, 1, ["m2"])
+    report = markdown(results, s, listed, {"k.py": ""}, {}, with_source=False)
+    assert "| 3 | 0 | 2 (1) |" in report and "only hardware could tell: descriptor field" in report
+    assert "Assumes: hardware_only: NUM_FORMAT" in report
 
 
 def test_a_mutant_the_checks_could_not_run_counts_as_neither_killed_nor_survived():
@@ -190,15 +208,14 @@ def test_compile_limits_stage_builds_the_mutated_paths_kernels():
 
 
 def test_every_listed_equivalent_names_a_mutant_of_the_own_kernels_with_a_reason():
-    from fuzz.mutation import runner
+    from fuzz.mutation import equivalents, runner
     from fuzz.mutation.config import OWN_SOURCES
 
     ids = {m.id for m in runner.select(list(OWN_SOURCES), OWN_SOURCES)}
-    listed = runner.load_equivalent(runner.EQUIVALENT_FILE)
+    listed = equivalents.load(equivalents.OWN_FILE)     # raises on an entry without reason or assumptions
     assert listed, "fuzz/mutation/equivalent.json is empty"
     stale = sorted(set(listed) - ids)
     assert not stale, f"equivalent.json names mutants the tool no longer generates: {stale}"
-    assert all(len(why.split()) >= 8 for why in listed.values())
 
 
 def test_every_listed_upstream_equivalent_names_a_mutant_of_flydsls_kernel_with_a_reason():
@@ -209,29 +226,61 @@ def test_every_listed_upstream_equivalent_names_a_mutant_of_flydsls_kernel_with_
 
     if not os.environ.get("FLYDSL_ROOT"):
         pytest.skip("needs a FlyDSL checkout: FLYDSL_ROOT is not set")
+    from fuzz.mutation import equivalents
+
     ids = {m.id for m in runner.select([UPSTREAM_SOURCE], OWN_SOURCES)}
-    listed = runner.load_equivalent(runner.EQUIVALENT_UPSTREAM_FILE)
+    listed = equivalents.load(equivalents.UPSTREAM_FILE)
     stale = sorted(set(listed) - ids)
     assert not stale, f"equivalent-upstream.json names mutants the tool no longer generates: {stale}"
-    assert all(len(why.split()) >= 8 for why in listed.values())
+
+
+@pytest.mark.parametrize("entry, fault", [
+    ("same output", "an entry is"),
+    ({"reason": "too short", "assumes": {"code": "x"}}, "reason="),
+    ({"reason": "the two arms of the select are equal here", "assumes": {}}, "assumes={}"),
+    ({"reason": "the two arms of the select are equal here", "assumes": {"gut": "x"}}, "assumes has ['gut']"),
+    ({"reason": "the two arms of the select are equal here", "assumes": {"code": " "}}, "assumes ['code']"),
+])
+def test_an_equivalent_entry_without_a_checkable_reason_and_assumptions_is_refused(entry, fault):
+    from fuzz.mutation.equivalents import parse
+
+    with pytest.raises(ValueError, match=re.escape(fault)):
+        parse("cmp-x-123456", entry, "equivalent.json")
 
 
 @pytest.mark.nightly
 def test_committed_nightly_summary_is_of_the_current_kernels():
-    """``mutation.json`` at the root must be refreshed when a kernel file changes: the nightly
+    """``reports/mutation.json`` must be refreshed when a kernel file changes: the nightly
     job reports it (a kernel edit need not wait for the mutation run to pass the default tests)."""
     import json
 
+    from fuzz.commands.mutate import REPORTS
     from fuzz.mutation import runner
     from fuzz.mutation.config import OWN_SOURCES
 
-    summary = json.loads((runner.ROOT / "mutation.json").read_text())
+    summary = json.loads((REPORTS / "mutation.json").read_text())
     assert {"mutants", "killed", "equivalent", "compile_failed", "survivors"} <= set(summary)
-    assert (runner.ROOT / "mutation.md").is_file()
+    assert (REPORTS / "mutation.md").is_file()
     recorded = summary["config"]["sources"]
     current = {src: runner.source_digest(runner.source_file(src).read_text()) for src in OWN_SOURCES}
     stale = sorted(src for src in current if recorded.get(src) != current[src])
-    assert not stale, f"mutation.json predates changes to {stale}: rerun the command in README 'Mutation testing'"
+    assert not stale, f"reports/mutation.json predates changes to {stale}: rerun the command in README 'Mutation testing'"
+
+
+def test_committed_figures_live_in_reports_with_the_three_rates_side_by_side():
+    import json
+
+    from fuzz.commands.mutate import REPORTS
+    from fuzz.mutation import runner
+
+    assert not list(runner.ROOT.glob("mutation*.json")) and not list(runner.ROOT.glob("mutation*.md"))
+    for stem in ("mutation", "mutation-upstream"):
+        figures = json.loads((REPORTS / f"{stem}.json").read_text())
+        live = figures["mutants"] - figures["compile_failed"] - len(figures["unjudged"])
+        assert figures["killed_of_all_percent"] == round(100 * figures["killed"] / live, 1)
+        assert figures["kill_rate_percent"] == round(100 * figures["killed"] / (live - figures["equivalent"]), 1)
+        assert 0 <= figures["hardware_only"] <= figures["equivalent"]
+        assert "killed of all | killed of non-equivalent" in (REPORTS / f"{stem}.md").read_text()
 
 
 def test_errors_raised_inside_the_flydsl_package_are_compile_errors():
@@ -289,3 +338,48 @@ def test_boundary_cases_keep_their_seeds_when_a_backend_moves_its_boundaries():
     before, after = listed(17), listed(16)
     moved = {name for name, _ in before ^ after}
     assert moved and all("E257-k9-T15-" in n or "E257-k9-T18-" in n for n in moved), sorted(moved)
+
+
+def test_recheck_fails_naming_every_listed_equivalent_that_is_killed_gone_or_unjudged(tmp_path, capsys):
+    import json
+
+    from fuzz.commands.mutate import _report_recheck
+
+    listed = {f"m{i}": Equivalent("the select's two arms are equal here", {"code": "x"}) for i in range(4)}
+    listed["m3"] = Equivalent("a descriptor field the interpreter does not decode", {"hardware_only": "NUM_FORMAT"})
+    still = [Judged(_M(0), {"status": "survived"}, None, 1), Judged(_M(3), {"status": "survived"}, None, 1)]
+    assert _report_recheck(still, [], listed, tmp_path, None) == 0
+    written = json.loads((tmp_path / "equivalents-recheck.json").read_text())
+    assert (written["still_survive"], written["killed_now"]) == (2, [])
+    assert [r["hardware_only"] for r in written["mutants"]] == [False, True]
+
+    results = still + [Judged(_M(1), {"status": "killed", "check": "golden-model", "case": "E8-k2-T5"}, None, 1),
+                       Judged(_M(2), {"status": "compile_failed", "check": "compile"}, None, 1)]
+    assert _report_recheck(results, ["cmp-gone-000000"], listed, tmp_path, None) == 1
+    err = capsys.readouterr().err
+    assert "killed now: m1 (check golden-model, case E8-k2-T5)" in err
+    assert "no longer generated: cmp-gone-000000" in err and "not judged" in err and ": m2" in err
+    written = json.loads((tmp_path / "equivalents-recheck.json").read_text())
+    assert (written["listed"], written["killed_now"], written["not_judged"]) == (5, ["m1"], ["m2"])
+
+
+def test_the_suite_cases_hand_an_id_equal_to_e_to_a_drop_backend_on_every_path():
+    """A kernel that counts an id of E (``e <= E``) must meet one with the outputs judged
+    (``drop``), not memory safety alone (``unchecked``), on every path of the shape."""
+    import oracle
+    from fuzz.judge import choose_policy
+    from fuzz.mutation.suite_cases import hostile_cases
+    from kernels.moesort import choose_path
+    from kernels.registry import get
+
+    own = get("flydsl-own")
+    reached = set()
+    for case in hostile_cases():
+        ids, _, _, _ = case.materialize()
+        m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
+        if (ids[:m] == case.num_experts).any():
+            policy = choose_policy(oracle.invalid_ids.census(ids, m, case.num_experts), own)
+            if policy == "drop":
+                reached |= {choose_path(case.tokens, case.num_experts, case.topk, case.unit_size, t)
+                            for t in own.targets}
+    assert reached == {"small", "medium", "large"}

@@ -159,16 +159,17 @@ def negf(g, op, m):
     g.emit(f"{g.res(op)} = -{g.arg(op, 0)}")
 
 
-#: op name -> NumPy function: ``maximumf``/``minimumf`` propagate NaN, ``maxnumf``/``minnumf``
-#: return the other operand when one is NaN.
-_FLOAT_MINMAX = {"arith.maximumf": "maximum", "arith.minimumf": "minimum",
-                 "arith.maxnumf": "fmax", "arith.minnumf": "fmin"}
+#: op name -> function: ``maximumf``/``minimumf`` propagate NaN and order -0.0 below +0.0
+#: (:func:`kernels.emu.semantics.maximumf`), ``maxnumf``/``minnumf`` return the other operand
+#: when one is NaN.
+_FLOAT_MINMAX = {"arith.maximumf": "S.maximumf", "arith.minimumf": "S.minimumf",
+                 "arith.maxnumf": "np.fmax", "arith.minnumf": "np.fmin"}
 
 
 @handles(*_FLOAT_MINMAX, uniformity="operands")
 def float_minmax(g, op, m):
     """Float min and max (NaN-propagating or NaN-ignoring, per op)."""
-    g.emit(f"{g.res(op)} = np.{_FLOAT_MINMAX[op.name]}({g.arg(op, 0)}, {g.arg(op, 1)}).astype({g.dtype(g.rtype(op))})")
+    g.emit(f"{g.res(op)} = {_FLOAT_MINMAX[op.name]}({g.arg(op, 0)}, {g.arg(op, 1)}).astype({g.dtype(g.rtype(op))})")
 
 
 # ---------------------------------------------------------------- comparisons and select

@@ -19,11 +19,11 @@ checkout.  Never selected by default.
 """
 # (no "from __future__ import annotations": fx.struct reads the field annotations as types)
 
-import importlib.util
 from pathlib import Path
 
-from ..registry import Backend
-from .torch_backend import _launch as torch_launch
+from kernels.backends.torch_backend import _launch as torch_launch
+from kernels.flydsl_support import flydsl_problem
+from kernels.registry import Backend
 
 BLOCK = 128
 
@@ -33,7 +33,7 @@ def _kernel(racy: bool):
     import flydsl.expr as fx
     from flydsl.expr import gpu
 
-    from ..moesort import dsl
+    from kernels.moesort import dsl
 
     @fx.struct
     class Smem:
@@ -65,7 +65,7 @@ _LAUNCHERS: dict = {}
 def _launch(inputs, buffers, target):
     import torch
 
-    from .. import emu
+    from kernels import emu
 
     moe_buf = buffers.moe_buf
     if moe_buf.dim() and moe_buf.shape[-1] * moe_buf.element_size() % 2:
@@ -79,9 +79,7 @@ def _launch(inputs, buffers, target):
 
 
 def _probe():
-    if importlib.util.find_spec("flydsl") is None:
-        return "the flydsl package is not installed"
-    return None
+    return flydsl_problem()
 
 
 BACKENDS = [

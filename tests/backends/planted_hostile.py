@@ -6,7 +6,7 @@ ours on the CPU interpreter, sanitizer off, findings recorded.  For every
 counted id of ``-1`` the kernel stores the pair's packed id at
 ``sorted_ids[P]``, one element past the buffer, through a descriptor sized
 one element too large: the planted defect, on a line of its own.  Like the
-backends of :mod:`kernels.backends.planted` it reports a made-up path by T
+backends of :mod:`tests.backends.planted` it reports a made-up path by T
 (``small``: one workgroup loops over the assignments; ``large``: a thread per
 assignment), and the defect is on both.
 
@@ -19,12 +19,12 @@ default.
 """
 # (no "from __future__ import annotations": flydsl reads the kernel annotations as types)
 
-import importlib.util
 from pathlib import Path
 
-from ..registry import Backend
-from .planted import SMALL_LIMIT
-from .torch_backend import _launch as torch_launch
+from kernels.backends.torch_backend import _launch as torch_launch
+from kernels.flydsl_support import flydsl_problem
+from kernels.registry import Backend
+from tests.backends.planted import SMALL_LIMIT
 
 BLOCK = 64
 
@@ -34,8 +34,8 @@ def _kernel(small: bool):
     import flydsl.expr as fx
     from flydsl.expr import gpu
 
-    from ..moesort import dsl
-    from ..moesort.dsl import i32
+    from kernels.moesort import dsl
+    from kernels.moesort.dsl import i32
 
     @flyc.kernel(known_block_size=[BLOCK, 1, 1])
     def planted_minus_one(topk_ids: fx.Tensor, sorted_ids: fx.Tensor, n_in: fx.Int32, n_out: fx.Int32,
@@ -65,7 +65,7 @@ _LAUNCHERS: dict = {}
 
 
 def _launch(inputs, buffers, target):
-    from .. import emu
+    from kernels import emu
 
     torch_launch(inputs, buffers, target)
     path = "small" if inputs.tokens < SMALL_LIMIT else "large"
@@ -82,9 +82,7 @@ def _launch(inputs, buffers, target):
 
 
 def _probe():
-    if importlib.util.find_spec("flydsl") is None:
-        return "the flydsl package is not installed"
-    return None
+    return flydsl_problem()
 
 
 BACKENDS = [

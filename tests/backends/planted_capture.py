@@ -17,7 +17,7 @@ import dataclasses
 
 import torch
 
-from .flydsl_own import BACKENDS as OWN_BACKENDS
+from kernels.backends.flydsl_own import BACKENDS as OWN_BACKENDS
 
 
 def _with_local_tokens(buffers, tensor):

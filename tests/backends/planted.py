@@ -6,10 +6,9 @@ contract on one path only.  They are never selected by default.
 """
 from __future__ import annotations
 
+from kernels.backends.torch_backend import _launch as torch_launch
+from kernels.registry import Backend
 from oracle.inputs import to_int32
-
-from ..registry import Backend
-from .torch_backend import _launch as torch_launch
 
 SMALL_LIMIT = 64
 
