@@ -44,7 +44,7 @@ from kernels.registry import get
 from oracle.inputs import local_tokens_value
 from regressions import known_findings
 
-from .dispatch import dispatch_error
+from .dispatch import dispatch_error, dispatch_source
 from .signature import (
     Signature,
     of_dispatch,
@@ -90,6 +90,7 @@ class Judgement:
     tolerated: list = dataclasses.field(default_factory=list)   # new non-memory findings of an unchecked run
     timed_out: Optional[float] = None       # the time limit the launch ran past (seconds)
     dispatch: Optional[tuple] = None        # (declared kernels, description) of a launch that ran others
+    dispatch_source: Optional[str] = None   # where the declared dispatch came from (None: none checked)
 
     @property
     def ok(self) -> bool:
@@ -210,19 +211,22 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
     mismatches = verdict.mismatches if verdict is not None else []
     unexplained = _unexplained([m for m in mismatches if m.kind != "red_zone"], known, result, backend, counts)
     unsafe = _unexplained(unsafe + [m for m in mismatches if m.kind == "red_zone"], known, result, backend, counts)
-    dispatch = None if result is None else _dispatch(b, result.path, run_kwargs, target)
+    dispatch, source = (None, None) if result is None else _dispatch(b, result.path, run_kwargs, target)
     return Judgement(backend, target, getattr(result, "path", None), b.executes_on(target), verdict, findings,
                      counts, new, unexplained, crash, raised, _writer_note(result, unexplained), invalid_ids,
-                     unsafe, tolerated, timed_out, dispatch)
+                     unsafe, tolerated, timed_out, dispatch, source)
 
 
 def _dispatch(b, path, run_kwargs: dict, target):
-    """The declared-dispatch check of one launch (:func:`fuzz.dispatch.dispatch_error`)."""
+    """The declared-dispatch check of one launch (:func:`fuzz.dispatch.dispatch_error`) and
+    where that dispatch came from (None when nothing was checked)."""
+    if path is None:
+        return None, None
     ids = run_kwargs["topk_ids"]
     local = run_kwargs.get("num_local_tokens")
     m = ids.shape[0] if local is None else local_tokens_value(local)
-    return dispatch_error(b, path, int(m), run_kwargs["num_experts"], ids.shape[1],
-                          run_kwargs.get("unit_size", _INPUT_ARGS["unit_size"]), target)
+    shape = (run_kwargs["num_experts"], ids.shape[1], run_kwargs.get("unit_size", _INPUT_ARGS["unit_size"]))
+    return dispatch_error(b, path, int(m), *shape, target), dispatch_source(b, *shape, target)
 
 
 #: ``kernels.run``'s input arguments with their defaults (``None``: required).
@@ -302,6 +306,7 @@ class Outcome:
     invalid_ids: str = "reject"      # the policy of the run (oracle.invalid_ids)
     tolerated: list = dataclasses.field(default_factory=list)  # "<check>@<chain>" of findings an unchecked
                                                                # run tolerated (outside the clause)
+    dispatch_source: Optional[str] = None    # where the declared dispatch checked came from (None: none)
 
     @property
     def signatures(self) -> list:
@@ -354,4 +359,4 @@ def run_case(case: Case, backend: str, target: Optional[str] = None, *, canary: 
     elapsed = time.perf_counter() - start
     return Outcome(case, backend, target, j.path, j.ok, j.failures(), j.summary, elapsed,
                    j.executed_on, j.judged, dict(j.known), [f.to_dict() for f in j.findings], j.invalid_ids,
-                   [f"{f.check}@{f.chain}" for f in j.tolerated])
+                   [f"{f.check}@{f.chain}" for f in j.tolerated], j.dispatch_source)
