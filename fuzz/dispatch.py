@@ -58,7 +58,7 @@ def dispatch_error(backend, path: Optional[str], m: int, num_experts: int, topk:
     if ran == expected:
         return None
     starts = ", ".join(str(b) for b in bounds) or "(none)"
-    source = dispatch_source(backend, num_experts, topk, unit_size, target)
+    source = backend.dispatch_source(num_experts, topk, unit_size, target) if backend.dispatch_source else None
     source = f" [dispatch from the {source}]" if source else ""
     return expected, (f"M={m} (E={num_experts}, topk={topk}, unit_size={unit_size}) falls in path {index} "
                       f"of the declared dispatch (paths after the first start at M = {starts}), which runs "

@@ -272,16 +272,26 @@ class Match:
                 f"now `{self.finding_text}`")
 
 
+def _under(root: Path, suffix: str) -> Optional[Path]:
+    """The file under ``root`` whose path ends with ``suffix`` (``root`` may lie inside the
+    tree the suffix starts at: a backend's sources directory), or None."""
+    for base in (root, *root.parents):
+        path = base / suffix
+        if path.is_file() and path.resolve().is_relative_to(root):
+            return path
+    return None
+
+
 def absence(entry: KnownFinding, roots) -> Optional[str]:
     """Why ``entry`` is absent from the checkout under one of ``roots`` (directories a
     backend's sources live in), or None when its code is present -- or cannot be
     told (no ``file``, no sites, no root): the module docstring's rule."""
     if not entry.file or not entry.where:
         return None
-    paths = [Path(r) / entry.file for r in roots if r]
-    if not paths:
+    roots = [Path(r).resolve() for r in roots if r]
+    if not roots:
         return None
-    path = next((p for p in paths if p.is_file()), None)
+    path = next((p for p in (_under(r, entry.file) for r in roots) if p is not None), None)
     if path is None:
         return f"{entry.file} does not exist in the checkout"
     for site in entry.where:
