@@ -24,23 +24,29 @@ from .fuzz.campaign_helpers import campaign_args, failure_fixtures, fuzz, record
 
 PLANTED = "planted-findings"
 BENIGN_LINE = "nxt = last.select(fx.Int32(0), dsl.lds_load(a, tid + fx.Int32(1)))"
-LIST = f'''
-[meta]
-kernel = "the planted kernel"
 
+
+def finding_toml(ident: str, line: str, check: str = "lds-out-of-bounds", chain: str = "[]",
+                 function: str = "planted_kernel", file: str = "kernels/backends/planted_findings.py") -> str:
+    """One ``[[finding]]`` table for the planted backend, with one site."""
+    return f'''
 [[finding]]
-id = "planted-benign-read"
-title = "a[BLOCK] read, value discarded"
+id = "{ident}"
+title = "-"
 status = "benign"
 backends = ["{PLANTED}"]
-check = "lds-out-of-bounds"
-file = "kernels/backends/planted_findings.py"
-why = "the value is discarded"
-fix = "clamp the index"
+check = "{check}"
+file = "{file}"
+why = "(test entry)"
+fix = "(test entry)"
 [[finding.where]]
-function = "planted_kernel"
-line = "{BENIGN_LINE}"
+function = "{function}"
+line = "{line}"
+chain = {chain}
+'''
 
+
+LIST = '\n[meta]\nkernel = "the planted kernel"\n' + finding_toml("planted-benign-read", BENIGN_LINE) + f'''
 [[finding]]
 id = "planted-odd-moe-buf"
 title = "odd moe_buf rows refused"
@@ -203,23 +209,8 @@ CHAIN = '["lds_load", "planted_kernel"]'
 RENAMED = "nxt = last.select(fx.Int32(0), dsl.lds_load(arr, tid + fx.Int32(1)))"    # as an older revision had it
 
 
-def _one_entry(line: str, check: str = "lds-out-of-bounds", chain: str = CHAIN, function: str = "planted_kernel",
-               file: str = "kernels/backends/planted_findings.py"):
-    return known_findings.parse(f'''
-[[finding]]
-id = "the-entry"
-title = "-"
-status = "benign"
-backends = ["{PLANTED}"]
-check = "{check}"
-file = "{file}"
-why = "-"
-fix = "-"
-[[finding.where]]
-function = "{function}"
-line = "{line}"
-chain = {chain}
-''')
+def _one_entry(line: str, **fields):
+    return known_findings.parse(finding_toml("the-entry", line, **{"chain": CHAIN, **fields}))
 
 
 def test_a_finding_whose_line_text_changed_is_known_and_says_so_with_both_texts():
@@ -270,20 +261,7 @@ def test_an_entry_whose_code_is_gone_is_absent_and_one_whose_code_is_there_is_no
 
 
 def test_campaign_report_lists_absent_entries_apart_from_stale_ones(tmp_path, known_list):
-    gone = LIST + f'''
-[[finding]]
-id = "gone-kernel-entry"
-title = "in a kernel this revision removed"
-status = "bug"
-backends = ["{PLANTED}"]
-check = "lds-race"
-file = "kernels/backends/planted_findings.py"
-why = "-"
-fix = "-"
-[[finding.where]]
-function = "removed_kernel"
-line = "x = 1"
-'''
+    gone = LIST + finding_toml("gone-kernel-entry", "x = 1", check="lds-race", function="removed_kernel")
     path = tmp_path / "known.toml"
     path.write_text(gone)
     run = fuzz(*campaign_args(tmp_path, "--backend", PLANTED, "--shape", "E8-k2", "--cases", "2",
@@ -293,5 +271,5 @@ line = "x = 1"
     assert report.returncode == 0, report.stdout + report.stderr
     section = (tmp_path / "c" / "report.md").read_text().split("## Known findings")[1].split("## ")[0]
     absent, stale = section.split("Entries absent in this revision")[1].split("no case matched")
-    assert "| gone-kernel-entry | bug | absent in this revision: function(s) removed_kernel" in absent
+    assert "| gone-kernel-entry | benign | absent in this revision: function(s) removed_kernel" in absent
     assert "gone-kernel-entry" not in stale and "| never-seen | bug |" in stale
