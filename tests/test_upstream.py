@@ -41,6 +41,7 @@ from cases import Case  # noqa: E402
 from fuzz.judge import run_case  # noqa: E402
 from kernels.backends.checkout_dispatch import CHECKOUT  # noqa: E402
 from kernels.backends.flydsl_upstream import DOCSTRING_KERNELS, declared_dispatch  # noqa: E402
+from kernels.emu.findings import Finding  # noqa: E402
 from kernels.targets import TARGET_NAMES as TARGETS  # noqa: E402
 from regressions import known_findings  # noqa: E402
 
@@ -216,14 +217,21 @@ def test_known_finding_still_reproduces(entry):
 
 def test_an_unlisted_finding_fails_naming_check_line_and_chain():
     """Without its entry, the p23 race is a new finding: the failure names the check,
-    the kernel line with its call chain, and the source text."""
+    the kernel line with its call chain, and the source text (at the pinned commit:
+    lines 172 < 1835).  The full list matches the same finding to its entry, exactly
+    or with its line text changed."""
     fewer = dataclasses.replace(KNOWN, entries=tuple(e for e in KNOWN.entries if e.id != "p23-cumsum-race"))
     outcome = run_case(Case(128, 1, 17, routing="one_expert"), SAN, "gfx950", known=fewer)
     assert not outcome.ok and outcome.judged
     assert outcome.signature.output == "finding"
-    assert outcome.signature.kind.startswith(f"lds-race@{KERNEL}:172<1835"), outcome.signature
+    finding = Finding.from_dict(outcome.failures[0].finding)
+    assert KNOWN.match(finding, SAN).id == "p23-cumsum-race", finding.describe()
+    inner, site = finding.frames[0], finding.frames[1]
+    assert outcome.signature.kind.startswith(f"lds-race@{KERNEL}:{inner.line}<{site.line}"), outcome.signature
+    if _pinned_checkout() is None:
+        assert (inner.line, site.line) == (172, 1835)
     assert "new finding: lds-race in p23_kernel" in outcome.summary
-    assert "_lds_store_raw(cumsum_mr, local_idx_p23, tid)" in outcome.summary
+    assert site.text.startswith("_lds_store_raw(cumsum_mr, ") and site.text in outcome.summary
 
 
 def test_one_finding_is_one_signature_on_both_targets():
