@@ -30,7 +30,7 @@ def print_summary(data: dict, record_path) -> None:
         print("known: " + ", ".join(f"{k} {v} case{'s' if v != 1 else ''}"
                                     for k, v in sorted(s["known"].items(), key=lambda kv: -kv[1])))
     if s.get("text_changed"):
-        print("known (line text changed; `fuzz replay` shows both texts): "
+        print("known (line text changed; `fuzz replay` and each case summary show both texts): "
               + ", ".join(f"{k} {v} case{'s' if v != 1 else ''}" for k, v in sorted(s["text_changed"].items())))
     if s["by_path"]:
         print("per backend:path: " + ", ".join(f"{k} {v}" for k, v in sorted(s["by_path"].items())))
