@@ -8,9 +8,11 @@ from two places, so that each revision is judged by its own dispatch:
   the interpreter's graph-capture emulation (``kernels.emu.capture_graph``:
   launches recorded, not run; every recorded launch lists the kernels its
   host function launches).  :func:`launcher_segments` probes M = 0, 1, the
-  workspace bound and its predecessor, every power of two from there up to
-  ``cap`` and ``cap`` itself; between two probes that launched different
-  kernels it bisects to the first M of the next path.  A path that starts
+  workspace bound, its predecessor and its doublings, every power of two
+  from the bound up to ``cap`` and ``cap`` itself (below the bound only 0, 1
+  and the predecessor: each of those M compiles a kernel of its own size);
+  between two probes that launched different kernels it bisects to the first
+  M of the next path.  A path that starts
   and ends strictly between two probes that launched the same kernels is
   not seen.
 * **the workspace sizer** (``moe_sorting_get_workspace_size``): the first M
