@@ -209,3 +209,25 @@ def test_the_upstream_backend_falls_back_on_the_documented_dispatch_saying_why(m
         assert flydsl_upstream.declared_dispatch(8, 2, 32, "gfx950") is None
     finally:
         flydsl_upstream._declared.cache_clear()
+
+
+def test_a_campaign_summary_says_where_the_dispatch_came_from_and_which_lines_changed(capsys):
+    from fuzz.campaign.stats import CampaignStats
+    from fuzz.campaign.summary import print_summary
+
+    stats = CampaignStats()
+    base = {"type": "case", "seconds": 0.1, "backend": "b", "target": None, "path": "p", "bucket": "x",
+            "experts": 8, "tokens": 4, "ok": True}
+    stats.consume(dict(base, dispatch_source="checkout", text_changed=["p23-cumsum-race"]))
+    stats.consume(dict(base, dispatch_source="fallback (the checkout's entry point could not be traced: E)"))
+    stats.consume(dict(base))
+    s = stats.to_dict()
+    assert s["dispatch_sources"] == {"b: checkout": 1, "b: fallback (the checkout's entry point could not be "
+                                                        "traced: E)": 1}
+    assert s["text_changed"] == {"p23-cumsum-race": 1}
+    print_summary({"stats": s, "executed_on": {}, "new_failures": []}, "record.json")
+    out = capsys.readouterr().out
+    assert "declared dispatch of b from the checkout: 1 case\n" in out
+    assert "declared dispatch of b from the fallback (the checkout's entry point could not be traced: E): 1 case" in out
+    assert "known (line text changed; `fuzz replay` and each case summary show both texts): p23-cumsum-race 1 case" \
+        in out
