@@ -12,6 +12,9 @@
 - The test-only backends of ``tests/backends`` are registered here, through
   ``MOESORT_BACKEND_MODULES`` (:mod:`kernels.registry`), which every
   ``python -m fuzz`` a test starts inherits; users never see them.
+- The terminal summary says where the declared dispatch of every judged
+  launch came from (``fuzz.dispatch.SOURCES_SEEN``: the checkout's own, or a
+  fallback and why), gathered from every xdist worker.
 """
 from __future__ import annotations
 
@@ -66,3 +69,35 @@ def pytest_generate_tests(metafunc):
         marks = [pytest.mark.skip(reason=f"backend {name} unavailable: {status[name]}")] if status[name] else []
         params.append(pytest.param(name, marks=marks, id=name))
     metafunc.parametrize("backend_name", params)
+
+
+@pytest.fixture(autouse=True)
+def _record_dispatch_sources(request):
+    """Attach the dispatch sources the test's judged launches used to its report."""
+    import sys
+
+    dispatch = sys.modules.get("fuzz.dispatch")
+    before = dict(dispatch.SOURCES_SEEN) if dispatch else {}
+    yield
+    dispatch = sys.modules.get("fuzz.dispatch")
+    if dispatch is not None:
+        grown = {k: v - before.get(k, 0) for k, v in dispatch.SOURCES_SEEN.items() if v > before.get(k, 0)}
+        if grown:
+            request.node.user_properties.append(("dispatch_sources", grown))
+
+
+def pytest_terminal_summary(terminalreporter):
+    import collections
+
+    seen = collections.Counter()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) == "teardown":
+                for name, value in getattr(report, "user_properties", ()):
+                    if name == "dispatch_sources":
+                        seen.update(value)
+    if seen:
+        terminalreporter.section("declared dispatch")
+        for source, n in sorted(seen.items()):
+            backend, _, where = source.partition(": ")
+            terminalreporter.write_line(f"{backend}: from the {where} ({n} judged launch{'es' if n != 1 else ''})")

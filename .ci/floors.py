@@ -6,9 +6,8 @@ and dropped from the constraint.  Used by ``.ci/floors``.
 """
 import re
 import sys
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
 extras = sys.argv[1:]

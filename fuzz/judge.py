@@ -44,7 +44,7 @@ from kernels.registry import get
 from oracle.inputs import local_tokens_value
 from regressions import known_findings
 
-from .dispatch import dispatch_error
+from .dispatch import dispatch_error, dispatch_source
 from .signature import (
     Signature,
     of_dispatch,
@@ -90,6 +90,9 @@ class Judgement:
     tolerated: list = dataclasses.field(default_factory=list)   # new non-memory findings of an unchecked run
     timed_out: Optional[float] = None       # the time limit the launch ran past (seconds)
     dispatch: Optional[tuple] = None        # (declared kernels, description) of a launch that ran others
+    dispatch_source: Optional[str] = None   # where the declared dispatch came from (None: none checked)
+    text_changed: dict = dataclasses.field(default_factory=dict)  # known-finding id -> (entry's line text,
+                                                                  # the finding's) of a "line text changed" match
 
     @property
     def ok(self) -> bool:
@@ -136,6 +139,8 @@ class Judgement:
             more = f" (+{len(fails) - 1} more)" if len(fails) > 1 else ""
             return fails[0].summary + more
         known = f"; known: {', '.join(sorted(self.known))}" if self.known else ""
+        known += "".join(f"; known (line text changed): {k}, entry `{old}`, now `{now}`"
+                         for k, (old, now) in sorted(self.text_changed.items()))
         policy = "" if self.invalid_ids == "reject" else f" {self.invalid_ids}"
         tolerated = f"; tolerated: {len(self.tolerated)} finding(s) outside the clause" if self.tolerated else ""
         return f"[{self.backend} {self.target or ''} path={self.path or '-'}{policy}] ok{known}{tolerated}"
@@ -198,9 +203,13 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
                                          invalid_ids="unchecked")
         unsafe += oracle.check_robustness(result, inputs)
     counts: dict = {}
+    changed: dict = {}
     new, tolerated = [], []
     for f in findings:
-        entry = known.match(f, backend)
+        found = known.match_detail(f, backend)
+        entry = None if found is None else found.entry
+        if found is not None and found.kind == known_findings.LINE_TEXT_CHANGED:
+            changed.setdefault(entry.id, (found.entry_text, found.finding_text))
         if entry is not None:
             counts[entry.id] = counts.get(entry.id, 0) + 1
         elif invalid_ids == "unchecked" and f.check not in MEMORY_SAFETY_CHECKS:
@@ -210,19 +219,22 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
     mismatches = verdict.mismatches if verdict is not None else []
     unexplained = _unexplained([m for m in mismatches if m.kind != "red_zone"], known, result, backend, counts)
     unsafe = _unexplained(unsafe + [m for m in mismatches if m.kind == "red_zone"], known, result, backend, counts)
-    dispatch = None if result is None else _dispatch(b, result.path, run_kwargs, target)
+    dispatch, source = (None, None) if result is None else _dispatch(b, result.path, run_kwargs, target)
     return Judgement(backend, target, getattr(result, "path", None), b.executes_on(target), verdict, findings,
                      counts, new, unexplained, crash, raised, _writer_note(result, unexplained), invalid_ids,
-                     unsafe, tolerated, timed_out, dispatch)
+                     unsafe, tolerated, timed_out, dispatch, source, changed)
 
 
 def _dispatch(b, path, run_kwargs: dict, target):
-    """The declared-dispatch check of one launch (:func:`fuzz.dispatch.dispatch_error`)."""
+    """The declared-dispatch check of one launch (:func:`fuzz.dispatch.dispatch_error`) and
+    where that dispatch came from (None when nothing was checked)."""
+    if path is None:
+        return None, None
     ids = run_kwargs["topk_ids"]
     local = run_kwargs.get("num_local_tokens")
     m = ids.shape[0] if local is None else local_tokens_value(local)
-    return dispatch_error(b, path, int(m), run_kwargs["num_experts"], ids.shape[1],
-                          run_kwargs.get("unit_size", _INPUT_ARGS["unit_size"]), target)
+    shape = (run_kwargs["num_experts"], ids.shape[1], run_kwargs.get("unit_size", _INPUT_ARGS["unit_size"]))
+    return dispatch_error(b, path, int(m), *shape, target), dispatch_source(b, *shape, target)
 
 
 #: ``kernels.run``'s input arguments with their defaults (``None``: required).
@@ -302,6 +314,8 @@ class Outcome:
     invalid_ids: str = "reject"      # the policy of the run (oracle.invalid_ids)
     tolerated: list = dataclasses.field(default_factory=list)  # "<check>@<chain>" of findings an unchecked
                                                                # run tolerated (outside the clause)
+    dispatch_source: Optional[str] = None    # where the declared dispatch checked came from (None: none)
+    text_changed: dict = dataclasses.field(default_factory=dict)  # Judgement.text_changed
 
     @property
     def signatures(self) -> list:
@@ -354,4 +368,4 @@ def run_case(case: Case, backend: str, target: Optional[str] = None, *, canary: 
     elapsed = time.perf_counter() - start
     return Outcome(case, backend, target, j.path, j.ok, j.failures(), j.summary, elapsed,
                    j.executed_on, j.judged, dict(j.known), [f.to_dict() for f in j.findings], j.invalid_ids,
-                   [f"{f.check}@{f.chain}" for f in j.tolerated])
+                   [f"{f.check}@{f.chain}" for f in j.tolerated], j.dispatch_source, dict(j.text_changed))

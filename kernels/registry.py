@@ -61,9 +61,13 @@ class Backend:
     the backend's own dispatch decides it: of M, or of T for a backend that
     picks its path by the capacity (every capture-safe one).
     ``path_kernels`` (None: not declared) names, for each of those paths in
-    order, the kernels a launch on it runs, in launch order: with
-    ``path_boundaries`` it is the backend's documented dispatch, and the judge
-    checks every launch that reports its path against it (:mod:`fuzz.dispatch`).
+    order, the kernels a launch on it runs, in launch order -- a tuple, or
+    ``path_kernels(E, topk, unit_size, target)`` returning one (None: none
+    declared for that shape): with ``path_boundaries`` it is the backend's
+    declared dispatch, and the judge checks every launch that reports its path
+    against it (:mod:`fuzz.dispatch`).  ``dispatch_source(E, topk, unit_size,
+    target)`` (optional) says in one line where that dispatch came from, for
+    the run to report.
     ``capture_safe`` declares that a launch can be captured in a graph once and
     replayed for any M written into the harness's ``num_local_tokens`` device
     tensor (CONTRACT.md, "Graph capture"); :mod:`kernels.graph_replay` checks it.
@@ -90,9 +94,16 @@ class Backend:
     test_only: bool = False
     sources: Callable[[], tuple] = lambda: ()
     path_boundaries: Optional[Callable[..., tuple]] = None
-    path_kernels: Optional[tuple[tuple[str, ...], ...]] = None
+    path_kernels: Optional[tuple[tuple[str, ...], ...] | Callable[..., Optional[tuple]]] = None
+    dispatch_source: Optional[Callable[..., str]] = None
     invalid_ids: tuple[str, ...] = ("reject",)
     capture_safe: bool = False
+
+    def declared_kernels(self, num_experts: int, topk: int, unit_size: int, target) -> Optional[tuple]:
+        """``path_kernels`` for this shape and target (None: not declared)."""
+        if callable(self.path_kernels):
+            return self.path_kernels(num_experts, topk, unit_size, target)
+        return self.path_kernels
 
     def __post_init__(self):
         unknown = [p for p in self.invalid_ids if p not in INVALID_ID_POLICIES]

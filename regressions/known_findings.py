@@ -20,6 +20,8 @@ finding::
     function = "moe_sorting_oneshot_kernel"
     line = "val = ps_tid_valid.select(_lds_load_raw(cumdup_mr, tid + c_one_i32), c_zero_i32)"
     via = []                               # source lines that must follow in the call chain, outward
+    chain = ["_lds_load_raw", "moe_sorting_oneshot_kernel"]   # functions of the finding's call chain,
+                                           # innermost first (optional: enables the second match below)
     at = 448                               # the line number at the commit in [meta] (informational)
 
 ``host-exception`` entries name the exception type (``error = "ValueError"``)
@@ -30,29 +32,67 @@ A ``host-exception`` entry for an input the kernel refuses may name a
 ``retry`` (a key of :data:`RETRIES`): the judge then runs the case again with
 that input replaced, so its sort is still compared with the golden model.
 
-A site matches a finding when one frame of its call chain (innermost first)
-holds ``line`` (whitespace-normalized source text) in ``function`` of a file
-ending in ``file``, and the ``via`` lines appear, in order, further out.
-Matching on source text, not line numbers, keeps an entry valid when lines
-are inserted above it.
+Identity of a finding (:meth:`KnownFinding.match_kind`), as crash
+deduplication identifies a crash by its top frames rather than its line
+numbers -- two matches, tried in this order:
+
+1. **exact** (``"exact"``): the finding's check (and ``error``) is the
+   entry's, and one frame of its call chain (innermost first) holds ``line``
+   (whitespace-normalized source text, trailing comment dropped) in
+   ``function`` of a file ending in ``file``, with the ``via`` lines
+   appearing, in order, further out.  Source text, not line numbers, keeps
+   an entry valid when lines are inserted above it.
+2. **line text changed** (``"line text changed"``): for a site that records
+   ``function`` and ``chain``, the check (and ``error``) is the entry's, the
+   functions of the finding's frames, innermost first, are exactly
+   ``chain``, the frame in ``function`` lies in a file ending in ``file`` --
+   and the site's ``line`` no longer occurs in that function of the
+   finding's source file.  A clean-up that renames variables on the line
+   keeps the finding known; the judge reports it as "known (line text
+   changed)" with the entry's text and the finding's.
+
+Where this merges and where it splits (``tests/test_known_findings.py``):
+
+* merged: the same fault on a renamed line (same function, same helper
+  calls around it); a finding whose line was edited beyond renaming but
+  still sits in the same function under the same calls (the text is
+  reported, so a reader sees the difference);
+* split: another check (an out-of-bounds load and a race on one line are two
+  findings); another call chain (``_lds_load_raw`` vs ``_lds_store_raw``
+  inside one kernel, or the same helper reached from another kernel);
+  another line of the same function while the entry's line is still there
+  (the second match needs the recorded line to be gone), so a new fault next
+  to a known one is never hidden by it;
+* not told apart: after the entry's line is gone, a new finding with the
+  same check and the same chain functions in that function is taken for
+  the entry (reported with both texts).
+
+An entry that no longer applies to a checkout (:func:`absence`): when its
+``file`` is missing under the checkout, or no site's ``function`` still
+holds its ``line`` (a site without ``function``: the file no longer holds the
+line), the entry is **absent in this revision** -- listed, never a failure.
+An entry whose code is present but that no longer reproduces is **stale
+(fixed?)**, a failure of the test that guards the list.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import tokenize
+import tomllib
 from pathlib import Path
 from typing import Callable, Optional
 
-import tomllib
-
-from kernels.emu.findings import CHECKS
+from kernels.emu.findings import CHECKS, function_lines
 
 KNOWN_FINDINGS_FILE = Path(__file__).resolve().parent / "known_findings.toml"
 STATUSES = ("bug", "benign", "limitation")
 HOST_EXCEPTION = "host-exception"
 WRONG_OUTPUT = "wrong-output"
 KINDS = tuple(CHECKS) + (HOST_EXCEPTION, WRONG_OUTPUT)
+EXACT = "exact"
+LINE_TEXT_CHANGED = "line text changed"
 
 
 def _moe_buf_tail(mismatch, result) -> bool:
@@ -120,26 +160,58 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+def _in_file(path: str, file_suffix: str) -> bool:
+    return not file_suffix or path.replace("\\", "/").endswith(file_suffix)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalized_lines(path: str, function: str, stamp) -> frozenset:
+    return frozenset(normalize(text) for text in function_lines(path, function))
+
+
+def function_holds(path: str, function: str, line: str) -> bool:
+    """Does a ``def function`` of ``path`` hold the (normalized) source ``line``?"""
+    try:
+        stamp = Path(path).stat().st_mtime_ns
+    except OSError:
+        return False
+    return line in _normalized_lines(path, function, stamp)
+
+
 @dataclasses.dataclass(frozen=True)
 class Site:
     line: str
     function: str = ""
     via: tuple = ()
     at: Optional[int] = None
+    chain: tuple = ()           # functions of the finding's frames, innermost first
 
-    def matches(self, frames, file_suffix: str) -> bool:
+    def match_kind(self, frames, file_suffix: str) -> Optional[str]:
+        """:data:`EXACT`, :data:`LINE_TEXT_CHANGED` or None (the module docstring's rule)."""
         for i, f in enumerate(frames):
             if normalize(f.text) != self.line or (self.function and f.function != self.function):
                 continue
-            if file_suffix and not f.file.replace("\\", "/").endswith(file_suffix):
+            if not _in_file(f.file, file_suffix):
                 continue
             k = 0
             for outer in frames[i + 1:]:
                 if k < len(self.via) and normalize(outer.text) == self.via[k]:
                     k += 1
             if k == len(self.via):
-                return True
-        return False
+                return EXACT
+        if not (self.function and self.chain) or tuple(f.function for f in frames) != self.chain:
+            return None
+        frame = self.frame_of(frames, file_suffix)
+        if frame is not None and not function_holds(frame.file, self.function, self.line):
+            return LINE_TEXT_CHANGED
+        return None
+
+    def frame_of(self, frames, file_suffix: str):
+        """The frame of ``frames`` in this site's function and file (None: none)."""
+        return next((f for f in frames if f.function == self.function and _in_file(f.file, file_suffix)), None)
+
+    def matches(self, frames, file_suffix: str) -> bool:
+        return self.match_kind(frames, file_suffix) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,18 +233,74 @@ class KnownFinding:
     retry: str = ""
     trigger: str = ""
 
+    def match_site(self, finding, backend: str) -> Optional[tuple]:
+        """``(kind, site)`` of the first site that covers ``finding`` (a ``kernels.emu.Finding``)
+        seen on ``backend`` -- an exact match preferred over a changed line text
+        (the module docstring's rule) -- or None."""
+        if backend not in self.backends or self.check == WRONG_OUTPUT or finding.check != self.check:
+            return None
+        if self.check == HOST_EXCEPTION and finding.error != self.error:
+            return None
+        kinds = [(site.match_kind(finding.frames, self.file), site) for site in self.where]
+        return next(((k, s) for want in (EXACT, LINE_TEXT_CHANGED) for k, s in kinds if k == want), None)
+
     def matches(self, finding, backend: str) -> bool:
         """Does this entry cover ``finding`` (a ``kernels.emu.Finding``) seen on ``backend``?"""
-        if backend not in self.backends or self.check == WRONG_OUTPUT or finding.check != self.check:
-            return False
-        if self.check == HOST_EXCEPTION and finding.error != self.error:
-            return False
-        return any(site.matches(finding.frames, self.file) for site in self.where)
+        return self.match_site(finding, backend) is not None
 
     def covers_mismatch(self, mismatch, result, backend: str) -> bool:
         """Does this ``wrong-output`` entry cover ``mismatch`` of ``result`` on ``backend``?"""
         return (self.check == WRONG_OUTPUT and backend in self.backends and mismatch.output == self.output
                 and DIFFERENCES[self.covers](mismatch, result))
+
+
+@dataclasses.dataclass(frozen=True)
+class Match:
+    """How a finding matched an entry: ``kind`` :data:`EXACT` or :data:`LINE_TEXT_CHANGED`,
+    with the entry's recorded line text and the finding's."""
+
+    entry: KnownFinding
+    kind: str
+    entry_text: str
+    finding_text: str
+
+    def describe(self) -> str:
+        if self.kind == EXACT:
+            return f"known: {self.entry.id}"
+        return (f"known (line text changed): {self.entry.id}, entry `{self.entry_text}`, "
+                f"now `{self.finding_text}`")
+
+
+def _under(root: Path, suffix: str) -> Optional[Path]:
+    """The file under ``root`` whose path ends with ``suffix`` (``root`` may lie inside the
+    tree the suffix starts at: a backend's sources directory), or None."""
+    for base in (root, *root.parents):
+        path = base / suffix
+        if path.is_file() and path.resolve().is_relative_to(root):
+            return path
+    return None
+
+
+def absence(entry: KnownFinding, roots) -> Optional[str]:
+    """Why ``entry`` is absent from the checkout under one of ``roots`` (directories a
+    backend's sources live in), or None when its code is present -- or cannot be
+    told (no ``file``, no sites, no root): the module docstring's rule."""
+    if not entry.file or not entry.where:
+        return None
+    roots = [Path(r).resolve() for r in roots if r]
+    if not roots:
+        return None
+    path = next((p for p in (_under(r, entry.file) for r in roots) if p is not None), None)
+    if path is None:
+        return f"{entry.file} does not exist in the checkout"
+    for site in entry.where:
+        if site.function and function_holds(str(path), site.function, site.line):
+            return None
+        if not site.function and site.line in {normalize(t) for t in path.read_text().splitlines()}:
+            return None
+    missing = sorted({s.function for s in entry.where if s.function and not function_lines(str(path), s.function)})
+    gone = f"function(s) {', '.join(missing)} no longer exist" if missing else "its lines no longer exist"
+    return f"absent in this revision: {gone} in {entry.file}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,7 +316,24 @@ class KnownFindings:
         raise KeyError(f"no known finding {ident!r} in {self.path}")
 
     def match(self, finding, backend: str) -> Optional[KnownFinding]:
-        return next((e for e in self.entries if e.matches(finding, backend)), None)
+        found = self.match_detail(finding, backend)
+        return None if found is None else found.entry
+
+    def match_detail(self, finding, backend: str) -> Optional["Match"]:
+        """The entry that covers ``finding`` and how: an exact match of any entry is
+        preferred over a changed-line-text one; None when no entry covers it."""
+        best = None
+        for e in self.entries:
+            found = e.match_site(finding, backend)
+            if found is None:
+                continue
+            kind, site = found
+            frame = site.frame_of(finding.frames, e.file)
+            match = Match(e, kind, site.line, normalize(frame.text) if frame is not None else "")
+            if kind == EXACT:
+                return match
+            best = best or match
+        return best
 
     def match_mismatch(self, mismatch, result, backend: str) -> Optional[KnownFinding]:
         return next((e for e in self.entries if e.covers_mismatch(mismatch, result, backend)), None)
@@ -228,13 +373,19 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
         sw = f"{where}: where #{j + 1}"
         if not isinstance(s, dict):
             raise KnownFindingsError(f"{sw}: is not a table")
-        extra = sorted(set(s) - {"line", "function", "via", "at"})
+        extra = sorted(set(s) - {"line", "function", "via", "at", "chain"})
         if extra:
             raise KnownFindingsError(f"{sw}: unknown field(s) {extra}")
         via = _field(s, "via", list, sw, required=False, default=[])
-        sites.append(Site(line=normalize(_field(s, "line", str, sw)), function=_field(s, "function", str, sw,
-                          required=False, default=""), via=tuple(normalize(v) for v in via),
-                          at=_field(s, "at", int, sw, required=False)))
+        chain = _field(s, "chain", list, sw, required=False, default=[])
+        if not all(isinstance(c, str) and c for c in chain):
+            raise KnownFindingsError(f"{sw}: chain = {chain!r} must list function names")
+        function = _field(s, "function", str, sw, required=False, default="")
+        if chain and function not in chain:
+            raise KnownFindingsError(f"{sw}: chain = {chain!r} does not hold function = {function!r}")
+        sites.append(Site(line=normalize(_field(s, "line", str, sw)), function=function,
+                          via=tuple(normalize(v) for v in via), at=_field(s, "at", int, sw, required=False),
+                          chain=tuple(chain)))
     entry = KnownFinding(
         id=ident, title=_field(raw, "title", str, where), status=status, backends=tuple(backends), check=check,
         file=_field(raw, "file", str, where, required=False, default=""), where=tuple(sites),

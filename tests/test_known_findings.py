@@ -24,23 +24,29 @@ from .fuzz.campaign_helpers import campaign_args, failure_fixtures, fuzz, record
 
 PLANTED = "planted-findings"
 BENIGN_LINE = "nxt = last.select(fx.Int32(0), dsl.lds_load(a, tid + fx.Int32(1)))"
-LIST = f'''
-[meta]
-kernel = "the planted kernel"
 
+
+def finding_toml(ident: str, line: str, check: str = "lds-out-of-bounds", chain: str = "[]",
+                 function: str = "planted_kernel", file: str = "tests/backends/planted_findings.py") -> str:
+    """One ``[[finding]]`` table for the planted backend, with one site."""
+    return f'''
 [[finding]]
-id = "planted-benign-read"
-title = "a[BLOCK] read, value discarded"
+id = "{ident}"
+title = "-"
 status = "benign"
 backends = ["{PLANTED}"]
-check = "lds-out-of-bounds"
-file = "tests/backends/planted_findings.py"
-why = "the value is discarded"
-fix = "clamp the index"
+check = "{check}"
+file = "{file}"
+why = "(test entry)"
+fix = "(test entry)"
 [[finding.where]]
-function = "planted_kernel"
-line = "{BENIGN_LINE}"
+function = "{function}"
+line = "{line}"
+chain = {chain}
+'''
 
+
+LIST = '\n[meta]\nkernel = "the planted kernel"\n' + finding_toml("planted-benign-read", BENIGN_LINE) + f'''
 [[finding]]
 id = "planted-odd-moe-buf"
 title = "odd moe_buf rows refused"
@@ -195,3 +201,75 @@ def test_campaign_saves_one_fixture_per_new_finding_site(tmp_path, known_list):
             "planted-benign-read"]
     replay = fuzz("replay", "--fixture", saved[0], "--backend", PLANTED, "--known-findings", known_list)
     assert replay.returncode == 1 and "FAIL" in replay.stdout and "new finding: lds-race" in replay.stdout
+
+
+# ---------------------------------------------------------------- identity that survives clean-ups
+#: The planted read's call chain, innermost first: the LDS load helper, then the kernel.
+CHAIN = '["lds_load", "planted_kernel"]'
+RENAMED = "nxt = last.select(fx.Int32(0), dsl.lds_load(arr, tid + fx.Int32(1)))"    # as an older revision had it
+
+
+def _one_entry(line: str, **fields):
+    return known_findings.parse(finding_toml("the-entry", line, **{"chain": CHAIN, **fields}))
+
+
+def test_a_finding_whose_line_text_changed_is_known_and_says_so_with_both_texts():
+    outcome = run_case(Case(8, 2, 5), PLANTED, known=_one_entry(RENAMED))
+    assert outcome.ok and outcome.known == {"the-entry": 1}, outcome.summary
+    assert outcome.text_changed == {"the-entry": (RENAMED, BENIGN_LINE)}
+    assert f"known (line text changed): the-entry, entry `{RENAMED}`, now `{BENIGN_LINE}`" in outcome.summary
+    exact = run_case(Case(8, 2, 5), PLANTED, known=_one_entry(BENIGN_LINE))
+    assert exact.ok and exact.known == {"the-entry": 1} and exact.text_changed == {}
+    assert "line text changed" not in exact.summary
+
+
+@pytest.mark.parametrize("why, entry", [
+    ("another check", lambda: _one_entry(RENAMED, check="lds-race")),
+    ("another call chain (the store helper)", lambda: _one_entry(RENAMED, chain='["lds_store", "planted_kernel"]')),
+    ("the chain one frame longer", lambda: _one_entry(RENAMED, chain='["lds_load", "planted_kernel", "planted_kernel"]')),
+    ("another function", lambda: _one_entry(RENAMED, function="lds_load")),
+    ("no chain recorded: exact text only", lambda: _one_entry(RENAMED, chain="[]")),
+    # the entry's own line is still in the function: a finding on another line is another finding
+    ("the entry's line is still there", lambda: _one_entry("dsl.lds_store(a, tid, tid + fx.Int32(1))")),
+])
+def test_findings_that_are_not_the_entry_stay_new(why, entry):
+    outcome = run_case(Case(8, 2, 5), PLANTED, known=entry())
+    assert not outcome.ok and outcome.known == {}, why
+    assert "new finding: lds-out-of-bounds in planted_kernel" in outcome.summary, why
+
+
+def test_a_chain_must_hold_the_sites_function():
+    with pytest.raises(known_findings.KnownFindingsError, match=re.escape("does not hold function = 'planted_kernel'")):
+        _one_entry(RENAMED, chain='["lds_load"]')
+
+
+# ---------------------------------------------------------------- entries that do not apply to a revision
+ROOT = str(regressions.FIXTURE_DIR.parents[1])
+
+
+@pytest.mark.parametrize("kw, absent", [
+    ({"line": BENIGN_LINE}, None),
+    ({"line": RENAMED}, "absent in this revision: its lines no longer exist in tests/backends/planted_findings.py"),
+    ({"line": BENIGN_LINE, "function": "gone_kernel", "chain": '["lds_load", "gone_kernel"]'},
+     "absent in this revision: function(s) gone_kernel no longer exist in tests/backends/planted_findings.py"),
+    ({"line": BENIGN_LINE, "file": "kernels/backends/gone.py"}, "kernels/backends/gone.py does not exist in the checkout"),
+])
+def test_an_entry_whose_code_is_gone_is_absent_and_one_whose_code_is_there_is_not(kw, absent):
+    (entry,) = _one_entry(**kw).entries
+    assert known_findings.absence(entry, [ROOT]) == absent
+    assert known_findings.absence(entry, []) is None            # no checkout to look in: cannot tell
+
+
+def test_campaign_report_lists_absent_entries_apart_from_stale_ones(tmp_path, known_list):
+    gone = LIST + finding_toml("gone-kernel-entry", "x = 1", check="lds-race", function="removed_kernel")
+    path = tmp_path / "known.toml"
+    path.write_text(gone)
+    run = fuzz(*campaign_args(tmp_path, "--backend", PLANTED, "--shape", "E8-k2", "--cases", "2",
+                              "--known-findings", path))
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = fuzz("report", tmp_path / "c")
+    assert report.returncode == 0, report.stdout + report.stderr
+    section = (tmp_path / "c" / "report.md").read_text().split("## Known findings")[1].split("## ")[0]
+    absent, stale = section.split("Entries absent in this revision")[1].split("no case matched")
+    assert "| gone-kernel-entry | benign | absent in this revision: function(s) removed_kernel" in absent
+    assert "gone-kernel-entry" not in stale and "| never-seen | bug |" in stale

@@ -156,10 +156,17 @@ def test_fused_known_finding_still_reproduces(name):
     from regressions import known_findings
 
     T, E, topk, kw, sanitize = FUSED_FINDINGS[name]
-    with pytest.raises(Exception) as info:
+    entry = known_findings.default().by_id(name)
+    try:
         run_fused(logits(T, E, seed=1), topk, target="gfx950", sanitize=sanitize, **kw)
-    finding = finding_from_error(info.value)
-    assert known_findings.default().by_id(name).matches(finding, "flydsl-upstream-fused"), finding.describe()
+    except Exception as exc:  # noqa: BLE001 - the finding is raised; anything else fails below
+        finding = finding_from_error(exc)
+        assert entry.matches(finding, "flydsl-upstream-fused"), finding.describe()
+        return
+    absent = known_findings.absence(entry, [os.environ["FLYDSL_ROOT"]])
+    if absent:
+        pytest.skip(f"{name}: {absent}")
+    pytest.fail(f"known finding {name} is stale (fixed?): the run raised nothing, though its code is present")
 
 
 def test_fused_ep_store_of_one_value_by_every_wave_is_benign():

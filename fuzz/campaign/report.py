@@ -58,9 +58,21 @@ def heat_map(cells: dict, png_path: Path) -> None:
     plt.close(fig)
 
 
+def _entry_absence(entry, fuzzed: set) -> str | None:
+    """Why ``entry``'s code is absent from the sources of the fuzzed backends it names,
+    as they are now (``regressions.known_findings.absence``); None when present."""
+    from kernels.registry import all_backends
+    from regressions import known_findings
+
+    backends = all_backends()
+    roots = [r for b in sorted(fuzzed & set(entry.backends)) if b in backends for r in backends[b].sources()]
+    return known_findings.absence(entry, roots)
+
+
 def _known_findings_section(s: dict, cfg: dict) -> list[str]:
-    """Known findings seen (cases each) and the entries for the fuzzed backends that no
-    case matched: stale, perhaps fixed upstream, or not reached by this campaign."""
+    """Known findings seen (cases each), the entries for the fuzzed backends whose code
+    the checkout no longer has (absent in this revision), and those no case matched:
+    stale, perhaps fixed upstream, or not reached by this campaign."""
     from regressions import known_findings
 
     known = known_findings.cached(cfg.get("known_findings"))
@@ -73,9 +85,13 @@ def _known_findings_section(s: dict, cfg: dict) -> list[str]:
     rows = [(k, known.by_id(k).status if any(e.id == k for e in known.entries) else "?", v)
             for k, v in sorted(seen.items(), key=lambda kv: -kv[1])]
     out += _table(["known finding", "status", "cases"], rows) if rows else ["No known finding was seen."]
-    stale = [e for e in known.entries if fuzzed & set(e.backends) and e.id not in seen]
-    out += ["", "Entries for the fuzzed backends that no case matched (stale: perhaps fixed upstream, or "
-                "outside what this campaign drew):", ""]
+    unseen = [e for e in known.entries if fuzzed & set(e.backends) and e.id not in seen]
+    absent = [(e, why) for e in unseen for why in [_entry_absence(e, fuzzed)] if why]
+    stale = [e for e in unseen if e.id not in {a.id for a, _ in absent}]
+    out += ["", "Entries absent in this revision (their code is gone from the checkout; not a failure):", ""]
+    out += _table(["entry", "status", "why"], [(e.id, e.status, why) for e, why in absent]) if absent else ["None."]
+    out += ["", "Entries for the fuzzed backends that no case matched (stale (fixed?): perhaps fixed upstream, "
+                "or outside what this campaign drew):", ""]
     out += _table(["entry", "status", "fixture"], [(e.id, e.status, e.fixture) for e in stale]) if stale else ["None."]
     return out
 

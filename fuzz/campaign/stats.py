@@ -39,6 +39,8 @@ class CampaignStats:
         self.hostile = collections.Counter()    # hostile-ids kind -> cases
         self.policies = collections.Counter()   # invalid-ids policy of the run -> cases
         self.tolerated = collections.Counter()  # "<check>@<chain>" -> unchecked runs that tolerated it
+        self.dispatch_sources = collections.Counter()  # "<backend>: <where its declared dispatch came from>"
+        self.text_changed = collections.Counter()  # known-finding id -> cases it matched with its line text changed
         self.previous_elapsed = 0.0
         self.previous_cases = 0
         self.previous_judged = 0
@@ -70,6 +72,9 @@ class CampaignStats:
             self.policies[event.get("invalid_ids", "reject")] += 1
             self.tolerated.update(event.get("tolerated", ()))
             self.known.update(event.get("known", ()))
+            self.text_changed.update(event.get("text_changed", ()))
+            if event.get("dispatch_source"):
+                self.dispatch_sources[f"{event['backend']}: {event['dispatch_source']}"] += 1
             if not event["ok"]:
                 self.failed_cases += 1
                 self.duplicates[event["signature"]] += 1
@@ -104,6 +109,8 @@ class CampaignStats:
             "hostile": dict(self.hostile),
             "policies": dict(self.policies),
             "tolerated": dict(self.tolerated),
+            "dispatch_sources": dict(self.dispatch_sources),
+            "text_changed": dict(self.text_changed),
         }
 
     def merge(self, previous: dict) -> None:
@@ -112,7 +119,7 @@ class CampaignStats:
         self.previous_judged = previous.get("judged", self.previous_cases)
         self.previous_elapsed = previous.get("elapsed_s", 0.0)
         for name in ("by_backend", "by_path", "by_bucket", "cells", "boundaries", "known", "hostile", "policies",
-                     "tolerated"):
+                     "tolerated", "dispatch_sources", "text_changed"):
             getattr(self, name).update(previous.get(name, {}))
         for key, entry in previous.get("failures", {}).items():
             self.failures.setdefault(key, dict(entry))

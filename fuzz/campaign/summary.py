@@ -24,9 +24,14 @@ def print_summary(data: dict, record_path) -> None:
               + f"); runs by policy: {policies}; memory-safety failures: {safety} signature(s); "
               f"findings outside the clause tolerated on unchecked runs: {sum(tolerated.values())}"
               + "".join(f"\n  tolerated {site}: {n} run(s)" for site, n in sorted(tolerated.items())))
+    for source, n in sorted(s.get("dispatch_sources", {}).items()):
+        print(f"declared dispatch of {source.replace(': ', ' from the ', 1)}: {n} case{'s' if n != 1 else ''}")
     if s.get("known"):
         print("known: " + ", ".join(f"{k} {v} case{'s' if v != 1 else ''}"
                                     for k, v in sorted(s["known"].items(), key=lambda kv: -kv[1])))
+    if s.get("text_changed"):
+        print("known (line text changed; `fuzz replay` and each case summary show both texts): "
+              + ", ".join(f"{k} {v} case{'s' if v != 1 else ''}" for k, v in sorted(s["text_changed"].items())))
     if s["by_path"]:
         print("per backend:path: " + ", ".join(f"{k} {v}" for k, v in sorted(s["by_path"].items())))
     if s["by_bucket"]:

@@ -258,7 +258,8 @@ class CampaignWorker:
                    "boundary": boundary_label(case), "judged": outcome.judged, "known": sorted(outcome.known),
                    "seconds": outcome.seconds, "signature": keys[0] if keys else None, "signatures": keys,
                    "hostile": case.hostile_ids if case.hostile else None, "invalid_ids": outcome.invalid_ids,
-                   "tolerated": outcome.tolerated})
+                   "tolerated": outcome.tolerated, "dispatch_source": outcome.dispatch_source,
+                   "text_changed": sorted(outcome.text_changed)})
         new = [k for k in keys if k not in self.known]
         if not new:
             return

@@ -78,7 +78,9 @@ def main(args) -> int:
                 if not j.ok:
                     rows.append((fx.name, n, t, "FAIL", j.summary))
                 elif j.known:
-                    rows.append((fx.name, n, t, "known", ", ".join(sorted(j.known))))
+                    changed = "".join(f"; {k} (line text changed): entry `{old}`, now `{now}`"
+                                      for k, (old, now) in sorted(j.text_changed.items()))
+                    rows.append((fx.name, n, t, "known", ", ".join(sorted(j.known)) + changed))
                 else:
                     rows.append((fx.name, n, t, "pass", ""))
     width = max(len(r[0]) for r in rows)

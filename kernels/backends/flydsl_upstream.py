@@ -10,10 +10,16 @@ answered to its host code, so its own dispatch logic runs unchanged.
 The path it reports is the sequence of kernels it launched (the interpreter
 records them), e.g. ``moe_sorting_oneshot_kernel_0``; natively, ``None``.
 Its declared dispatch (``path_boundaries`` with ``path_kernels``, checked by
-the judge on every emulated launch) is the kernel module's documented one:
-the oneshot kernel while upstream's ``moe_sorting_get_workspace_size`` asks
-for no workspace ("Returns 0 if the oneshot path will be used"), the two
-multiphase kernels up to M = 2048, the four-kernel chain above.
+the judge on every emulated launch) is the checkout's own
+(:func:`declared_dispatch`, :mod:`.checkout_dispatch`): the paths its entry
+point takes, traced under capture emulation, with the workspace path
+starting where its ``moe_sorting_get_workspace_size`` first asks for a
+workspace, so a revision that adds or removes a path is judged by its own
+dispatch and one whose sizer and launcher disagree fails the check.  Only
+where the entry point cannot be traced is 11c4174d's documented dispatch used
+(the oneshot kernel while the sizer asks for no workspace, the two
+multiphase kernels up to M = 2048, the four-kernel chain above);
+``dispatch_source`` says which one a run used.
 
 Two entries: ``flydsl-upstream`` runs the interpreter with its sanitizer off
 and is judged on its outputs alone; ``flydsl-upstream-sanitized`` runs it
@@ -43,18 +49,23 @@ entry point, ``flydsl_upstream_fused``, shares that bookkeeping).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Optional
 
 import torch
+
+from cases.shapes import MAX_FUZZ_TOKENS
 
 from ..flydsl_support import flydsl_problem
 from ..harness import poisoned_workspace
 from ..registry import Backend
 from ..targets import TARGET_NAMES as TARGETS
+from .checkout_dispatch import CHECKOUT, FALLBACK, Dispatch, checkout_dispatch
 
 MODULE = "kernels.moe.moe_sorting_kernel"
 GATING_MODULE = "kernels.moe.topk_gating_softmax_kernel"
@@ -135,24 +146,84 @@ def upstream_session(target, **emulate_options):
         yield sorting
 
 
-#: The kernel module's documented dispatch: M <= 2048 takes the 2-kernel path, larger M the 4-kernel chain.
-MULTIPHASE_SPLIT = 2048
+#: The fallback dispatch, used only where the checkout's own cannot be traced
+#: (:func:`declared_dispatch`): 11c4174d's kernel module docstring -- M <= 2048
+#: takes the 2-kernel path, larger M the 4-kernel chain ...
+DOCSTRING_SPLIT = 2048
 
-#: The kernels of each path, as the kernel module's docstring lists them: the oneshot kernel;
-#: fused P0v2 then P23; ClearWS, P0 scatter, P1 count, then P23.
-PATH_KERNELS = (("moe_sorting_oneshot_kernel",), ("p0v2_kernel", "p23_kernel"),
-                ("clear_workspace_kernel", "p0_scatter_kernel", "p1_count_kernel", "p23_kernel"))
+#: ... and the kernels of each path as it lists them: the oneshot kernel; fused P0v2
+#: then P23; ClearWS, P0 scatter, P1 count, then P23.
+DOCSTRING_KERNELS = (("moe_sorting_oneshot_kernel",), ("p0v2_kernel", "p23_kernel"),
+                     ("clear_workspace_kernel", "p0_scatter_kernel", "p1_count_kernel", "p23_kernel"))
+
+#: The largest M the checkout's dispatch is traced up to (the campaigns' largest T).
+TRACE_CAP = MAX_FUZZ_TOKENS
+
+
+def _trace_call(sorting, num_experts, topk, unit_size):
+    """``call(m)``: the entry point on M = m rows of ids (no mask, M = T), for tracing
+    under capture; the outputs are placeholders, since nothing runs."""
+    def call(m):
+        ids = torch.zeros((m, topk), dtype=torch.int32)
+        weights = torch.zeros((m, topk), dtype=torch.float32)
+        outs = [torch.zeros(1, dtype=dtype) for dtype in (torch.int32, torch.float32, torch.int32)]
+        sorting.moe_sorting_flydsl(ids, weights, *outs, torch.zeros(2, dtype=torch.int32),
+                                   torch.zeros(16, dtype=torch.float32), num_experts, unit_size, None, None, None)
+    return call
+
+
+def _docstring_dispatch(sorting, num_experts, topk, unit_size, why: str) -> Optional[Dispatch]:
+    """The fallback: :data:`DOCSTRING_KERNELS` split at the sizer's bound and
+    :data:`DOCSTRING_SPLIT`; None without a sizer."""
+    sizer = getattr(sorting, "moe_sorting_get_workspace_size", None)
+    if sizer is None:
+        return None
+    m = 0
+    while m <= DOCSTRING_SPLIT and sizer(m, num_experts, topk, unit_size) == 0:
+        m += 1
+    return Dispatch((m, DOCSTRING_SPLIT + 1), DOCSTRING_KERNELS, FALLBACK,
+                    f"11c4174d's documented dispatch, split at the workspace sizer's first M {m} and at "
+                    f"{DOCSTRING_SPLIT + 1}", why=f"the checkout's entry point could not be traced: {why}")
+
+
+@functools.lru_cache(maxsize=None)
+def _declared(root, num_experts, topk, unit_size, target) -> Optional[Dispatch]:
+    with upstream_session(target) as sorting:
+        sizer = getattr(sorting, "moe_sorting_get_workspace_size", None)
+        try:
+            if not callable(getattr(sorting, "moe_sorting_flydsl", None)):
+                raise AttributeError("the module has no moe_sorting_flydsl")
+            return checkout_dispatch(_trace_call(sorting, num_experts, topk, unit_size),
+                                     None if sizer is None else (lambda m: sizer(m, num_experts, topk, unit_size)),
+                                     TRACE_CAP)
+        except Exception as exc:  # noqa: BLE001 - any failure to trace falls back, saying why
+            return _docstring_dispatch(sorting, num_experts, topk, unit_size, f"{type(exc).__name__}: {exc}")
+
+
+def declared_dispatch(num_experts, topk, unit_size, target) -> Optional[Dispatch]:
+    """The dispatch the checkout in ``$FLYDSL_ROOT`` declares for this shape on ``target``
+    (:mod:`.checkout_dispatch`: its launcher traced under capture, its workspace
+    sizer), else the fallback of 11c4174d's docstring (``source`` says which); None
+    when neither is available.  Computed once per process, checkout, shape and target."""
+    return _declared(os.environ.get("FLYDSL_ROOT", ""), num_experts, topk, unit_size, target or "gfx950")
 
 
 def _path_boundaries(num_experts, topk, unit_size, target):
-    """(first multiphase M, first 4-kernel M) as upstream's dispatch decides: the
-    oneshot bound is the largest M for which upstream's own
-    ``moe_sorting_get_workspace_size`` asks for no workspace."""
-    with upstream_session(target) as sorting:
-        m = 0
-        while m <= MULTIPHASE_SPLIT and sorting.moe_sorting_get_workspace_size(m, num_experts, topk, unit_size) == 0:
-            m += 1
-    return (m, MULTIPHASE_SPLIT + 1)
+    dispatch = declared_dispatch(num_experts, topk, unit_size, target)
+    return () if dispatch is None else dispatch.bounds
+
+
+def _path_kernels(num_experts, topk, unit_size, target):
+    dispatch = declared_dispatch(num_experts, topk, unit_size, target)
+    return None if dispatch is None else dispatch.kernels
+
+
+def _dispatch_source(num_experts, topk, unit_size, target) -> str:
+    """``checkout`` or ``fallback (why)``: one line that stays the same across shapes."""
+    dispatch = declared_dispatch(num_experts, topk, unit_size, target)
+    if dispatch is None:
+        return "fallback (none: no workspace sizer, no traceable entry point)"
+    return dispatch.source if dispatch.source == CHECKOUT else f"{dispatch.source} ({dispatch.why})"
 
 
 def _launcher(sanitize: bool):
@@ -197,7 +268,8 @@ BACKENDS = [
         writes_past_extent=True,
         sources=lambda: (os.environ.get("FLYDSL_ROOT", ""),),
         path_boundaries=_path_boundaries,
-        path_kernels=PATH_KERNELS,
+        path_kernels=_path_kernels,
+        dispatch_source=_dispatch_source,
         invalid_ids=("reject", "unchecked"),
     )
     for name, sanitize in (("flydsl-upstream", False), ("flydsl-upstream-sanitized", True))

@@ -393,7 +393,8 @@ def _execute(program, host_name, sig, args_tuple, sess):
     names = list(sig.parameters)
     graph = session.recording_graph()
     if graph is not None:
-        graph.record(host_name, sess, lambda options: _run(program, host_name, values, names, args_tuple, options))
+        graph.record(host_name, sess, lambda options: _run(program, host_name, values, names, args_tuple, options),
+                     program.kernels_launched(host_name, values, sess.options))
         return
     _run(program, host_name, values, names, args_tuple, sess.options)
 

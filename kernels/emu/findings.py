@@ -201,6 +201,13 @@ def enclosing_function(path: str, line: int) -> str:
     return best[1] if best else ""
 
 
+def function_lines(path: str, name: str) -> list:
+    """The stripped source lines of every ``def name`` in ``path`` (empty when there is none)."""
+    linecache.checkcache(path)
+    return [linecache.getline(path, n).strip() for lo, hi, fn in _function_spans(path) if fn == name
+            for n in range(lo, hi + 1)]
+
+
 def source_line(path: str, line: int) -> str:
     linecache.checkcache(path)
     return linecache.getline(path, line).strip()

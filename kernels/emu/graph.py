@@ -28,13 +28,15 @@ from .hostsync import forbid_host_reads
 
 @dataclasses.dataclass(frozen=True)
 class RecordedLaunch:
-    """One launcher call: its host function's name, the session it was made in
-    and ``run(options)``, which executes it on the frozen arguments."""
+    """One launcher call: its host function's name, the session it was made in,
+    ``run(options)``, which executes it on the frozen arguments, and the kernels
+    it launches (their names with the launch-index suffix, listed without running)."""
 
     host_name: str
     target: str
     options: object
     run: Callable
+    kernels: tuple = ()
 
 
 class EmulatedGraph:
@@ -44,8 +46,12 @@ class EmulatedGraph:
         self.launches: list[RecordedLaunch] = []
         self.capturing = True
 
-    def record(self, host_name: str, sess, run: Callable) -> None:
-        self.launches.append(RecordedLaunch(host_name, sess.target.arch, sess.options, run))
+    def record(self, host_name: str, sess, run: Callable, kernels: tuple = ()) -> None:
+        self.launches.append(RecordedLaunch(host_name, sess.target.arch, sess.options, run, tuple(kernels)))
+
+    def kernels(self) -> tuple:
+        """The kernels of every recorded launch, in order."""
+        return tuple(k for launch in self.launches for k in launch.kernels)
 
     def replay(self) -> None:
         """Run every recorded launch, each under its own session's target and options."""

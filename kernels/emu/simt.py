@@ -171,6 +171,17 @@ class HostCtx:
         self.program.launch(kname, grid, block, int(dyn_smem), kargs, self.gmem, self.opts, info)
 
 
+class _ListingHostCtx(HostCtx):
+    """Host context of :meth:`Program.kernels_launched`: launches are listed, not run."""
+
+    def __init__(self, program, opts):
+        super().__init__(program, None, opts)
+        self.kernels: list[str] = []
+
+    def launch(self, kname, grid, block, dyn_smem, kargs, info):
+        self.kernels.append(kname)
+
+
 class Program:
     def __init__(self, module_ir, target):
         self.ir = module_ir
@@ -250,6 +261,15 @@ class Program:
         X = HostCtx(self, gmem, opts)
         with np.errstate(all="ignore"):
             c.fn(X, np.True_, args)
+
+    def kernels_launched(self, name, args, opts) -> tuple:
+        """The kernels host function ``name`` launches on ``args``, in order, without
+        running them (their names as :meth:`launch` gets them)."""
+        c = self.compiled(name, "host")
+        X = _ListingHostCtx(self, opts)
+        with np.errstate(all="ignore"):
+            c.fn(X, np.True_, args)
+        return tuple(X.kernels)
 
     def launch(self, kname, grid, block, dyn_smem, kargs, gmem, opts, info):
         grid = tuple(int(g) for g in grid)
