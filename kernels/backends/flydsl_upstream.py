@@ -161,13 +161,20 @@ def _path_boundaries(num_experts, topk, unit_size, target):
     return (m, MULTIPHASE_SPLIT + 1)
 
 
-def _launcher(sanitize: bool):
+def _launcher(sanitize: bool, device_m: bool = False):
     def launch(inputs, buffers, target):
-        return _launch(inputs, buffers, target, sanitize)
+        return _launch(inputs, buffers, target, sanitize, device_m)
     return launch
 
 
-def _launch(inputs, buffers, target, sanitize):
+def device_m_launcher(sanitize: bool = True):
+    """A ``launch`` like the backends', that hands the entry point M in the harness's one-element
+    device tensor (``num_local_tokens``) instead of an int: what a graph capture replayed for
+    other M needs (``kernels.graph_replay``)."""
+    return _launcher(sanitize, device_m=True)
+
+
+def _launch(inputs, buffers, target, sanitize, device_m=False):
     d = buffers.device_inputs
     with upstream_session(target, sanitize=sanitize, findings="record") as sorting:
         workspace = None
@@ -178,7 +185,8 @@ def _launch(inputs, buffers, target, sanitize):
         sorting.moe_sorting_flydsl(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
             buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
-            inputs.num_experts, inputs.unit_size, d.expert_mask, inputs.num_local_tokens, workspace,
+            inputs.num_experts, inputs.unit_size, d.expert_mask,
+            d.num_local_tokens if device_m else inputs.num_local_tokens, workspace,
         )
         if _native():
             return None
