@@ -42,6 +42,9 @@ def add_arguments(p) -> None:
     p.add_argument("--max-cases", type=int, default=DEFAULT_MAX_CASES,
                    help=f"suite cases per target beyond the dispatch boundaries and fixtures (default "
                         f"{DEFAULT_MAX_CASES})")
+    p.add_argument("--shape", action="append", default=[], metavar="PATTERN",
+                   help="only production shapes whose label (E<n>-k<n>-u<n>) holds PATTERN, for the boundary "
+                        "and suite cases (repeatable; default: every shape)")
     p.add_argument("--no-fixtures", action="store_true", help="leave out the committed fixtures")
     p.add_argument("--successor", default="HEAD",
                    help="revision whose kernels/common/buffer_ops.py stands in for an old revision's "
@@ -57,7 +60,7 @@ def _options(args):
     if args.max_cases < 0:
         raise UsageError(f"--max-cases {args.max_cases}: must be >= 0")
     return GateOptions(args.backend, tuple(args.target) or GateOptions.targets, args.max_cases, not args.no_fixtures,
-                       args.case_timeout, args.timeout)
+                       args.case_timeout, args.timeout, tuple(args.shape))
 
 
 def resolve_all(repo, specs) -> list:

@@ -12,7 +12,7 @@ The runs, each judged by :func:`fuzz.judge.judge_inputs` on the backend
 (``flydsl-upstream-sanitized`` by default) for every ``--target``:
 
 1. the boundary cases of every path of the revision's own dispatch: for each
-   production shape, T = 0, 1 and T on both sides of each of the backend's
+   production shape (``--shape``: those whose label holds a pattern), T = 0, 1 and T on both sides of each of the backend's
    ``path_boundaries`` (what the revision declares, via the Backend API);
 2. the committed regression fixtures (``regressions/fixtures``), on every
    target of the backend (some findings show on one target only);
@@ -62,14 +62,15 @@ def one_line(exc: BaseException) -> str:
     return text if len(text) <= 240 else text[:237] + "..."
 
 
-def dispatch_boundary_cases(backend, target) -> list:
-    """For each production shape: T = 0, 1 and T - 1, T, T + 1 of every boundary of the
-    backend's declared dispatch on ``target`` (seeded as the mutation checks seed them)."""
-    from cases import PRODUCTION_SHAPES
+def dispatch_boundary_cases(backend, target, shapes=()) -> list:
+    """For each production shape (those whose label contains one of ``shapes``; all when empty):
+    T = 0, 1 and T - 1, T, T + 1 of every boundary of the backend's declared dispatch on
+    ``target`` (seeded as the mutation checks seed them)."""
+    from cases import PRODUCTION_SHAPES, filter_shapes
     from fuzz.mutation.suite_cases import case_seed
 
     out = []
-    for shape in sorted(PRODUCTION_SHAPES, key=lambda s: s.num_experts):
+    for shape in sorted(filter_shapes(PRODUCTION_SHAPES, shapes), key=lambda s: s.num_experts):
         E, k, u = shape.num_experts, shape.topk, shape.unit_size
         tokens = {0, 1}
         if backend.path_boundaries is not None:
@@ -167,7 +168,7 @@ def capture_run(backend, target, tally: "Tally") -> None:
 
 
 def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool, successor: Optional[str],
-         case_timeout: Optional[float], progress=None) -> dict:
+         case_timeout: Optional[float], shapes=(), progress=None) -> dict:
     """Judge the checkout at ``root`` (``$FLYDSL_ROOT``); the row's figures as a dict."""
     from kernels.backends.flydsl_vintage import provide_expr_modules, sorting_module
 
@@ -186,7 +187,7 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
         out["why"] = reason
         return out
     try:
-        plan = _plan(backend, targets, max_cases, fixtures)
+        plan = _plan(backend, targets, max_cases, fixtures, shapes)
     except Exception as exc:  # noqa: BLE001 - its dispatch cannot be asked: it does not run here
         out["why"] = f"its dispatch does not answer: {one_line(exc)}"
         return out
@@ -210,8 +211,9 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
     return out
 
 
-def _plan(backend, targets, max_cases: int, fixtures: bool) -> list:
-    """(kind, name, target, kwargs thunk) of every run, dispatch boundaries first."""
+def _plan(backend, targets, max_cases: int, fixtures: bool, shapes=()) -> list:
+    """(kind, name, target, kwargs thunk) of every run, dispatch boundaries first; ``shapes``
+    (label patterns) narrows the boundary and suite cases."""
     import regressions
     from fuzz.judge import case_kwargs
     from fuzz.mutation.check_mutant import round_robin
@@ -226,14 +228,16 @@ def _plan(backend, targets, max_cases: int, fixtures: bool) -> list:
             plan.append((kind, case.name, target, lambda c=case: case_kwargs(c)))
 
     for target in targets:
-        for case in dispatch_boundary_cases(backend, target):
+        for case in dispatch_boundary_cases(backend, target, shapes):
             add_case("dispatch-boundary", case, target)
     if fixtures:
         for fx in regressions.load_all():
             for target in backend.targets:
                 plan.append(("fixture", fx.name, target, lambda f=fx: dict(f.run_args(), moe_buf=f.moe_buf())))
     plan += [("capture", CAPTURE_CASE.name, target, None) for target in targets]
-    suite = round_robin([("suite", c, t) for c in boundary_cases(backend=backend) for t in targets], backend.name)
+    chosen = [c for c in boundary_cases(backend=backend)
+              if not shapes or any(p.lower() in f"E{c.num_experts}-k{c.topk}-u{c.unit_size}".lower() for p in shapes)]
+    suite = round_robin([("suite", c, t) for c in chosen for t in targets], backend.name)
     taken: Counter = Counter()
     for _, case, target in suite:
         if taken[target] < max_cases and (case.name, case.seed, target) not in seen:
@@ -263,13 +267,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-fixtures", action="store_true")
     ap.add_argument("--successor", default=None, help="a newer FlyDSL's kernels/common/buffer_ops.py")
     ap.add_argument("--case-timeout", type=float, default=None)
+    ap.add_argument("--shape", action="append", default=[], help="only shapes whose label holds this (repeatable)")
     args = ap.parse_args(argv)
     root = os.environ.get("FLYDSL_ROOT")
     if not root:
         ap.error("FLYDSL_ROOT must name the revision's tree")
     start = time.monotonic()
     result = gate(Path(root), args.backend, tuple(args.target) or DEFAULT_TARGETS, args.max_cases,
-                  not args.no_fixtures, args.successor, args.case_timeout,
+                  not args.no_fixtures, args.successor, args.case_timeout, tuple(args.shape),
                   progress=lambda line: print(line, file=sys.stderr, flush=True))
     result["seconds"] = round(time.monotonic() - start, 1)
     Path(args.json).write_text(json.dumps(result, indent=1))

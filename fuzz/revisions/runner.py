@@ -35,6 +35,7 @@ class GateOptions:
     fixtures: bool = True
     case_timeout: Optional[float] = 300.0
     timeout: float = 1800.0
+    shapes: tuple = ()
 
     def argv(self) -> list:
         out = ["--backend", self.backend, "--max-cases", str(self.max_cases)]
@@ -42,6 +43,8 @@ class GateOptions:
             out += ["--target", t]
         if not self.fixtures:
             out.append("--no-fixtures")
+        for pattern in self.shapes:
+            out += ["--shape", pattern]
         if self.case_timeout is not None:
             out += ["--case-timeout", str(self.case_timeout)]
         return out
