@@ -16,6 +16,8 @@ finding::
     fix = "..."                            # the suggested fix
     trigger = "..."                        # optional: what a router must send to trigger it
                                            # (findings that only invalid expert ids show)
+    introduced_at = { commit = "3790e1f8", subject = "..." }   # optional: the first FlyDSL commit
+                                           # that shows it (``fuzz bisect`` with its fixture)
     [[finding.where]]                      # one or more sites (alternatives)
     function = "moe_sorting_oneshot_kernel"
     line = "val = ps_tid_valid.select(_lds_load_raw(cumdup_mr, tid + c_one_i32), c_zero_i32)"
@@ -160,6 +162,7 @@ class KnownFinding:
     notes: str = ""
     retry: str = ""
     trigger: str = ""
+    introduced_at: tuple = ()            # (commit, subject) of the first FlyDSL commit showing it, when known
 
     def matches(self, finding, backend: str) -> bool:
         """Does this entry cover ``finding`` (a ``kernels.emu.Finding``) seen on ``backend``?"""
@@ -205,12 +208,22 @@ def _field(raw: dict, key: str, types, where: str, required=True, default=None):
     return value
 
 
+def _commit(raw: dict, key: str, where: str) -> tuple:
+    """``(commit, subject)`` of an optional ``{ commit = "...", subject = "..." }`` table; () when absent."""
+    value = _field(raw, key, dict, where, required=False, default=None)
+    if value is None:
+        return ()
+    if sorted(value) != ["commit", "subject"] or not all(isinstance(v, str) and v for v in value.values()):
+        raise KnownFindingsError(f"{where}: {key} = {value!r} must be {{ commit = \"<hash>\", subject = \"...\" }}")
+    return value["commit"], value["subject"]
+
+
 def _entry(raw: dict, index: int, path) -> KnownFinding:
     where = f"{path}: finding #{index + 1}"
     ident = _field(raw, "id", str, where)
     where = f"{path}: finding {ident!r}"
     known = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
-             "fixture", "why", "fix", "notes", "retry", "trigger"}
+             "fixture", "why", "fix", "notes", "retry", "trigger", "introduced_at"}
     extra = sorted(set(raw) - known)
     if extra:
         raise KnownFindingsError(f"{where}: unknown field(s) {extra}")
@@ -245,7 +258,8 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
         why=_field(raw, "why", str, where), fix=_field(raw, "fix", str, where),
         notes=_field(raw, "notes", str, where, required=False, default=""),
         retry=_field(raw, "retry", str, where, required=False, default=""),
-        trigger=_field(raw, "trigger", str, where, required=False, default=""))
+        trigger=_field(raw, "trigger", str, where, required=False, default=""),
+        introduced_at=_commit(raw, "introduced_at", where))
     if entry.retry and (check != HOST_EXCEPTION or entry.retry not in RETRIES):
         raise KnownFindingsError(f"{where}: retry = {entry.retry!r} needs check = {HOST_EXCEPTION!r} and one of "
                                  f"{sorted(RETRIES)}")

@@ -184,7 +184,7 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
     except Exception as exc:  # noqa: BLE001 - the revision cannot even be looked at: say why
         reason = one_line(exc)
     if reason is not None:
-        out["why"] = reason
+        out["why"] = reason.replace(str(root), "<tree>")     # the scratch folder means nothing once removed
         return out
     try:
         plan = _plan(backend, targets, max_cases, fixtures, shapes)

@@ -253,3 +253,84 @@ def test_the_gate_on_a_flydsl_checkout_judges_every_path_of_its_dispatch():
     assert answer["new"] == {}, answer["new"]
     assert "host-read-num-local-tokens" in answer["known"]      # the capture run
     assert "p23-cumsum-race" in answer["known"]
+
+
+ENTRY = '''[[finding]]
+id = "planted-race"
+title = "a race"
+status = "bug"
+backends = ["flydsl-upstream-sanitized"]
+check = "lds-race"
+why = "-"
+fix = "-"
+{extra}
+[[finding.where]]
+line = "x = 1"
+'''
+
+
+def test_introduced_at_is_read_checked_and_shown_in_findings_md():
+    from regressions import known_findings
+    from regressions.findings_doc import render
+
+    listed = known_findings.parse(ENTRY.format(extra='introduced_at = { commit = "3790e1f8", subject = "[Feat] X" }'))
+    assert listed.by_id("planted-race").introduced_at == ("3790e1f8", "[Feat] X")
+    assert "- **Introduced at**: FlyDSL `3790e1f8` ([Feat] X)" in render(listed)
+    plain = known_findings.parse(ENTRY.format(extra=""))
+    assert plain.by_id("planted-race").introduced_at == () and "Introduced at" not in render(plain)
+    for bad in ('introduced_at = "3790e1f8"', 'introduced_at = { commit = "3790e1f8" }',
+                'introduced_at = { commit = "", subject = "s" }'):
+        with pytest.raises(known_findings.KnownFindingsError, match="finding 'planted-race': introduced_at"):
+            known_findings.parse(ENTRY.format(extra=bad))
+
+
+def _judgement(*failures, known=None):
+    from fuzz.judge import Failure
+    from fuzz.signature import Signature
+
+    made = [Failure(Signature("b", "gfx950", "p", output, kind), f"{output} {kind}") for output, kind in failures]
+    return types.SimpleNamespace(known=known or {}, new=[], summary="ok", failures=lambda: made)
+
+
+def test_a_fixture_shows_by_its_known_entry_its_signature_up_to_line_numbers_or_any_failure():
+    from fuzz.revisions.verdict import shows
+
+    race = {"signature": {"output": "finding", "kind": "lds-race@k.py:12<40"}}
+    fixture = types.SimpleNamespace(failure=race)
+    assert shows(fixture, _judgement(("finding", "lds-race@k.py:15<43")), "b")[0] is True      # lines moved
+    assert shows(fixture, _judgement(("finding", "lds-out-of-bounds@k.py:12<40")), "b")[0] is False
+    assert shows(fixture, _judgement(("sorted_ids", "value")), "b")[0] is False
+    edge = types.SimpleNamespace(failure=None)
+    assert shows(edge, _judgement(("sorted_ids", "value")), "b")[0] is True
+    assert shows(edge, _judgement(), "b")[0] is False
+    known = types.SimpleNamespace(failure={"known_finding": "p23-cumsum-race"})
+    assert shows(known, _judgement(known={"p23-cumsum-race": 1}), "flydsl-upstream-sanitized")[0] is True
+    assert shows(known, _judgement(("finding", "lds-race@x.py:1")), "flydsl-upstream-sanitized")[0] is False
+
+
+def test_on_a_dask_cluster_each_revision_is_a_task_and_the_rows_equal_a_local_run(tmp_path):
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed (pip install 'moesort-verify[cluster]')")
+    from .campaign_helpers import fuzz
+    from .loopback_cluster import start_cluster
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _commit(repo, {"kernels/__init__.py": ""}, "one: no sort kernel yet")
+    _commit(repo, {"kernels/moe/__init__.py": "", "kernels/moe/moe_sorting_kernel.py": "raise ImportError('two')\n"},
+            "two: a sort kernel that does not import")
+    local = fuzz("revisions", "--repo", repo, "HEAD~1", "HEAD", "--out", tmp_path / "local", timeout=300)
+    assert local.returncode == 0, local.stdout + local.stderr
+    cluster = start_cluster(tmp_path / "cluster", workers=1)
+    try:
+        remote = fuzz("revisions", "--repo", repo, "HEAD~1", "HEAD", "--out", tmp_path / "remote",
+                      "--scheduler", cluster.address, timeout=300)
+    finally:
+        cluster.stop()
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    rows = [json.loads((tmp_path / side / "revisions.json").read_text())["rows"] for side in ("local", "remote")]
+    drop = ("seconds",)
+    assert [{k: v for k, v in r.items() if k not in drop} for r in rows[0]] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in rows[1]]
+    assert "FLYDSL_ROOT='<tree>' has no kernels/moe/moe_sorting_kernel.py" in rows[1][0]["why"]
+    assert "ImportError: two" in rows[1][1]["why"]
