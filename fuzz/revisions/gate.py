@@ -80,6 +80,17 @@ def dispatch_boundary_cases(backend, target, shapes=()) -> list:
     return out
 
 
+def used_by_sort_kernel(provided) -> list:
+    """The names of ``provided`` (``flydsl.expr`` modules loaded for an old revision) that the
+    imported sort kernel module holds: what its revision needed, not merely what was offered."""
+    from kernels.backends.flydsl_upstream import sorting_module_name
+
+    sorting = sys.modules.get(sorting_module_name())
+    held = {id(v) for v in vars(sorting).values()} if sorting is not None else set()
+    return [name for name in provided
+            if f"flydsl.expr.{name}" in sys.modules and id(sys.modules[f"flydsl.expr.{name}"]) in held]
+
+
 def entry_in_checkout(entry, root: Path) -> bool:
     """Does the checkout at ``root`` still hold the code of known-findings ``entry``: a file
     ending in its ``file`` and, for an entry with sites, one site whose function is defined
@@ -175,7 +186,7 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
     warnings.simplefilter("ignore")
     provided = provide_expr_modules(root, successors={"buffer_ops": successor} if successor else None)
     layout = sorting_module(root)
-    out = {"runs_here": False, "why": "", "provided": provided, "kernel_file": layout[1] if layout else None}
+    out = {"runs_here": False, "why": "", "provided": [], "kernel_file": layout[1] if layout else None}
     try:
         from kernels.registry import get
 
@@ -186,6 +197,7 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
     if reason is not None:
         out["why"] = reason.replace(str(root), "<tree>")     # the scratch folder means nothing once removed
         return out
+    out["provided"] = used_by_sort_kernel(provided)
     try:
         plan = _plan(backend, targets, max_cases, fixtures, shapes)
     except Exception as exc:  # noqa: BLE001 - its dispatch cannot be asked: it does not run here
@@ -206,7 +218,8 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
         if progress and (i + 1) % 25 == 0:
             progress(f"gate: {i + 1}/{len(plan)} runs, {time.monotonic() - start:.0f} s")
     out.update(paths=sorted(tally.paths), runs=tally.runs, judged=tally.judged, agreeing=tally.agreeing,
-               by_kind=dict(tally.by_kind), known=dict(sorted(tally.known.items())), new=tally.new)
+               by_kind=dict(tally.by_kind), known=dict(sorted(tally.known.items())),
+               new={k: dict(v, summary=v["summary"].replace(str(root), "<tree>")) for k, v in tally.new.items()})
     out.update(_unmatched(backend_name, set(tally.known), root))
     return out
 
