@@ -84,7 +84,8 @@ def main(args) -> int:
     commits = resolve_all(args.repo, specs)
     options = _options(args)
     version = f"flydsl {describe()['flydsl']}"
-    command = "python -m fuzz " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    command = (f"python -m fuzz revisions --repo {shlex.quote(str(args.repo))} "
+               + " ".join(shlex.quote(r) for r in args.revisions) + f"  # gate: {options.describe()}")
     session = open_cluster(args.scheduler)
     start = time.monotonic()
     rows: dict = {}

@@ -37,6 +37,12 @@ class GateOptions:
     timeout: float = 1800.0
     shapes: tuple = ()
 
+    def describe(self) -> str:
+        """The gate's size in words, for the table's header."""
+        shapes = ", ".join(self.shapes) if self.shapes else "every production shape"
+        return (f"{self.backend}, targets {' '.join(self.targets)}, {shapes}, "
+                f"{self.max_cases} suite cases per target, fixtures {'on every target' if self.fixtures else 'off'}")
+
     def argv(self) -> list:
         out = ["--backend", self.backend, "--max-cases", str(self.max_cases)]
         for t in self.targets:

@@ -33,10 +33,6 @@ class RevisionSpec:
     fixes: bool = False
     fix_ids: Optional[tuple] = None
 
-    @property
-    def label(self) -> str:
-        return self.text
-
 
 def parse_revision(text: str) -> RevisionSpec:
     """Parse ``text``; :class:`~fuzz.errors.UsageError` naming the value when it is malformed."""
