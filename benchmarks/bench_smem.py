@@ -112,7 +112,7 @@ def sort_worker(target, repeat):
     ``BENCH_SMEM_CASE`` names (``E,topk,T``); prints one JSON line (median s, lane-ops, ops,
     golden-model verdict, path) with the seconds of each timed call."""
     root = os.environ["FLYDSL_ROOT"]
-    from tests.emu.vintage import provide_expr_modules
+    from kernels.backends.flydsl_vintage import provide_expr_modules
     provide_expr_modules(root, successors={"buffer_ops": os.environ.get("BENCH_SMEM_BUFFER_OPS")})
     import kernels
     import oracle

@@ -99,6 +99,9 @@ def render(known: KnownFindings) -> str:
         if e.trigger:
             lines.append(f"- **What a router would have to send**: {e.trigger}")
         lines += _where(e, commit)
+        if e.introduced_at:
+            lines.append(f"- **Introduced at**: FlyDSL `{e.introduced_at[0]}` ({e.introduced_at[1]}), the first "
+                         "bad commit of `python -m fuzz bisect` with its fixture")
         if e.fixture:
             missing = "" if fx else " (missing!)"
             lines.append(f"- **Minimal fixture**: [`{e.fixture}`](regressions/fixtures/{e.fixture}.json){missing}; "

@@ -16,6 +16,8 @@ finding::
     fix = "..."                            # the suggested fix
     trigger = "..."                        # optional: what a router must send to trigger it
                                            # (findings that only invalid expert ids show)
+    introduced_at = { commit = "3790e1f8", subject = "..." }   # optional: the first FlyDSL commit
+                                           # that shows it (``fuzz bisect`` with its fixture)
     [[finding.where]]                      # one or more sites (alternatives)
     function = "moe_sorting_oneshot_kernel"
     line = "val = ps_tid_valid.select(_lds_load_raw(cumdup_mr, tid + c_one_i32), c_zero_i32)"
@@ -39,7 +41,8 @@ numbers -- two matches, tried in this order:
 1. **exact** (``"exact"``): the finding's check (and ``error``) is the
    entry's, and one frame of its call chain (innermost first) holds ``line``
    (whitespace-normalized source text, trailing comment dropped) in
-   ``function`` of a file ending in ``file``, with the ``via`` lines
+   ``function`` of a file ending in ``file`` (or of that file name: a file
+   moved within the tree is the same file), with the ``via`` lines
    appearing, in order, further out.  Source text, not line numbers, keeps
    an entry valid when lines are inserted above it.
 2. **line text changed** (``"line text changed"``): for a site that records
@@ -161,7 +164,10 @@ def normalize(text: str) -> str:
 
 
 def _in_file(path: str, file_suffix: str) -> bool:
-    return not file_suffix or path.replace("\\", "/").endswith(file_suffix)
+    """Is ``path`` the entry's file: its path ends with ``file_suffix``, or it has the same
+    file name (the file moved within the tree, as FlyDSL's kernels did into subpackages)?"""
+    path = path.replace("\\", "/")
+    return not file_suffix or path.endswith(file_suffix) or Path(path).name == Path(file_suffix).name
 
 
 @functools.lru_cache(maxsize=4096)
@@ -232,6 +238,7 @@ class KnownFinding:
     notes: str = ""
     retry: str = ""
     trigger: str = ""
+    introduced_at: tuple = ()            # (commit, subject) of the first FlyDSL commit showing it, when known
 
     def match_site(self, finding, backend: str) -> Optional[tuple]:
         """``(kind, site)`` of the first site that covers ``finding`` (a ``kernels.emu.Finding``)
@@ -273,12 +280,14 @@ class Match:
 
 def _under(root: Path, suffix: str) -> Optional[Path]:
     """The file under ``root`` whose path ends with ``suffix`` (``root`` may lie inside the
-    tree the suffix starts at: a backend's sources directory), or None."""
+    tree the suffix starts at: a backend's sources directory); else the one file under
+    ``root`` of that file name (the file moved, as :func:`_in_file` allows); or None."""
     for base in (root, *root.parents):
         path = base / suffix
         if path.is_file() and path.resolve().is_relative_to(root):
             return path
-    return None
+    moved = sorted(root.rglob(Path(suffix).name)) if root.is_dir() else []
+    return moved[0] if len(moved) == 1 else None
 
 
 def absence(entry: KnownFinding, roots) -> Optional[str]:
@@ -350,12 +359,22 @@ def _field(raw: dict, key: str, types, where: str, required=True, default=None):
     return value
 
 
+def _commit(raw: dict, key: str, where: str) -> tuple:
+    """``(commit, subject)`` of an optional ``{ commit = "...", subject = "..." }`` table; () when absent."""
+    value = _field(raw, key, dict, where, required=False, default=None)
+    if value is None:
+        return ()
+    if sorted(value) != ["commit", "subject"] or not all(isinstance(v, str) and v for v in value.values()):
+        raise KnownFindingsError(f"{where}: {key} = {value!r} must be {{ commit = \"<hash>\", subject = \"...\" }}")
+    return value["commit"], value["subject"]
+
+
 def _entry(raw: dict, index: int, path) -> KnownFinding:
     where = f"{path}: finding #{index + 1}"
     ident = _field(raw, "id", str, where)
     where = f"{path}: finding {ident!r}"
     known = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
-             "fixture", "why", "fix", "notes", "retry", "trigger"}
+             "fixture", "why", "fix", "notes", "retry", "trigger", "introduced_at"}
     extra = sorted(set(raw) - known)
     if extra:
         raise KnownFindingsError(f"{where}: unknown field(s) {extra}")
@@ -396,7 +415,8 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
         why=_field(raw, "why", str, where), fix=_field(raw, "fix", str, where),
         notes=_field(raw, "notes", str, where, required=False, default=""),
         retry=_field(raw, "retry", str, where, required=False, default=""),
-        trigger=_field(raw, "trigger", str, where, required=False, default=""))
+        trigger=_field(raw, "trigger", str, where, required=False, default=""),
+        introduced_at=_commit(raw, "introduced_at", where))
     if entry.retry and (check != HOST_EXCEPTION or entry.retry not in RETRIES):
         raise KnownFindingsError(f"{where}: retry = {entry.retry!r} needs check = {HOST_EXCEPTION!r} and one of "
                                  f"{sorted(RETRIES)}")

@@ -223,6 +223,14 @@ def test_a_finding_whose_line_text_changed_is_known_and_says_so_with_both_texts(
     assert "line text changed" not in exact.summary
 
 
+def test_a_finding_in_a_moved_file_is_the_entry_of_that_file_name():
+    # the entry names the file where an older tree kept it; the finding's frames lie in tests/backends/
+    moved = run_case(Case(8, 2, 5), PLANTED, known=_one_entry(BENIGN_LINE, file="kernels/planted_findings.py"))
+    assert moved.ok and moved.known == {"the-entry": 1}, moved.summary
+    other = run_case(Case(8, 2, 5), PLANTED, known=_one_entry(BENIGN_LINE, file="kernels/other_findings.py"))
+    assert not other.ok and other.known == {}, other.summary
+
+
 @pytest.mark.parametrize("why, entry", [
     ("another check", lambda: _one_entry(RENAMED, check="lds-race")),
     ("another call chain (the store helper)", lambda: _one_entry(RENAMED, chain='["lds_store", "planted_kernel"]')),
@@ -253,6 +261,9 @@ ROOT = str(regressions.FIXTURE_DIR.parents[1])
     ({"line": BENIGN_LINE, "function": "gone_kernel", "chain": '["lds_load", "gone_kernel"]'},
      "absent in this revision: function(s) gone_kernel no longer exist in tests/backends/planted_findings.py"),
     ({"line": BENIGN_LINE, "file": "kernels/backends/gone.py"}, "kernels/backends/gone.py does not exist in the checkout"),
+    ({"line": BENIGN_LINE, "file": "kernels/planted_findings.py"}, None),       # moved: found by its file name
+    ({"line": RENAMED, "file": "kernels/planted_findings.py"},
+     "absent in this revision: its lines no longer exist in kernels/planted_findings.py"),
 ])
 def test_an_entry_whose_code_is_gone_is_absent_and_one_whose_code_is_there_is_not(kw, absent):
     (entry,) = _one_entry(**kw).entries

@@ -140,7 +140,7 @@ def _case_paths(case, target, backend="flydsl-own") -> str:
     return f"path{sum(m >= t for t in b.path_boundaries(case.num_experts, case.topk, case.unit_size, target))}"
 
 
-def _round_robin(plan, backend="flydsl-own"):
+def round_robin(plan, backend="flydsl-own"):
     """``plan`` reordered so that every (path, target, variant) group gets its cheapest
     case first, then its second cheapest, and so on: a bug on any path and in any input
     mode shows within the first round, not after every cheaper case of other paths."""
@@ -214,7 +214,7 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     if suite:
         plan += [("hypothesis", case, targets[i % len(targets)])
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
-        plan = _round_robin(plan, backend)
+        plan = round_robin(plan, backend)
     failing, ran = [], []
     extra = {}
     for kind, case, target in plan:

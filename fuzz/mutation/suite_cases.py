@@ -33,7 +33,7 @@ def boundary_cases(max_tokens: int = 4096, backend=None) -> list[Case]:
         for b in sorted(bounds):
             tokens.update(t for t in (b - 1, b, b + 1) if 0 <= t <= max_tokens)
         for T in sorted(tokens):
-            seed = _seed(E, k, u, T)
+            seed = case_seed(E, k, u, T)
             cases.append(Case(E, k, T, u, seed=seed))
             if T > 1:
                 cases.append(Case(E, k, T, u, mask_mode="ratio", seed=seed + 1, moe_buf="float16x3"))
@@ -53,7 +53,7 @@ def boundary_cases(max_tokens: int = 4096, backend=None) -> list[Case]:
     return sorted(cases, key=lambda c: c.tokens * c.topk + c.num_experts)
 
 
-def _seed(num_experts: int, topk: int, unit_size: int, tokens: int) -> int:
+def case_seed(num_experts: int, topk: int, unit_size: int, tokens: int) -> int:
     """A case's seed from its shape and T alone, so that a case keeps its seed (and its name
     in a screen's list) when another kernel's boundaries add or remove other T values."""
     return zlib.crc32(f"{num_experts}-{topk}-{unit_size}-{tokens}".encode()) % 1_000_000 * 4

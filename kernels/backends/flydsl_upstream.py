@@ -1,8 +1,9 @@
 """Backend ``flydsl-upstream``: FlyDSL's own ``moe_sorting_flydsl``, from a checkout.
 
 The kernel is imported from the FlyDSL source checkout named by
-``FLYDSL_ROOT`` (``kernels.moe.moe_sorting_kernel``; see ``kernels/__init__``
-for how both ``kernels`` packages share one process).  On a ROCm GPU it runs
+``FLYDSL_ROOT`` (``kernels.moe.moe_sorting_kernel``, or ``kernels.moe_sorting_kernel``
+in revisions older than that layout; see ``kernels/__init__`` for how both
+``kernels`` packages share one process).  On a ROCm GPU it runs
 natively; otherwise on the CPU interpreter, inside ``kernels.emu.emulate``
 with the emulated target's device facts (arch, compute-unit count, LDS size)
 answered to its host code, so its own dispatch logic runs unchanged.
@@ -54,7 +55,6 @@ import importlib
 import importlib.util
 import os
 import sys
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -66,8 +66,9 @@ from ..harness import poisoned_workspace
 from ..registry import Backend
 from ..targets import TARGET_NAMES as TARGETS
 from .checkout_dispatch import CHECKOUT, FALLBACK, Dispatch, checkout_dispatch
+from .flydsl_vintage import SORTING_LAYOUTS, sorting_module
 
-MODULE = "kernels.moe.moe_sorting_kernel"
+MODULE = SORTING_LAYOUTS[0][0]
 GATING_MODULE = "kernels.moe.topk_gating_softmax_kernel"
 
 
@@ -80,8 +81,8 @@ def probe():
     root = os.environ.get("FLYDSL_ROOT")
     if not root:
         return "FLYDSL_ROOT is not set (point it at a FlyDSL source checkout)"
-    if not (Path(root) / "kernels" / "moe" / "moe_sorting_kernel.py").is_file():
-        return f"FLYDSL_ROOT={root!r} has no kernels/moe/moe_sorting_kernel.py"
+    if sorting_module(root) is None:
+        return f"FLYDSL_ROOT={root!r} has no {' or '.join(rel for _, rel in SORTING_LAYOUTS)}"
     if importlib.util.find_spec("flydsl") is None:
         return flydsl_problem()
     if not _native():
@@ -91,11 +92,19 @@ def probe():
             from .. import emu  # noqa: F401  (the interpreter is optional: imported on use)
         except ImportError as exc:
             return f"no ROCm GPU and the CPU interpreter does not import: {exc}"
+    name = sorting_module_name()
     try:
-        importlib.import_module(MODULE)
+        importlib.import_module(name)
     except Exception as exc:  # noqa: BLE001 - any import failure makes it unavailable
-        return f"FLYDSL_ROOT={root!r}: {MODULE} does not import: {type(exc).__name__}: {exc}"
+        return f"FLYDSL_ROOT={root!r}: {name} does not import: {type(exc).__name__}: {exc}"
     return None
+
+
+def sorting_module_name() -> str:
+    """The sort kernel's module in the checkout at ``$FLYDSL_ROOT`` (older revisions hold it
+    at ``kernels/moe_sorting_kernel.py``; :mod:`.flydsl_vintage`); :data:`MODULE` when unknown."""
+    found = sorting_module(os.environ.get("FLYDSL_ROOT", ""))
+    return found[0] if found else MODULE
 
 
 #: The target the host caches were filled for (None: unknown, reset at the next launch).
@@ -114,7 +123,7 @@ def _clear_caches(module) -> None:
 def reset_host_caches() -> None:
     """Drop the per-shape kernel caches of FlyDSL's sort and gating host code (those
     loaded), so that the next launch traces its kernels afresh for its target."""
-    for name in (MODULE, GATING_MODULE):
+    for name in (sorting_module_name(), GATING_MODULE):
         module = sys.modules.get(name)
         if module is not None:
             _clear_caches(module)
@@ -134,7 +143,7 @@ def upstream_session(target, **emulate_options):
     """The upstream module, ready to run on ``target``: natively as it is; else inside
     ``kernels.emu.emulate(target, **emulate_options)``, its host caches reset first
     when they were filled for another target."""
-    sorting = importlib.import_module(MODULE)
+    sorting = importlib.import_module(sorting_module_name())
     if _native():
         yield sorting
         return
@@ -226,13 +235,20 @@ def _dispatch_source(num_experts, topk, unit_size, target) -> str:
     return dispatch.source if dispatch.source == CHECKOUT else f"{dispatch.source} ({dispatch.why})"
 
 
-def _launcher(sanitize: bool):
+def _launcher(sanitize: bool, device_m: bool = False):
     def launch(inputs, buffers, target):
-        return _launch(inputs, buffers, target, sanitize)
+        return _launch(inputs, buffers, target, sanitize, device_m)
     return launch
 
 
-def _launch(inputs, buffers, target, sanitize):
+def device_m_launcher(sanitize: bool = True):
+    """A ``launch`` like the backends', that hands the entry point M in the harness's one-element
+    device tensor (``num_local_tokens``) instead of an int: what a graph capture replayed for
+    other M needs (``kernels.graph_replay``)."""
+    return _launcher(sanitize, device_m=True)
+
+
+def _launch(inputs, buffers, target, sanitize, device_m=False):
     d = buffers.device_inputs
     with upstream_session(target, sanitize=sanitize, findings="record") as sorting:
         workspace = None
@@ -243,7 +259,8 @@ def _launch(inputs, buffers, target, sanitize):
         sorting.moe_sorting_flydsl(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
             buffers.sorted_expert_ids, buffers.num_valid_ids, buffers.moe_buf,
-            inputs.num_experts, inputs.unit_size, d.expert_mask, inputs.num_local_tokens, workspace,
+            inputs.num_experts, inputs.unit_size, d.expert_mask,
+            d.num_local_tokens if device_m else inputs.num_local_tokens, workspace,
         )
         if _native():
             return None

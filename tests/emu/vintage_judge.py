@@ -4,7 +4,7 @@
 
 The old revision's kernel file is ``kernels/moe/moe_sorting_kernel.py`` as at
 HEAD, so it needs its own process with ``FLYDSL_ROOT`` naming its checkout.
-Its missing ``flydsl.expr`` modules come from :mod:`tests.emu.vintage`
+Its missing ``flydsl.expr`` modules come from :mod:`kernels.backends.flydsl_vintage`
 (``buffer_ops`` from the newer checkout ``--successor-root`` names).  The case
 ``Case(E, TOPK, T, seed=T)`` runs on the ``flydsl-upstream-sanitized`` backend
 and :func:`fuzz.judge.judge_inputs` judges it: outputs against the golden
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="gfx950")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
-    from tests.emu.vintage import provide_expr_modules
+    from kernels.backends.flydsl_vintage import provide_expr_modules
     provide_expr_modules(os.environ["FLYDSL_ROOT"], successors={
         "buffer_ops": str(Path(args.successor_root) / "kernels" / "common" / "buffer_ops.py")})
     from cases import Case
