@@ -16,6 +16,7 @@ finding::
     fix = "..."                            # the suggested fix
     trigger = "..."                        # optional: what a router must send to trigger it
                                            # (findings that only invalid expert ids show)
+    [finding.patch]                        # bug entries: the suite's verified fix (regressions.fixes)
     [[finding.where]]                      # one or more sites (alternatives)
     function = "moe_sorting_oneshot_kernel"
     line = "val = ps_tid_valid.select(_lds_load_raw(cumdup_mr, tid + c_one_i32), c_zero_i32)"
@@ -160,6 +161,7 @@ class KnownFinding:
     notes: str = ""
     retry: str = ""
     trigger: str = ""
+    patch: Optional[dict] = dataclasses.field(default=None, compare=False, hash=False)  # regressions.fixes reads it
 
     def matches(self, finding, backend: str) -> bool:
         """Does this entry cover ``finding`` (a ``kernels.emu.Finding``) seen on ``backend``?"""
@@ -210,7 +212,7 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
     ident = _field(raw, "id", str, where)
     where = f"{path}: finding {ident!r}"
     known = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
-             "fixture", "why", "fix", "notes", "retry", "trigger"}
+             "fixture", "why", "fix", "notes", "retry", "trigger", "patch"}
     extra = sorted(set(raw) - known)
     if extra:
         raise KnownFindingsError(f"{where}: unknown field(s) {extra}")
@@ -245,7 +247,8 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
         why=_field(raw, "why", str, where), fix=_field(raw, "fix", str, where),
         notes=_field(raw, "notes", str, where, required=False, default=""),
         retry=_field(raw, "retry", str, where, required=False, default=""),
-        trigger=_field(raw, "trigger", str, where, required=False, default=""))
+        trigger=_field(raw, "trigger", str, where, required=False, default=""),
+        patch=_field(raw, "patch", dict, where, required=False))
     if entry.retry and (check != HOST_EXCEPTION or entry.retry not in RETRIES):
         raise KnownFindingsError(f"{where}: retry = {entry.retry!r} needs check = {HOST_EXCEPTION!r} and one of "
                                  f"{sorted(RETRIES)}")

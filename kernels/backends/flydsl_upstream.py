@@ -164,7 +164,7 @@ def _launch(inputs, buffers, target, sanitize):
         workspace = None
         sizer = getattr(sorting, "moe_sorting_get_workspace_size", None)
         if sizer is not None:
-            workspace = poisoned_workspace(sizer(inputs.m, inputs.num_experts, inputs.topk, inputs.unit_size),
+            workspace = poisoned_workspace(sizer(inputs.tokens, inputs.num_experts, inputs.topk, inputs.unit_size),
                                            d.topk_ids.device)
         sorting.moe_sorting_flydsl(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
