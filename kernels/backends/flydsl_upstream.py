@@ -21,7 +21,8 @@ with the sanitizer on (out-of-bounds, uninitialized, race checks), where the
 known findings are recorded as fixtures.
 
 The multiphase paths get a workspace from the backend, sized by upstream's
-``moe_sorting_get_workspace_size`` and filled with a poison byte (upstream
+``moe_sorting_get_workspace_size`` for the capacity T (enough for any M <= T,
+and what a checkout that sizes its launch by T needs) and filled with a poison byte (upstream
 itself allocates one with ``torch.empty``), so a kernel that relies on a
 clean workspace fails every time, not only when the allocator hands out
 dirty memory.
