@@ -23,8 +23,7 @@ from regressions.fixes import FixError, apply_fixes, missing_patches, patch_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CHECKOUT = {
-    "kernels/moe/sort.py": '''\
+SOURCE = '''\
 def helper(x):
     return x
 
@@ -40,21 +39,17 @@ def kernel(ids, n):
 def other(ids):
     if total:
         store(total)
-''',
-}
+'''
+CHECKOUT = {"kernels/moe/sort.py": SOURCE}
 
-LIST = '''
-[[finding]]
-id = "a-bug"
-title = "t"
-status = "bug"
-backends = ["flydsl-upstream"]
-check = "lds-race"
-why = "-"
-fix = "-"
-[[finding.where]]
-line = "store(total)"
-[finding.patch]
+
+def _entry(ident: str, status: str, line: str, patch: str = "") -> str:
+    """One known-findings entry of the synthetic list; ``patch``: its [finding.patch] tables."""
+    return (f'[[finding]]\nid = "{ident}"\ntitle = "t"\nstatus = "{status}"\nbackends = ["flydsl-upstream"]\n'
+            f'check = "lds-race"\nwhy = "-"\nfix = "-"\n[[finding.where]]\nline = "{line}"\n{patch}\n')
+
+
+LIST = _entry("a-bug", "bug", "store(total)", '''[finding.patch]
 summary = "guard the store and count from n"
 verified_at = "abc"
 [[finding.patch.edit]]
@@ -76,32 +71,10 @@ def clamp(x):
 
 
 def helper(x):"""
-
-[[finding]]
-id = "same-bug"
-title = "t"
-status = "bug"
-backends = ["flydsl-upstream"]
-check = "lds-race"
-why = "-"
-fix = "-"
-[[finding.where]]
-line = "helper(ids[i])"
-[finding.patch]
+''') + _entry("same-bug", "bug", "helper(ids[i])", '''[finding.patch]
 summary = "the fix of a-bug"
 same_as = "a-bug"
-
-[[finding]]
-id = "benign-one"
-title = "t"
-status = "benign"
-backends = ["flydsl-upstream"]
-check = "lds-race"
-why = "-"
-fix = "-"
-[[finding.where]]
-line = "total = n * 2"
-'''
+''') + _entry("benign-one", "benign", "total = n * 2")
 
 
 def _checkout(tmp_path: Path) -> Path:
@@ -162,28 +135,10 @@ def test_apply_fixes_edits_a_copy_keeping_indentation(tmp_path):
     applied = apply_fixes(root, None, known=_known())
     assert applied == ["a-bug", "same-bug"]          # every bug entry; the benign one has no fix
     text = (root / "kernels/moe/sort.py").read_text()
-    assert text == '''\
-def clamp(x):
-    return max(x, 0)
-
-
-def helper(x):
-    return x
-
-
-def kernel(ids, n):
-    total = n * 2
-    for i in range(total):
-        helper(ids[i])
-    if total > 0:
-        barrier()
-        store(total)
-
-
-def other(ids):
-    if total:
-        store(total)
-'''
+    kernel_guard = "    if total:\n        store(total)\n\n\ndef other"
+    assert kernel_guard in SOURCE
+    assert text == "def clamp(x):\n    return max(x, 0)\n\n\n" + SOURCE.replace(
+        kernel_guard, "    if total > 0:\n        barrier()\n        store(total)\n\n\ndef other")
 
 
 def test_same_as_brings_the_other_entry_fix(tmp_path):
