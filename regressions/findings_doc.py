@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .fixes import patch_of
 from .fixtures import FIXTURE_DIR, FixtureError, load
 from .known_findings import HOST_EXCEPTION, WRONG_OUTPUT, KnownFindings
 from .regions import describe
@@ -66,6 +67,18 @@ def _region(fixture) -> list[str]:
     return out
 
 
+def _verified_fix(entry, known: KnownFindings) -> list[str]:
+    """The entry's own fix (``regressions.fixes``): its summary and the commit it was verified at."""
+    patch = patch_of(entry)
+    if patch is None:
+        return []
+    state = f"fix verified at {patch.verified_at}" if patch.verified_at else "fix not verified yet"
+    edits = patch_of(known.by_id(patch.same_as)).edits if patch.same_as else patch.edits
+    files = ", ".join(f"`{f}`" for f in sorted({e.file for e in edits}))
+    return [f"- **Verified fix** ({state}; {len(edits)} source edit(s) in {files}, stored in the entry's "
+            f"`[finding.patch]`): {patch.summary}"]
+
+
 def render(known: KnownFindings) -> str:
     meta = known.meta
     commit = meta.get("flydsl_commit", "")
@@ -113,6 +126,7 @@ def render(known: KnownFindings) -> str:
             lines += _region(fx)
         lines.append(f"- **Why it matters on hardware**: {e.why}")
         lines.append(f"- **Suggested fix**: {e.fix}")
+        lines += _verified_fix(e, known)
         if e.notes:
             lines.append(f"- **Notes**: {e.notes}")
     return "\n".join(lines) + "\n"

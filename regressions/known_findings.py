@@ -18,6 +18,7 @@ finding::
                                            # (findings that only invalid expert ids show)
     introduced_at = { commit = "3790e1f8", subject = "..." }   # optional: the first FlyDSL commit
                                            # that shows it (``fuzz bisect`` with its fixture)
+    [finding.patch]                        # bug entries: the suite's verified fix (regressions.fixes)
     [[finding.where]]                      # one or more sites (alternatives)
     function = "moe_sorting_oneshot_kernel"
     line = "val = ps_tid_valid.select(_lds_load_raw(cumdup_mr, tid + c_one_i32), c_zero_i32)"
@@ -239,6 +240,7 @@ class KnownFinding:
     retry: str = ""
     trigger: str = ""
     introduced_at: tuple = ()            # (commit, subject) of the first FlyDSL commit showing it, when known
+    patch: Optional[dict] = dataclasses.field(default=None, compare=False, hash=False)  # regressions.fixes reads it
 
     def match_site(self, finding, backend: str) -> Optional[tuple]:
         """``(kind, site)`` of the first site that covers ``finding`` (a ``kernels.emu.Finding``)
@@ -374,7 +376,7 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
     ident = _field(raw, "id", str, where)
     where = f"{path}: finding {ident!r}"
     known = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
-             "fixture", "why", "fix", "notes", "retry", "trigger", "introduced_at"}
+             "fixture", "why", "fix", "notes", "retry", "trigger", "introduced_at", "patch"}
     extra = sorted(set(raw) - known)
     if extra:
         raise KnownFindingsError(f"{where}: unknown field(s) {extra}")
@@ -416,7 +418,8 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
         notes=_field(raw, "notes", str, where, required=False, default=""),
         retry=_field(raw, "retry", str, where, required=False, default=""),
         trigger=_field(raw, "trigger", str, where, required=False, default=""),
-        introduced_at=_commit(raw, "introduced_at", where))
+        introduced_at=_commit(raw, "introduced_at", where),
+        patch=_field(raw, "patch", dict, where, required=False))
     if entry.retry and (check != HOST_EXCEPTION or entry.retry not in RETRIES):
         raise KnownFindingsError(f"{where}: retry = {entry.retry!r} needs check = {HOST_EXCEPTION!r} and one of "
                                  f"{sorted(RETRIES)}")

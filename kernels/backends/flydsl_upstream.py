@@ -28,7 +28,8 @@ with the sanitizer on (out-of-bounds, uninitialized, race checks), where the
 known findings are recorded as fixtures.
 
 The multiphase paths get a workspace from the backend, sized by upstream's
-``moe_sorting_get_workspace_size`` and filled with a poison byte (upstream
+``moe_sorting_get_workspace_size`` for the capacity T (enough for any M <= T,
+and what a checkout that sizes its launch by T needs) and filled with a poison byte (upstream
 itself allocates one with ``torch.empty``), so a kernel that relies on a
 clean workspace fails every time, not only when the allocator hands out
 dirty memory.
@@ -254,7 +255,7 @@ def _launch(inputs, buffers, target, sanitize, device_m=False):
         workspace = None
         sizer = getattr(sorting, "moe_sorting_get_workspace_size", None)
         if sizer is not None:
-            workspace = poisoned_workspace(sizer(inputs.m, inputs.num_experts, inputs.topk, inputs.unit_size),
+            workspace = poisoned_workspace(sizer(inputs.tokens, inputs.num_experts, inputs.topk, inputs.unit_size),
                                            d.topk_ids.device)
         sorting.moe_sorting_flydsl(
             d.topk_ids, d.topk_weights, buffers.sorted_ids, buffers.sorted_weights,
