@@ -32,7 +32,14 @@ BACKEND_MODULES = {
     "kernels.backends.planted_findings": ("planted-findings",),
     "kernels.backends.planted_hostile": ("planted-minus-one",),
     "kernels.backends.planted_capture": ("planted-baked-m", "planted-host-read-m"),
+    "kernels.backends.flydsl_upstream_router": ("flydsl-upstream-fused", "flydsl-upstream-fused-sanitized",
+                                                "flydsl-upstream-gating", "flydsl-upstream-gating-sanitized"),
+    "kernels.backends.torch_router": ("torch-router-cpu", "torch-router-cuda"),
 }
+
+
+#: What a backend takes as input (``Backend.takes``).
+BACKEND_INPUTS = ("ids", "logits")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +76,10 @@ class Backend:
     ``[0, E)`` exactly as the golden model does), ``unchecked`` (it may be
     handed any ids and is judged on memory safety alone).  The policy of a
     launch reaches ``launch`` as ``inputs.invalid_ids``.
+    ``takes`` is what the backend's input is: ``"ids"`` (top-k ids and weights,
+    launched through :func:`run`) or ``"logits"`` (router logits, a
+    ``cases.RouterInputs``: ``launch(inputs, target)`` returns a
+    ``kernels.backends.router_run.RouterRun``; judged by ``fuzz.judge_logits``).
     """
 
     name: str
@@ -89,8 +100,11 @@ class Backend:
     path_kernels: Optional[tuple[tuple[str, ...], ...]] = None
     invalid_ids: tuple[str, ...] = ("reject",)
     capture_safe: bool = False
+    takes: str = "ids"
 
     def __post_init__(self):
+        if self.takes not in BACKEND_INPUTS:
+            raise ValueError(f"Backend {self.name!r}: takes={self.takes!r}, expected one of {BACKEND_INPUTS}")
         unknown = [p for p in self.invalid_ids if p not in INVALID_ID_POLICIES]
         if "reject" not in self.invalid_ids or unknown:
             raise ValueError(f"Backend {self.name!r}: invalid_ids={self.invalid_ids!r} must hold 'reject' and only "
@@ -195,6 +209,8 @@ def run(
     reason = b.probe()
     if reason is not None:
         raise RuntimeError(f"backend={backend!r} is unavailable here: {reason}")
+    if b.takes != "ids":
+        raise ValueError(f"backend={backend!r} takes {b.takes}, not top-k ids: launch it with a RouterInputs")
     if invalid_ids not in b.invalid_ids:
         raise ValueError(f"invalid_ids={invalid_ids!r}: backend {backend!r} supports {b.invalid_ids}")
     inputs = normalize_inputs(
