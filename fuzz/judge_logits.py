@@ -93,7 +93,7 @@ def judge_router(backend: str, inputs, target=None, *, known=None, seconds: Opti
         else:
             counts[entry.id] = counts.get(entry.id, 0) + 1
     result = None if run is None else run.result
-    unexplained = _unexplained(verdict.mismatches if verdict else [], known, result, backend, counts)
+    unexplained = _unexplained([] if verdict is None else verdict.mismatches, known, result, backend, counts)
     path = None if run is None else run.path
     dispatch = None if path is None else dispatch_error(b, path, inputs.m, inputs.num_experts, inputs.topk,
                                                         inputs.unit_size, target)

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from cases import (
     DEFAULT_MOE_BUF,
     DISTRIBUTIONS,
-    LOGIT_DTYPES,
     GENERIC_EDGES,
     HOSTILE_KINDS,
     HOSTILE_ROWS,
+    LOGIT_DTYPES,
     MASK_MODES,
     MAX_FUZZ_TOKENS,
     PRODUCTION_SHAPES,
@@ -223,13 +223,14 @@ _WEIGHTED_DISTRIBUTIONS = ("plain", "normal", "normal", "normal") + tuple(d for 
 
 @st.composite
 def logits_cases(draw, max_tokens: int = MAX_FUZZ_TOKENS, sort: bool = True, boundaries=None,
-                 max_experts: int = 512):
+                 max_experts: int = 512, min_tokens: int = 0):
     """A :class:`cases.LogitsCase`: E a power of two up to ``max_experts``, topk mostly up
     to 16, T near the fused oneshot bounds and ``boundaries(E, topk, unit_size)`` (a
     backend's path boundaries; None: none) +-1 (one case in ten near the last one), small,
     or (one case in ten) log-uniform up to ``max_tokens``; every dtype, distribution and scale, ``renormalize`` on and off.
     ``sort``: the case also draws what only a sort takes (a mask, M < T, M on the device,
-    the unit size); without it those stay at their defaults (the gating kernel's input)."""
+    the unit size); without it those stay at their defaults (the gating kernel's input).
+    T is at least ``min_tokens``."""
     E = draw(st.sampled_from(tuple(e for e in LOGITS_EXPERTS if e <= max_experts)))
     topk = draw(st.one_of(st.integers(1, min(E, 16)), st.integers(1, min(E, 32))))
     unit = draw(st.sampled_from(UNIT_SIZES)) if sort else 32
@@ -246,6 +247,7 @@ def logits_cases(draw, max_tokens: int = MAX_FUZZ_TOKENS, sort: bool = True, bou
     else:
         T = draw(token_counts(E, topk, unit, max_tokens))
     distribution = draw(st.sampled_from(_WEIGHTED_DISTRIBUTIONS))
+    T = max(T, min(min_tokens, max_tokens))
     local, mask_mode, ratio, on_device = None, "none", 0.5, False
     if sort:
         if T and draw(st.integers(0, 4)) == 0:

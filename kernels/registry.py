@@ -80,6 +80,8 @@ class Backend:
     launched through :func:`run`) or ``"logits"`` (router logits, a
     ``cases.RouterInputs``: ``launch(inputs, target)`` returns a
     ``kernels.backends.router_run.RouterRun``; judged by ``fuzz.judge_logits``).
+    ``min_tokens`` is the smallest T the kernel is documented to take (campaigns
+    draw none smaller; a replay skips a fixture with fewer rows, saying so).
     """
 
     name: str
@@ -101,6 +103,7 @@ class Backend:
     invalid_ids: tuple[str, ...] = ("reject",)
     capture_safe: bool = False
     takes: str = "ids"
+    min_tokens: int = 0
 
     def __post_init__(self):
         if self.takes not in BACKEND_INPUTS:

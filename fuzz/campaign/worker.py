@@ -223,7 +223,7 @@ def logits_strategy(config: CampaignConfig, backend: str, target):
     bounds = None
     if b.path_boundaries is not None:
         bounds = functools.lru_cache(maxsize=None)(lambda E, k, u: b.path_boundaries(E, k, u, target))
-    return logits_cases(max_tokens=config.max_tokens, boundaries=bounds)
+    return logits_cases(max_tokens=config.max_tokens, boundaries=bounds, min_tokens=b.min_tokens)
 
 
 def boundary_label(case: Case) -> Optional[str]:

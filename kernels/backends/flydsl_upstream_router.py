@@ -6,7 +6,10 @@
 * ``flydsl-upstream-gating`` / ``-sanitized``: ``build_topk_gating_softmax_module``
   (logits -> softmax -> top-k), launched by :func:`.flydsl_upstream_gating.run_gating`
   over all T rows (it takes no mask, M or unit size); judged by
-  :func:`.flydsl_upstream_gating.check_gating`.
+  :func:`.flydsl_upstream_gating.check_gating`.  Its launcher computes the grid as
+  ``(T - 1) // tokens_per_block + 1``, which its comment states valid for T >= 1:
+  the backend declares ``min_tokens=1`` (T = 0 gives 2^56 workgroups on the
+  interpreter, whose index division is unsigned).
 
 Both run on the CPU interpreter with findings recorded (``findings="record"``),
 the sanitizer off or on, on ``gfx942`` and ``gfx950``.  A launch returns a
@@ -85,12 +88,12 @@ def _probe():
     return reason
 
 
-def _backend(name, description, launch, path_boundaries, path_kernels):
+def _backend(name, description, launch, path_boundaries, path_kernels, min_tokens=0):
     return Backend(
         name=name, description=description, needs=("flydsl", "FLYDSL_ROOT", "kernels.emu"), probe=_probe,
         launch=launch, reports_path=True, executes_on=lambda target: f"cpu-interpreter {target or 'gfx950'}",
         targets=TARGETS, sources=lambda: (os.environ.get("FLYDSL_ROOT", ""),),
-        path_boundaries=path_boundaries, path_kernels=path_kernels, takes="logits")
+        path_boundaries=path_boundaries, path_kernels=path_kernels, takes="logits", min_tokens=min_tokens)
 
 
 BACKENDS = [
@@ -104,6 +107,6 @@ BACKENDS = [
         _backend(f"flydsl-upstream-gating{suffix}",
                  f"FlyDSL's top-k gating softmax kernel (logits -> top-k ids and weights) from $FLYDSL_ROOT on "
                  f"the CPU interpreter, sanitizer {'on' if sanitize else 'off'}",
-                 _gating_launcher(sanitize), None, ((GATING_KERNEL,),)),
+                 _gating_launcher(sanitize), None, ((GATING_KERNEL,),), min_tokens=1),
     )
 ]
