@@ -220,7 +220,7 @@ def _plant_ties(rng, bits: np.ndarray, dtype: str, near: bool) -> None:
     values = RouterInputs(bits, dtype, 1).logits().float().numpy()
     for r in range(T):
         top = int(np.argmax(values[r]))
-        others = rng.choice(E, size=min(E - 1, int(rng.integers(1, 4))), replace=False)
-        for e in others[others != top]:
+        others = rng.choice(np.delete(np.arange(E), top), size=min(E - 1, int(rng.integers(1, 4))), replace=False)
+        for e in others:
             step = int(rng.integers(1, 4)) * (1 if rng.random() < 0.5 else -1) if near else 0
             bits[r, e] = np.clip(int(bits[r, top]) + step, 0, np.iinfo(bits.dtype).max)

@@ -238,12 +238,12 @@ def logits_cases(draw, max_tokens: int = MAX_FUZZ_TOKENS, sort: bool = True, bou
     edges = set(LOGITS_EDGES)
     if boundaries is not None:
         edges |= {b + d for b in boundaries(E, topk, unit) for d in (-1, 0, 1)}
-    if kind == 0 and boundaries is not None:   # the last path: one case in ten
-        T = draw(st.sampled_from(sorted(t for t in edges if 0 <= t <= max_tokens and t >= max(edges) - 2) or [0]))
-    elif kind < 5:
-        T = draw(st.sampled_from(sorted(t for t in edges if 0 <= t <= max_tokens) or [0]))
-    elif kind < 9:
+    if kind < 4:                                # small first, so that T shrinks towards 0
         T = draw(st.integers(0, min(64, max_tokens)))
+    elif kind == 4 and boundaries is not None:  # the last path: one case in ten
+        T = draw(st.sampled_from(sorted(t for t in edges if 0 <= t <= max_tokens and t >= max(edges) - 2) or [0]))
+    elif kind < 9:
+        T = draw(st.sampled_from(sorted(t for t in edges if 0 <= t <= max_tokens) or [0]))
     else:
         T = draw(token_counts(E, topk, unit, max_tokens))
     distribution = draw(st.sampled_from(_WEIGHTED_DISTRIBUTIONS))

@@ -34,7 +34,7 @@ BACKEND_MODULES = {
     "kernels.backends.planted_capture": ("planted-baked-m", "planted-host-read-m"),
     "kernels.backends.flydsl_upstream_router": ("flydsl-upstream-fused", "flydsl-upstream-fused-sanitized",
                                                 "flydsl-upstream-gating", "flydsl-upstream-gating-sanitized"),
-    "kernels.backends.torch_router": ("torch-router-cpu", "torch-router-cuda"),
+    "kernels.backends.torch_router": ("torch-router-cpu", "torch-router-cuda", "planted-router-high-tie"),
 }
 
 

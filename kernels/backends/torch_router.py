@@ -6,6 +6,8 @@ Softmax in float32 (the logits upcast first), top-k by a stable descending sort
 then the sort by the ``torch-cpu`` / ``torch-cuda`` backend.  A degenerate row
 (NaN probabilities) still gets ``topk`` distinct experts: the stable sort orders
 every expert.  Returns a ``FusedResult`` (judged as the fused entry is).
+``planted-router-high-tie`` (test-only) breaks the tie rule, to prove the judge
+and the campaigns find a router bug.
 """
 from __future__ import annotations
 
@@ -27,18 +29,25 @@ def topk_choice(logits: torch.Tensor, topk: int, renormalize: bool):
     return order.to(torch.int32).contiguous(), weights.contiguous()
 
 
-def _launcher(sort_backend: str, device: str):
+def _launcher(sort_backend: str, device: str, choose=None):
     def launch(inputs, target):
         from .flydsl_upstream_fused import FusedResult
 
-        ids, weights = topk_choice(inputs.logits(device), inputs.topk, inputs.renormalize)
+        ids, weights = (choose or topk_choice)(inputs.logits(device), inputs.topk, inputs.renormalize)
         m = inputs.m
         out = run_sort(sort_backend, ids[:m].cpu().numpy(), weights[:m].cpu().numpy(), inputs.num_experts,
                        inputs.unit_size, inputs.expert_mask)
         result = FusedResult(out.sorted_ids, out.sorted_weights, out.sorted_expert_ids, out.num_valid_ids,
                              out.moe_buf_zeroed, None, target)
-        return RouterRun(result, None)
+        return RouterRun(result, None if choose is None else "planted")
     return launch
+
+
+def _higher_id_ties(logits: torch.Tensor, topk: int, renormalize: bool):
+    """``topk_choice`` with the tie rule reversed: equal probabilities go to the higher id."""
+    flipped = torch.flip(logits, dims=[1])
+    ids, weights = topk_choice(flipped, topk, renormalize)
+    return (logits.shape[1] - 1 - ids).to(torch.int32).contiguous(), weights
 
 
 BACKENDS = [
@@ -48,4 +57,8 @@ BACKENDS = [
             needs=sort.needs, probe=sort.probe, launch=_launcher(sort.name, where), device=sort.device,
             executes_on=sort.executes_on, takes="logits")
     for where, sort in (("cpu", TORCH_BACKENDS[0]), ("cuda", TORCH_BACKENDS[1]))
+] + [
+    Backend(name="planted-router-high-tie", description="test-only: torch-router-cpu with ties to the higher id",
+            needs=("torch",), probe=lambda: None, launch=_launcher("torch-cpu", "cpu", _higher_id_ties),
+            reports_path=True, takes="logits", test_only=True),
 ]
