@@ -299,19 +299,28 @@ def save(fixture: Fixture, directory=FIXTURE_DIR, reproducer: str = "") -> Path:
         from . import logits_fixtures
 
         return logits_fixtures.save(fixture, directory, reproducer)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / fixture.filename
-    if target.exists():
-        return target
-    npz_name = None
+    arrays = None
     if fixture.topk_ids.size > INLINE_LIMIT:
-        npz_name = target.with_suffix(".npz").name
         arrays = {"topk_ids": fixture.topk_ids, "topk_weights": fixture.topk_weights}
         if fixture.expert_mask is not None:
             arrays["expert_mask"] = fixture.expert_mask
+    return write(directory, fixture.filename, arrays, lambda npz_name: to_json(fixture, npz_name), reproducer)
+
+
+def write(directory, filename: str, arrays: Optional[dict], data_of, reproducer: str = "") -> Path:
+    """Write a fixture file ``filename`` into ``directory`` atomically, its ``arrays`` (None:
+    inline) into an ``.npz`` beside it first; ``data_of(npz_name or None)`` gives its JSON.
+    Returns its path (an existing file is left as is)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / filename
+    if target.exists():
+        return target
+    npz_name = None
+    if arrays is not None:
+        npz_name = target.with_suffix(".npz").name
         _atomic_write(directory / npz_name, lambda h: np.savez_compressed(h, **arrays))
-    data = to_json(fixture, npz_name)
+    data = data_of(npz_name)
     data["reproducer"] = reproducer or f"python -m fuzz replay --fixture {target}"
     _atomic_write(target, lambda h: h.write(_dumps(data).encode()))
     return target

@@ -31,7 +31,7 @@ import numpy as np
 from cases import LOGIT_DTYPES, RouterInputs
 from cases.logits import BITS_DTYPES
 
-from .fixtures import FORMAT, INLINE_LIMIT, KINDS, FixtureError, _array, _atomic_write, _dumps, _require
+from .fixtures import FORMAT, INLINE_LIMIT, KINDS, FixtureError, _array, _require, write
 
 #: The ``Backend.takes`` of the backends that replay a logits fixture.
 TAKES = "logits"
@@ -142,19 +142,9 @@ def save(fixture: LogitsFixture, directory, reproducer: str = "") -> Path:
     """Write ``fixture`` atomically into ``directory``; returns its path (existing file: left as is)."""
     if fixture.kind not in KINDS:
         raise ValueError(f"LogitsFixture.kind={fixture.kind!r}; expected one of {KINDS}")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / fixture.filename
-    if target.exists():
-        return target
-    npz_name = None
+    arrays = None
     if fixture.inputs.logits_bits.size > INLINE_LIMIT:
-        npz_name = target.with_suffix(".npz").name
         arrays = {"logits_bits": fixture.inputs.logits_bits}
         if fixture.inputs.expert_mask is not None:
             arrays["expert_mask"] = fixture.inputs.expert_mask
-        _atomic_write(directory / npz_name, lambda h: np.savez_compressed(h, **arrays))
-    data = to_json(fixture, npz_name)
-    data["reproducer"] = reproducer or f"python -m fuzz replay --fixture {target}"
-    _atomic_write(target, lambda h: h.write(_dumps(data).encode()))
-    return target
+    return write(directory, fixture.filename, arrays, lambda npz_name: to_json(fixture, npz_name), reproducer)
