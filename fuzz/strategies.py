@@ -256,9 +256,9 @@ def logits_cases(draw, max_tokens: int = MAX_FUZZ_TOKENS, sort: bool = True, bou
         rare = distribution in ("near_ties", "nonfinite")
         mask_mode = draw(st.sampled_from(("none",) * (40 if rare else 8) + MASK_MODES))
         ratio = draw(st.sampled_from((0.5, 0.1, 0.9, 0.25))) if mask_mode == "ratio" else 0.5
-        on_device = draw(st.integers(0, 3)) == 0
+        on_device = draw(st.integers(0, 3)) == 3    # one case in four; shrinks to M as an int
     return LogitsCase(
         num_experts=E, topk=topk, tokens=T, dtype=draw(st.sampled_from(LOGIT_DTYPES)),
         distribution=distribution, scale=draw(st.sampled_from(LOGITS_SCALES)),
-        renormalize=draw(st.booleans()), unit_size=unit, num_local_tokens=local, mask_mode=mask_mode,
+        renormalize=not draw(st.booleans()), unit_size=unit, num_local_tokens=local, mask_mode=mask_mode,
         mask_ratio=ratio, local_tokens_on_device=on_device, seed=draw(st.integers(0, 2**32 - 1)))

@@ -55,8 +55,9 @@ def test_bad_knobs_are_refused_naming_the_field():
 def test_shrinking_moves_to_small_and_plain_cases():
     minimal = find(logits_cases(max_tokens=64), lambda c: c.tokens >= 3 and c.dtype == "bf16",
                    settings=settings(max_examples=300, database=None, suppress_health_check=list(HealthCheck)))
-    assert (minimal.num_experts, minimal.topk, minimal.tokens, minimal.distribution, minimal.scale) == \
-        (2, 1, 3, "plain", 1.0)
+    assert (minimal.num_experts, minimal.topk, minimal.tokens, minimal.distribution, minimal.scale,
+            minimal.renormalize, minimal.mask_mode, minimal.num_local_tokens, minimal.local_tokens_on_device) == \
+        (2, 1, 3, "plain", 1.0, True, "none", None, False)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
