@@ -30,16 +30,22 @@ import json
 from typing import ClassVar, Optional
 
 import numpy as np
-import torch
 
 from .case import MASK_MODES, draw_expert_mask
 
 LOGIT_DTYPES = ("f32", "bf16", "f16")
 DISTRIBUTIONS = ("plain", "normal", "spread", "ties", "near_ties", "nonfinite", "dominant")
-#: Storage bits of each logits dtype, and the torch dtype.
+#: Storage bits of each logits dtype.
 BITS_DTYPES = {"f32": np.uint32, "bf16": np.uint16, "f16": np.uint16}
-TORCH_DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
-_SIGNED_VIEWS = {"f32": torch.int32, "bf16": torch.int16, "f16": torch.int16}
+
+
+def _torch_types(dtype: str):
+    """(torch dtype, signed integer torch dtype of the same width) of ``dtype``; torch is
+    imported here, on first use, so that importing ``cases`` stays light."""
+    import torch
+
+    return ({"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[dtype],
+            torch.int32 if dtype == "f32" else torch.int16)
 
 
 @dataclasses.dataclass
@@ -75,25 +81,33 @@ class RouterInputs:
     def m(self) -> int:
         return self.tokens if self.num_local_tokens is None else self.num_local_tokens
 
-    def logits(self, device="cpu") -> torch.Tensor:
+    def logits(self, device="cpu"):
         """The logits as a contiguous torch tensor of their dtype (row-major strides even
         when empty), bit for bit."""
+        import torch
+
+        value_type, signed_type = _torch_types(self.dtype)
         signed = np.ascontiguousarray(self.logits_bits).view(np.int32 if self.dtype == "f32" else np.int16)
-        out = torch.empty(signed.shape, dtype=_SIGNED_VIEWS[self.dtype])
+        out = torch.empty(signed.shape, dtype=signed_type)
         out.copy_(torch.from_numpy(signed))
-        return out.view(TORCH_DTYPES[self.dtype]).to(device)
+        return out.view(value_type).to(device)
 
     def run_num_local_tokens(self, device="cpu"):
         """M as the entry takes it: None, an int, or a one-element int32 tensor."""
         if not self.local_tokens_on_device:
             return self.num_local_tokens
+        import torch
+
         return torch.tensor([self.m], dtype=torch.int32, device=device)
 
 
 def logits_bits(values: np.ndarray, dtype: str) -> np.ndarray:
     """``values`` (float64 / float32) rounded to ``dtype`` (nearest even), as storage bits."""
-    t = torch.from_numpy(np.ascontiguousarray(values, np.float32)).to(TORCH_DTYPES[dtype])
-    return t.view(_SIGNED_VIEWS[dtype]).numpy().view(BITS_DTYPES[dtype]).copy()
+    import torch
+
+    value_type, signed_type = _torch_types(dtype)
+    t = torch.from_numpy(np.ascontiguousarray(values, np.float32)).to(value_type)
+    return t.view(signed_type).numpy().view(BITS_DTYPES[dtype]).copy()
 
 
 @dataclasses.dataclass(frozen=True)
