@@ -7,9 +7,9 @@
   (logits -> softmax -> top-k), launched by :func:`.flydsl_upstream_gating.run_gating`
   over all T rows (it takes no mask, M or unit size); judged by
   :func:`.flydsl_upstream_gating.check_gating`.  Its launcher computes the grid as
-  ``(T - 1) // tokens_per_block + 1``, which its comment states valid for T >= 1:
-  the backend declares ``min_tokens=1`` (T = 0 gives 2^56 workgroups on the
-  interpreter, whose index division is unsigned).
+  ``(T - 1) // tokens_per_block + 1`` on index values, lowered to an unsigned
+  division: T = 0 asks for 2^64 / tokens_per_block workgroups, which the runtime
+  hands HIP as 0 (the known finding ``gating-empty-grid``); the backend takes T = 0.
 
 Both run on the CPU interpreter with findings recorded (``findings="record"``),
 the sanitizer off or on, on ``gfx942`` and ``gfx950``.  A launch returns a
@@ -88,12 +88,12 @@ def _probe():
     return reason
 
 
-def _backend(name, description, launch, path_boundaries, path_kernels, min_tokens=0):
+def _backend(name, description, launch, path_boundaries, path_kernels):
     return Backend(
         name=name, description=description, needs=("flydsl", "FLYDSL_ROOT", "kernels.emu"), probe=_probe,
         launch=launch, reports_path=True, executes_on=lambda target: f"cpu-interpreter {target or 'gfx950'}",
         targets=TARGETS, sources=lambda: (os.environ.get("FLYDSL_ROOT", ""),),
-        path_boundaries=path_boundaries, path_kernels=path_kernels, takes="logits", min_tokens=min_tokens)
+        path_boundaries=path_boundaries, path_kernels=path_kernels, takes="logits")
 
 
 BACKENDS = [
@@ -107,6 +107,6 @@ BACKENDS = [
         _backend(f"flydsl-upstream-gating{suffix}",
                  f"FlyDSL's top-k gating softmax kernel (logits -> top-k ids and weights) from $FLYDSL_ROOT on "
                  f"the CPU interpreter, sanitizer {'on' if sanitize else 'off'}",
-                 _gating_launcher(sanitize), None, ((GATING_KERNEL,),), min_tokens=1),
+                 _gating_launcher(sanitize), None, ((GATING_KERNEL,),)),
     )
 ]
