@@ -8,7 +8,8 @@
   ``--hypothesis-profile NAME``.
 - Markers: ``large`` (T >= 65536), ``interpreter``, ``compile``.
 - Any test that takes a ``backend_name`` argument is parametrized over the
-  selected backends.
+  selected backends that take top-k ids; one that takes ``logits_backend_name``
+  over those that take router logits.
 - The test-only backends of ``tests/backends`` are registered here, through
   ``MOESORT_BACKEND_MODULES`` (:mod:`kernels.registry`), which every
   ``python -m fuzz`` a test starts inherits; users never see them.
@@ -59,16 +60,19 @@ def selected_backends(config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc):
-    if "backend_name" not in metafunc.fixturenames:
-        return
-    from kernels import available
+    from kernels import all_backends, available
 
-    status = available()
-    params = []
-    for name in selected_backends(metafunc.config):
-        marks = [pytest.mark.skip(reason=f"backend {name} unavailable: {status[name]}")] if status[name] else []
-        params.append(pytest.param(name, marks=marks, id=name))
-    metafunc.parametrize("backend_name", params)
+    for argument, takes in (("backend_name", "ids"), ("logits_backend_name", "logits")):
+        if argument not in metafunc.fixturenames:
+            continue
+        status = available()
+        params = []
+        for name in selected_backends(metafunc.config):
+            if all_backends()[name].takes != takes:
+                continue
+            marks = [pytest.mark.skip(reason=f"backend {name} unavailable: {status[name]}")] if status[name] else []
+            params.append(pytest.param(name, marks=marks, id=name))
+        metafunc.parametrize(argument, params)
 
 
 @pytest.fixture(autouse=True)

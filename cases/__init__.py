@@ -7,6 +7,7 @@ knows nothing of kernels or their paths (path boundaries are
 """
 from .case import MASK_MODES, ROUTINGS, SPECIAL_WEIGHT_BITS, WEIGHT_MODES, Case
 from .hostile import HOSTILE_KINDS, HOSTILE_ROWS
+from .logits import DISTRIBUTIONS, LOGIT_DTYPES, LogitsCase, RouterInputs, case_from_dict
 from .moe_buf import DEFAULT_MOE_BUF, MOE_BUF_DTYPES, moe_buf_array, parse_moe_buf
 from .shapes import (
                      GENERIC_EDGES,
@@ -19,7 +20,7 @@ from .shapes import (
 )
 
 __all__ = [
-    "Case", "DEFAULT_MOE_BUF", "GENERIC_EDGES", "HOSTILE_KINDS", "HOSTILE_ROWS", "MASK_MODES", "MAX_FUZZ_TOKENS", "MOE_BUF_DTYPES",
+    "Case", "DEFAULT_MOE_BUF", "DISTRIBUTIONS", "LOGIT_DTYPES", "LogitsCase", "RouterInputs", "case_from_dict", "GENERIC_EDGES", "HOSTILE_KINDS", "HOSTILE_ROWS", "MASK_MODES", "MAX_FUZZ_TOKENS", "MOE_BUF_DTYPES",
     "PRODUCTION_SHAPES", "ROUTINGS", "SPECIAL_WEIGHT_BITS", "Shape", "UNIT_SIZES", "WEIGHT_MODES",
     "filter_shapes", "moe_buf_array", "parse_moe_buf", "shape_from_label",
 ]

@@ -155,18 +155,24 @@ _OPTIONAL_DEFAULTS = {"moe_buf": DEFAULT_MOE_BUF, "hostile_ids": "none", "hostil
 
 
 def _mask(rng, case: Case) -> Optional[np.ndarray]:
-    E = case.num_experts
-    if case.mask_mode == "none":
+    return draw_expert_mask(rng, case.num_experts, case.mask_mode, case.mask_ratio)
+
+
+def draw_expert_mask(rng, num_experts: int, mode: str, ratio: float) -> Optional[np.ndarray]:
+    """The expert mask of mask mode ``mode`` (:data:`MASK_MODES`; ``ratio``: the share of
+    experts enabled for ``"ratio"``), drawn from ``rng``; None for ``"none"``."""
+    E = num_experts
+    if mode == "none":
         return None
-    if case.mask_mode == "all_on":
+    if mode == "all_on":
         return np.ones(E, np.int32)
-    if case.mask_mode == "all_off":
+    if mode == "all_off":
         return np.zeros(E, np.int32)
-    if case.mask_mode == "one":
+    if mode == "one":
         mask = np.zeros(E, np.int32)
         mask[rng.integers(E)] = 1
         return mask
-    return (rng.random(E) < case.mask_ratio).astype(np.int32)
+    return (rng.random(E) < ratio).astype(np.int32)
 
 
 def _distinct_rows(rng, tokens: int, num_experts: int, topk: int, probs=None) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The ``--list-backends`` table: every backend, its status and what it promises."""
+"""The ``--list-backends`` table: every backend, its status, what it takes (top-k ``ids``
+or router ``logits``) and what it promises."""
 from __future__ import annotations
 
 import sys
@@ -12,6 +13,7 @@ def backend_rows():
         yield {
             "backend": name,
             "status": "available" if reason is None else f"unavailable: {reason}",
+            "takes": b.takes,
             "contract": b.contract,
             "paths": "yes" if b.reports_path else "no",
             "targets": ", ".join(t or "-" for t in b.targets),

@@ -359,7 +359,12 @@ def run_case(case: Case, backend: str, target: Optional[str] = None, *, canary: 
              known=None, seconds: Optional[float] = None) -> Outcome:
     """Materialize ``case``, run it on ``backend`` and judge it (:func:`judge_inputs`).
     A case with invalid ids ``backend`` declares no policy for is refused (ValueError):
-    hostile input never reaches a backend by accident."""
+    hostile input never reaches a backend by accident.  A ``cases.LogitsCase`` is judged by
+    :func:`fuzz.judge_logits.run_logits_case` (a backend that takes logits)."""
+    if getattr(case, "kind", "ids") == "logits":
+        from .judge_logits import run_logits_case
+
+        return run_logits_case(case, backend, target, known=known, seconds=seconds)
     start = time.perf_counter()
     j = judge_inputs(backend, case_kwargs(case), target, canary=canary, known=known, seconds=seconds)
     if j is None:

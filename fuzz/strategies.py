@@ -8,6 +8,8 @@ unit sizes 16..256, num_local_tokens < T, skewed routing and special weights.
 ``"off"`` (the default: never), ``"on"`` (about one case in
 :data:`HOSTILE_ONE_IN`) or ``"only"`` (every case, with at least one counted
 row); which kind, how many and in which rows are drawn too.
+``logits_cases()`` produces :class:`cases.LogitsCase` values, the input of the
+backends that take router logits.
 ``contract_violations()`` is the opt-in strategy for inputs outside the
 contract: it yields ``(kwargs, field)`` where ``field`` is what the
 ``ContractViolation`` must name.
@@ -19,9 +21,11 @@ from hypothesis import strategies as st
 
 from cases import (
     DEFAULT_MOE_BUF,
+    DISTRIBUTIONS,
     GENERIC_EDGES,
     HOSTILE_KINDS,
     HOSTILE_ROWS,
+    LOGIT_DTYPES,
     MASK_MODES,
     MAX_FUZZ_TOKENS,
     PRODUCTION_SHAPES,
@@ -29,6 +33,7 @@ from cases import (
     UNIT_SIZES,
     WEIGHT_MODES,
     Case,
+    LogitsCase,
 )
 from kernels.moesort.paths import path_boundaries
 
@@ -204,3 +209,56 @@ def contract_violations(draw):
         return kw, "topk"
     kw["num_experts"] = 0
     return kw, "num_experts"
+
+
+#: Expert counts of the logits cases: every one FlyDSL's gating layout takes (powers of two),
+#: smallest first so that shrinking moves towards small E.
+LOGITS_EXPERTS = (2, 4, 8, 16, 32, 64, 128, 256, 512)
+#: Token counts every logits case set draws near: the fused oneshot kernel's bounds (M <= 8 or 16).
+LOGITS_EDGES = (0, 1, 2, 7, 8, 9, 15, 16, 17)
+#: Logit scales, plainest first.
+LOGITS_SCALES = (1.0, 0.01, 3.0, 10.0, 30.0)
+_WEIGHTED_DISTRIBUTIONS = ("plain", "normal", "normal", "normal") + tuple(d for d in DISTRIBUTIONS[2:])
+
+
+@st.composite
+def logits_cases(draw, max_tokens: int = MAX_FUZZ_TOKENS, sort: bool = True, boundaries=None,
+                 max_experts: int = 512, min_tokens: int = 0):
+    """A :class:`cases.LogitsCase`: E a power of two up to ``max_experts``, topk mostly up
+    to 16, T near the fused oneshot bounds and ``boundaries(E, topk, unit_size)`` (a
+    backend's path boundaries; None: none) +-1 (one case in ten near the last one), small,
+    or (one case in ten) log-uniform up to ``max_tokens``; every dtype, distribution and scale, ``renormalize`` on and off.
+    ``sort``: the case also draws what only a sort takes (a mask, M < T, M on the device,
+    the unit size); without it those stay at their defaults (the gating kernel's input).
+    T is at least ``min_tokens``."""
+    E = draw(st.sampled_from(tuple(e for e in LOGITS_EXPERTS if e <= max_experts)))
+    topk = draw(st.one_of(st.integers(1, min(E, 16)), st.integers(1, min(E, 32))))
+    unit = draw(st.sampled_from(UNIT_SIZES)) if sort else 32
+    kind = draw(st.integers(0, 9))
+    edges = set(LOGITS_EDGES)
+    if boundaries is not None:
+        edges |= {b + d for b in boundaries(E, topk, unit) for d in (-1, 0, 1)}
+    if kind < 4:                                # small first, so that T shrinks towards 0
+        T = draw(st.integers(0, min(64, max_tokens)))
+    elif kind == 4 and boundaries is not None:  # the last path: one case in ten
+        T = draw(st.sampled_from(sorted(t for t in edges if 0 <= t <= max_tokens and t >= max(edges) - 2) or [0]))
+    elif kind < 9:
+        T = draw(st.sampled_from(sorted(t for t in edges if 0 <= t <= max_tokens) or [0]))
+    else:
+        T = draw(token_counts(E, topk, unit, max_tokens))
+    distribution = draw(st.sampled_from(_WEIGHTED_DISTRIBUTIONS))
+    T = max(T, min(min_tokens, max_tokens))
+    local, mask_mode, ratio, on_device = None, "none", 0.5, False
+    if sort:
+        if T and draw(st.integers(0, 4)) == 0:
+            local = draw(st.integers(0, T - 1))
+        # a mask hides a near-tie or degenerate row's choice (inconclusive): rarer there
+        rare = distribution in ("near_ties", "nonfinite")
+        mask_mode = draw(st.sampled_from(("none",) * (40 if rare else 8) + MASK_MODES))
+        ratio = draw(st.sampled_from((0.5, 0.1, 0.9, 0.25))) if mask_mode == "ratio" else 0.5
+        on_device = draw(st.integers(0, 3)) == 3    # one case in four; shrinks to M as an int
+    return LogitsCase(
+        num_experts=E, topk=topk, tokens=T, dtype=draw(st.sampled_from(LOGIT_DTYPES)),
+        distribution=distribution, scale=draw(st.sampled_from(LOGITS_SCALES)),
+        renormalize=not draw(st.booleans()), unit_size=unit, num_local_tokens=local, mask_mode=mask_mode,
+        mask_ratio=ratio, local_tokens_on_device=on_device, seed=draw(st.integers(0, 2**32 - 1)))

@@ -34,9 +34,16 @@ BACKEND_MODULES = {
     "kernels.backends.flydsl_own": ("flydsl-own",),
     "kernels.backends.flydsl_upstream": ("flydsl-upstream", "flydsl-upstream-sanitized"),
     "kernels.backends.aiter_backend": ("aiter-ck", "aiter-opus"),
+    "kernels.backends.flydsl_upstream_router": ("flydsl-upstream-fused", "flydsl-upstream-fused-sanitized",
+                                                "flydsl-upstream-gating", "flydsl-upstream-gating-sanitized"),
+    "kernels.backends.torch_router": ("torch-router-cpu", "torch-router-cuda"),
 }
 #: The environment variable naming further backend modules (comma separated).
 EXTRA_MODULES_ENV = "MOESORT_BACKEND_MODULES"
+
+
+#: What a backend takes as input (``Backend.takes``).
+BACKEND_INPUTS = ("ids", "logits")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +84,12 @@ class Backend:
     ``[0, E)`` exactly as the golden model does), ``unchecked`` (it may be
     handed any ids and is judged on memory safety alone).  The policy of a
     launch reaches ``launch`` as ``inputs.invalid_ids``.
+    ``takes`` is what the backend's input is: ``"ids"`` (top-k ids and weights,
+    launched through :func:`run`) or ``"logits"`` (router logits, a
+    ``cases.RouterInputs``: ``launch(inputs, target)`` returns a
+    ``kernels.backends.router_run.RouterRun``; judged by ``fuzz.judge_logits``).
+    ``min_tokens`` is the smallest T the kernel is documented to take (campaigns
+    draw none smaller; a replay skips a fixture with fewer rows, saying so).
     """
 
     name: str
@@ -98,6 +111,8 @@ class Backend:
     dispatch_source: Optional[Callable[..., str]] = None
     invalid_ids: tuple[str, ...] = ("reject",)
     capture_safe: bool = False
+    takes: str = "ids"
+    min_tokens: int = 0
 
     def declared_kernels(self, num_experts: int, topk: int, unit_size: int, target) -> Optional[tuple]:
         """``path_kernels`` for this shape and target (None: not declared)."""
@@ -106,6 +121,8 @@ class Backend:
         return self.path_kernels
 
     def __post_init__(self):
+        if self.takes not in BACKEND_INPUTS:
+            raise ValueError(f"Backend {self.name!r}: takes={self.takes!r}, expected one of {BACKEND_INPUTS}")
         unknown = [p for p in self.invalid_ids if p not in INVALID_ID_POLICIES]
         if "reject" not in self.invalid_ids or unknown:
             raise ValueError(f"Backend {self.name!r}: invalid_ids={self.invalid_ids!r} must hold 'reject' and only "
@@ -211,6 +228,8 @@ def run(
     reason = b.probe()
     if reason is not None:
         raise RuntimeError(f"backend={backend!r} is unavailable here: {reason}")
+    if b.takes != "ids":
+        raise ValueError(f"backend={backend!r} takes {b.takes}, not top-k ids: launch it with a RouterInputs")
     if invalid_ids not in b.invalid_ids:
         raise ValueError(f"invalid_ids={invalid_ids!r}: backend {backend!r} supports {b.invalid_ids}")
     inputs = normalize_inputs(

@@ -28,6 +28,7 @@ _CHECK_WORDS = {
     "wave-race": "two waves touch one global byte between barriers, one writing",
     "divergent-barrier": "barrier under divergent control flow",
     "division-by-zero": "integer division by zero",
+    "launch-grid-out-of-range": "a launch grid dimension of 0 or past 2**32 - 1 (the runtime refuses or truncates it)",
     "schedule-dependence": "outputs depend on the workgroup schedule",
     HOST_EXCEPTION: "the host code raises",
     WRONG_OUTPUT: "wrong output (golden model)",

@@ -19,6 +19,11 @@ A fixture is ``regressions/fixtures/<name>-<id>.json``::
      "region": {...} or null,             # where its finding triggers (``fuzz explain``)
      "reproducer": "python -m fuzz replay --fixture <path>"}
 
+A fixture of router logits (``params.logits_dtype``, ``inputs.logits_bits``) has
+the same envelope and loads as a :class:`regressions.logits_fixtures.LogitsFixture`
+(that module states its fields); ``load_all`` returns the fixtures of ids unless
+asked for those of logits.
+
 Whether a backend may fail a fixture is not recorded here: the one list of
 known findings is ``regressions/known_findings.toml``; a replay judges every
 fixture against it.
@@ -81,6 +86,12 @@ class Fixture:
     path: Optional[Path] = None
     invalid_ids: str = "reject"      # the policy its ids need (oracle.invalid_ids)
     local_tokens_on_device: bool = False   # M passed as a one-element int32 array (params.num_local_tokens_on_device)
+    takes = "ids"                    # the input of the backends that replay it (Backend.takes)
+
+    @property
+    def size(self) -> tuple:
+        """What makes one fixture smaller than another (fewer ids, fewer experts, smaller unit)."""
+        return (self.topk_ids.size, self.num_experts, self.unit_size)
 
     @property
     def id(self) -> str:
@@ -140,8 +151,9 @@ def _array(value, dtype, ndim: int, path, field: str) -> np.ndarray:
     return arr.astype(dtype)
 
 
-def load(path) -> Fixture:
-    """Read and validate one fixture; :class:`FixtureError` on any defect."""
+def load(path):
+    """Read and validate one fixture; :class:`FixtureError` on any defect.  A fixture of
+    logits loads as a :class:`regressions.logits_fixtures.LogitsFixture`."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -155,6 +167,10 @@ def load(path) -> Fixture:
     kind = _require(data, "kind", str, path)
     if kind not in KINDS:
         raise FixtureError(path, "kind", f"= {kind!r}, expected one of {KINDS}")
+    from . import logits_fixtures
+
+    if logits_fixtures.is_logits(data):
+        return logits_fixtures.from_json(data, path)
     params = _require(data, "params", dict, path)
     num_experts = _require(params, "num_experts", int, path, "params.")
     unit_size = _require(params, "unit_size", int, path, "params.")
@@ -215,9 +231,11 @@ def _policy(data: dict, ids: np.ndarray, num_experts: int, m: int, path) -> str:
     return policy
 
 
-def load_all(directory=FIXTURE_DIR, name_filter: str = "") -> list[Fixture]:
-    """Every fixture in ``directory`` whose file name contains ``name_filter``, sorted by name."""
-    return [load(p) for p in sorted(Path(directory).glob("*.json")) if name_filter in p.name]
+def load_all(directory=FIXTURE_DIR, name_filter: str = "", takes: Optional[str] = "ids") -> list:
+    """Every fixture in ``directory`` whose file name contains ``name_filter``, sorted by name:
+    those of ids (``takes="ids"``, the default), of logits (``"logits"``) or all (None)."""
+    found = [load(p) for p in sorted(Path(directory).glob("*.json")) if name_filter in p.name]
+    return [f for f in found if takes is None or getattr(f, "takes", "ids") == takes]
 
 
 def _atomic_write(target: Path, write) -> None:
@@ -275,20 +293,34 @@ def rewrite(fixture: Fixture) -> Path:
 
 
 def save(fixture: Fixture, directory=FIXTURE_DIR, reproducer: str = "") -> Path:
-    """Write ``fixture`` atomically; returns its path (existing file: left as is)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / fixture.filename
-    if target.exists():
-        return target
-    npz_name = None
+    """Write ``fixture`` atomically; returns its path (existing file: left as is).  A
+    :class:`~regressions.logits_fixtures.LogitsFixture` is written in its own form."""
+    if getattr(fixture, "takes", "ids") != "ids":
+        from . import logits_fixtures
+
+        return logits_fixtures.save(fixture, directory, reproducer)
+    arrays = None
     if fixture.topk_ids.size > INLINE_LIMIT:
-        npz_name = target.with_suffix(".npz").name
         arrays = {"topk_ids": fixture.topk_ids, "topk_weights": fixture.topk_weights}
         if fixture.expert_mask is not None:
             arrays["expert_mask"] = fixture.expert_mask
+    return write(directory, fixture.filename, arrays, lambda npz_name: to_json(fixture, npz_name), reproducer)
+
+
+def write(directory, filename: str, arrays: Optional[dict], data_of, reproducer: str = "") -> Path:
+    """Write a fixture file ``filename`` into ``directory`` atomically, its ``arrays`` (None:
+    inline) into an ``.npz`` beside it first; ``data_of(npz_name or None)`` gives its JSON.
+    Returns its path (an existing file is left as is)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / filename
+    if target.exists():
+        return target
+    npz_name = None
+    if arrays is not None:
+        npz_name = target.with_suffix(".npz").name
         _atomic_write(directory / npz_name, lambda h: np.savez_compressed(h, **arrays))
-    data = to_json(fixture, npz_name)
+    data = data_of(npz_name)
     data["reproducer"] = reproducer or f"python -m fuzz replay --fixture {target}"
     _atomic_write(target, lambda h: h.write(_dumps(data).encode()))
     return target

@@ -6,11 +6,14 @@ known one (``regressions/known_findings.toml``); a new finding, an
 unexplained mismatch, a memory-safety failure or a crash fails, naming it.
 A fixture with invalid ids runs under the policy its ids need, on backends
 that declare one that fits (memory safety alone under ``unchecked``).
+A fixture of router logits replays on every selected backend that takes logits,
+judged by the gating contract (``fuzz.judge_logits``).
 """
 import pytest
 
 import regressions
 from fuzz.judge import judge_inputs
+from fuzz.judge_logits import judge_router
 from kernels.registry import get
 
 FIXTURES = regressions.load_all()
@@ -28,4 +31,18 @@ def test_replay(fixture, backend_name):
             pytest.skip(f"its ids need invalid_ids={fixture.invalid_ids!r}; {backend_name} supports {b.invalid_ids}")
         if not j.ok:
             failures.append(f"{target}: {j.summary}")
+    assert not failures, f"{fixture.name}: " + "; ".join(failures) + f"\n  note: {fixture.note}"
+
+
+LOGITS_FIXTURES = regressions.load_all(takes="logits")
+
+
+@pytest.mark.parametrize("fixture", LOGITS_FIXTURES, ids=[f.path.stem for f in LOGITS_FIXTURES])
+def test_replay_logits(fixture, logits_backend_name):
+    """A fixture of router logits, judged by the gating contract on a backend that takes logits."""
+    b = get(logits_backend_name)
+    if fixture.inputs.tokens < b.min_tokens:
+        pytest.skip(f"T={fixture.inputs.tokens} is below {logits_backend_name}'s min_tokens={b.min_tokens}")
+    failures = [f"{t}: {j.summary}" for t in b.targets
+                if not (j := judge_router(logits_backend_name, fixture.inputs, t)).ok]
     assert not failures, f"{fixture.name}: " + "; ".join(failures) + f"\n  note: {fixture.note}"

@@ -161,3 +161,33 @@ def test_degenerate_row_with_valid_ids_is_accepted():
     assert check_gating(x, 2, result).ok
     result.topk_ids[1] = [3, 3]
     assert [p.kind for p in check_gating(x, 2, result).problems] == ["degenerate-row-invalid-ids"]
+
+
+@pytest.mark.parametrize("target", TARGET_NAMES)
+def test_zero_tokens_ask_for_an_empty_grid_the_known_finding(target):
+    """T = 0: the launcher's grid is an unsigned index division of T - 1 (``arith.divui`` in
+    its lowered host code), 2^64 / tokens_per_block workgroups, which HIP gets as 0: no
+    workgroup runs and the finding is the known ``gating-empty-grid``."""
+    from fuzz.judge_logits import judge_router
+    from regressions import load_all
+
+    fixture = next(f for f in load_all(takes="logits") if f.name == "E8-k2-T0-f32-emptygrid")
+    j = judge_router("flydsl-upstream-gating-sanitized", fixture.inputs, target)
+    assert [f.check for f in j.findings] == ["launch-grid-out-of-range"], j.summary
+    assert j.known == {"gating-empty-grid": 1} and j.ok, j.summary
+    assert "refuses the launch" in j.findings[0].message
+
+
+def test_the_gating_grid_is_an_unsigned_division_in_the_host_code():
+    import importlib
+
+    from kernels.backends.flydsl_upstream import upstream_session
+    from kernels.backends.flydsl_upstream_gating import GATING_MODULE
+    from kernels.emu.capture import lowered_text
+
+    out = torch.zeros(0, 2)
+    with upstream_session("gfx950"):
+        launch = importlib.import_module(GATING_MODULE).build_topk_gating_softmax_module(8, 2, "f32", True)
+        text = lowered_text(launch, torch.zeros(0, 8), out, out, out, 0)
+    host = text[text.index("func.func @launch_topk_gating_softmax"):]
+    assert "arith.divui" in host and "arith.floordivsi" not in host

@@ -44,10 +44,11 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
 import oracle
-from cases import Case
+from cases import Case, case_from_dict
 from kernels.moesort.paths import path_boundaries
 from regressions import known_findings
 from regressions.fixtures import Fixture, load_all, save
+from regressions.logits_fixtures import LogitsFixture
 
 from .. import interrupts
 from ..judge import Outcome, run_case
@@ -99,7 +100,7 @@ class _NewFailure(Exception):
 
 def known_signatures(fixtures_dir) -> set:
     keys = set()
-    for fixture in load_all(fixtures_dir):
+    for fixture in load_all(fixtures_dir, takes=None):
         if fixture.failure and fixture.failure.get("signature"):
             keys.add(Signature.from_dict(fixture.failure["signature"]).key)
     return keys
@@ -113,10 +114,10 @@ def _flydsl_version() -> Optional[str]:
         return None
 
 
-def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -> Fixture:
-    """The fixture of ``outcome``'s failure with signature ``key`` (default: the first)."""
+def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None):
+    """The fixture of ``outcome``'s failure with signature ``key`` (default: the first): a
+    ``Fixture``, or a ``LogitsFixture`` for a case of logits."""
     case = outcome.case
-    ids, w, mask, local = case.materialize()
     failure = outcome.failure(key) if key else outcome.failures[0]
     sig = failure.signature
     record = {"backend": outcome.backend, "target": outcome.target, "path": outcome.path,
@@ -126,12 +127,17 @@ def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -
         record["finding"] = failure.finding
     if outcome.known:
         record["known_findings_also_seen"] = sorted(outcome.known)
+    note = ("minimal case found by a fuzz campaign" if shrunk else
+            "unshrunk: the campaign stopped before shrinking finished")
+    if getattr(case, "kind", "ids") == "logits":
+        return LogitsFixture(name=f"{case.name}-{sig.digest}", kind="failure", inputs=case.inputs(), note=note,
+                             case=case.to_dict(), failure=record)
+    ids, w, mask, local = case.materialize()
     return Fixture(
         name=f"{case.name}-{sig.digest}", kind="failure", topk_ids=ids, topk_weights=w,
         num_experts=case.num_experts, unit_size=case.unit_size, expert_mask=mask,
         num_local_tokens=local, local_tokens_on_device=case.local_tokens_on_device,
-        note=("minimal case found by a fuzz campaign" if shrunk else
-              "unshrunk: the campaign stopped before shrinking finished"),
+        note=note,
         case=case.to_dict(),
         failure=record,
         invalid_ids=oracle.needed_policy(oracle.census(ids, case.tokens if local is None else local,
@@ -142,10 +148,6 @@ def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None) -
 def _reproducer(failure: dict, path: Path) -> str:
     target = f" --target {failure['target']}" if failure.get("target") else ""
     return f"python -m fuzz replay --fixture {path} --backend {failure['backend']}{target}"
-
-
-def _size(fixture) -> tuple:
-    return (fixture.topk_ids.size, fixture.num_experts, fixture.unit_size)
 
 
 def save_failure(outcome: Outcome, fixtures_dir, shrunk: bool, key: Optional[str] = None) -> Path:
@@ -166,11 +168,11 @@ def store_failure(fixture: Fixture, fixtures_dir) -> Path:
     lock_dir.mkdir(parents=True, exist_ok=True)
     with open(lock_dir / f"{signature.digest}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for existing in load_all(fixtures_dir):
+        for existing in load_all(fixtures_dir, takes=None):
             sig = (existing.failure or {}).get("signature")
             if not sig or Signature.from_dict(sig).key != signature.key:
                 continue
-            if existing.failure.get("shrunk") and (not shrunk or _size(existing) <= _size(fixture)):
+            if existing.failure.get("shrunk") and (not shrunk or existing.size <= fixture.size):
                 return existing.path
             existing.path.unlink(missing_ok=True)
             existing.path.with_suffix(".npz").unlink(missing_ok=True)
@@ -178,9 +180,15 @@ def store_failure(fixture: Fixture, fixtures_dir) -> Path:
         return save(fixture, fixtures_dir, reproducer=_reproducer(fixture.failure, target_path))
 
 
-def case_strategy(config: CampaignConfig, hostile: str = "off"):
+def case_strategy(config: CampaignConfig, hostile: str = "off", pair=None):
     """The cases a chunk draws: the campaign's shape filter, ``hostile`` (a mode of
-    ``fuzz.strategies.cases``) for invalid ids."""
+    ``fuzz.strategies.cases``) for invalid ids; for a (backend, target) ``pair`` whose
+    backend takes logits, ``fuzz.strategies.logits_cases`` (:func:`logits_strategy`)."""
+    if pair is not None:
+        from kernels.registry import get
+
+        if get(pair[0]).takes == "logits":
+            return logits_strategy(config, *pair)
     if config.experts is None:
         return cases(max_tokens=config.max_tokens, production_only=config.production_only, hostile=hostile)
     from ..strategies import token_counts
@@ -202,8 +210,26 @@ def case_strategy(config: CampaignConfig, hostile: str = "off"):
     return fixed_shape()
 
 
+def logits_strategy(config: CampaignConfig, backend: str, target):
+    """The logits cases of ``backend`` on ``target``, T drawn near the backend's own path
+    boundaries (a backend that takes no mask or M, the gating kernel, ignores them)."""
+    import functools
+
+    from kernels.registry import get
+
+    from ..strategies import logits_cases
+
+    b = get(backend)
+    bounds = None
+    if b.path_boundaries is not None:
+        bounds = functools.lru_cache(maxsize=None)(lambda E, k, u: b.path_boundaries(E, k, u, target))
+    return logits_cases(max_tokens=config.max_tokens, boundaries=bounds, min_tokens=b.min_tokens)
+
+
 def boundary_label(case: Case) -> Optional[str]:
-    """``E257-k9-u32@2048-1`` when T is within one of a path boundary, else None."""
+    """``E257-k9-u32@2048-1`` when T is within one of a path boundary, else None (a case of logits)."""
+    if getattr(case, "kind", "ids") == "logits":
+        return None
     for b in path_boundaries(case.num_experts, case.topk, case.unit_size):
         if abs(case.tokens - b) <= 1:
             delta = {-1: "-1", 0: "", 1: "+1"}[case.tokens - b]
@@ -290,7 +316,7 @@ class CampaignWorker:
             suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
             phases=list(phases), print_blob=False, verbosity=settings.default.verbosity,
         )(hypothesis_seed(self.config.seed * 1_000_003 + self.worker * 10_007 + chunk)(
-            given(case_strategy(self.config, mode))(body)))
+            given(case_strategy(self.config, mode, pair))(body)))
         try:
             test()
         except Exception as exc:  # _NewFailure, or Hypothesis's Flaky wrapping one
@@ -319,7 +345,7 @@ class CampaignWorker:
             self.seen_records.add(raw)
             try:
                 record = json.loads(raw)
-                case, pair = Case.from_dict(record["case"]), (record["backend"], record["target"])
+                case, pair = case_from_dict(record["case"]), (record["backend"], record["target"])
             except (ValueError, KeyError, TypeError) as exc:
                 self.emit({"type": "warning", "worker": self.worker, "message": f"bad shared failure record: {exc}"})
                 continue

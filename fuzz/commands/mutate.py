@@ -30,7 +30,7 @@ from pathlib import Path
 from fuzz.cluster.options import add_scheduler_argument, open_cluster
 from fuzz.errors import UsageError
 from fuzz.mutation import equivalents
-from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCE, paths_of
+from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCES, paths_of
 
 EXIT_UNJUDGED = 4
 #: Where the reports go by default, and where ``--figures-as`` writes.
@@ -63,8 +63,9 @@ def add_arguments(p) -> None:
                    help="backend that runs the mutants (default: flydsl-own; with --upstream, "
                         "flydsl-upstream-sanitized)")
     p.add_argument("--upstream", action="store_true",
-                   help=f"mutate FlyDSL's own kernel ({UPSTREAM_SOURCE.split(':', 1)[1]} under FLYDSL_ROOT) "
-                        "instead of the suite's; cases the unmutated kernel fails are screened out first")
+                   help="mutate FlyDSL's own kernels (" + ", ".join(s.split(':', 1)[1] for s in UPSTREAM_SOURCES)
+                        + " under FLYDSL_ROOT) instead of the suite's, also judged with logits cases on the fused "
+                          "and gating backends; cases the unmutated kernel fails are screened out first")
     p.add_argument("--screen", action="store_true",
                    help="screen out the cases the unmutated kernel fails (always on with --upstream)")
     p.add_argument("--no-baseline", action="store_true", help="skip the FlyDSL test-shape baseline")
@@ -89,7 +90,7 @@ def main(args) -> int:
             raise UsageError("--upstream needs FLYDSL_ROOT set to a FlyDSL checkout")
         if args.source:
             raise UsageError("--upstream and --source exclude each other")
-        sources = [UPSTREAM_SOURCE]
+        sources = list(UPSTREAM_SOURCES)
     else:
         sources = args.source or list(OWN_SOURCES)
     backend = args.backend or ("flydsl-upstream-sanitized" if args.upstream else "flydsl-own")
@@ -195,7 +196,7 @@ def _mutate(args, sources, backend, out, session) -> int:
     if lost:
         config["stopped_early"] = f"{len(results)} of {total} mutants judged: {lost}"
     (out / "mutation.json").write_text(json.dumps(dict(summary, config=config), indent=1) + "\n")
-    title = "FlyDSL's own moe_sorting kernel" if args.upstream else "the suite's own FlyDSL kernels"
+    title = "FlyDSL's own moe_sorting and top-k gating kernels" if args.upstream else "the suite's own FlyDSL kernels"
     (out / "mutation.md").write_text(runner.markdown(results, summary, equivalent, originals, config, title))
     (out / "mutation-details.json").write_text(json.dumps([r.to_dict(originals[r.mutant.path]) for r in results],
                                                           indent=1) + "\n")

@@ -7,7 +7,9 @@ under the policy they need (only memory safety under ``unchecked``), and is
 skipped on a backend that declares none that fits.  A row is ``pass``
 (nothing found), ``known`` (only known findings, named), ``skip`` or
 ``FAIL`` (a new finding, an unexplained mismatch, a memory-safety failure or
-a crash).  Exit status 0 when no row fails, 1 otherwise, 2 on a usage error.
+a crash).  A fixture of logits runs on every selected backend that takes
+logits (:func:`fuzz.judge_logits.judge_router`), one of ids on those that take
+ids.  Exit status 0 when no row fails, 1 otherwise, 2 on a usage error.
 """
 from __future__ import annotations
 
@@ -36,13 +38,24 @@ def _fixtures(args):
     try:
         if args.fixture:
             return [load(Path(p)) for p in args.fixture]
-        return load_all(args.dir or FIXTURE_DIR, args.name)
+        return load_all(args.dir or FIXTURE_DIR, args.name, takes=None)
     except FixtureError as exc:
         raise UsageError(str(exc)) from None
 
 
+def _row(name, backend, target, j) -> tuple:
+    if not j.ok:
+        return (name, backend, target, "FAIL", j.summary)
+    if j.known:
+        changed = "".join(f"; {k} (line text changed): entry `{old}`, now `{now}`"
+                          for k, (old, now) in sorted(j.text_changed.items()))
+        return (name, backend, target, "known", ", ".join(sorted(j.known)) + changed)
+    return (name, backend, target, "pass", "")
+
+
 def main(args) -> int:
     from fuzz.judge import judge_inputs
+    from fuzz.judge_logits import judge_router
     from kernels.registry import all_backends, available
     from regressions import known_findings
 
@@ -64,8 +77,20 @@ def main(args) -> int:
     for fx in fixtures:
         for n in names:
             b = all_backends()[n]
+            if b.takes != fx.takes:
+                if args.backend:
+                    rows.append((fx.name, n, None, "skip", f"the fixture holds {fx.takes}; the backend takes {b.takes}"))
+                continue
             targets = [t for t in b.targets if not args.target or t in args.target] or list(b.targets)
             for t in targets:
+                if fx.takes == "logits":
+                    if fx.inputs.tokens < b.min_tokens:
+                        rows.append((fx.name, n, t, "skip", f"T={fx.inputs.tokens} is below min_tokens={b.min_tokens}"))
+                        continue
+                    j = judge_router(n, fx.inputs, t, known=known)
+                    failed += not j.ok
+                    rows.append(_row(fx.name, n, t, j))
+                    continue
                 if b.max_tokens is not None and fx.topk_ids.shape[0] > b.max_tokens:
                     rows.append((fx.name, n, t, "skip", f"T exceeds max_tokens={b.max_tokens}"))
                     continue
@@ -75,14 +100,9 @@ def main(args) -> int:
                                                         f"backend supports {b.invalid_ids}"))
                     continue
                 failed += not j.ok
-                if not j.ok:
-                    rows.append((fx.name, n, t, "FAIL", j.summary))
-                elif j.known:
-                    changed = "".join(f"; {k} (line text changed): entry `{old}`, now `{now}`"
-                                      for k, (old, now) in sorted(j.text_changed.items()))
-                    rows.append((fx.name, n, t, "known", ", ".join(sorted(j.known)) + changed))
-                else:
-                    rows.append((fx.name, n, t, "pass", ""))
+                rows.append(_row(fx.name, n, t, j))
+    if not rows:
+        raise UsageError("no backend takes the matched fixtures' input")
     width = max(len(r[0]) for r in rows)
     for fx_name, n, t, verdict, detail in rows:
         print(f"{fx_name:<{width}}  {n}@{t or '-':<8} {verdict:<5} {detail}")

@@ -25,8 +25,17 @@ compile matrix's limits (scratch, LDS size, workgroups per CU): a failure
 there is ``compile-limits``.  The stage is skipped, saying so in the result,
 where the ROCm toolchain is missing.
 
+With a sort backend of FlyDSL's checkout that has router twins
+(:data:`fuzz.mutation.config.ROUTER_BACKENDS`), the suite mode also runs the
+router's logits cases (:func:`fuzz.mutation.router_cases.router_cases`) on the
+fused entry and gating backends, judged by the gating contract
+(:func:`fuzz.judge_logits.judge_router`); their ``case@target`` keys end in
+``#<backend>``.
+
 ``baseline`` mode: the fixed FlyDSL test-shape list, compared per block,
-sanitizer off — what FlyDSL's own test file would see.
+sanitizer off — what FlyDSL's own test file would see — and, with router twins,
+FlyDSL's fused test list on the unsanitized fused backend, outputs judged by
+the gating contract, findings ignored.
 
 A mutant whose kernel fails to compile (FlyDSL or MLIR raises while tracing
 or lowering) is ``compile_failed``, counted apart.  ``--paths`` restricts the
@@ -37,6 +46,7 @@ bounds the time (a mutant still alive then is reported ``survived`` with
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -59,9 +69,12 @@ from kernels.registry import get
 from kernels.targets import TARGET_NAMES
 
 from ..judge import case_kwargs, judge_inputs
+from ..judge_logits import judge_router
 from ..signature import MEMORY_SAFETY
 from ..strategies import cases as case_strategy
 from .baseline import baseline_cases
+from .config import ROUTER_BACKENDS
+from .router_cases import fused_baseline_cases, router_cases
 from .suite_cases import boundary_cases
 
 
@@ -107,13 +120,29 @@ def _suite_judgement(case, backend, target):
 
 
 def _cases(mode: str, backend: str):
+    """``(kind, case, backend name)`` of ``mode``'s checks (module docstring)."""
+    router = ROUTER_BACKENDS.get(backend)
     if mode == "baseline":
-        yield from (("baseline", c) for c in baseline_cases())
+        yield from (("baseline", c, backend) for c in baseline_cases())
+        if router:
+            fused = router[0].removesuffix("-sanitized")
+            yield from (("baseline", c, fused) for c in fused_baseline_cases())
         return
     for fx in regressions.load_all():
-        if fx.case:
-            yield "fixture", Case.from_dict(fx.case)
-    yield from (("boundary", c) for c in boundary_cases(backend=get(backend)))
+        if fx.case and fx.case.get("kind", "ids") != "logits":
+            yield "fixture", Case.from_dict(fx.case), backend
+    yield from (("boundary", c, backend) for c in boundary_cases(backend=get(backend)))
+    if router:
+        yield from (("router", c, name) for name, c in router_cases(get(router[0]), get(router[1])))
+
+
+def _key(case, target, backend: str, on: str) -> str:
+    """A check's ``case@target`` key; ``#<backend>`` added for a case run on another backend."""
+    return f"{case.name}-s{case.seed}@{target}" + ("" if on == backend else f"#{on}")
+
+
+def _is_logits(case) -> bool:
+    return getattr(case, "kind", "ids") == "logits"
 
 
 def _hypothesis_cases(seed: int, count: int):
@@ -134,10 +163,15 @@ def _case_paths(case, target, backend="flydsl-own") -> str:
     m = case.tokens if case.num_local_tokens is None else case.num_local_tokens
     if backend == "flydsl-own":          # the suite's kernels pick their path by the capacity T
         return choose_path(case.tokens, case.num_experts, case.topk, case.unit_size, target)
+    bounds = _boundaries(backend, case.num_experts, case.topk, case.unit_size, target)
+    return f"path{sum(m >= t for t in bounds)}"
+
+
+@functools.lru_cache(maxsize=None)
+def _boundaries(backend: str, num_experts: int, topk: int, unit_size: int, target) -> tuple:
+    """The backend's path boundaries for a shape (none: one path), asked once per shape."""
     b = get(backend)
-    if b.path_boundaries is None:
-        return "path0"
-    return f"path{sum(m >= t for t in b.path_boundaries(case.num_experts, case.topk, case.unit_size, target))}"
+    return () if b.path_boundaries is None else tuple(b.path_boundaries(num_experts, topk, unit_size, target))
 
 
 def round_robin(plan, backend="flydsl-own"):
@@ -146,12 +180,12 @@ def round_robin(plan, backend="flydsl-own"):
     mode shows within the first round, not after every cheaper case of other paths."""
     def variant(case):
         return (case.mask_mode != "none", case.num_local_tokens is not None,
-                case.moe_buf != DEFAULT_MOE_BUF)
+                getattr(case, "moe_buf", DEFAULT_MOE_BUF) != DEFAULT_MOE_BUF)
 
     groups = defaultdict(list)
     for item in plan:
-        _, case, target = item
-        groups[(_case_paths(case, target, backend), target, variant(case))].append(item)
+        _, case, target, on = item
+        groups[(on, _case_paths(case, target, on), target, variant(case))].append(item)
     ranked = []
     for items in groups.values():
         items.sort(key=lambda it: it[1].tokens * it[1].topk + it[1].num_experts)
@@ -178,7 +212,9 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     suite = mode == "suite"
     options = dict(sanitize=suite, shuffle_schedule=suite)
 
-    def attempt(kind, case, target):
+    def attempt(kind, case, target, on):
+        if _is_logits(case):
+            return _router_attempt(kind, case, target, on, suite, options)
         if suite:
             with emu.interpreter_options(**options):
                 j = _suite_judgement(case, backend, target)
@@ -206,27 +242,27 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
                     "target": target, "detail": verdict.summary[:500]}
         return None
 
-    def wanted(case, target) -> bool:
-        return not paths or _case_paths(case, target, backend) in paths
+    def wanted(case, target, on) -> bool:
+        return not paths or _case_paths(case, target, on) in paths
 
     runs = 0
-    plan = [(kind, case, target) for kind, case in _cases(mode, backend) for target in targets]
+    plan = [(kind, case, target, on) for kind, case, on in _cases(mode, backend) for target in targets]
     if suite:
-        plan += [("hypothesis", case, targets[i % len(targets)])
+        plan += [("hypothesis", case, targets[i % len(targets)], backend)
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
         plan = round_robin(plan, backend)
     failing, ran = [], []
     extra = {}
-    for kind, case, target in plan:
-        key = f"{case.name}-s{case.seed}@{target}"
-        if not wanted(case, target) or key in exclude or (reached is not None and key not in reached):
+    for kind, case, target, on in plan:
+        key = _key(case, target, backend, on)
+        if not wanted(case, target, on) or key in exclude or (reached is not None and key not in reached):
             continue
         if time.monotonic() > deadline:
             extra["budget_exhausted"] = True
             break
         runs += 1
         ran.append(key)
-        found = attempt(kind, case, target)
+        found = attempt(kind, case, target, on)
         if found and collect:
             failing.append(key)
         elif found:
@@ -239,6 +275,30 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
             return dict(limits, runs=runs)
         extra["compile_limits"] = limits["note"]
     return dict({"status": "survived", "check": None, "runs": runs}, **extra)
+
+
+def _router_attempt(kind, case, target, on, suite, options):
+    """Judge the logits ``case`` on the backend ``on``: the gating contract and, in suite
+    mode, the findings against the known list; in baseline mode the outputs alone."""
+    with emu.interpreter_options(**options):
+        j = judge_router(on, case.inputs(), target)
+    if j.raised is not None and is_compile_error(j.raised):
+        return {"status": "compile_failed", "check": "compile", "case": case.name, "target": target,
+                "detail": f"{type(j.raised).__name__}: {j.raised}"[:500]}
+    if suite:
+        if j.ok:
+            return None
+        failure = j.failures()[0]
+        return {"status": "killed", "check": _classify(failure), "by": kind, "case": case.name, "backend": on,
+                "target": target, "detail": failure.summary[:500]}
+    if j.crash is not None or j.raised is not None:
+        exc = j.crash or j.raised
+        return {"status": "killed", "check": "crash", "by": kind, "case": case.name, "backend": on,
+                "target": target, "detail": f"{type(exc).__name__}: {exc}"[:500]}
+    if j.verdict is not None and not j.verdict.ok:
+        return {"status": "killed", "check": "golden-model", "by": kind, "case": case.name, "backend": on,
+                "target": target, "detail": j.verdict.summary[:500]}
+    return None
 
 
 #: Production shapes whose kernels the compile-limits stage builds: the largest
@@ -277,9 +337,10 @@ def main(argv=None) -> int:
                    help="JSON written by the screen: per mode, case@target keys that fail on the unmutated "
                         "kernel (skipped) and, under 'reached', the keys the screen ran (only those run)")
     p.add_argument("--collect", action="store_true", help="run every case; list those that fail")
-    p.add_argument("--lines-of", default=None, metavar="FILE",
+    p.add_argument("--lines-of", action="append", default=[], metavar="FILE",
                    help="record which lines of this Python file run (the kernel's source: its host code and "
-                        "the kernel bodies FlyDSL traces) and add them to the result as 'lines'")
+                        "the kernel bodies FlyDSL traces) and add them to the result as 'lines', one list per "
+                        "file in the order given (repeatable)")
     args = p.parse_args(argv)
     lines = _trace_lines(args.lines_of) if args.lines_of else None
     paths = tuple(p for p in args.paths.split(",") if p)
@@ -297,33 +358,33 @@ def main(argv=None) -> int:
         result = {"status": "killed", "check": "crash", "detail": f"{type(exc).__name__}: {exc}"[:500]}
     if lines is not None:
         sys.settrace(None)
-        result["lines"] = sorted(lines)
+        result["lines"] = [sorted(seen) for seen in lines]
     print(json.dumps(result), flush=True)
     return 0
 
 
-def _trace_lines(path: str) -> set:
-    """Start recording the line numbers executed in ``path`` (this thread); returns the live set."""
-    import os
-
-    target = os.path.realpath(path)
-    seen: set = set()
+def _trace_lines(paths) -> list:
+    """Start recording the line numbers executed in each of ``paths`` (this thread);
+    returns the live sets, one per path."""
+    targets = {os.path.realpath(p): i for i, p in enumerate(paths)}
+    seen = [set() for _ in paths]
     files: dict = {}
-
-    def local(frame, event, arg):
-        if event == "line":
-            seen.add(frame.f_lineno)
-        return local
 
     def tracer(frame, event, arg):
         name = frame.f_code.co_filename
-        hit = files.get(name)
-        if hit is None:
-            hit = files[name] = os.path.realpath(name) == target
-        if hit:
-            seen.add(frame.f_lineno)
+        index = files.get(name, -1)
+        if index == -1:
+            index = files[name] = targets.get(os.path.realpath(name))
+        if index is None:
+            return None
+        hits = seen[index]
+        hits.add(frame.f_lineno)
+
+        def local(frame, event, arg):
+            if event == "line":
+                hits.add(frame.f_lineno)
             return local
-        return None
+        return local
 
     sys.settrace(tracer)
     return seen

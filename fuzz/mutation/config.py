@@ -2,9 +2,12 @@
 
 ``OWN_SOURCES`` maps each of the suite's kernel files (repo-relative) to its
 ``token_names`` for the ``sentinel_t`` operator ({M name: T expression}, see
-:mod:`fuzz.mutation.operators`); ``UPSTREAM_SOURCE`` names FlyDSL's kernel in
-the checkout at ``FLYDSL_ROOT`` (``--upstream``); ``PATHS_OF`` the kernel
-paths a file implements, to which its mutants' suite cases are restricted.
+:mod:`fuzz.mutation.operators`); ``UPSTREAM_SOURCES`` names FlyDSL's kernels in
+the checkout at ``FLYDSL_ROOT`` (``--upstream``): the sort kernel file (with the
+fused entry and its fused oneshot kernel) and the top-k gating kernel file;
+``ROUTER_BACKENDS`` the backends that take logits with which a mutant of them is
+also judged; ``PATHS_OF`` the kernel paths a file implements, to which its
+mutants' suite cases are restricted.
 """
 from __future__ import annotations
 
@@ -15,8 +18,17 @@ OWN_SOURCES = {
     "kernels/moesort/multi.py": {"m": "(n_in // i32(topk))"},
     "kernels/moesort/dsl.py": {},
 }
-#: FlyDSL's own kernel, in the checkout named by FLYDSL_ROOT (``--upstream``).
+#: FlyDSL's own kernels, in the checkout named by FLYDSL_ROOT (``--upstream``): the sort
+#: kernel file (first: the sort's checks) and the top-k gating kernel the fused entry uses.
 UPSTREAM_SOURCE = "flydsl:kernels/moe/moe_sorting_kernel.py"
+UPSTREAM_GATING_SOURCE = "flydsl:kernels/moe/topk_gating_softmax_kernel.py"
+UPSTREAM_SOURCES = (UPSTREAM_SOURCE, UPSTREAM_GATING_SOURCE)
+#: The sort backend of a mutation run -> (fused entry backend, gating backend) that run
+#: the router's logits checks too (:mod:`fuzz.mutation.router_cases`).
+ROUTER_BACKENDS = {
+    "flydsl-upstream-sanitized": ("flydsl-upstream-fused-sanitized", "flydsl-upstream-gating-sanitized"),
+    "flydsl-upstream": ("flydsl-upstream-fused", "flydsl-upstream-gating"),
+}
 #: The kernel paths each file implements: the suite's cases for its mutants
 #: are restricted to those (files not listed are used by every path).
 PATHS_OF = {"kernels/moesort/small.py": ("small",), "kernels/moesort/multi.py": ("medium", "large")}

@@ -132,7 +132,7 @@ def workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") ->
 
 
 def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=(),
-           exclude: Optional[Path] = None, collect: bool = False, lines_of: Optional[str] = None,
+           exclude: Optional[Path] = None, collect: bool = False, lines_of=(),
            hang_grace: float = HANG_GRACE_S) -> dict:
     # the interpreter's capture cache is private to the workspace too: its entries name the
     # workspace's files, so no other mutant could use them (and none may see another's)
@@ -146,9 +146,8 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
         cmd += ["--exclude", str(exclude)]
     if collect:
         cmd.append("--collect")
-    if lines_of:
-        target = (where / "flydsl" / lines_of[len(UPSTREAM_PREFIX):]) if lines_of.startswith(UPSTREAM_PREFIX) \
-            else where / lines_of
+    for rel in lines_of:
+        target = (where / "flydsl" / rel[len(UPSTREAM_PREFIX):]) if rel.startswith(UPSTREAM_PREFIX) else where / rel
         cmd += ["--lines-of", str(target)]
     try:
         # The check stops itself after ``timeout`` s; the hard limit is for kernels that hang.
@@ -182,7 +181,7 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
         where = workspace(None, base)
         # twice a mutant's budget: covers every case a mutant can reach in the same order
         screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True,
-                                 lines_of=(lines_of[0] if lines_of and mode == "suite" else None))
+                                 lines_of=(tuple(lines_of) if mode == "suite" else ()))
                     for mode in ("suite", "baseline")}
         broken = {mode: r["detail"] for mode, r in screened.items() if r.get("status") == "error"}
         if broken:
@@ -190,7 +189,8 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
         found = {mode: r.get("failing", []) for mode, r in screened.items()}
         found["reached"] = {mode: r.get("reached", []) for mode, r in screened.items()}
         if lines_of:
-            found["lines"] = {lines_of[0]: screened["suite"].get("lines", [])}
+            ran = screened["suite"].get("lines", [[] for _ in lines_of])
+            found["lines"] = {rel: ran[i] for i, rel in enumerate(lines_of)}
     finally:
         shutil.rmtree(base, ignore_errors=True)
     out.write_text(json.dumps(found, indent=1) + "\n")

@@ -120,10 +120,12 @@ def _logits_f32(logits: torch.Tensor) -> np.ndarray:
 
 def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_mask=None,
               renormalize: bool = True, num_local_tokens: Optional[int] = None,
-              target: str = "gfx950", sanitize: bool = False) -> FusedResult:
+              target: str = "gfx950", sanitize: bool = False, **emulate_options) -> FusedResult:
     """Launch ``moe_softmax_sort_flydsl`` on CPU tensors under the interpreter.
 
-    ``logits``: torch [T, E], float32 / float16 / bfloat16.  Outputs are
+    ``logits``: torch [T, E], float32 / float16 / bfloat16.  ``num_local_tokens``: None,
+    an int or a one-element int32 tensor.  ``emulate_options`` go to
+    ``kernels.emu.emulate`` (``findings="record"``, say).  Outputs are
     allocated to the contract's lengths and poisoned first.  Raises whatever
     the entry point raises (e.g. ``ValueError`` for an E its gating layout
     does not support).
@@ -144,7 +146,7 @@ def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_ma
     nv = torch.full((2,), poison, dtype=torch.int32)
     moe_buf = torch.full((max(T, 1), 8), 1.5)
     mask = None if expert_mask is None else torch.as_tensor(np.ascontiguousarray(expert_mask, np.int32))
-    with upstream_session(target, sanitize=sanitize) as sorting:
+    with upstream_session(target, sanitize=sanitize, **emulate_options) as sorting:
         sorting.moe_softmax_sort_flydsl(
             logits.contiguous(), sids, sw.view(torch.float32), se, nv, moe_buf, E, topk,
             LOGIT_DTYPES[logits.dtype], unit_size, mask, renormalize, num_local_tokens)

@@ -98,9 +98,10 @@ class GatingVerdict:
 
 
 def run_gating(logits: torch.Tensor, topk: int, *, renormalize: bool = True, target: str = "gfx950",
-               sanitize: bool = False) -> GatingResult:
+               sanitize: bool = False, **emulate_options) -> GatingResult:
     """Build FlyDSL's gating kernel for ``logits``' E, ``topk``, dtype and ``renormalize`` and
-    launch it on CPU tensors under the interpreter.  Outputs are poisoned first.  Raises
+    launch it on CPU tensors under the interpreter (``emulate_options`` go to
+    ``kernels.emu.emulate``).  Outputs are poisoned first.  Raises
     whatever the builder raises (``ValueError`` for an E its layout does not support)."""
     reason = probe()
     if reason is not None:
@@ -110,7 +111,7 @@ def run_gating(logits: torch.Tensor, topk: int, *, renormalize: bool = True, tar
     weights = torch.full((T, topk), _POISON_WEIGHT, dtype=torch.float32)
     ids = torch.full((T, topk), _POISON_IDS, dtype=torch.int32)
     tei = torch.full((T, topk), _POISON_IDS, dtype=torch.int32)
-    with upstream_session(target, sanitize=sanitize):
+    with upstream_session(target, sanitize=sanitize, **emulate_options):
         gating = importlib.import_module(GATING_MODULE)
         launch = gating.build_topk_gating_softmax_module(E, topk, LOGIT_DTYPES[logits.dtype], renormalize)
         # the kernel stores ids through float32 views of int32 storage (its own convention)

@@ -50,5 +50,10 @@ class DivergentBarrierError(SanitizerError):
     """``gpu.barrier`` reached while only part of the workgroup's live lanes are active."""
 
 
+class LaunchError(SanitizerError):
+    """A launch the HIP runtime refuses or changes: a grid dimension that is zero or does not
+    fit the unsigned 32 bits ``hipModuleLaunchKernel`` takes."""
+
+
 class UndefinedBehaviorError(SanitizerError):
     """Immediate undefined behaviour in an active lane (integer division by zero)."""

@@ -48,6 +48,7 @@ CHECKS = {
     "wave-race": errors.RaceError,                       # two waves of one workgroup, one global byte, one epoch
     "divergent-barrier": errors.DivergentBarrierError,
     "division-by-zero": errors.UndefinedBehaviorError,
+    "launch-grid-out-of-range": errors.LaunchError,      # a grid dimension of 0 or past 2**32 - 1
     "schedule-dependence": errors.ScheduleDependenceError,
 }
 

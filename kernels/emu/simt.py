@@ -182,6 +182,27 @@ class _ListingHostCtx(HostCtx):
         self.kernels.append(kname)
 
 
+#: The grid dimensions FlyDSL's ROCm runtime wrapper hands ``hipModuleLaunchKernel``:
+#: ``intptr_t`` values converted to its ``unsigned int`` parameters.
+GRID_DIM_BITS = 32
+
+
+def launched_grid(kname, grid, report, info) -> tuple:
+    """The grid the hardware launches for the host code's ``grid`` (index values): each
+    dimension as the runtime passes it, modulo 2**32; a dimension of 0 or one that does not
+    fit is reported (``launch-grid-out-of-range``): HIP refuses a launch with a zero
+    dimension, and one past 2**32 - 1 runs with its low 32 bits."""
+    launched = tuple(g % (1 << GRID_DIM_BITS) for g in grid)
+    if launched != grid or 0 in grid:
+        report.bind(None)
+        report("launch-grid-out-of-range",
+               f"kernel {kname}: grid {grid} from the host code; hipModuleLaunchKernel takes unsigned 32-bit "
+               f"dimensions, so it gets {launched}" + (" and refuses the launch (no workgroup runs)"
+                                                       if 0 in launched else ""),
+               ("gpu.launch_func", info[1]))
+    return launched
+
+
 class Program:
     def __init__(self, module_ir, target):
         self.ir = module_ir
@@ -275,6 +296,10 @@ class Program:
         grid = tuple(int(g) for g in grid)
         block = tuple(int(b) for b in block)
         report = Reporter(opts.findings, kname)
+        grid = launched_grid(kname, grid, report, info)
+        if 0 in grid:                   # the runtime refuses the launch: no workgroup runs
+            self.launch_seq += 1
+            return
         if opts.shuffle_schedule:
             logs = (AtomicLog(), AtomicLog())
             snap = [a.bytes.copy() for a in gmem.allocs]

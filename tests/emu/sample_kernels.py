@@ -16,6 +16,7 @@ from flydsl._mlir.dialects import arith as _arith
 from flydsl._mlir.dialects import fly as _fly
 from flydsl._mlir.dialects import rocdl as _rocdl
 from flydsl._mlir.extras import types as T
+from flydsl.expr import arith as fx_arith
 from flydsl.expr import gpu
 from flydsl.expr import rocdl as fly_rocdl
 
@@ -206,6 +207,29 @@ def _zero_kernel(Y: fx.Tensor, n: fx.Int32):
 @flyc.jit
 def launch_zero(Y: fx.Tensor, n: fx.Int32, grid: fx.Constexpr[int], stream: fx.Stream = fx.Stream(None)):
     _zero_kernel(Y, n).launch(grid=(grid, 1, 1), block=(128, 1, 1), stream=stream)
+
+
+# ---------------------------------------------------------------- a grid computed from n in the host code
+@flyc.kernel
+def _fill_ones_kernel(Y: fx.Tensor, n: fx.Int32):
+    i = fx.Int32(fx.block_idx.x) * 64 + fx.Int32(fx.thread_idx.x)
+    buf_store(fx.Int32(1), make_rsrc(Y, n * 4), (i < n).select(i * 4, fx.Int32(OOB)))
+
+
+@flyc.jit
+def launch_fill_ones_index_grid(Y: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+    """``Y[:n] = 1`` over ``(n - 1) // 64 + 1`` workgroups computed on index values (an
+    unsigned division in the lowered host code: n = 0 asks for 2**64 / 64 workgroups)."""
+    rows = fx_arith.index_cast(T.index(), n)
+    grid = (rows - fx.Index(1)) // fx.Index(64) + fx.Index(1)
+    _fill_ones_kernel(Y, n).launch(grid=(grid, 1, 1), block=(64, 1, 1), stream=stream)
+
+
+@flyc.jit
+def launch_fill_ones_i32_grid(Y: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
+    """The same grid computed on signed i32 values (a flooring signed division: n = 0 gives 0)."""
+    grid = (n - fx.Int32(1)) // fx.Int32(64) + fx.Int32(1)
+    _fill_ones_kernel(Y, n).launch(grid=(grid, 1, 1), block=(64, 1, 1), stream=stream)
 
 
 # ---------------------------------------------------------------- buffer-OOB masked copy

@@ -159,7 +159,8 @@ def test_screened_cases_are_skipped_and_collect_lists_every_failure(monkeypatch)
     from fuzz.signature import Signature
 
     good, bad = Case(8, 2, 3, seed=1), Case(8, 2, 5, seed=2)
-    monkeypatch.setattr(check_mutant, "_cases", lambda mode, backend: iter([("boundary", good), ("boundary", bad)]))
+    monkeypatch.setattr(check_mutant, "_cases", lambda mode, backend: iter([("boundary", good, backend),
+                                                                           ("boundary", bad, backend)]))
     monkeypatch.setattr(check_mutant, "_hypothesis_cases", lambda seed, n: [])
 
     class Judgement:
@@ -311,7 +312,7 @@ def test_every_path_meets_a_case_in_the_first_round_fixtures_included(monkeypatc
     fixtures = [Case(8, 2, T, seed=T) for T in (90, 60, 30)]
     large = Case(8, 2, 3000, seed=1)
     monkeypatch.setattr(check_mutant, "_cases", lambda mode, backend: iter(
-        [("fixture", c) for c in fixtures] + [("boundary", large)]))
+        [("fixture", c, backend) for c in fixtures] + [("boundary", large, backend)]))
     monkeypatch.setattr(check_mutant, "_hypothesis_cases", lambda seed, n: [])
     ran = []
 

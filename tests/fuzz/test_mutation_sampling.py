@@ -56,7 +56,7 @@ def test_line_trace_records_the_lines_a_file_runs(tmp_path):
         import json, sys
         sys.path.insert(0, {str(tmp_path)!r})
         from fuzz.mutation.check_mutant import _trace_lines
-        seen = _trace_lines({str(mod)!r})
+        seen, = _trace_lines([{str(mod)!r}])
         import traced_mod
         traced_mod.f(0)
         sys.settrace(None)
