@@ -42,17 +42,21 @@ def dispatch_source(backend, num_experts: int, topk: int, unit_size: int, target
 
 
 def dispatch_error(backend, path: Optional[str], m: int, num_experts: int, topk: int, unit_size: int,
-                   target) -> Optional[tuple[tuple, str]]:
+                   target, t: Optional[int] = None) -> Optional[tuple[tuple, str]]:
     """``(expected kernels, description)`` when the launch that reported ``path`` ran other
-    kernels than ``backend`` declares for M = ``m``; None when it ran those, or when there
-    is nothing to check (no path reported, no dispatch declared)."""
+    kernels than ``backend`` declares for M = ``m`` -- or for the capacity ``t`` (the rows
+    of ``topk_ids``; default ``m``) where its ``dispatch_by`` says the boundaries are in T;
+    None when it ran those, or when there is nothing to check (no path reported, no
+    dispatch declared)."""
     if path is None or backend.path_kernels is None or backend.path_boundaries is None:
         return None
     kernels = backend.declared_kernels(num_experts, topk, unit_size, target)
     if kernels is None:
         return None
     bounds = backend.path_boundaries(num_experts, topk, unit_size, target)
-    index = sum(m >= b for b in bounds)
+    by = backend.dispatch_by(num_experts, topk, unit_size, target) if backend.dispatch_by else "M"
+    key = m if by == "M" or t is None else t
+    index = sum(key >= b for b in bounds)
     expected = tuple(kernels[index])
     ran = launched_kernels(path)
     if ran == expected:
@@ -60,6 +64,7 @@ def dispatch_error(backend, path: Optional[str], m: int, num_experts: int, topk:
     starts = ", ".join(str(b) for b in bounds) or "(none)"
     source = backend.dispatch_source(num_experts, topk, unit_size, target) if backend.dispatch_source else None
     source = f" [dispatch from the {source}]" if source else ""
-    return expected, (f"M={m} (E={num_experts}, topk={topk}, unit_size={unit_size}) falls in path {index} "
-                      f"of the declared dispatch (paths after the first start at M = {starts}), which runs "
+    what = f"M={m}" if key == m else f"T={key} (M={m})"
+    return expected, (f"{what} (E={num_experts}, topk={topk}, unit_size={unit_size}) falls in path {index} "
+                      f"of the declared dispatch (paths after the first start at {by} = {starts}), which runs "
                       f"{'+'.join(expected)}; the launch ran {'+'.join(ran)}{source}")

@@ -234,7 +234,8 @@ def _dispatch(b, path, run_kwargs: dict, target):
     local = run_kwargs.get("num_local_tokens")
     m = ids.shape[0] if local is None else local_tokens_value(local)
     shape = (run_kwargs["num_experts"], ids.shape[1], run_kwargs.get("unit_size", _INPUT_ARGS["unit_size"]))
-    return dispatch_error(b, path, int(m), *shape, target), dispatch_source(b, *shape, target)
+    return (dispatch_error(b, path, int(m), *shape, target, t=int(ids.shape[0])),
+            dispatch_source(b, *shape, target))
 
 
 #: ``kernels.run``'s input arguments with their defaults (``None``: required).

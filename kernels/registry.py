@@ -74,7 +74,9 @@ class Backend:
     declared dispatch, and the judge checks every launch that reports its path
     against it (:mod:`fuzz.dispatch`).  ``dispatch_source(E, topk, unit_size,
     target)`` (optional) says in one line where that dispatch came from, for
-    the run to report.
+    the run to report; ``dispatch_by(E, topk, unit_size, target)`` (optional,
+    default ``"M"``) whether its boundaries are in the tokens M or in the
+    capacity T (the rows of ``topk_ids``).
     ``capture_safe`` declares that a launch can be captured in a graph once and
     replayed for any M written into the harness's ``num_local_tokens`` device
     tensor (CONTRACT.md, "Graph capture"); :mod:`kernels.graph_replay` checks it.
@@ -109,6 +111,7 @@ class Backend:
     path_boundaries: Optional[Callable[..., tuple]] = None
     path_kernels: Optional[tuple[tuple[str, ...], ...] | Callable[..., Optional[tuple]]] = None
     dispatch_source: Optional[Callable[..., str]] = None
+    dispatch_by: Optional[Callable[..., str]] = None
     invalid_ids: tuple[str, ...] = ("reject",)
     capture_safe: bool = False
     takes: str = "ids"

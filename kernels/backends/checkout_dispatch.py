@@ -33,6 +33,12 @@ module lacks it), the caller's fallback dispatch is used; :class:`Dispatch`
 says which source it holds (``source``) and how it was obtained
 (``detail``), for the run to report.
 
+What the bounds are in (:func:`dispatch_key`): an entry point that reads M on
+the device (so that one graph capture serves every M) picks its path by the
+capacity T, the rows of ``topk_ids``; one called with T at its first bound and
+M = 1 then launches the second path.  The dispatch check compares a launch
+with the path of its T for such a checkout, of its M otherwise.
+
 The module is generic: :func:`checkout_dispatch` takes a ``call(m)`` that
 invokes the entry point for M = m (inside an emulation session) and an
 optional sizer ``sizer(m)``; the backends bind them to their checkout.
@@ -43,6 +49,10 @@ import dataclasses
 from typing import Callable, Optional
 
 from ..emu.graph import capture_graph
+
+#: What a dispatch's bounds are in: the tokens M, or the capacity T (the rows of ``topk_ids``),
+#: as an entry point that reads M on the device, sized for a graph capture, chooses.
+KEYS = ("M", "T")
 
 #: Where a :class:`Dispatch` came from.
 CHECKOUT = "checkout"
@@ -61,11 +71,14 @@ class Dispatch:
     source: str
     detail: str
     why: str = ""
+    by: str = "M"           # what the bounds are in: "M" (the tokens) or "T" (the capacity, topk_ids' rows)
 
     def __post_init__(self):
         if len(self.kernels) != len(self.bounds) + 1:
             raise ValueError(f"Dispatch: {len(self.bounds)} bounds need {len(self.bounds) + 1} kernel tuples, "
                              f"got {len(self.kernels)}")
+        if self.by not in KEYS:
+            raise ValueError(f"Dispatch: by = {self.by!r}, expected one of {KEYS}")
         if list(self.bounds) != sorted(set(self.bounds)):
             raise ValueError(f"Dispatch: bounds = {self.bounds} are not strictly increasing")
 
@@ -75,7 +88,7 @@ class Dispatch:
     def describe(self) -> str:
         """One line: the source, then each path's first M and kernels."""
         starts = (0,) + tuple(self.bounds)
-        paths = "; ".join(f"M >= {s}: {'+'.join(k) or '(none)'}" for s, k in zip(starts, self.kernels))
+        paths = "; ".join(f"{self.by} >= {s}: {'+'.join(k) or '(none)'}" for s, k in zip(starts, self.kernels))
         return f"dispatch from the {self.source} ({self.detail}): {paths}"
 
 
@@ -152,3 +165,18 @@ def checkout_dispatch(call: Callable[[int], None], sizer: Optional[Callable[[int
         else f"workspace sizer asks for none up to M = {cap}")
     return declare(segments, bound, f"launcher traced under capture up to M = {cap}, its path starts: "
                                     f"{launcher}; {sizer_text}")
+
+
+def dispatch_key(call_at: Callable[[int, int], None], dispatch: Dispatch) -> str:
+    """``"T"`` when the launcher ``call_at(t, m)`` (``t`` rows of ids, ``m`` tokens) picks its
+    path by the capacity: called with T at the first bound and M = 1, it launches the
+    second path's kernels, not the first's; else ``"M"``.  A dispatch without bounds
+    is ``"M"`` (nothing to tell apart)."""
+    if not dispatch.bounds:
+        return "M"
+    first, second = (tuple(k) for k in dispatch.kernels[:2])
+    with capture_graph() as graph:
+        call_at(dispatch.bounds[0], 1)
+    ran = tuple(base_name(k) for k in graph.kernels())
+    return "T" if ran == second and ran != first else "M"
+

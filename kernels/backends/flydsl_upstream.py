@@ -51,6 +51,7 @@ entry point, ``flydsl_upstream_fused``, shares that bookkeeping).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -66,7 +67,7 @@ from ..flydsl_support import flydsl_problem
 from ..harness import poisoned_workspace
 from ..registry import Backend
 from ..targets import TARGET_NAMES as TARGETS
-from .checkout_dispatch import CHECKOUT, FALLBACK, Dispatch, checkout_dispatch
+from .checkout_dispatch import CHECKOUT, FALLBACK, Dispatch, checkout_dispatch, dispatch_key
 from .flydsl_vintage import SORTING_LAYOUTS, sorting_module
 
 MODULE = SORTING_LAYOUTS[0][0]
@@ -171,14 +172,14 @@ TRACE_CAP = MAX_FUZZ_TOKENS
 
 
 def _trace_call(sorting, num_experts, topk, unit_size):
-    """``call(m)``: the entry point on M = m rows of ids (no mask, M = T), for tracing
-    under capture; the outputs are placeholders, since nothing runs."""
-    def call(m):
-        ids = torch.zeros((m, topk), dtype=torch.int32)
-        weights = torch.zeros((m, topk), dtype=torch.float32)
+    """``call(t, m)``: the entry point on ``t`` rows of ids (no mask) with M = ``m`` (None:
+    M = T), for tracing under capture; the outputs are placeholders, since nothing runs."""
+    def call(t, m=None):
+        ids = torch.zeros((t, topk), dtype=torch.int32)
+        weights = torch.zeros((t, topk), dtype=torch.float32)
         outs = [torch.zeros(1, dtype=dtype) for dtype in (torch.int32, torch.float32, torch.int32)]
         sorting.moe_sorting_flydsl(ids, weights, *outs, torch.zeros(2, dtype=torch.int32),
-                                   torch.zeros(16, dtype=torch.float32), num_experts, unit_size, None, None, None)
+                                   torch.zeros(16, dtype=torch.float32), num_experts, unit_size, None, m, None)
     return call
 
 
@@ -203,9 +204,10 @@ def _declared(root, num_experts, topk, unit_size, target) -> Optional[Dispatch]:
         try:
             if not callable(getattr(sorting, "moe_sorting_flydsl", None)):
                 raise AttributeError("the module has no moe_sorting_flydsl")
-            return checkout_dispatch(_trace_call(sorting, num_experts, topk, unit_size),
-                                     None if sizer is None else (lambda m: sizer(m, num_experts, topk, unit_size)),
-                                     TRACE_CAP)
+            call = _trace_call(sorting, num_experts, topk, unit_size)
+            dispatch = checkout_dispatch(call, None if sizer is None else (
+                lambda m: sizer(m, num_experts, topk, unit_size)), TRACE_CAP)
+            return dataclasses.replace(dispatch, by=dispatch_key(call, dispatch))
         except Exception as exc:  # noqa: BLE001 - any failure to trace falls back, saying why
             return _docstring_dispatch(sorting, num_experts, topk, unit_size, f"{type(exc).__name__}: {exc}")
 
@@ -226,6 +228,11 @@ def _path_boundaries(num_experts, topk, unit_size, target):
 def _path_kernels(num_experts, topk, unit_size, target):
     dispatch = declared_dispatch(num_experts, topk, unit_size, target)
     return None if dispatch is None else dispatch.kernels
+
+
+def _dispatch_by(num_experts, topk, unit_size, target) -> str:
+    dispatch = declared_dispatch(num_experts, topk, unit_size, target)
+    return "M" if dispatch is None else dispatch.by
 
 
 def _dispatch_source(num_experts, topk, unit_size, target) -> str:
@@ -288,6 +295,7 @@ BACKENDS = [
         path_boundaries=_path_boundaries,
         path_kernels=_path_kernels,
         dispatch_source=_dispatch_source,
+        dispatch_by=_dispatch_by,
         invalid_ids=("reject", "unchecked"),
     )
     for name, sanitize in (("flydsl-upstream", False), ("flydsl-upstream-sanitized", True))

@@ -30,15 +30,21 @@ import os
 from ..registry import Backend
 from ..targets import TARGET_NAMES as TARGETS
 from . import flydsl_upstream
-from .flydsl_upstream import MODULE, upstream_session
+from .flydsl_upstream import sorting_module_name, upstream_session
 from .router_run import RouterRun, recorded
 
 #: Largest M of the fused oneshot kernel, upstream's ``FUSED_ONESHOT_MAX_T``.
 FUSED_ONESHOT_MAX_T = 16
 GATING_KERNEL = "topk_gating_softmax_kernel"
-#: The kernels of each path of the fused entry, in launch order.
-FUSED_PATH_KERNELS = (("moe_sorting_oneshot_fused_kernel",),) + tuple(
-    (GATING_KERNEL,) + kernels for kernels in flydsl_upstream.PATH_KERNELS)
+FUSED_KERNEL = "moe_sorting_oneshot_fused_kernel"
+
+
+def fused_path_kernels(num_experts, topk, unit_size, target):
+    """The kernels of each path of the fused entry, in launch order: the fused oneshot
+    kernel, then the gating kernel before each path of the sort's declared dispatch
+    (``flydsl_upstream``'s, from the checkout); None when the sort declares none."""
+    sort = flydsl_upstream.BACKENDS[0].declared_kernels(num_experts, topk, unit_size, target)
+    return None if sort is None else ((FUSED_KERNEL,),) + tuple((GATING_KERNEL,) + tuple(k) for k in sort)
 
 
 def fused_path_boundaries(num_experts, topk, unit_size, target):
@@ -82,9 +88,9 @@ def _probe():
         return "the logits backends run on the CPU interpreter only (a ROCm GPU is present)"
     if reason is None:
         try:
-            importlib.import_module(MODULE).moe_softmax_sort_flydsl  # noqa: B018 - the entry must exist
+            importlib.import_module(sorting_module_name()).moe_softmax_sort_flydsl  # noqa: B018 - must exist
         except AttributeError:
-            return f"{MODULE} from FLYDSL_ROOT has no moe_softmax_sort_flydsl"
+            return f"{sorting_module_name()} from FLYDSL_ROOT has no moe_softmax_sort_flydsl"
     return reason
 
 
@@ -103,7 +109,7 @@ BACKENDS = [
         _backend(f"flydsl-upstream-fused{suffix}",
                  f"FlyDSL's fused moe_softmax_sort_flydsl (logits -> top-k -> sort) from $FLYDSL_ROOT on the CPU "
                  f"interpreter, sanitizer {'on' if sanitize else 'off'}",
-                 _fused_launcher(sanitize), fused_path_boundaries, FUSED_PATH_KERNELS),
+                 _fused_launcher(sanitize), fused_path_boundaries, fused_path_kernels),
         _backend(f"flydsl-upstream-gating{suffix}",
                  f"FlyDSL's top-k gating softmax kernel (logits -> top-k ids and weights) from $FLYDSL_ROOT on "
                  f"the CPU interpreter, sanitizer {'on' if sanitize else 'off'}",

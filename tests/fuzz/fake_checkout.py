@@ -57,3 +57,13 @@ def workspace_size(m: int) -> int:
 def entry(out, m: int) -> None:
     launchers = _launchers()
     (launchers["small"] if m <= SMALL_MAX else launchers["large"])(out)
+
+
+def entry_by_capacity(out, t: int, m=None) -> None:
+    """An entry point that picks its path by the capacity ``t`` alone (M read on the device)."""
+    entry(out, t)
+
+
+def entry_by_tokens(out, t: int, m=None) -> None:
+    """An entry point that picks its path by M (``m``; None: M = ``t``)."""
+    entry(out, t if m is None else m)

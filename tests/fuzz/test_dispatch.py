@@ -18,6 +18,7 @@ from kernels.backends.checkout_dispatch import (
     Dispatch,
     checkout_dispatch,
     declare,
+    dispatch_key,
     launcher_segments,
 )
 from kernels.registry import Backend, get, register
@@ -27,16 +28,19 @@ BOUNDS = (5, 9)
 KERNELS = (("small_kernel",), ("count_kernel", "scatter_kernel"), ("clear_kernel", "count_kernel", "scatter_kernel"))
 
 
-def _dispatching(name: str, switch_at: tuple) -> str:
+def _dispatching(name: str, switch_at: tuple, by: str = "M") -> str:
     """Register a correct sort (torch-cpu) that reports the kernels of the path
-    ``switch_at`` puts M in, under a dispatch declared as :data:`BOUNDS`."""
+    ``switch_at`` puts M (``by="T"``: the capacity T) in, under a dispatch declared as
+    :data:`BOUNDS` in that same key."""
     def launch(inputs, buffers, target):
         get("torch-cpu").launch(inputs, buffers, target)
-        path = KERNELS[sum(inputs.m >= b for b in switch_at)]
+        key = inputs.m if by == "M" else buffers.device_inputs.topk_ids.shape[0]
+        path = KERNELS[sum(key >= b for b in switch_at)]
         return "+".join(f"{k}_{i}" for i, k in enumerate(path))
     register(Backend(name=name, description="sorts correctly, reports a path", needs=(), probe=lambda: None,
                      launch=launch, test_only=True, writes_past_extent=True, reports_path=True,
-                     path_boundaries=lambda E, k, u, target: BOUNDS, path_kernels=KERNELS))
+                     path_boundaries=lambda E, k, u, target: BOUNDS, path_kernels=KERNELS,
+                     dispatch_by=lambda E, k, u, target: by))
     return name
 
 
@@ -69,6 +73,16 @@ def test_m_is_num_local_tokens_when_given():
     assert run_case(case, backend).ok
     j = judge_inputs(backend, dict(_kwargs(case), num_local_tokens=4))
     assert j.ok and j.path == "small_kernel_0"
+
+
+def test_a_dispatch_in_the_capacity_judges_each_launch_by_its_t():
+    """T = 12 is on the three-kernel path whatever M: a backend whose bounds are in T
+    passes there with M = 4, and one whose launch follows M fails there, naming T and M."""
+    by_t = _dispatching("dispatch-by-t-for-test", BOUNDS, by="T")
+    assert run_case(Case(8, 2, 12, seed=3, num_local_tokens=4), by_t).ok
+    follows_m = _dispatching("dispatch-follows-m-declared-t-for-test", BOUNDS, by="T")
+    assert dispatch_error(get(follows_m), "small_kernel_0", 4, 8, 2, 32, None, t=12)[1].startswith("T=12 (M=4)")
+    assert dispatch_error(get(follows_m), "small_kernel_0", 4, 8, 2, 32, None) is None     # t unknown: M it is
 
 
 def _kwargs(case):
@@ -175,6 +189,26 @@ def test_the_dispatch_of_a_fake_checkout_is_traced_under_capture(monkeypatch, sm
     assert d.kernels == (("small_kernel",), ("count_kernel", "scatter_kernel"))
     assert f"its path starts: {small_max + 1};" in d.detail and f"first M with a workspace {sizer_from}" in d.detail
     assert (out == -1).all(), "a traced launch ran"
+
+
+@pytest.mark.interpreter
+@pytest.mark.parametrize("entry, key", [("entry_by_capacity", "T"), ("entry_by_tokens", "M")])
+def test_whether_a_checkout_dispatches_by_capacity_or_tokens_is_traced(entry, key):
+    """Called with T at the first bound and M = 1, an entry that reads M on the device
+    launches the second path: its dispatch is in T; one that dispatches on M, in M."""
+    import torch
+
+    from kernels import emu
+
+    from . import fake_checkout
+
+    out = torch.full((fake_checkout.BLOCK,), -1, dtype=torch.int32)
+    call = getattr(fake_checkout, entry)
+    with emu.emulate(target="gfx950"):
+        d = checkout_dispatch(lambda m: call(out, m), fake_checkout.workspace_size, 64)
+        assert dispatch_key(lambda t, m: call(out, t, m), d) == key
+    assert d.bounds == (fake_checkout.SIZER_FROM,) and (out == -1).all()
+    assert dispatch_key(lambda t, m: None, Dispatch((), (("small_kernel",),), CHECKOUT, "-")) == "M"
 
 
 def test_the_upstream_backend_falls_back_on_the_documented_dispatch_saying_why(monkeypatch):
