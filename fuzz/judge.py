@@ -69,9 +69,9 @@ class Failure:
     finding: Optional[dict] = None      # the new finding (Finding.to_dict()), for finding signatures
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(kw_only=True)
 class Judgement:
-    """Everything one launch told, sorted into known and new."""
+    """Everything one launch told, sorted into known and new (built with keywords)."""
 
     backend: str
     target: Optional[str]
@@ -202,6 +202,24 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
         inputs = oracle.normalize_inputs(**{k: run_kwargs.get(k, v) for k, v in _INPUT_ARGS.items()},
                                          invalid_ids="unchecked")
         unsafe += oracle.check_robustness(result, inputs)
+    counts, changed, new, tolerated = sort_findings(findings, known, backend, invalid_ids)
+    mismatches = verdict.mismatches if verdict is not None else []
+    unexplained = _unexplained([m for m in mismatches if m.kind != "red_zone"], known, result, backend, counts)
+    unsafe = _unexplained(unsafe + [m for m in mismatches if m.kind == "red_zone"], known, result, backend, counts)
+    dispatch, source = (None, None) if result is None else _dispatch(b, result.path, run_kwargs, target)
+    return Judgement(backend=backend, target=target, path=getattr(result, "path", None),
+                     executed_on=b.executes_on(target), verdict=verdict, findings=findings, known=counts, new=new,
+                     unexplained=unexplained, crash=crash, raised=raised,
+                     writer_note=_writer_note(result, unexplained), invalid_ids=invalid_ids, unsafe=unsafe,
+                     tolerated=tolerated, timed_out=timed_out, dispatch=dispatch, dispatch_source=source,
+                     text_changed=changed)
+
+
+def sort_findings(findings, known, backend: str, invalid_ids: str = "reject") -> tuple:
+    """``(known counts, line-text changes, new, tolerated)`` of a launch's ``findings`` on
+    ``backend`` against the list ``known``: each finding an entry matches is counted under
+    its id (a "line text changed" match also records both texts); under ``unchecked`` a
+    finding outside the memory-safety checks is tolerated; every other finding is new."""
     counts: dict = {}
     changed: dict = {}
     new, tolerated = [], []
@@ -216,13 +234,7 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
             tolerated.append(f)
         else:
             new.append(f)
-    mismatches = verdict.mismatches if verdict is not None else []
-    unexplained = _unexplained([m for m in mismatches if m.kind != "red_zone"], known, result, backend, counts)
-    unsafe = _unexplained(unsafe + [m for m in mismatches if m.kind == "red_zone"], known, result, backend, counts)
-    dispatch, source = (None, None) if result is None else _dispatch(b, result.path, run_kwargs, target)
-    return Judgement(backend, target, getattr(result, "path", None), b.executes_on(target), verdict, findings,
-                     counts, new, unexplained, crash, raised, _writer_note(result, unexplained), invalid_ids,
-                     unsafe, tolerated, timed_out, dispatch, source, changed)
+    return counts, changed, new, tolerated
 
 
 def _dispatch(b, path, run_kwargs: dict, target):

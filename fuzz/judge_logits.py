@@ -25,8 +25,8 @@ import oracle
 from kernels.registry import get
 from regressions import known_findings
 
-from .dispatch import dispatch_error
-from .judge import Judgement, Outcome, _as_finding, _unexplained
+from .dispatch import dispatch_error, dispatch_source
+from .judge import Judgement, Outcome, _as_finding, _unexplained, sort_findings
 from .time_limit import CaseTimeout, time_limit
 
 #: The ``ordering`` of a logits verdict: the contract it is judged by.
@@ -84,21 +84,16 @@ def judge_router(backend: str, inputs, target=None, *, known=None, seconds: Opti
         else:
             findings.append(finding)
     verdict = None if run is None else verdict_of(run, inputs, backend)
-    counts: dict = {}
-    new = []
-    for f in findings:
-        entry = known.match(f, backend)
-        if entry is None:
-            new.append(f)
-        else:
-            counts[entry.id] = counts.get(entry.id, 0) + 1
+    counts, changed, new, _ = sort_findings(findings, known, backend)
     result = None if run is None else run.result
     unexplained = _unexplained([] if verdict is None else verdict.mismatches, known, result, backend, counts)
     path = None if run is None else run.path
     dispatch = None if path is None else dispatch_error(b, path, inputs.m, inputs.num_experts, inputs.topk,
                                                         inputs.unit_size, target)
-    return Judgement(backend, target, path, b.executes_on(target), verdict, findings, counts, new, unexplained,
-                     crash, raised, "", "reject", [], [], timed_out, dispatch)
+    source = None if path is None else dispatch_source(b, inputs.num_experts, inputs.topk, inputs.unit_size, target)
+    return Judgement(backend=backend, target=target, path=path, executed_on=b.executes_on(target), verdict=verdict,
+                     findings=findings, known=counts, new=new, unexplained=unexplained, crash=crash, raised=raised,
+                     timed_out=timed_out, dispatch=dispatch, dispatch_source=source, text_changed=changed)
 
 
 def run_logits_case(case, backend: str, target=None, *, known=None, seconds: Optional[float] = None) -> Outcome:

@@ -320,6 +320,12 @@ class KnownFindings:
     meta: dict
     path: Optional[Path] = None
 
+    def without(self, ids) -> "KnownFindings":
+        """This list less the entries named in ``ids`` (a checkout that carries their fixes
+        must not show them: a finding of theirs is then new)."""
+        ids = set(ids)
+        return dataclasses.replace(self, entries=tuple(e for e in self.entries if e.id not in ids))
+
     def by_id(self, ident: str) -> KnownFinding:
         for e in self.entries:
             if e.id == ident:

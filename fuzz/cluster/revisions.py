@@ -26,14 +26,14 @@ def gate_task(expected: dict, archive: bytes, options: GateOptions) -> dict:
         return run_gate(tree, successor, options, echo=False)
 
 
-def run_all(session: ClusterSession, archives: list, options: GateOptions, on_done) -> dict:
-    """Submit one :func:`gate_task` per archive (index -> archive); ``on_done(index, answer)`` as
+def run_all(session: ClusterSession, archives: list, on_done) -> dict:
+    """Submit one :func:`gate_task` per ``(index, archive, its GateOptions)``; ``on_done(index, answer)`` as
     each finishes; returns {index: answer}.  :class:`ClusterLost` carries the answers so far
     (``partial``)."""
     queue = session.tasks()
     answers: dict = {}
     try:
-        for index, archive in archives:
+        for index, archive, options in archives:
             queue.add(index, gate_task, archive, options)
         for index, answer in queue:
             if index not in answers:

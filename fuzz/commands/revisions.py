@@ -14,6 +14,7 @@ cluster went away (the rows that came back are written).
 """
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 import tempfile
@@ -83,6 +84,10 @@ def main(args) -> int:
     specs = [parse_revision(t) for t in args.revisions]
     commits = resolve_all(args.repo, specs)
     options = _options(args)
+
+    def own_options(p):
+        """The gate's options for prepared revision ``p``: its applied fixes judged as must-not-appear."""
+        return dataclasses.replace(options, fixed=tuple(p.fixes))
     version = f"flydsl {describe()['flydsl']}"
     command = (f"python -m fuzz revisions --repo {shlex.quote(str(args.repo))} "
                + " ".join(shlex.quote(r) for r in args.revisions) + f"  # gate: {options.describe()}")
@@ -98,12 +103,12 @@ def main(args) -> int:
                     if p.tree is not None:
                         print(f"fuzz revisions: {spec.text} ({commit.short} {commit.subject[:60]}) ...",
                               file=sys.stderr, flush=True)
-                    rows[i] = row(p, None if p.tree is None else run_gate(p.tree, p.successor, options))
+                    rows[i] = row(p, None if p.tree is None else run_gate(p.tree, p.successor, own_options(p)))
                 else:
                     rows[i] = row(p, None)          # replaced by the task's answer
-                    archives.append((i, pack(p)))
+                    archives.append((i, pack(p), own_options(p)))
         if session is not None:
-            status = _on_cluster(session, archives, options, rows)
+            status = _on_cluster(session, archives, rows)
     ordered = [rows[i] for i in sorted(rows)]
     table.print_table(ordered, version)
     js, md = table.write(ordered, Path(args.out), version, command)
@@ -111,7 +116,7 @@ def main(args) -> int:
     return status or (1 if any(r.get("new") for r in ordered) else 0)
 
 
-def _on_cluster(session, archives, options, rows) -> int:
+def _on_cluster(session, archives, rows) -> int:
     from fuzz.cluster import revisions as cluster_revisions
     from fuzz.cluster.session import EXIT_CLUSTER_LOST, ClusterLost
 
@@ -121,7 +126,7 @@ def _on_cluster(session, archives, options, rows) -> int:
 
     try:
         with session:
-            cluster_revisions.run_all(session, archives, options, done)
+            cluster_revisions.run_all(session, archives, done)
     except ClusterLost as exc:
         print(f"fuzz revisions: {exc}; the rows that came back are written", file=sys.stderr)
         for index, _ in archives:

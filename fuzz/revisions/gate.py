@@ -120,14 +120,13 @@ class Tally:
             seen["runs"] += 1
 
 
-def capture_run(backend, target, tally: "Tally") -> None:
+def capture_run(backend, target, tally: "Tally", known) -> None:
     """Capture the entry point once on :data:`CAPTURE_CASE`, M = :data:`CAPTURE_M` [0] handed to it
     in a device tensor, and replay it for each M; a raise during the capture (a host read of M) is
     judged as a finding of the kernel's host code, each replay against the golden model."""
     from kernels.backends.flydsl_upstream import device_m_launcher
     from kernels.emu.findings import finding_from_exception
     from kernels.graph_replay import check_capture_replay
-    from regressions import known_findings
 
     ids, w, mask, _ = CAPTURE_CASE.materialize()
     tally.runs += 1
@@ -139,7 +138,7 @@ def capture_run(backend, target, tally: "Tally") -> None:
                                        m_values=CAPTURE_M, target=target)
     except Exception as exc:  # noqa: BLE001 - judged: a finding of the host code, or a new failure
         finding = finding_from_exception(exc, backend.sources())
-        entry = None if finding is None else known_findings.default().match(finding, backend.name)
+        entry = None if finding is None else known.match(finding, backend.name)
         if entry is not None:
             tally.known[entry.id] += 1
         else:
@@ -160,8 +159,10 @@ def capture_run(backend, target, tally: "Tally") -> None:
 
 
 def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool, successor: Optional[str],
-         case_timeout: Optional[float], shapes=(), progress=None) -> dict:
-    """Judge the checkout at ``root`` (``$FLYDSL_ROOT``); the row's figures as a dict."""
+         case_timeout: Optional[float], shapes=(), progress=None, fixed=()) -> dict:
+    """Judge the checkout at ``root`` (``$FLYDSL_ROOT``); the row's figures as a dict.  The
+    entries in ``fixed`` (their fixes applied to the tree) are left out of the known list: a
+    finding of theirs is new."""
     from kernels.backends.flydsl_vintage import provide_expr_modules, sorting_module
 
     warnings.simplefilter("ignore")
@@ -187,13 +188,15 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
     out["runs_here"] = True
     tally = Tally()
     from fuzz.judge import judge_inputs
+    from regressions import known_findings
 
+    known = known_findings.default().without(fixed)
     start = time.monotonic()
     for i, (kind, name, target, kwargs) in enumerate(plan):
         if kind == "capture":
-            capture_run(backend, target, tally)
+            capture_run(backend, target, tally, known)
             continue
-        j = judge_inputs(backend_name, kwargs(), target, seconds=case_timeout)
+        j = judge_inputs(backend_name, kwargs(), target, seconds=case_timeout, known=known)
         if j is not None:
             tally.add(kind, name, target, j)
         if progress and (i + 1) % 25 == 0:
@@ -201,7 +204,7 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
     out.update(paths=sorted(tally.paths), runs=tally.runs, judged=tally.judged, agreeing=tally.agreeing,
                by_kind=dict(tally.by_kind), known=dict(sorted(tally.known.items())),
                new={k: dict(v, summary=v["summary"].replace(str(root), "<tree>")) for k, v in tally.new.items()})
-    out.update(_unmatched(backend_name, set(tally.known), root))
+    out.update(_unmatched(backend_name, set(tally.known), root, known))
     return out
 
 
@@ -240,12 +243,10 @@ def _plan(backend, targets, max_cases: int, fixtures: bool, shapes=()) -> list:
     return plan
 
 
-def _unmatched(backend_name: str, matched: set, root: Path) -> dict:
-    """The entries for ``backend_name`` no run matched: ``absent`` (code gone) and ``stale``."""
-    from regressions import known_findings
-
+def _unmatched(backend_name: str, matched: set, root: Path, known) -> dict:
+    """The entries of ``known`` for ``backend_name`` no run matched: ``absent`` (code gone) and ``stale``."""
     absent, stale = [], []
-    for entry in known_findings.default().entries:
+    for entry in known.entries:
         if backend_name not in entry.backends or entry.id in matched:
             continue
         (stale if absence(entry, [root]) is None else absent).append(entry.id)
@@ -262,6 +263,8 @@ def main(argv=None) -> int:
     ap.add_argument("--successor", default=None, help="a newer FlyDSL's kernels/common/buffer_ops.py")
     ap.add_argument("--case-timeout", type=float, default=None)
     ap.add_argument("--shape", action="append", default=[], help="only shapes whose label holds this (repeatable)")
+    ap.add_argument("--fixed", action="append", default=[],
+                    help="a known-finding id whose fix the tree carries: left out of the known list (repeatable)")
     args = ap.parse_args(argv)
     root = os.environ.get("FLYDSL_ROOT")
     if not root:
@@ -269,7 +272,7 @@ def main(argv=None) -> int:
     start = time.monotonic()
     result = gate(Path(root), args.backend, tuple(args.target) or DEFAULT_TARGETS, args.max_cases,
                   not args.no_fixtures, args.successor, args.case_timeout, tuple(args.shape),
-                  progress=lambda line: print(line, file=sys.stderr, flush=True))
+                  progress=lambda line: print(line, file=sys.stderr, flush=True), fixed=tuple(args.fixed))
     result["seconds"] = round(time.monotonic() - start, 1)
     Path(args.json).write_text(json.dumps(result, indent=1))
     return 0

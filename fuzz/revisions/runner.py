@@ -36,6 +36,7 @@ class GateOptions:
     case_timeout: Optional[float] = 300.0
     timeout: float = 1800.0
     shapes: tuple = ()
+    fixed: tuple = ()          # known-finding ids whose fixes the tree carries: judged as must-not-appear
 
     def describe(self) -> str:
         """The gate's size in words, for the table's header."""
@@ -53,6 +54,8 @@ class GateOptions:
             out += ["--shape", pattern]
         if self.case_timeout is not None:
             out += ["--case-timeout", str(self.case_timeout)]
+        for ident in self.fixed:
+            out += ["--fixed", ident]
         return out
 
 

@@ -219,6 +219,28 @@ def test_revisions_command_writes_one_row_per_revision_from_its_own_tree(history
     assert fuzz_main(["revisions", "--repo", str(repo), "v1", "--max-cases", "-1"]) == 2
 
 
+def test_a_revision_with_fixes_is_gated_without_their_entries_in_the_known_list(history, tmp_path, monkeypatch):
+    """The fixes a tree carries reach the gate as --fixed, and the gate judges against the
+    list less those entries: a fixed finding that shows again is new, not known."""
+    repo, _ = history
+    import fuzz.revisions.runner as runner
+    from regressions import known_findings
+
+    handed = []
+    monkeypatch.setattr(runner, "run_gate", lambda tree, successor, options, echo=True:
+                        handed.append(options) or _stand_in_gate(tree, successor, options))
+    fake = types.ModuleType("regressions.fixes")
+    fake.apply_fixes = lambda root, ids: ["p23-cumsum-race"] if ids is None else list(ids)
+    monkeypatch.setitem(sys.modules, "regressions.fixes", fake)
+    fuzz_main(["revisions", "--repo", str(repo), "v1", "v1+fixes", "--out", str(tmp_path / "out")])
+    assert [o.fixed for o in handed] == [(), ("p23-cumsum-race",)]
+    assert handed[1].argv()[-2:] == ["--fixed", "p23-cumsum-race"]
+    full = known_findings.default()
+    less = full.without(["p23-cumsum-race"])
+    assert "p23-cumsum-race" not in {e.id for e in less.entries}
+    assert len(less.entries) == len(full.entries) - 1
+
+
 def test_the_gate_process_says_in_one_line_why_a_tree_does_not_run(tmp_path):
     no_sort = tmp_path / "no-sort"
     (no_sort / "kernels").mkdir(parents=True)
