@@ -34,8 +34,8 @@ BACKEND_MODULES = {
     "kernels.backends.flydsl_own": ("flydsl-own",),
     "kernels.backends.flydsl_upstream": ("flydsl-upstream", "flydsl-upstream-sanitized"),
     "kernels.backends.aiter_backend": ("aiter-ck", "aiter-opus"),
-    "kernels.backends.flydsl_upstream_router": ("flydsl-upstream-fused", "flydsl-upstream-fused-sanitized",
-                                                "flydsl-upstream-gating", "flydsl-upstream-gating-sanitized"),
+    "kernels.backends.flydsl_upstream_router": ("flydsl-upstream-fused", "flydsl-upstream-gating",
+                                                "flydsl-upstream-fused-sanitized", "flydsl-upstream-gating-sanitized"),
     "kernels.backends.torch_router": ("torch-router-cpu", "torch-router-cuda"),
 }
 #: The environment variable naming further backend modules (comma separated).
