@@ -10,7 +10,8 @@ unfixed checkout every entry must report its finding.
 What shows each entry:
 
 * an entry with a ``fixture``: that case (ids or router logits, as ``fuzz
-  replay`` runs it) on each of the entry's backends and both targets, judged
+  replay`` runs it) on each of the entry's backends that takes its input
+  (the ids of a sort fixture, the logits of a router one) and both targets, judged
   as a campaign judges it (any new finding or output difference is a problem,
   and so is any ``bug`` entry the run matches);
 * ``host-read-num-local-tokens``: the capture-replay check
@@ -50,12 +51,16 @@ def _bug_ids() -> set:
 
 def fixture_problems(entry) -> list[str]:
     from fuzz.judge_logits import judge_router
+    from kernels.registry import get
 
     fixture = regressions.load(regressions.FIXTURE_DIR / f"{entry.fixture}.json")
     logits = fixture.takes == "logits"
     case = None if logits else Case.from_dict(fixture.case)
+    backends = [b for b in entry.backends if get(b).takes == fixture.takes]
+    if not backends:
+        return [f"none of the backends {entry.backends} takes the fixture's {fixture.takes}"]
     problems = []
-    for backend in entry.backends:
+    for backend in backends:
         for target in TARGET_NAMES:
             outcome = judge_router(backend, fixture.inputs, target) if logits else run_case(case, backend, target)
             seen = sorted(set(outcome.known) & _bug_ids())
