@@ -9,15 +9,18 @@ unfixed checkout every entry must report its finding.
 
 What shows each entry:
 
-* an entry with a ``fixture``: that case on each of the entry's backends and
-  both targets, judged as a campaign judges it (any new finding or output
-  difference is a problem, and so is any ``bug`` entry the run matches);
+* an entry with a ``fixture``: that case (ids or router logits, as ``fuzz
+  replay`` runs it) on each of the entry's backends that takes its input
+  (the ids of a sort fixture, the logits of a router one) and both targets, judged
+  as a campaign judges it (any new finding or output difference is a problem,
+  and so is any ``bug`` entry the run matches);
 * ``host-read-num-local-tokens``: the capture-replay check
   (:func:`kernels.graph_replay.check_capture_replay`) with
   ``num_local_tokens`` the harness's device tensor, for many M on every path,
   as the suite's own capture-safe kernels are checked;
-* the gating and fused entries: their minimal inputs (the ``notes`` of each
-  entry), judged by ``check_gating`` / ``check_fused``.
+* the gating and fused entries of ``CHECKS``, besides their fixtures: their
+  minimal inputs (the ``notes`` of each entry) and the other degenerate rows,
+  judged by ``check_gating`` / ``check_fused``.
 """
 from __future__ import annotations
 
@@ -47,12 +50,19 @@ def _bug_ids() -> set:
 
 
 def fixture_problems(entry) -> list[str]:
+    from fuzz.judge_logits import judge_router
+    from kernels.registry import get
+
     fixture = regressions.load(regressions.FIXTURE_DIR / f"{entry.fixture}.json")
-    case = Case.from_dict(fixture.case)
+    logits = fixture.takes == "logits"
+    case = None if logits else Case.from_dict(fixture.case)
+    backends = [b for b in entry.backends if get(b).takes == fixture.takes]
+    if not backends:
+        return [f"none of the backends {entry.backends} takes the fixture's {fixture.takes}"]
     problems = []
-    for backend in entry.backends:
+    for backend in backends:
         for target in TARGET_NAMES:
-            outcome = run_case(case, backend, target)
+            outcome = judge_router(backend, fixture.inputs, target) if logits else run_case(case, backend, target)
             seen = sorted(set(outcome.known) & _bug_ids())
             if not outcome.ok:
                 problems.append(f"{backend}@{target}: {outcome.summary}")
@@ -145,11 +155,11 @@ def verify(ids=None) -> dict[str, list[str]]:
     for entry in known_findings.default().entries:
         if entry.status != "bug" or (ids and entry.id not in ids):
             continue
-        check = fixture_problems if entry.fixture else CHECKS.get(entry.id)
-        if check is None:
-            out[entry.id] = ["no check shows this entry (tests/fixes_verify.py CHECKS)"]
+        checks = ([fixture_problems] if entry.fixture else []) + ([CHECKS[entry.id]] if entry.id in CHECKS else [])
+        if not checks:
+            out[entry.id] = ["no check shows this entry (no fixture, none in tests/fixes_verify.py CHECKS)"]
             continue
-        out[entry.id] = check(entry)
+        out[entry.id] = [problem for check in checks for problem in check(entry)]
     return out
 
 
