@@ -21,7 +21,8 @@ from two places, so that each revision is judged by its own dispatch:
 
 :func:`declare` joins the two.  The declared boundaries are the launcher's,
 with the one nearest the sizer's bound replaced by that bound (the lower one
-on a tie).  When the sizer and the launcher agree this changes nothing; when
+on a tie); a sizer that asks for a workspace from M = 0 on says that every
+path takes one, and moves nothing.  When the sizer and the launcher agree this changes nothing; when
 they disagree (a host-code edit moved the threshold in one of them only),
 every M between the two thresholds is declared on the sizer's side and the
 launch there, which runs the other path, fails the dispatch check
@@ -147,7 +148,7 @@ def declare(segments: list, sizer_bound: Optional[int], detail: str) -> Dispatch
     docstring."""
     bounds = [start for start, _ in segments[1:]]
     kernels = [k for _, k in segments]
-    if sizer_bound is not None and bounds:
+    if sizer_bound and bounds:            # a bound of 0: every path takes a workspace, nothing to join
         nearest = min(range(len(bounds)), key=lambda i: (abs(bounds[i] - sizer_bound), i))
         bounds[nearest] = sizer_bound     # nearest: it stays strictly between its neighbours
     return Dispatch(tuple(bounds), tuple(kernels), CHECKOUT, detail)

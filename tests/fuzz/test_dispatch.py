@@ -131,6 +131,8 @@ def test_declared_bounds_are_the_launchers_with_the_sizers_workspace_bound():
     assert declare(segments, None, "test").bounds == (17, 2049)
     assert declare([(0, B)], 17, "test").bounds == ()
     assert declare([(0, A), (17, B)], 17, "test").kernels == (A, B)
+    # a shape whose oneshot never fits: every path takes a workspace from M = 0, no boundary moves
+    assert declare([(0, B), (2049, C)], 0, "test").bounds == (2049,)
     with pytest.raises(ValueError, match="strictly increasing"):
         Dispatch((5, 5), (A, B, C), CHECKOUT, "test")
     with pytest.raises(ValueError, match="kernel tuples"):
