@@ -39,9 +39,11 @@ pytestmark = [
 import regressions  # noqa: E402
 from cases import Case  # noqa: E402
 from fuzz.judge import run_case  # noqa: E402
+from fuzz.judge_logits import judge_router  # noqa: E402
 from kernels.backends.checkout_dispatch import CHECKOUT  # noqa: E402
 from kernels.backends.flydsl_upstream import DOCSTRING_KERNELS, declared_dispatch  # noqa: E402
 from kernels.emu.findings import Finding  # noqa: E402
+from kernels.registry import get  # noqa: E402
 from kernels.targets import TARGET_NAMES as TARGETS  # noqa: E402
 from regressions import known_findings  # noqa: E402
 
@@ -200,9 +202,10 @@ def test_known_finding_still_reproduces(entry):
     checkout no longer has is absent in this revision: skipped, saying so; one whose
     code is there but that no longer reproduces is stale (fixed?): a failure."""
     fixture = regressions.load(regressions.FIXTURE_DIR / f"{entry.fixture}.json")
-    case = Case.from_dict(fixture.case)
-    for backend in entry.backends:
-        outcomes = [run_case(case, backend, target) for target in TARGETS]
+    backends = [b for b in entry.backends if get(b).takes == fixture.takes]
+    assert backends, f"{entry.id}: none of its backends {entry.backends} takes its fixture's {fixture.takes}"
+    for backend in backends:
+        outcomes = [_judge_fixture(fixture, backend, target) for target in TARGETS]
         for o in outcomes:
             assert o.ok, f"{entry.id} on {backend}@{o.target}: {o.summary}"
         if any(entry.id in o.known for o in outcomes):
@@ -213,6 +216,14 @@ def test_known_finding_still_reproduces(entry):
         pytest.fail(f"known finding {entry.id} is stale (fixed?): it no longer reproduces on {backend} with "
                     f"{fixture.name}, though its code is present: saw {[sorted(o.known) for o in outcomes]}; "
                     f"remove or update the entry in regressions/known_findings.toml")
+
+
+def _judge_fixture(fixture, backend: str, target):
+    """The judgement of ``fixture`` on ``backend`` at ``target``: a case of top-k ids through
+    ``run_case``, router logits through ``judge_router``."""
+    if fixture.takes == "logits":
+        return judge_router(backend, fixture.inputs, target)
+    return run_case(Case.from_dict(fixture.case), backend, target)
 
 
 def test_an_unlisted_finding_fails_naming_check_line_and_chain():

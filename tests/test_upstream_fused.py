@@ -141,8 +141,8 @@ def test_fused_e512_more_tokens_than_one_gating_block():
     judge(logits(16, 512, seed=3), 8, "gfx950")
 
 
-#: Known findings of the fused entry (regressions/known_findings.toml, backend "flydsl-upstream-fused"):
-#: id -> (T, E, topk, run_fused kwargs, sanitize).
+#: Known findings of the fused entry (regressions/known_findings.toml, backend "flydsl-upstream-fused",
+#: "-sanitized" where the sanitizer must be on to see them): id -> (T, E, topk, run_fused kwargs, sanitize).
 FUSED_FINDINGS = {
     "fused-null-logits-read": (0, 256, 8, {}, False),
     "fused-uninit-weights-lds": (4, 256, 8, {"num_local_tokens": 0}, True),
@@ -161,7 +161,8 @@ def test_fused_known_finding_still_reproduces(name):
         run_fused(logits(T, E, seed=1), topk, target="gfx950", sanitize=sanitize, **kw)
     except Exception as exc:  # noqa: BLE001 - the finding is raised; anything else fails below
         finding = finding_from_error(exc)
-        assert entry.matches(finding, "flydsl-upstream-fused"), finding.describe()
+        backend = "flydsl-upstream-fused-sanitized" if sanitize else "flydsl-upstream-fused"
+        assert entry.matches(finding, backend), finding.describe()
         return
     absent = known_findings.absence(entry, [os.environ["FLYDSL_ROOT"]])
     if absent:

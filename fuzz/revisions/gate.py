@@ -234,9 +234,9 @@ def _plan(backend, targets, max_cases: int, fixtures: bool, shapes=()) -> list:
     plan += [("capture", CAPTURE_CASE.name, target, None) for target in targets]
     chosen = [c for c in boundary_cases(backend=backend)
               if not shapes or any(p.lower() in f"E{c.num_experts}-k{c.topk}-u{c.unit_size}".lower() for p in shapes)]
-    suite = round_robin([("suite", c, t) for c in chosen for t in targets], backend.name)
+    suite = round_robin([("suite", c, t, backend.name) for c in chosen for t in targets], backend.name)
     taken: Counter = Counter()
-    for _, case, target in suite:
+    for _, case, target, _backend in suite:
         if taken[target] < max_cases and (case.name, case.seed, target) not in seen:
             taken[target] += 1
             add_case("suite", case, target)
