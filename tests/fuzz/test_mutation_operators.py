@@ -202,19 +202,22 @@ def test_every_listed_equivalent_names_a_mutant_of_the_own_kernels_with_a_reason
     assert all(len(why.split()) >= 8 for why in listed.values())
 
 
-def test_every_listed_upstream_equivalent_names_a_mutant_of_flydsls_kernel_with_a_reason():
+def test_every_listed_upstream_equivalent_names_a_mutant_of_flydsls_kernels_with_a_reason():
+    import json
     import os
 
     from fuzz.mutation import runner
-    from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCE
+    from fuzz.mutation.config import OWN_SOURCES, UPSTREAM_SOURCES
 
     if not os.environ.get("FLYDSL_ROOT"):
         pytest.skip("needs a FlyDSL checkout: FLYDSL_ROOT is not set")
-    ids = {m.id for m in runner.select([UPSTREAM_SOURCE], OWN_SOURCES)}
+    ids = {m.id for m in runner.select(list(UPSTREAM_SOURCES), OWN_SOURCES)}
     listed = runner.load_equivalent(runner.EQUIVALENT_UPSTREAM_FILE)
     stale = sorted(set(listed) - ids)
     assert not stale, f"equivalent-upstream.json names mutants the tool no longer generates: {stale}"
     assert all(len(why.split()) >= 8 for why in listed.values())
+    entries = json.loads(runner.EQUIVALENT_UPSTREAM_FILE.read_text()).values()
+    assert all(set(e) == {"reason", "assumes"} and e["assumes"] for e in entries if isinstance(e, dict))
 
 
 @pytest.mark.nightly
