@@ -299,7 +299,8 @@ def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: 
                  f"| {summary['mutants']} | {summary['killed']} | {summary['equivalent']} | "
                  f"{summary['compile_failed']} | {len(summary['survivors'])} | **{summary['kill_rate_percent']}%** |")
     if b:
-        lines.append(f"| FlyDSL's test-file shape list ({31} cases, per-block) | {b['mutants']} | {b['killed']} | "
+        shapes = "31 sort cases, per-block" + (", 16 fused cases" if "gating" in title else "")
+        lines.append(f"| FlyDSL's test-file shape lists ({shapes}) | {b['mutants']} | {b['killed']} | "
                      f"{b['equivalent']} | {b['compile_failed']} | {len(b['survivors'])} | **{b['kill_rate_percent']}%** |")
     if summary["unjudged"]:
         lines += ["", f"**Not judged** (the checks could not run; neither killed nor survived): "
