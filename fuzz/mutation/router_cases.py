@@ -8,7 +8,8 @@ for the smallest such shape the first T of every path past it, on ``fused``; at 
 distributions (exact and near ties, non-finite and all ``-inf`` rows, one
 dominant expert, integer logits), the dtypes and ``renormalize`` taken in turn,
 with an expert mask, M < T and M on the device on some.  The same unmasked
-cases with T >= the gating backend's ``min_tokens`` run on ``gating``.  A
+cases with T >= the gating backend's ``min_tokens`` run on ``gating``, with
+:data:`GATING_EDGES` (layouts no production shape takes).  A
 case's seed depends on its shape, T and variant only.
 
 ``fused_baseline_cases()``: the data of FlyDSL's ``tests/kernels/test_moe_sorting.py``
@@ -34,6 +35,12 @@ FUSED_ONESHOT = [(1, 256, 8, "bf16"), (4, 256, 8, "bf16"), (8, 256, 8, "bf16"), 
                  (1, 128, 4, "bf16"), (8, 128, 4, "bf16"), (1, 32, 5, "bf16"), (4, 32, 5, "bf16"),
                  (8, 256, 8, "f16"), (8, 256, 8, "f32"), (7, 256, 8, "bf16"), (13, 256, 8, "bf16")]
 FUSED_FALLBACK = [(32, 256, 8, "bf16"), (64, 256, 8, "bf16"), (128, 256, 8, "bf16"), (1024, 256, 8, "bf16")]
+
+
+#: Gating layouts no production shape takes: E = 1024 (16 values per thread, a whole
+#: wave per token: the largest E the layout accepts) in a 16-bit and a 32-bit dtype.
+GATING_EDGES = (LogitsCase(1024, 8, 3, dtype="bf16", distribution="ties", seed=41),
+                LogitsCase(1024, 8, 2, dtype="f32", seed=42))
 
 
 def _seed(*parts) -> int:
@@ -69,6 +76,8 @@ def router_cases(fused, gating=None, max_tokens: int = MAX_ROUTER_TOKENS) -> lis
             if gating is not None:
                 out += [(gating.name, c) for c in pairs
                         if c.mask_mode == "none" and c.tokens >= gating.min_tokens]
+    if gating is not None:
+        out += [(gating.name, c) for c in GATING_EDGES]
     return sorted(out, key=lambda p: p[1].tokens * p[1].num_experts)
 
 

@@ -296,7 +296,8 @@ def markdown(results: list[Judged], summary: dict, equivalent: dict, originals: 
     lines.append("|---|---|---|---|---|---|---|---|")
     rows = [("the suite (ci profile: fixtures, boundary cases, Hypothesis; sanitizer, shuffled schedule)", summary)]
     if b:
-        rows.append((f"FlyDSL's test-file shape list ({len(baseline_cases())} cases, per-block)", b))
+        fused = ", 16 fused cases" if "gating" in title else ""
+        rows.append((f"FlyDSL's test-file shape lists ({len(baseline_cases())} sort cases, per-block{fused})", b))
     for name, t in rows:
         lines.append(f"| {name} | {t['mutants']} | {t['killed']} | {t['equivalent']} ({t['hardware_only']}) | "
                      f"{t['compile_failed']} | {len(t['survivors'])} | {t['killed_of_all_percent']}% | "

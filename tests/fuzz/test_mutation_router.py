@@ -76,7 +76,9 @@ def test_router_cases_reach_every_path_of_the_fused_entry_and_run_on_the_gating_
     on_fused = [c for b, c in pairs if b == fused.name]
     reached = {_case_paths(c, t, fused.name) for c in on_fused for t in fused.targets}
     assert reached == {f"path{i}" for i in range(len(fused.path_kernels))}
-    assert any(b == gating.name for b, _ in pairs)
+    on_gating = [c for b, c in pairs if b == gating.name]
+    assert on_gating and max(c.num_experts for c in on_gating) == 1024     # the layout's widest token
+    assert {c.dtype for c in on_gating} == {"f32", "bf16", "f16"}
     assert set(router_cases.HARD_DISTRIBUTIONS) <= {c.distribution for c in on_fused}
     assert {c.dtype for c in on_fused} == {"f32", "bf16", "f16"}
     assert any(c.mask_mode != "none" for c in on_fused) and any(c.local_tokens_on_device for c in on_fused)
