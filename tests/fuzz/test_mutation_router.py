@@ -75,7 +75,7 @@ def test_router_cases_reach_every_path_of_the_fused_entry_and_run_on_the_gating_
     pairs = router_cases.router_cases(fused, gating)
     on_fused = [c for b, c in pairs if b == fused.name]
     reached = {_case_paths(c, t, fused.name) for c in on_fused for t in fused.targets}
-    assert reached == {f"path{i}" for i in range(len(fused.path_kernels))}
+    assert reached == {f"path{i}" for i in range(len(fused.declared_kernels(8, 2, 32, "gfx950")))}
     on_gating = [c for b, c in pairs if b == gating.name]
     assert on_gating and max(c.num_experts for c in on_gating) == 1024     # the layout's widest token
     assert {c.dtype for c in on_gating} == {"f32", "bf16", "f16"}
