@@ -140,13 +140,17 @@ def _mutate(args, sources, backend, out, session) -> int:
     out = out.resolve()              # the checks run in private copies: every path they get is absolute
     out.mkdir(parents=True, exist_ok=True)
     exclude, lines = None, None
+    if args.recheck_equivalents:
+        args.no_baseline = True         # the verdict under re-check is the suite's, not the baseline's
     if (args.upstream or args.screen) and not args.list:
         exclude = out / "screened-cases.json"
-        print(f"screening: every check on the unmutated {backend} (cases it fails are left out)", flush=True)
-        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources))
+        modes = ("suite",) if args.no_baseline else ("suite", "baseline")
+        print(f"screening: every {'/'.join(modes)} check on the unmutated {backend} "
+              f"(cases it fails are left out)", flush=True)
+        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources), modes=modes)
         lines = failing.get("lines")
-        print(f"screened out {len(failing['suite'])} suite and {len(failing['baseline'])} baseline case(s) "
-              f"the unmutated kernel fails ({exclude})", flush=True)
+        print(f"screened out {len(failing['suite'])} suite and {len(failing.get('baseline', []))} baseline "
+              f"case(s) the unmutated kernel fails ({exclude})", flush=True)
     every = runner.select(sources, OWN_SOURCES, set(args.operator) or None, None, args.const_per_file, args.seed)
     chosen = runner.select(sources, OWN_SOURCES, set(args.operator) or None, args.sample,
                            args.const_per_file, args.seed, args.stratify, lines)
@@ -156,7 +160,6 @@ def _mutate(args, sources, backend, out, session) -> int:
         print(f"{unreached} of {len(every)} mutants lie on lines the checks never run (left out)", flush=True)
     stale = []
     if args.recheck_equivalents:
-        args.no_baseline = True         # the verdict under re-check is the suite's, not the baseline's
         listed = equivalents.load(equivalents.UPSTREAM_FILE if args.upstream else equivalents.OWN_FILE)
         generated = runner.select(sources, OWN_SOURCES)     # every mutant: no operator, sample or const limit
         stale = sorted(set(listed) - {m.id for m in generated})

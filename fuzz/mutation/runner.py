@@ -169,8 +169,9 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
     return json.loads(lines[-1])
 
 
-def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> dict:
-    """Run every check of both modes on the unmutated sources; write the cases that fail
+def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=(),
+           modes=("suite", "baseline")) -> dict:
+    """Run every check of ``modes`` on the unmutated sources; write the cases that fail
     there to ``out`` (JSON ``{"suite": [...], "baseline": [...], "reached": {mode: [...]}}``
     of ``case@target`` keys: failing ones, and every one the screen ran) and return it.
     Mutants then run only reached cases that do not fail.  ``lines_of`` (source paths):
@@ -182,7 +183,7 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
         # twice a mutant's budget: covers every case a mutant can reach in the same order
         screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True,
                                  lines_of=(tuple(lines_of) if mode == "suite" else ()))
-                    for mode in ("suite", "baseline")}
+                    for mode in modes}
         broken = {mode: r["detail"] for mode, r in screened.items() if r.get("status") == "error"}
         if broken:
             raise RuntimeError(f"the screen could not run the checks on the unmutated kernel: {broken}")
