@@ -237,12 +237,13 @@ def _report_recheck(results, stale, equivalent, out, lost) -> int:
     say which listed mutants no longer hold: killed now, no longer generated, not judged."""
     rows = [{"id": r.mutant.id, "function": r.mutant.function, "line": r.mutant.line,
              "suite": r.suite.get("status"), "killed_by": r.suite.get("check"), "case": r.suite.get("case"),
-             "budget_exhausted": bool(r.suite.get("budget_exhausted")),
+             "budget_exhausted": bool(r.suite.get("budget_exhausted")), "cases_run": r.suite.get("runs"),
              "hardware_only": equivalent[r.mutant.id].hardware_only, "seconds": round(r.seconds, 1)}
             for r in results]
     killed = [r for r in rows if r["suite"] == "killed"]
-    unjudged = [r["id"] for r in rows if r["suite"] not in ("killed", "survived")]
-    partial = [r["id"] for r in rows if r["suite"] == "survived" and r["budget_exhausted"]]
+    # a survivor that ran no case was never judged
+    unjudged = [r["id"] for r in rows if r["suite"] not in ("killed", "survived") or r["cases_run"] == 0]
+    partial = [r["id"] for r in rows if r["suite"] == "survived" and r["budget_exhausted"] and r["id"] not in unjudged]
     (out / "equivalents-recheck.json").write_text(json.dumps(
         {"listed": len(rows) + len(stale), "rechecked": len(rows), "still_survive": len(rows) - len(killed)
          - len(unjudged), "killed_now": [r["id"] for r in killed], "no_longer_generated": stale,

@@ -206,9 +206,8 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     "failing": [keys], "reached": [keys run]}``.
     ``reached``: when given, only these keys run; a case a budget-bound screen did not
     reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant.
+    The budget counts from the first case: building the plan (case generation) is not judging.
     """
-    deadline = time.monotonic() + budget
-
     suite = mode == "suite"
     options = dict(sanitize=suite, shuffle_schedule=suite)
 
@@ -253,6 +252,7 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         plan = round_robin(plan, backend)
     failing, ran = [], []
     extra = {}
+    deadline = time.monotonic() + budget
     for kind, case, target, on in plan:
         key = _key(case, target, backend, on)
         if not wanted(case, target, on) or key in exclude or (reached is not None and key not in reached):

@@ -185,6 +185,8 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=(),
                                  lines_of=(tuple(lines_of) if mode == "suite" else ()))
                     for mode in modes}
         broken = {mode: r["detail"] for mode, r in screened.items() if r.get("status") == "error"}
+        broken.update({mode: f"no case ran within the screen's {2 * timeout:.0f} s: raise --timeout"
+                       for mode, r in screened.items() if mode not in broken and not r.get("reached")})
         if broken:
             raise RuntimeError(f"the screen could not run the checks on the unmutated kernel: {broken}")
         found = {mode: r.get("failing", []) for mode, r in screened.items()}

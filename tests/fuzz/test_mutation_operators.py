@@ -384,3 +384,46 @@ def test_the_suite_cases_hand_an_id_equal_to_e_to_a_drop_backend_on_every_path()
                 reached |= {choose_path(case.tokens, case.num_experts, case.topk, case.unit_size, t)
                             for t in own.targets}
     assert reached == {"small", "medium", "large"}
+
+
+def test_a_listed_equivalent_that_ran_no_case_is_not_judged(tmp_path, capsys):
+    """A survivor whose check ran out of time before its first case proves nothing."""
+    import json
+
+    from fuzz.commands.mutate import _report_recheck
+
+    listed = {f"m{i}": Equivalent("the select's two arms are equal here", {"code": "x"}) for i in range(2)}
+    results = [Judged(_M(0), {"status": "survived", "runs": 3}, None, 1),
+               Judged(_M(1), {"status": "survived", "runs": 0, "budget_exhausted": True}, None, 1)]
+    assert _report_recheck(results, [], listed, tmp_path, None) != 0
+    written = json.loads((tmp_path / "equivalents-recheck.json").read_text())
+    assert (written["still_survive"], written["not_judged"], written["budget_exhausted"]) == (1, ["m1"], [])
+    assert [r["cases_run"] for r in written["mutants"]] == [3, 0]
+
+
+def test_the_budget_counts_from_the_first_case_not_from_building_the_plan(monkeypatch):
+    import time
+
+    from cases import Case
+    from fuzz.mutation import check_mutant
+
+    def slow_cases(mode, backend):
+        time.sleep(0.5)                        # case generation slower than the whole budget
+        return iter([("boundary", Case(8, 2, 3, seed=1), backend)])
+
+    class Passing:
+        ok, raised = True, None
+
+    monkeypatch.setattr(check_mutant, "_cases", slow_cases)
+    monkeypatch.setattr(check_mutant, "_hypothesis_cases", lambda seed, n: [])
+    monkeypatch.setattr(check_mutant, "_suite_judgement", lambda case, *a, **k: Passing())
+    result = check_mutant.check("suite", "torch-cpu", ["gfx942"], 0, 0, budget=0.2, collect=True)
+    assert result["runs"] == 1 and len(result["reached"]) == 1
+
+
+def test_a_screen_that_reached_no_case_is_an_error(monkeypatch, tmp_path):
+    from fuzz.mutation import runner
+
+    monkeypatch.setattr(runner, "_check", lambda *a, **k: {"status": "screened", "failing": [], "reached": []})
+    with pytest.raises(RuntimeError, match="no case ran within the screen's 20 s"):
+        runner.screen(0, "torch-cpu", 10.0, tmp_path / "screened.json", modes=("suite",))
