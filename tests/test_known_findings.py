@@ -28,7 +28,9 @@ BENIGN_LINE = "nxt = last.select(fx.Int32(0), dsl.lds_load(a, tid + fx.Int32(1))
 
 def finding_toml(ident: str, line: str, check: str = "lds-out-of-bounds", chain: str = "[]",
                  function: str = "planted_kernel", file: str = "tests/backends/planted_findings.py") -> str:
-    """One ``[[finding]]`` table for the planted backend, with one site."""
+    """One ``[[finding]]`` table for the planted backend, with one site (a race check's
+    evidence ``reported``)."""
+    evidence = 'evidence = "reported"\n' if check in known_findings.RACE_CHECKS else ""
     return f'''
 [[finding]]
 id = "{ident}"
@@ -39,7 +41,7 @@ check = "{check}"
 file = "{file}"
 why = "(test entry)"
 fix = "(test entry)"
-[[finding.where]]
+{evidence}[[finding.where]]
 function = "{function}"
 line = "{line}"
 chain = {chain}
@@ -69,6 +71,8 @@ backends = ["{PLANTED}"]
 check = "lds-race"
 why = "-"
 fix = "-"
+evidence = "reported"
+hardware = "a wave reads the word after another wave stored it"
 [[finding.where]]
 line = "this line is gone"
 '''
@@ -103,10 +107,55 @@ def test_findings_md_is_rendered_from_the_list():
     (lambda t: t.replace('[[finding.where]]\nline = "this line is gone"\n', ''), "where"),
     (lambda t: t + 'colour = "red"\n', "unknown field(s) ['colour']"),
     (lambda t: t + '[[', "not valid TOML"),
+    (lambda t: t.replace('evidence = "reported"\n', ''), "finding 'never-seen': evidence is missing"),
+    (lambda t: t.replace('evidence = "reported"', 'evidence = "seen"'),
+     "finding 'never-seen': evidence = 'seen', expected one of ('witnessed', 'reported')"),
+    (lambda t: t.replace('evidence = "reported"', 'evidence = "witnessed"'),
+     "finding 'never-seen': evidence = 'witnessed' needs witness"),
+    (lambda t: t.replace('evidence = "reported"', 'evidence = "witnessed"\nwitness = { outputs = ["sorted_ids"] }'),
+     "finding 'never-seen': witness = {'outputs': ['sorted_ids']} must be"),
+    (lambda t: t.replace('evidence = "reported"', 'evidence = "witnessed"\nwitness = { schedule = "pct:7", outputs = [] }'),
+     "finding 'never-seen': witness = {'schedule': 'pct:7', 'outputs': []} must be"),
+    (lambda t: t.replace('evidence = "reported"', 'evidence = "reported"\nwitness = { schedule = "pct:7", outputs = ["x"] }'),
+     "finding 'never-seen': witness given with evidence = 'reported'"),
+    (lambda t: t.replace('hardware = "a wave reads the word after another wave stored it"\n', ''),
+     "finding 'never-seen': status = 'bug' with evidence = 'reported' needs hardware"),
+    (lambda t: t.replace('retry = "default-moe-buf"', 'retry = "default-moe-buf"\nevidence = "reported"'),
+     "finding 'planted-odd-moe-buf': evidence only for race checks"),
 ])
 def test_a_malformed_list_names_the_entry_and_field(edit, message):
     with pytest.raises(known_findings.KnownFindingsError, match=re.escape(message)):
         known_findings.parse(edit(LIST))
+
+
+def test_a_witnessed_race_needs_no_hardware_text_and_findings_md_names_its_schedule_and_outputs():
+    witnessed = LIST.replace('evidence = "reported"\nhardware = "a wave reads the word after another wave stored it"',
+                             'evidence = "witnessed"\nwitness = { schedule = "pct:seed=7", outputs = ["sorted_ids", '
+                             '"sorted_expert_ids"] }')
+    listed = known_findings.parse(witnessed)
+    entry = listed.by_id("never-seen")
+    assert (entry.evidence, entry.witness, entry.hardware) == (
+        "witnessed", ("pct:seed=7", ("sorted_ids", "sorted_expert_ids")), "")
+    text = render(listed)
+    assert ("- **Evidence**: witnessed: the interpreter's schedule `pct:seed=7` produces wrong outputs "
+            "(`sorted_ids`, `sorted_expert_ids` differ from the golden model)") in text
+    assert "| [never-seen](#never-seen) | bug (witnessed) | lds-race |" in text
+    assert "What would have to happen on hardware" not in text
+
+
+def test_findings_md_states_the_evidence_of_every_race_entry():
+    known = known_findings.default()
+    races = [e for e in known.entries if e.check in known_findings.RACE_CHECKS]
+    assert races
+    sections = {part.split("\n", 1)[0]: part for part in render(known).split("\n## ")[1:]}
+    for e in races:
+        section = sections[e.id]
+        assert f"- **Status**: {e.status} ({e.evidence})" in section, e.id
+        assert f"- **Evidence**: {e.evidence}: " in section, e.id
+        if e.status == "bug" and e.evidence == "reported":
+            assert f"- **What would have to happen on hardware**: {e.hardware}" in section, e.id
+    others = [e for e in known.entries if e.check not in known_findings.RACE_CHECKS]
+    assert all("**Evidence**" not in sections[e.id] for e in others)
 
 
 def test_wrong_output_entry_covers_only_the_moe_buf_tail():
