@@ -48,6 +48,10 @@ chain = {chain}
 '''
 
 
+WITNESSED = 'evidence = "witnessed"'
+HARDWARE = 'hardware = "a wave reads the word after another wave stored it"'
+
+
 LIST = '\n[meta]\nkernel = "the planted kernel"\n' + finding_toml("planted-benign-read", BENIGN_LINE) + f'''
 [[finding]]
 id = "planted-odd-moe-buf"
@@ -72,7 +76,7 @@ check = "lds-race"
 why = "-"
 fix = "-"
 evidence = "reported"
-hardware = "a wave reads the word after another wave stored it"
+{HARDWARE}
 [[finding.where]]
 line = "this line is gone"
 '''
@@ -99,6 +103,11 @@ def test_findings_md_is_rendered_from_the_list():
         "FINDINGS.md is out of date: run python -m fuzz findings --write"
 
 
+def _evidence(lines: str):
+    """An edit of ``LIST``: the race entry's evidence line replaced by ``lines``."""
+    return lambda t: t.replace('evidence = "reported"\n', lines + "\n" if lines else "")
+
+
 @pytest.mark.parametrize("edit,message", [
     (lambda t: t.replace('status = "benign"', 'status = "meh"'), "finding 'planted-benign-read': status = 'meh'"),
     (lambda t: t.replace('check = "lds-race"', 'check = "lds-oops"'), "finding 'never-seen': check = 'lds-oops'"),
@@ -107,19 +116,16 @@ def test_findings_md_is_rendered_from_the_list():
     (lambda t: t.replace('[[finding.where]]\nline = "this line is gone"\n', ''), "where"),
     (lambda t: t + 'colour = "red"\n', "unknown field(s) ['colour']"),
     (lambda t: t + '[[', "not valid TOML"),
-    (lambda t: t.replace('evidence = "reported"\n', ''), "finding 'never-seen': evidence is missing"),
-    (lambda t: t.replace('evidence = "reported"', 'evidence = "seen"'),
-     "finding 'never-seen': evidence = 'seen', expected one of ('witnessed', 'reported')"),
-    (lambda t: t.replace('evidence = "reported"', 'evidence = "witnessed"'),
-     "finding 'never-seen': evidence = 'witnessed' needs witness"),
-    (lambda t: t.replace('evidence = "reported"', 'evidence = "witnessed"\nwitness = { outputs = ["sorted_ids"] }'),
+    (_evidence(""), "finding 'never-seen': evidence is missing"),
+    (_evidence('evidence = "seen"'), "finding 'never-seen': evidence = 'seen', expected one of ('witnessed', 'reported')"),
+    (_evidence('evidence = "witnessed"'), "finding 'never-seen': evidence = 'witnessed' needs witness"),
+    (_evidence(WITNESSED + '\nwitness = { outputs = ["sorted_ids"] }'),
      "finding 'never-seen': witness = {'outputs': ['sorted_ids']} must be"),
-    (lambda t: t.replace('evidence = "reported"', 'evidence = "witnessed"\nwitness = { schedule = "pct:7", outputs = [] }'),
+    (_evidence(WITNESSED + '\nwitness = { schedule = "pct:7", outputs = [] }'),
      "finding 'never-seen': witness = {'schedule': 'pct:7', 'outputs': []} must be"),
-    (lambda t: t.replace('evidence = "reported"', 'evidence = "reported"\nwitness = { schedule = "pct:7", outputs = ["x"] }'),
+    (_evidence('evidence = "reported"\nwitness = { schedule = "pct:7", outputs = ["x"] }'),
      "finding 'never-seen': witness given with evidence = 'reported'"),
-    (lambda t: t.replace('hardware = "a wave reads the word after another wave stored it"\n', ''),
-     "finding 'never-seen': status = 'bug' with evidence = 'reported' needs hardware"),
+    (lambda t: t.replace(f'{HARDWARE}\n', ''), "finding 'never-seen': status = 'bug' with evidence = 'reported' needs hardware"),
     (lambda t: t.replace('retry = "default-moe-buf"', 'retry = "default-moe-buf"\nevidence = "reported"'),
      "finding 'planted-odd-moe-buf': evidence only for race checks"),
 ])
@@ -129,9 +135,8 @@ def test_a_malformed_list_names_the_entry_and_field(edit, message):
 
 
 def test_a_witnessed_race_needs_no_hardware_text_and_findings_md_names_its_schedule_and_outputs():
-    witnessed = LIST.replace('evidence = "reported"\nhardware = "a wave reads the word after another wave stored it"',
-                             'evidence = "witnessed"\nwitness = { schedule = "pct:seed=7", outputs = ["sorted_ids", '
-                             '"sorted_expert_ids"] }')
+    witnessed = LIST.replace(f'evidence = "reported"\n{HARDWARE}',
+                             WITNESSED + '\nwitness = { schedule = "pct:seed=7", outputs = ["sorted_ids", "sorted_expert_ids"] }')
     listed = known_findings.parse(witnessed)
     entry = listed.by_id("never-seen")
     assert (entry.evidence, entry.witness, entry.hardware) == (
