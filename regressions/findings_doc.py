@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .fixes import patch_of
 from .fixtures import FIXTURE_DIR, FixtureError, load
-from .known_findings import HOST_EXCEPTION, WRONG_OUTPUT, KnownFindings
+from .known_findings import HOST_EXCEPTION, WITNESSED, WRONG_OUTPUT, KnownFindings
 from .regions import describe
 
 FINDINGS_MD = Path(__file__).resolve().parent.parent / "FINDINGS.md"
@@ -80,6 +80,27 @@ def _verified_fix(entry, known: KnownFindings) -> list[str]:
             f"`[finding.patch]`): {patch.summary}"]
 
 
+def _evidence(entry) -> list[str]:
+    """A race entry's evidence (witnessed: the schedule and the outputs that differed) and, when
+    given, what would have to happen on hardware; nothing for other checks."""
+    if not entry.evidence:
+        return []
+    if entry.evidence == WITNESSED:
+        schedule, outputs = entry.witness
+        lines = [f"- **Evidence**: witnessed: the interpreter's schedule `{schedule}` produces wrong outputs "
+                 f"({', '.join(f'`{o}`' for o in outputs)} differ from the golden model)"]
+    else:
+        lines = ["- **Evidence**: reported: the race detector's shadows saw the conflicting accesses; no schedule "
+                 "has produced wrong outputs yet"]
+    if entry.hardware:
+        lines.append(f"- **What would have to happen on hardware**: {entry.hardware}")
+    return lines
+
+
+def _status(entry) -> str:
+    return entry.status + (f" ({entry.evidence})" if entry.evidence else "")
+
+
 def render(known: KnownFindings) -> str:
     meta = known.meta
     commit = meta.get("flydsl_commit", "")
@@ -96,17 +117,20 @@ def render(known: KnownFindings) -> str:
         "**benign** (a defect the hardware forgives today), **limitation** (an input the kernel does not "
         "accept, outside production use). Findings with a **What a router would have to send** line show only "
         "with expert ids the contract calls invalid (CONTRACT.md, \"Robustness\"): the suite feeds those to a "
-        "kernel that declares the `unchecked` policy and judges memory safety alone.",
+        "kernel that declares the `unchecked` policy and judges memory safety alone. A race finding states its "
+        "**evidence**: *witnessed* (a schedule of the interpreter produced wrong outputs; the schedule and the "
+        "outputs are named) or *reported* (the race detector's shadows only); a *reported* bug says what would "
+        "have to happen on hardware for its outputs to go wrong.",
         "",
         "| id | status | check | title |",
         "|---|---|---|---|",
     ]
     for e in known.entries:
-        lines.append(f"| [{e.id}](#{e.id}) | {e.status} | {e.check} | {e.title} |")
+        lines.append(f"| [{e.id}](#{e.id}) | {_status(e)} | {e.check} | {e.title} |")
     for e in known.entries:
         fx = _fixture(e.fixture) if e.fixture else None
         lines += ["", f"## {e.id}", "", f"**{e.title}**", ""]
-        lines.append(f"- **Status**: {e.status}")
+        lines.append(f"- **Status**: {_status(e)}")
         check = e.check + (f" ({e.error})" if e.error else "")
         lines.append(f"- **Check**: `{check}`: {_CHECK_WORDS.get(e.check, e.check)}")
         lines.append(f"- **Seen on**: {', '.join(f'`{b}`' for b in e.backends)}")
@@ -126,6 +150,7 @@ def render(known: KnownFindings) -> str:
         if e.fixture:
             lines += _region(fx)
         lines.append(f"- **Why it matters on hardware**: {e.why}")
+        lines += _evidence(e)
         lines.append(f"- **Suggested fix**: {e.fix}")
         lines += _verified_fix(e, known)
         if e.notes:

@@ -18,6 +18,11 @@ finding::
                                            # (findings that only invalid expert ids show)
     introduced_at = { commit = "3790e1f8", subject = "..." }   # optional: the first FlyDSL commit
                                            # that shows it (``fuzz bisect`` with its fixture)
+    evidence = "reported"                  # race checks only (RACE_CHECKS), required there:
+                                           # "witnessed" or "reported" (below)
+    witness = { schedule = "...", outputs = ["sorted_ids"] }   # "witnessed" entries only
+    hardware = "..."                       # what would have to happen on hardware for wrong
+                                           # outputs; required for a "bug" that is "reported"
     [finding.patch]                        # bug entries: the suite's verified fix (regressions.fixes)
     [[finding.where]]                      # one or more sites (alternatives)
     function = "moe_sorting_oneshot_kernel"
@@ -26,6 +31,15 @@ finding::
     chain = ["_lds_load_raw", "moe_sorting_oneshot_kernel"]   # functions of the finding's call chain,
                                            # innermost first (optional: enables the second match below)
     at = 448                               # the line number at the commit in [meta] (informational)
+
+Race entries (``check`` in :data:`RACE_CHECKS`) state their **evidence**:
+``"witnessed"`` -- a schedule of the interpreter produced wrong outputs; its
+``witness`` table names the schedule (the string that replays it) and the
+outputs that differed -- or ``"reported"`` -- the race detector's shadows saw
+the conflicting accesses, and no schedule has shown wrong outputs.  A ``bug``
+entry whose evidence is ``"reported"`` says in ``hardware`` what the waves or
+workgroups would have to do on a GPU for its outputs to go wrong.  Other checks
+take none of the three fields.
 
 ``host-exception`` entries name the exception type (``error = "ValueError"``)
 and match the traceback's frames in the kernel's source tree.
@@ -96,6 +110,11 @@ HOST_EXCEPTION = "host-exception"
 WRONG_OUTPUT = "wrong-output"
 KINDS = tuple(CHECKS) + (HOST_EXCEPTION, WRONG_OUTPUT)
 EXACT = "exact"
+#: Checks whose finding is a race between waves or workgroups: their entries state their evidence.
+RACE_CHECKS = ("lds-race", "global-race", "wave-race", "schedule-dependence")
+WITNESSED = "witnessed"
+REPORTED = "reported"
+EVIDENCE = (WITNESSED, REPORTED)
 LINE_TEXT_CHANGED = "line text changed"
 
 
@@ -240,6 +259,9 @@ class KnownFinding:
     retry: str = ""
     trigger: str = ""
     introduced_at: tuple = ()            # (commit, subject) of the first FlyDSL commit showing it, when known
+    evidence: str = ""                   # race checks: WITNESSED or REPORTED; "" for the others
+    witness: tuple = ()                  # WITNESSED: (schedule, outputs that differed)
+    hardware: str = ""                   # what would have to happen on hardware for wrong outputs
     patch: Optional[dict] = dataclasses.field(default=None, compare=False, hash=False)  # regressions.fixes reads it
 
     def match_site(self, finding, backend: str) -> Optional[tuple]:
@@ -377,12 +399,52 @@ def _commit(raw: dict, key: str, where: str) -> tuple:
     return value["commit"], value["subject"]
 
 
+def _witness(raw: dict, where: str) -> tuple:
+    """``(schedule, outputs)`` of a ``witness = { schedule = "...", outputs = [...] }`` table; () when absent."""
+    value = _field(raw, "witness", dict, where, required=False, default=None)
+    if value is None:
+        return ()
+    schedule, outputs = value.get("schedule"), value.get("outputs")
+    if (sorted(value) != ["outputs", "schedule"] or not isinstance(schedule, str) or not schedule
+            or not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) and o for o in outputs)):
+        raise KnownFindingsError(f"{where}: witness = {value!r} must be {{ schedule = \"<the schedule that "
+                                 f"replays it>\", outputs = [\"<output that differed>\", ...] }}")
+    return schedule, tuple(outputs)
+
+
+def _evidence(raw: dict, check: str, status: str, where: str) -> tuple:
+    """``(evidence, witness, hardware)`` of an entry, checked against its ``check`` and ``status``
+    (the module docstring's rule)."""
+    evidence = _field(raw, "evidence", str, where, required=check in RACE_CHECKS, default="")
+    witness = _witness(raw, where)
+    hardware = _field(raw, "hardware", str, where, required=False, default="")
+    if check not in RACE_CHECKS:
+        given = sorted(k for k in ("evidence", "witness", "hardware") if k in raw)
+        if given:
+            raise KnownFindingsError(f"{where}: {', '.join(given)} only for race checks {RACE_CHECKS}, "
+                                     f"not check = {check!r}")
+        return "", (), ""
+    if evidence not in EVIDENCE:
+        raise KnownFindingsError(f"{where}: evidence = {evidence!r}, expected one of {EVIDENCE}")
+    if evidence == WITNESSED and not witness:
+        raise KnownFindingsError(f"{where}: evidence = {WITNESSED!r} needs witness = {{ schedule = \"...\", "
+                                 f"outputs = [...] }}")
+    if evidence == REPORTED and witness:
+        raise KnownFindingsError(f"{where}: witness given with evidence = {REPORTED!r} (a witness is "
+                                 f"evidence = {WITNESSED!r})")
+    if status == "bug" and evidence == REPORTED and not hardware.strip():
+        raise KnownFindingsError(f"{where}: status = 'bug' with evidence = {REPORTED!r} needs hardware = "
+                                 f"\"what would have to happen on hardware for wrong outputs\"")
+    return evidence, witness, hardware
+
+
 def _entry(raw: dict, index: int, path) -> KnownFinding:
     where = f"{path}: finding #{index + 1}"
     ident = _field(raw, "id", str, where)
     where = f"{path}: finding {ident!r}"
     known = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
-             "fixture", "why", "fix", "notes", "retry", "trigger", "introduced_at", "patch"}
+             "fixture", "why", "fix", "notes", "retry", "trigger", "introduced_at", "patch", "evidence", "witness",
+             "hardware"}
     extra = sorted(set(raw) - known)
     if extra:
         raise KnownFindingsError(f"{where}: unknown field(s) {extra}")
@@ -395,6 +457,7 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
     backends = _field(raw, "backends", list, where)
     if not backends or not all(isinstance(b, str) for b in backends):
         raise KnownFindingsError(f"{where}: backends must be a non-empty list of backend names")
+    evidence, witness, hardware = _evidence(raw, check, status, where)
     sites = []
     for j, s in enumerate(_field(raw, "where", list, where, required=check != WRONG_OUTPUT, default=[])):
         sw = f"{where}: where #{j + 1}"
@@ -424,7 +487,7 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
         notes=_field(raw, "notes", str, where, required=False, default=""),
         retry=_field(raw, "retry", str, where, required=False, default=""),
         trigger=_field(raw, "trigger", str, where, required=False, default=""),
-        introduced_at=_commit(raw, "introduced_at", where),
+        introduced_at=_commit(raw, "introduced_at", where), evidence=evidence, witness=witness, hardware=hardware,
         patch=_field(raw, "patch", dict, where, required=False))
     if entry.retry and (check != HOST_EXCEPTION or entry.retry not in RETRIES):
         raise KnownFindingsError(f"{where}: retry = {entry.retry!r} needs check = {HOST_EXCEPTION!r} and one of "

@@ -46,7 +46,7 @@ CHECKOUT = {"kernels/moe/sort.py": SOURCE}
 def _entry(ident: str, status: str, line: str, patch: str = "") -> str:
     """One known-findings entry of the synthetic list; ``patch``: its [finding.patch] tables."""
     return (f'[[finding]]\nid = "{ident}"\ntitle = "t"\nstatus = "{status}"\nbackends = ["flydsl-upstream"]\n'
-            f'check = "lds-race"\nwhy = "-"\nfix = "-"\n[[finding.where]]\nline = "{line}"\n{patch}\n')
+            f'check = "lds-race"\nwhy = "-"\nfix = "-"\nevidence = "reported"\nhardware = "-"\n[[finding.where]]\nline = "{line}"\n{patch}\n')
 
 
 LIST = _entry("a-bug", "bug", "store(total)", '''[finding.patch]

@@ -28,7 +28,9 @@ BENIGN_LINE = "nxt = last.select(fx.Int32(0), dsl.lds_load(a, tid + fx.Int32(1))
 
 def finding_toml(ident: str, line: str, check: str = "lds-out-of-bounds", chain: str = "[]",
                  function: str = "planted_kernel", file: str = "tests/backends/planted_findings.py") -> str:
-    """One ``[[finding]]`` table for the planted backend, with one site."""
+    """One ``[[finding]]`` table for the planted backend, with one site (a race check's
+    evidence ``reported``)."""
+    evidence = 'evidence = "reported"\n' if check in known_findings.RACE_CHECKS else ""
     return f'''
 [[finding]]
 id = "{ident}"
@@ -39,11 +41,15 @@ check = "{check}"
 file = "{file}"
 why = "(test entry)"
 fix = "(test entry)"
-[[finding.where]]
+{evidence}[[finding.where]]
 function = "{function}"
 line = "{line}"
 chain = {chain}
 '''
+
+
+WITNESSED = 'evidence = "witnessed"'
+HARDWARE = 'hardware = "a wave reads the word after another wave stored it"'
 
 
 LIST = '\n[meta]\nkernel = "the planted kernel"\n' + finding_toml("planted-benign-read", BENIGN_LINE) + f'''
@@ -69,6 +75,8 @@ backends = ["{PLANTED}"]
 check = "lds-race"
 why = "-"
 fix = "-"
+evidence = "reported"
+{HARDWARE}
 [[finding.where]]
 line = "this line is gone"
 '''
@@ -95,6 +103,11 @@ def test_findings_md_is_rendered_from_the_list():
         "FINDINGS.md is out of date: run python -m fuzz findings --write"
 
 
+def _evidence(lines: str):
+    """An edit of ``LIST``: the race entry's evidence line replaced by ``lines``."""
+    return lambda t: t.replace('evidence = "reported"\n', lines + "\n" if lines else "")
+
+
 @pytest.mark.parametrize("edit,message", [
     (lambda t: t.replace('status = "benign"', 'status = "meh"'), "finding 'planted-benign-read': status = 'meh'"),
     (lambda t: t.replace('check = "lds-race"', 'check = "lds-oops"'), "finding 'never-seen': check = 'lds-oops'"),
@@ -103,10 +116,51 @@ def test_findings_md_is_rendered_from_the_list():
     (lambda t: t.replace('[[finding.where]]\nline = "this line is gone"\n', ''), "where"),
     (lambda t: t + 'colour = "red"\n', "unknown field(s) ['colour']"),
     (lambda t: t + '[[', "not valid TOML"),
+    (_evidence(""), "finding 'never-seen': evidence is missing"),
+    (_evidence('evidence = "seen"'), "finding 'never-seen': evidence = 'seen', expected one of ('witnessed', 'reported')"),
+    (_evidence('evidence = "witnessed"'), "finding 'never-seen': evidence = 'witnessed' needs witness"),
+    (_evidence(WITNESSED + '\nwitness = { outputs = ["sorted_ids"] }'),
+     "finding 'never-seen': witness = {'outputs': ['sorted_ids']} must be"),
+    (_evidence(WITNESSED + '\nwitness = { schedule = "pct:7", outputs = [] }'),
+     "finding 'never-seen': witness = {'schedule': 'pct:7', 'outputs': []} must be"),
+    (_evidence('evidence = "reported"\nwitness = { schedule = "pct:7", outputs = ["x"] }'),
+     "finding 'never-seen': witness given with evidence = 'reported'"),
+    (lambda t: t.replace(f'{HARDWARE}\n', ''), "finding 'never-seen': status = 'bug' with evidence = 'reported' needs hardware"),
+    (lambda t: t.replace('retry = "default-moe-buf"', 'retry = "default-moe-buf"\nevidence = "reported"'),
+     "finding 'planted-odd-moe-buf': evidence only for race checks"),
 ])
 def test_a_malformed_list_names_the_entry_and_field(edit, message):
     with pytest.raises(known_findings.KnownFindingsError, match=re.escape(message)):
         known_findings.parse(edit(LIST))
+
+
+def test_a_witnessed_race_needs_no_hardware_text_and_findings_md_names_its_schedule_and_outputs():
+    witnessed = LIST.replace(f'evidence = "reported"\n{HARDWARE}',
+                             WITNESSED + '\nwitness = { schedule = "pct:seed=7", outputs = ["sorted_ids", "sorted_expert_ids"] }')
+    listed = known_findings.parse(witnessed)
+    entry = listed.by_id("never-seen")
+    assert (entry.evidence, entry.witness, entry.hardware) == (
+        "witnessed", ("pct:seed=7", ("sorted_ids", "sorted_expert_ids")), "")
+    text = render(listed)
+    assert ("- **Evidence**: witnessed: the interpreter's schedule `pct:seed=7` produces wrong outputs "
+            "(`sorted_ids`, `sorted_expert_ids` differ from the golden model)") in text
+    assert "| [never-seen](#never-seen) | bug (witnessed) | lds-race |" in text
+    assert "What would have to happen on hardware" not in text
+
+
+def test_findings_md_states_the_evidence_of_every_race_entry():
+    known = known_findings.default()
+    races = [e for e in known.entries if e.check in known_findings.RACE_CHECKS]
+    assert races
+    sections = {part.split("\n", 1)[0]: part for part in render(known).split("\n## ")[1:]}
+    for e in races:
+        section = sections[e.id]
+        assert f"- **Status**: {e.status} ({e.evidence})" in section, e.id
+        assert f"- **Evidence**: {e.evidence}: " in section, e.id
+        if e.status == "bug" and e.evidence == "reported":
+            assert f"- **What would have to happen on hardware**: {e.hardware}" in section, e.id
+    others = [e for e in known.entries if e.check not in known_findings.RACE_CHECKS]
+    assert all("**Evidence**" not in sections[e.id] for e in others)
 
 
 def test_wrong_output_entry_covers_only_the_moe_buf_tail():

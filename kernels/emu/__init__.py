@@ -105,7 +105,8 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     ``sanitize``: out-of-bounds / uninitialized / race / divergent-barrier /
     division-by-zero checks (cheap; on by default).
     ``shuffle_schedule``: run each launch twice, the second time with a
-    shuffled workgroup order and store and atomic order, and raise
+    shuffled workgroup order and store and atomic order (each workgroup
+    but the first on the LDS bytes the one before it left), and raise
     :class:`ScheduleDependenceError` if the outputs differ (naming the atomics
     whose returned values differ, when any do).
     ``profile``: time every op kind (slow; for benchmarks).

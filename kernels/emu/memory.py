@@ -578,10 +578,13 @@ class LDS:
             self.rd_wave = np.zeros(nw, np.int32)
 
     def reset(self, garbage):
-        """New workgroup: contents are ``garbage`` (a byte pattern), shadows cleared.
-        Under the sanitizer every first store to a byte counts as a write for the
-        race check, whatever the pattern."""
-        self.mem[:] = garbage
+        """New workgroup: contents are ``garbage``, shadows cleared.  ``garbage`` is a
+        32-bit word repeated over the memory (little-endian), or None: the bytes stay as
+        the previous workgroup left them.  The shadows never depend on the bytes: every
+        byte is unwritten for the uninitialized-read check and every first store counts
+        as a write for the race check, whatever the contents."""
+        if garbage is not None:
+            self.mem32[:] = garbage
         self.epoch[:] = 1
         self.atomics = None
         if self.sanitize:

@@ -12,7 +12,8 @@ barrier epoch; a barrier must be reached by all live lanes of each workgroup
 that reaches it).  This is one legal schedule of a launch; the schedule check
 (``shuffle_schedule``) and ``wg_batch=False`` run one workgroup at a time
 (then uniform values stay NumPy scalars and uniform loads/stores take scalar
-fast paths).
+fast paths).  A workgroup's LDS starts as :data:`LDS_POISON`, never zeros, so a
+kernel that reads LDS it has not written gets garbage with the sanitizer on or off.
 
 ``Program(module_ir, target)`` caches the generated code of every function;
 ``Program.run_host(name, args, gmem, opts)`` executes the host function.
@@ -34,6 +35,14 @@ from .memory import LDS
 from .mtypes import byte_size
 from .runtime import AtomicLog
 from .stats import STATS, LaunchRecord
+
+#: What LDS holds when a workgroup starts (:meth:`.memory.LDS.reset`), never zeros: this
+#: 32-bit word repeated, little-endian (bytes ``AD DB FA 7F``).  Read as i32/i64 it is a
+#: huge positive number (2147146669), as f32/f64 a NaN, as i16/f16/bf16 halves -9299 and
+#: 32762 / -245.6 and NaN / -9.7e16 and NaN.  In the schedule check's re-run (workgroups one
+#: at a time, in the shuffled order) only the first workgroup gets it; each later one finds
+#: the bytes its predecessor left, as a CU that runs the workgroups in that order would.
+LDS_POISON = 0x7FFADBAD
 
 
 @dataclasses.dataclass
@@ -388,8 +397,8 @@ class Program:
                 X = ctx(len(ws))
                 X.set_workgroups(ws, grid)
                 report.bind(X)
-                if lds_bytes:
-                    X.lds.reset(0)
+                if lds_bytes:       # the schedule check's re-run keeps the last workgroup's bytes
+                    X.lds.reset(None if rng is not None and start else LDS_POISON)
                 if pre is None and c.pre is not None:      # launch-uniform values, once per launch
                     pre = c.pre(X, X.m0, args)
                 fn(X, X.m0, args, pre)

@@ -71,21 +71,26 @@ def _st(value, view, i):
 
 
 # ---------------------------------------------------------------- LDS histogram
-def make_smem_histogram(nbins: int, block: int = 256, bug=None):
-    """``H = bincount(X, minlength=nbins)``: all threads clear ``bins[nbins]``, thread 0 counts
-    serially, all threads copy the bins out.  A second view ``total[1]`` (the count of X) lies
-    right after ``bins``.  ``bug="past-view"``: the clear loop runs one past ``bins`` (its last
-    store lands in ``total``, inside the workgroup's LDS)."""
+def make_smem_histogram(nbins: int, block: int = 256, bug=None, grid: int = 1):
+    """``H = bincount(X, minlength=nbins)`` per workgroup: workgroup g counts its ``n`` values
+    ``X[g * n:(g + 1) * n]`` into ``H[g * (nbins + 1):(g + 1) * (nbins + 1)]``.  All threads
+    clear ``bins[nbins]``, thread 0 counts serially, all threads copy the bins out.  A second
+    view ``total[1]`` (the count of X) lies right after ``bins``, the last element of the
+    workgroup's row.  ``bug="past-view"``: the clear loop runs one past ``bins`` (its last store
+    lands in ``total``, inside the workgroup's LDS).  ``bug="no-clear"``: the clear loop is
+    missing, so the counts start from whatever LDS holds."""
     alloc, (off_bins, off_total) = _allocator(f"hist_smem_{nbins}", [(nbins * 4, 4), (4, 4)])
-    clear = nbins + (1 if bug == "past-view" else 0)
+    clear = 0 if bug == "no-clear" else nbins + (1 if bug == "past-view" else 0)
+    row = nbins + 1
 
     @flyc.kernel
     def _smem_hist_kernel(X: fx.Tensor, H: fx.Tensor, n: fx.Int32):
         tid = fx.Int32(fx.thread_idx.x)
+        bid = fx.Int32(fx.block_idx.x)
         base = alloc.get_base()
         bins = _view(base, off_bins, T.i32(), nbins)
         total = _view(base, off_total, T.i32(), 1)
-        rx, rh = make_rsrc(X, n * 4), make_rsrc(H, (nbins + 1) * 4)
+        rx, rh = make_rsrc(X, n * grid * 4), make_rsrc(H, row * grid * 4)
         for b in fx.range_constexpr(0, clear, block):
             if tid + fx.Int32(b) < fx.Int32(clear):
                 _st(fx.Int32(0), bins, tid + fx.Int32(b))
@@ -93,20 +98,20 @@ def make_smem_histogram(nbins: int, block: int = 256, bug=None):
         if tid == fx.Int32(0):
             _st(n, total, fx.Int32(0))
             for i in range(fx.Index(0), fx.Index(n), fx.Index(1)):
-                x = fx.Int32(buf_load(rx, fx.Int32(i) * 4, T.i32()))
+                x = fx.Int32(buf_load(rx, (bid * n + fx.Int32(i)) * 4, T.i32()))
                 _st(_ld(bins, x) + fx.Int32(1), bins, x)
         gpu.barrier()
         for b in fx.range_constexpr(0, nbins, block):
             j = tid + fx.Int32(b)
             if j < fx.Int32(nbins):
-                buf_store(_ld(bins, j), rh, j * 4)
+                buf_store(_ld(bins, j), rh, (bid * fx.Int32(row) + j) * 4)
         if tid == fx.Int32(0):
-            buf_store(_ld(total, fx.Int32(0)), rh, fx.Int32(nbins * 4))
+            buf_store(_ld(total, fx.Int32(0)), rh, (bid * fx.Int32(row) + fx.Int32(nbins)) * 4)
 
     @flyc.jit
     def launch(X: fx.Tensor, H: fx.Tensor, n: fx.Int32, stream: fx.Stream = fx.Stream(None)):
         _finalize(alloc)
-        _smem_hist_kernel(X, H, n).launch(grid=(1, 1, 1), block=(block, 1, 1), stream=stream)
+        _smem_hist_kernel(X, H, n).launch(grid=(grid, 1, 1), block=(block, 1, 1), stream=stream)
 
     return launch
 

@@ -106,3 +106,50 @@ def test_fixed_kernels_pass_the_schedule_check(target):
     with emu.emulate(target, shuffle_schedule=True):
         _kernel(S.make_smem_scan, 256, 2)(torch.from_numpy(x), y)
     np.testing.assert_array_equal(y.numpy(), np.cumsum(x.reshape(2, 256), axis=1).reshape(-1))
+
+
+def _histogram_without_clear(target, grid=1, **options):
+    """The histogram that forgets to clear its bins, over ``grid`` workgroups of 40 values each;
+    its output and NumPy's."""
+    x = torch.arange(40 * grid, dtype=torch.int32) * 7 % 16
+    h = torch.zeros(17 * grid, dtype=torch.int32)
+    with emu.emulate(target, **options):
+        _kernel(S.make_smem_histogram, 16, bug="no-clear", grid=grid)(x, h, 40)
+    want = np.concatenate([np.append(np.bincount(row, minlength=16), 40) for row in x.numpy().reshape(grid, 40)])
+    return h.numpy(), want
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_forgotten_clear_gives_wrong_counts_without_the_sanitizer(target):
+    """LDS starts as garbage, never zeros: counting into bins nobody cleared is wrong with the
+    sanitizer off (with zeroed LDS it matched NumPy and the bug could not be seen)."""
+    got, want = _histogram_without_clear(target, sanitize=False)
+    assert not np.array_equal(got[:16], want[:16]), got
+    np.testing.assert_array_equal(got[16], want[16])      # the total is written before it is read
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_forgotten_clear_is_an_uninitialized_read(target):
+    with pytest.raises(emu.UninitializedReadError, match="LDS byte 0 read before any write"):
+        _histogram_without_clear(target)
+    _histogram_without_clear(target, findings="record")
+    assert {f.check for f in emu.last_findings()} == {"uninitialized-lds"}
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_schedule_check_rerun_sees_the_previous_workgroups_lds(target):
+    """The schedule check's re-run runs the workgroups one at a time on LDS the previous one
+    left, as one CU would: the forgotten clear then counts on top of another workgroup's
+    counts, and the outputs differ from the first run's."""
+    with pytest.raises(emu.ScheduleDependenceError, match="shuffled workgroup order"):
+        _histogram_without_clear(target, grid=3, sanitize=False, shuffle_schedule=True)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_cleared_histogram_passes_the_schedule_check_over_workgroups(target):
+    x = torch.arange(120, dtype=torch.int32) * 7 % 16
+    h = torch.zeros(51, dtype=torch.int32)
+    with emu.emulate(target, shuffle_schedule=True):
+        _kernel(S.make_smem_histogram, 16, grid=3)(x, h, 40)
+    want = np.concatenate([np.append(np.bincount(row, minlength=16), 40) for row in x.numpy().reshape(3, 40)])
+    np.testing.assert_array_equal(h.numpy(), want)

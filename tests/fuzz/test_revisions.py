@@ -285,6 +285,8 @@ backends = ["flydsl-upstream-sanitized"]
 check = "lds-race"
 why = "-"
 fix = "-"
+evidence = "reported"
+hardware = "-"
 {extra}
 [[finding.where]]
 line = "x = 1"
