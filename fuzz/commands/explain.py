@@ -106,8 +106,7 @@ def main(args) -> int:
 
     fixture = _load(args.fixture)
     if args.witness or args.replay is not None:
-        finding, backend = _defaults(fixture, args)
-        return _witness(fixture, finding, backend, args)
+        return _witness(fixture, args)
     if not fixture.case:
         raise UsageError(f"{fixture.name}: the fixture holds no case description to vary")
     finding, backend = _defaults(fixture, args)
@@ -131,8 +130,18 @@ def main(args) -> int:
     return 0
 
 
-def _witness(fixture, finding, backend, args) -> int:
+def _witness(fixture, args) -> int:
     from fuzz.witness import fixture_runner, search
+    from kernels.registry import available
+
+    failure = fixture.failure or {}
+    finding = args.finding or failure.get("known_finding") or "a race"
+    backend = args.backend or _defaults(fixture, args)[1] if not args.backend and failure else args.backend
+    if backend is None:
+        raise UsageError(f"{fixture.name}: the fixture names no backend; name one with --backend")
+    reason = available().get(backend, f"backend {backend!r} is not declared")
+    if reason is not None:
+        raise UsageError(f"--backend {backend}: unavailable here: {reason}")
 
     run = fixture_runner(dict(fixture.run_args(), moe_buf=fixture.moe_buf()), backend, args.target)
     if args.replay is not None:
