@@ -205,16 +205,22 @@ def test_the_race_is_reported_in_every_mode_naming_a_lane_of_a_racing_wave(sched
     assert found and all(0 <= f.lane < 128 for f in found)
 
 
-def test_a_missing_barrier_has_a_witness_schedule_though_lockstep_runs_it_right():
-    """The exchange kernel without its barrier (wave 0 reads what wave 1 stores, and back)."""
+def _exchange_runner(make):
+    """``run(schedule)`` of the LDS exchange kernel ``make()`` (thread t reads the word thread
+    (t + 64) % 128 of the other wave stored): the elements of Y that differ from NumPy's."""
     expected = (np.arange(128) + 64) % 128
 
     def run(schedule):
         y = torch.zeros(128, dtype=torch.int32)
         with emu.emulate("gfx950", sanitize=False, schedule=schedule):
-            _kernel(K.make_broken_race)(y)
+            _kernel(make)(y)
         return [f"Y[{i}]" for i in np.flatnonzero(y.numpy() != expected)]
+    return run
 
+
+def test_a_missing_barrier_has_a_witness_schedule_though_lockstep_runs_it_right():
+    """The exchange kernel without its barrier (wave 0 reads what wave 1 stores, and back)."""
+    run = _exchange_runner(K.make_broken_race)
     found = search(run, schedules=20, seed=0)
     assert not found.lockstep
     assert found.witness is not None and found.witness.kind == "pct", found.summary()
@@ -222,15 +228,7 @@ def test_a_missing_barrier_has_a_witness_schedule_though_lockstep_runs_it_right(
 
 
 def test_no_witness_for_the_kernel_with_its_barrier():
-    expected = (np.arange(128) + 64) % 128
-
-    def run(schedule):
-        y = torch.zeros(128, dtype=torch.int32)
-        with emu.emulate("gfx950", sanitize=False, schedule=schedule):
-            _kernel(K.make_fixed_race)(y)
-        return list(np.flatnonzero(y.numpy() != expected))
-
-    found = search(run, schedules=12, seed=0)
+    found = search(_exchange_runner(K.make_fixed_race), schedules=12, seed=0)
     assert found.witness is None and found.tried == 12
     assert found.summary().startswith("no witness in 12 schedules")
 
