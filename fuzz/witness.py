@@ -103,7 +103,8 @@ def fixture_runner(run_kwargs: dict, backend: str, target: Optional[str] = None)
     """``run(schedule)`` (None: lockstep) for a case (``kernels.run`` keyword arguments) on a backend of the CPU
     interpreter: the case judged against the golden model with the interpreter in the
     interleaved mode; its differences are the output mismatches (as described by
-    :meth:`oracle.Mismatch.describe`) and, when the launch raised, what it raised."""
+    :meth:`oracle.Mismatch.describe`; past the first twenty, a line of the counts per
+    output and kind) and, when the launch raised, what it raised."""
     import kernels.emu as emu
 
     from .judge import judge_inputs
@@ -114,6 +115,8 @@ def fixture_runner(run_kwargs: dict, backend: str, target: Optional[str] = None)
         if j is None:
             raise ValueError(f"backend {backend!r} takes no policy for this case's ids")
         out = [m.describe() for m in (j.verdict.mismatches if j.verdict is not None else [])]
+        if out and len(out) < sum(j.verdict.total_counts.values()):      # compare() lists the first few
+            out.append("in all: " + ", ".join(f"{n} {key}" for key, n in sorted(j.verdict.total_counts.items())))
         if j.raised is not None:
             out.append(f"the launch raised {type(j.raised).__name__}: {j.raised}")
         return out
