@@ -50,7 +50,7 @@ def _positive(text: str) -> int:
     except ValueError:
         n = 0
     if n < 1:
-        raise argparse.ArgumentTypeError(f"--schedules {text!r}: expected a positive integer")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer")
     return n
 
 
@@ -62,7 +62,7 @@ def _schedule(text: str):
     try:
         return Schedule.parse(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--replay: {exc}") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _load(spec: str):
