@@ -14,7 +14,7 @@ the first whose run differs from the expected result:
 Lockstep runs first (``run(None)``): a case that differs already in lockstep
 has a bug no schedule is needed for, and the search stops there.  A run is
 given as ``run(schedule) -> differences`` (empty when it agrees);
-:func:`fixture_runner` builds one for a case on a backend, judged against the
+:func:`fixture_runner` builds one for a fixture on a backend, judged against the
 golden model (every output mismatch, and a launch that raised).  Every
 schedule prints as a string that :meth:`~kernels.emu.schedule.Schedule.parse`
 reads back, so ``--replay`` reruns a witness exactly.
@@ -99,21 +99,33 @@ def search(run: Callable[[Optional[Schedule]], list], schedules: int, seed: int 
     return SearchResult(None, [], tried, steps, time.perf_counter() - start)
 
 
-def fixture_runner(run_kwargs: dict, backend: str, target: Optional[str] = None) -> Callable[[Optional[Schedule]], list]:
-    """``run(schedule)`` (None: lockstep) for a case (``kernels.run`` keyword arguments) on a backend of the CPU
-    interpreter: the case judged against the golden model with the interpreter in the
-    interleaved mode; its differences are the output mismatches (as described by
-    :meth:`oracle.Mismatch.describe`; past the first twenty, a line of the counts per
-    output and kind) and, when the launch raised, what it raised."""
+def fixture_runner(fixture, backend: str, target: Optional[str] = None) -> Callable[[Optional[Schedule]], list]:
+    """``run(schedule)`` (None: lockstep) for a fixture (of ids or of logits) on a backend of the
+    CPU interpreter that takes its input: the fixture's inputs judged against the golden model
+    with the interpreter in the interleaved mode; its differences are the output mismatches
+    (as described by :meth:`oracle.Mismatch.describe`; past the first twenty, a line of the
+    counts per output and kind) and, when the launch raised, what it raised."""
     import kernels.emu as emu
 
-    from .judge import judge_inputs
+    if fixture.takes == "logits":
+        from .judge_logits import judge_router
+
+        def judge():
+            return judge_router(backend, fixture.inputs, target)
+    else:
+        from .judge import judge_inputs
+
+        kwargs = dict(fixture.run_args(), moe_buf=fixture.moe_buf())
+
+        def judge():
+            j = judge_inputs(backend, kwargs, target, canary=False)
+            if j is None:
+                raise ValueError(f"backend {backend!r} takes no policy for the ids of {fixture.name}")
+            return j
 
     def run(schedule: Optional[Schedule]) -> list:
         with emu.interpreter_options(schedule=schedule):
-            j = judge_inputs(backend, run_kwargs, target, canary=False)
-        if j is None:
-            raise ValueError(f"backend {backend!r} takes no policy for this case's ids")
+            j = judge()
         out = [m.describe() for m in (j.verdict.mismatches if j.verdict is not None else [])]
         if out and len(out) < sum(j.verdict.total_counts.values()):      # compare() lists the first few
             out.append("in all: " + ", ".join(f"{n} {key}" for key, n in sorted(j.verdict.total_counts.items())))

@@ -143,7 +143,7 @@ def _witness(fixture, args) -> int:
     if reason is not None:
         raise UsageError(f"--backend {backend}: unavailable here: {reason}")
 
-    run = fixture_runner(dict(fixture.run_args(), moe_buf=fixture.moe_buf()), backend, args.target)
+    run = fixture_runner(fixture, backend, args.target)
     if args.replay is not None:
         diff = run(args.replay)
         print(f"{fixture.name} on {backend} under {args.replay}: "

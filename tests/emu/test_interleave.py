@@ -245,7 +245,7 @@ def test_the_p23_cumsum_race_has_a_witness_with_a_wrong_block_expert():
     from regressions.fixtures import FIXTURE_DIR, load
 
     fixture = load(FIXTURE_DIR / f"{P23_FIXTURE}.json")
-    run = fixture_runner(dict(fixture.run_args(), moe_buf=fixture.moe_buf()), "flydsl-upstream")
+    run = fixture_runner(fixture, "flydsl-upstream")
     assert run(None) == []
     diff = run(Schedule.parse(P23_WITNESS))
     assert any(d.startswith("value: sorted_expert_ids[0]") for d in diff), diff
