@@ -11,9 +11,11 @@ the first whose run differs from the expected result:
    seed + 1, ...`` with depths cycling through 1, 2, 3 (depth 1: the waves in
    random priority order between barriers; each extra depth one change point).
 
-Lockstep runs first (``run(None)``): a case that differs already in lockstep
-has a bug no schedule is needed for, and the search stops there.  A run is
-given as ``run(schedule) -> differences`` (empty when it agrees);
+Lockstep runs first (``run(None)``).  A case whose lockstep outputs already
+differ from the golden model (a known wrong output) has a bug no schedule is
+needed for; a schedule is then a witness when its differences are not the
+lockstep run's (new ones, or some of the lockstep run's gone), and only that
+change is reported.  A run is given as ``run(schedule) -> differences`` (empty when it agrees);
 :func:`fixture_runner` builds one for a fixture on a backend, judged against the
 golden model (every output mismatch, and a launch that raised).  Every
 schedule prints as a string that :meth:`~kernels.emu.schedule.Schedule.parse`
@@ -35,9 +37,9 @@ DEPTHS = (1, 2, 3)
 @dataclasses.dataclass
 class SearchResult:
     """What a search found: ``witness`` (the first schedule whose run differed, or None),
-    its ``differences``, how many schedules ran (``tried``), the PCT horizon used
-    (``steps``), the wall time, whether it stopped at its time budget, and the
-    differences of the lockstep run (``lockstep``; when there are any no schedule ran)."""
+    its ``differences`` (beyond the lockstep run's), how many schedules ran (``tried``),
+    the PCT horizon used (``steps``), the wall time, whether it stopped at its time
+    budget, and the differences of the lockstep run from the expected result (``lockstep``)."""
 
     witness: Optional[Schedule]
     differences: list
@@ -48,11 +50,10 @@ class SearchResult:
     lockstep: list = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
-        if self.lockstep:
-            return f"the lockstep run already differs ({len(self.lockstep)} difference(s)): no schedule tried"
         if self.witness is not None:
+            beyond = " beyond the lockstep run's" if self.lockstep else ""
             return (f"witness after {self.tried} schedule(s) ({self.seconds:.1f} s): {self.witness}; "
-                    f"{len(self.differences)} difference(s)")
+                    f"{len(self.differences)} difference(s){beyond}")
         why = f" (time budget reached after {self.seconds:.1f} s)" if self.out_of_time else f" ({self.seconds:.1f} s)"
         return f"no witness in {self.tried} schedules{why}"
 
@@ -78,25 +79,31 @@ def search(run: Callable[[Optional[Schedule]], list], schedules: int, seed: int 
         raise ValueError(f"schedules={schedules!r}; expected at least 1")
     start = time.perf_counter()
     lockstep = run(None)
-    if lockstep:
-        return SearchResult(None, [], 0, 0, time.perf_counter() - start, lockstep=lockstep)
+
+    def beyond_lockstep(diff: list) -> list:
+        return [d for d in diff if d not in lockstep] + [f"not under this schedule: {d}" for d in lockstep
+                                                          if d not in diff]
+
+    def found(schedule, diff, tried, steps):
+        return SearchResult(schedule, diff, tried, steps, time.perf_counter() - start, lockstep=lockstep)
+
     mark = len(STATS.records)
     first = Schedule("rr", 0)
-    diff = run(first)
+    diff = beyond_lockstep(run(first))
     steps = _steps_since(mark)
     tried = 1
     if diff:
-        return SearchResult(first, diff, tried, steps, time.perf_counter() - start)
+        return found(first, diff, tried, steps)
     for schedule in pct_schedules(seed, steps):
         if tried >= schedules:
             break
         if budget is not None and time.perf_counter() - start > budget:
-            return SearchResult(None, [], tried, steps, time.perf_counter() - start, out_of_time=True)
-        diff = run(schedule)
+            return SearchResult(None, [], tried, steps, time.perf_counter() - start, True, lockstep)
+        diff = beyond_lockstep(run(schedule))
         tried += 1
         if diff:
-            return SearchResult(schedule, diff, tried, steps, time.perf_counter() - start)
-    return SearchResult(None, [], tried, steps, time.perf_counter() - start)
+            return found(schedule, diff, tried, steps)
+    return found(None, [], tried, steps)
 
 
 def fixture_runner(fixture, backend: str, target: Optional[str] = None) -> Callable[[Optional[Schedule]], list]:
