@@ -254,3 +254,49 @@ def test_the_p23_cumsum_race_has_a_witness_with_a_wrong_block_expert():
 def test_an_unknown_option_value_is_an_error_before_running():
     with pytest.raises((ValueError, EmuError), match="schedule"):
         emu.Options(schedule=3)
+
+
+PLANTED_FIXTURE = "E513-k9-T300-u32-04dec4c9d33203f1"
+
+
+def _without_the_barrier_after_the_serial_prefix_sum(tmp_path):
+    """A copy of the checkout's ``kernels/`` whose p23 kernel lacks the barrier after thread 0
+    extends the prefix sum past 512 experts (None when that code is not there)."""
+    import shutil
+    from pathlib import Path
+
+    where = tmp_path / "planted"
+    shutil.copytree(Path(os.environ["FLYDSL_ROOT"]) / "kernels", where / "kernels",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    src = where / "kernels" / "moe" / "moe_sorting_kernel.py"
+    lines = src.read_text().splitlines(keepends=True)
+    at = [i for i, line in enumerate(lines) if "= _extend_prefix_sum_serial(cumsum_mr" in line]
+    if len(at) != 1 or lines[at[0] + 1].strip() != "gpu.barrier()":
+        return None
+    del lines[at[0] + 1]
+    src.write_text("".join(lines))
+    return where
+
+
+def _replay(root, schedule):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    return subprocess.run([sys.executable, "-m", "fuzz", "explain", PLANTED_FIXTURE, "--backend", "flydsl-upstream",
+                           "--replay", schedule], cwd=repo, capture_output=True, text=True, timeout=1800,
+                          env=dict(os.environ, FLYDSL_ROOT=str(root), PYTHONPATH=str(repo)))
+
+
+@pytest.mark.skipif(not os.environ.get("FLYDSL_ROOT"), reason="FLYDSL_ROOT is not set (FlyDSL's kernel needs a checkout)")
+def test_a_barrier_removed_past_512_experts_has_a_round_robin_witness(tmp_path):
+    """Round robin lets waves 1-7 read cumsum while wave 0 is still extending the prefix sum;
+    the checkout itself sorts right under the same schedule."""
+    planted = _without_the_barrier_after_the_serial_prefix_sum(tmp_path)
+    if planted is None:
+        pytest.skip("the checkout's p23 kernel has no barrier right after _extend_prefix_sum_serial")
+    wrong = _replay(planted, "rr:seed=0")
+    assert wrong.returncode == 1 and "difference(s) from the golden model" in wrong.stdout, wrong.stdout + wrong.stderr
+    right = _replay(os.environ["FLYDSL_ROOT"], "rr:seed=0")
+    assert right.returncode == 0 and "outputs as the golden model's" in right.stdout, right.stdout + right.stderr
