@@ -5,7 +5,7 @@ the schedule; a *witness* shows what the race does.  :func:`search` runs a
 case under interleaved schedules (:mod:`kernels.emu.schedule`) and stops at
 the first whose run differs from the expected result:
 
-1. ``rr:seed=0`` (round robin), which also measures the workgroups' step
+1. ``rr:seed=0`` (round robin), which also measures the batches' step
    counts (the horizon of PCT's change points);
 2. PCT schedules ``pct:seed=S:depth=D:steps=K`` for seeds ``S = seed,
    seed + 1, ...`` with depths cycling through 1, 2, 3 (depth 1: the waves in

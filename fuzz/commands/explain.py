@@ -167,5 +167,5 @@ def _witness(fixture, args) -> int:
         print(f"replay: python -m fuzz explain {fixture.path.stem if fixture.path else fixture.name} "
               f"--backend {backend} --replay {found.witness}")
     else:
-        print(f"PCT horizon: {found.steps} steps (the most scheduler steps one workgroup took under round robin)")
+        print(f"PCT horizon: {found.steps} steps (the most scheduler steps one batch of workgroups took under round robin)")
     return 1 if found.witness is not None else 0

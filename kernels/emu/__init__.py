@@ -128,7 +128,7 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     ``schedule``: run in the interleaved mode under this schedule (a
     :class:`~kernels.emu.schedule.Schedule` or its string, ``"pct:seed=3"``):
     each wave of a workgroup runs with its own program counter between
-    barriers, workgroups one at a time (:mod:`.schedule`); default None, the
+    barriers (the workgroups of a batch under one schedule, :mod:`.schedule`); default None, the
     lockstep mode.
     Options left as None take the innermost :func:`interpreter_options`
     value (defaults: sanitize on, no shuffle, no profile, seed 0, not strict,

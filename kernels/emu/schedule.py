@@ -1,4 +1,4 @@
-"""Interleaved waves: schedules, and the scheduler that runs one workgroup's waves under one.
+"""Interleaved waves: schedules, and the scheduler that runs a batch of workgroups' waves under one.
 
 In the interleaved mode (``Options.schedule``) every wave of a workgroup runs
 its own copy of the kernel's generated code as a generator (the code generator's
@@ -13,6 +13,14 @@ masks, so a barrier some lanes or waves never reach is still reported) and they
 all go on.  Each wave runs on the workgroup's own context with the mask of its
 own lanes, so lane and wave numbers, LDS, shadows and findings are the
 workgroup's: only the order of the waves' accesses differs from lockstep.
+Workgroups are batched as in lockstep (:mod:`.simt`): wave ``w`` of every
+workgroup of the batch is one generator (its lanes in all of them), so the
+workgroups of a batch follow the same schedule, and a barrier releases a
+workgroup's waves when every wave slot has reached a barrier or finished
+(:func:`~kernels.emu.runtime.barrier` checks each workgroup's lanes and starts
+the epochs of those with lanes there).  Workgroups whose waves take different
+branches around a barrier therefore wait for each other a little more than the
+hardware would: every interleaving run is one the hardware can run.
 
 Cross-lane ops (DPP, ``ds_bpermute``, ``readlane`` / ``readfirstlane``,
 ``ballot``, ``gpu.shuffle``, ``mbcnt``) read only lanes of the wave that runs
@@ -27,9 +35,9 @@ shows a bug can be replayed exactly:
   ``seed mod waves``;
 * ``pct`` -- probabilistic concurrency testing: the waves get distinct random
   priorities and the ready wave of highest priority runs; at ``depth - 1``
-  random steps among the first ``steps`` of the workgroup the wave that just
+  random steps among the first ``steps`` of a batch the wave that just
   ran drops below every other.  Priorities and change points are drawn per
-  workgroup from ``(seed, kernel name, workgroup id)``, so a schedule string
+  batch from ``(seed, kernel name, first workgroup of the batch)``, so a schedule string
   replays the same interleaving in any process and any order of runs.
 """
 from __future__ import annotations
@@ -50,7 +58,7 @@ _FIELDS = ("seed", "depth", "steps")
 class Schedule:
     """One interleaving policy: ``kind`` (``"rr"`` or ``"pct"``), ``seed``, and for PCT the
     ``depth`` (number of priority change points + 1) and ``steps`` (the horizon the change
-    points are drawn from: about a workgroup's step count)."""
+    points are drawn from: about a batch's step count)."""
 
     kind: str = "rr"
     seed: int = 0
@@ -120,8 +128,8 @@ class _Policy:
 
 
 def run_workgroup(X, fn, args, pre, schedule: Schedule, kname: str) -> int:
-    """Run one workgroup (context ``X``, one workgroup) of the interleaved kernel ``fn`` under
-    ``schedule``: one generator per wave with live lanes; returns the number of steps taken."""
+    """Run one batch of workgroups (context ``X``) of the interleaved kernel ``fn`` under
+    ``schedule``: one generator per wave slot with live lanes; returns the number of steps taken."""
     waves = [(X.m0 & (X.wave_lane == w)) for w in range(X.Lp // X.W)]
     gens = [fn(X, m, args, pre) for m in waves if m.any()]
     n = len(gens)

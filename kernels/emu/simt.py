@@ -15,10 +15,11 @@ that reaches it).  This is one legal schedule of a launch; the schedule check
 fast paths).
 
 **Interleaved mode** (``Options.schedule``, a :class:`~.schedule.Schedule`;
-off by default): workgroups run one at a time, and within each the waves run
+off by default): workgroups are batched as in lockstep, and the waves run
 with their own program counters between barriers, the scheduler choosing which
 wave performs the next memory access, atomic or barrier arrival
-(:mod:`.schedule`).  Results are those of that schedule; findings are the same
+(:mod:`.schedule`); wave ``w`` of every workgroup of a batch is one generator,
+so the workgroups of a batch follow one schedule.  Results are those of that schedule; findings are the same
 checks on the same lanes and waves.  Cross-lane ops act within one wave, whose
 lanes step together, so they keep their wave-level semantics in every schedule.
 Op counts of a launch count each region once per wave that runs it (lockstep:
@@ -378,7 +379,7 @@ class Program:
                 k = int(rng.integers(0, n_wg - 1))
                 order[k], order[k + 1] = order[k + 1], order[k]
         nb = 1
-        if opts.wg_batch and rng is None and n_wg > 1 and not interleaved:
+        if opts.wg_batch and rng is None and n_wg > 1:
             cap = max(1, min(n_wg, opts.max_batch_lanes // L, (64 << 20) // max(lds_bytes, 1)))
             batches = -(-n_wg // cap)                # as few as the cap allows ...
             nb = -(-n_wg // batches)                 # ... of even size
