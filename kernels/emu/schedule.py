@@ -127,7 +127,7 @@ class _Policy:
             self.priority[wave] = self.changes[step]
 
 
-def run_workgroup(X, fn, args, pre, schedule: Schedule, kname: str) -> int:
+def run_batch(X, fn, args, pre, schedule: Schedule, kname: str) -> int:
     """Run one batch of workgroups (context ``X``) of the interleaved kernel ``fn`` under
     ``schedule``: one generator per wave slot with live lanes; returns the number of steps taken."""
     waves = [(X.m0 & (X.wave_lane == w)) for w in range(X.Lp // X.W)]

@@ -44,7 +44,7 @@ from .irload import Block, Func
 from .memory import LDS
 from .mtypes import byte_size
 from .runtime import AtomicLog
-from .schedule import Schedule, run_workgroup
+from .schedule import Schedule, run_batch
 from .stats import STATS, LaunchRecord
 
 
@@ -418,7 +418,7 @@ class Program:
                     pre = c.pre(X, X.m0, args)
                 if interleaved:
                     rec.schedule_steps = max(rec.schedule_steps,
-                                             run_workgroup(X, fn, args, pre, opts.schedule, kname))
+                                             run_batch(X, fn, args, pre, opts.schedule, kname))
                 else:
                     fn(X, X.m0, args, pre)
         rec.workgroups = n_wg

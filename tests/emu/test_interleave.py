@@ -16,7 +16,7 @@ from fuzz.witness import search
 from kernels.emu.errors import EmuError
 from kernels.emu.memory import LDS
 from kernels.emu.runtime import Arrival
-from kernels.emu.schedule import Schedule, run_workgroup
+from kernels.emu.schedule import Schedule, run_batch
 from kernels.emu.simt import WG
 from kernels.emu.stats import LaunchRecord
 from tests.emu import atomic_sample_kernels as A
@@ -92,7 +92,7 @@ def _logging_kernel(log, phases):
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_no_wave_passes_a_barrier_before_every_wave_reached_it(schedule):
     X, log = _workgroup(4), []
-    run_workgroup(X, _logging_kernel(log, 3), (), None, Schedule.parse(schedule), "k")
+    run_batch(X, _logging_kernel(log, 3), (), None, Schedule.parse(schedule), "k")
     phases = [p for _w, p, _s in log]
     assert phases == sorted(phases)                  # every phase-0 step before any phase-1 step, ...
     assert sorted(log) == sorted((w, p, s) for w in range(4) for p in range(3) for s in range(3 + w))
@@ -101,7 +101,7 @@ def test_no_wave_passes_a_barrier_before_every_wave_reached_it(schedule):
 
 def test_pct_depth_one_runs_waves_whole_in_priority_order_between_barriers():
     X, log = _workgroup(4), []
-    run_workgroup(X, _logging_kernel(log, 1), (), None, Schedule("pct", 7, 1, 50), "k")
+    run_batch(X, _logging_kernel(log, 1), (), None, Schedule("pct", 7, 1, 50), "k")
     order = [w for w, _p, _s in log]
     runs = [w for i, w in enumerate(order) if i == 0 or order[i - 1] != w]
     assert sorted(runs) == [0, 1, 2, 3]              # no wave is interrupted
@@ -109,7 +109,7 @@ def test_pct_depth_one_runs_waves_whole_in_priority_order_between_barriers():
 
 def test_round_robin_takes_one_step_per_wave_in_turn():
     X, log = _workgroup(3), []
-    run_workgroup(X, _logging_kernel(log, 1), (), None, Schedule("rr", 1), "k")
+    run_batch(X, _logging_kernel(log, 1), (), None, Schedule("rr", 1), "k")
     assert [w for w, _p, _s in log][:6] == [1, 2, 0, 1, 2, 0]
 
 
