@@ -17,6 +17,10 @@ boundaries), it prints:
   (checked out into a temporary git worktree), measured in the same run, the
   two trees' cases interleaved (alternating which goes first), and the ratio
   REV / this tree -- a speed-up measured on the same machine at the same time;
+* with ``--schedule SCHEDULE`` (instead of ``--against``): this tree in the
+  lockstep mode and in the interleaved mode under that schedule
+  (``kernels.emu.schedule``), two workers measured side by side the same way,
+  and the ratio interleaved / lockstep -- the interleaved mode's cost per case;
 * with ``--first-case``: for E=257 T=300, the first case in a fresh process
   (after imports) and a second one, with an empty capture cache and then
   with the cache the first process left (``MOESORT_EMU_CACHE_DIR`` in a
@@ -50,8 +54,9 @@ from cases.shapes import PRODUCTION_SHAPES, filter_shapes  # noqa: E402
 class Worker:
     """One tree's worker process."""
 
-    def __init__(self, tree: Path, cache_dir: str, label: str):
+    def __init__(self, tree: Path, cache_dir: str, label: str, schedule: str | None = None):
         self.label = label
+        self.schedule = schedule        # sent with every case: the interleaved mode's schedule
         env = dict(os.environ, PYTHONPATH=str(tree), MOESORT_EMU_CACHE_DIR=cache_dir)
         self.proc = subprocess.Popen([sys.executable, str(WORKER)], cwd=tree, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
@@ -66,6 +71,8 @@ class Worker:
                 return json.loads(line)
 
     def ask(self, **req):
+        if self.schedule is not None and req.get("op") == "case":
+            req = dict(req, schedule=self.schedule)
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
         ans = self._read()
@@ -160,6 +167,8 @@ def main(argv=None) -> int:
     ap.add_argument("--against", metavar="REV", default=None, help="git revision measured side by side")
     ap.add_argument("--repeat", type=int, default=5, help="cases per shape and path (median; default 5)")
     ap.add_argument("--shapes", nargs="*", default=[], help="shape labels or models (default: all production)")
+    ap.add_argument("--schedule", metavar="SCHEDULE", default=None,
+                    help="measure the interleaved mode under SCHEDULE (e.g. pct:seed=1) against lockstep, this tree")
     ap.add_argument("--target", default="gfx950")
     ap.add_argument("--unsanitized", action="store_true", help="also FlyDSL's kernel with its sanitizer off")
     ap.add_argument("--first-case", action="store_true", help="first-case latency in fresh processes")
@@ -167,6 +176,8 @@ def main(argv=None) -> int:
                     help="also time a 2-worker production-shape campaign of FlyDSL's kernel per tree")
     ap.add_argument("--no-cases", action="store_true", help="skip the per-case table")
     args = ap.parse_args(argv)
+    if args.schedule and args.against:
+        ap.error("--schedule compares this tree's two modes; it does not combine with --against")
 
     backends = ["flydsl-own"]
     if os.environ.get("FLYDSL_ROOT"):
@@ -179,15 +190,23 @@ def main(argv=None) -> int:
     trees = [(ROOT, "this")] + ([(base, args.against)] if base else [])
     try:
         print(f"# judged cases on the CPU interpreter, target {args.target}; medians of {args.repeat} cases "
-              f"after one warm-up; trees: {', '.join(label for _, label in trees)} (interleaved)")
+              f"after one warm-up; " + (f"this tree, lockstep and interleaved under {args.schedule}"
+                                         if args.schedule else f"trees: {', '.join(label for _, label in trees)}")
+              + " (cases alternating)")
         if not args.no_cases:
-            workers = [Worker(tree, str(cache_root / label), label) for tree, label in trees]
+            if args.schedule:
+                workers = [Worker(ROOT, str(cache_root / "this"), "lockstep"),
+                           Worker(ROOT, str(cache_root / "this"), "interleave", args.schedule)]
+            else:
+                workers = [Worker(tree, str(cache_root / label), label) for tree, label in trees]
             try:
                 head = f"{'backend':26s} {'shape':13s} {'T':>5s} {'path':38s}"
                 for w in workers:
                     head += f" | {w.label[:10]:>10s} ms  Mlop/s"
                 if base:
                     head += " | speed-up"
+                if args.schedule:
+                    head += f" | cost of {args.schedule}"
                 print(head)
                 print("-" * len(head))
                 for backend in backends:
@@ -205,7 +224,7 @@ def main(argv=None) -> int:
                             line = f"{backend:26s} {shape.label:13s} {T:5d} {path[:38]:38s}"
                             for t, lops, _p, ok in stats:
                                 line += f" | {t * 1e3:10.0f} {lops / 1e6:7.0f}" + ("" if ok else "!")
-                            if base:
+                            if base or args.schedule:
                                 line += f" | {stats[1][0] / stats[0][0]:7.2f}x"
                             print(line, flush=True)
             finally:

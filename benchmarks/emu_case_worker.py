@@ -7,7 +7,8 @@ the suite since the layout restructuring has: ``cases.Case``,
 ``fuzz.judge.run_case``, ``kernels.emu.last_launches``).  It reads one JSON
 request per line on stdin and answers one JSON line on stdout:
 
-* ``{"op": "case", "backend", "E", "topk", "unit", "T", "seed", "target"}`` ->
+* ``{"op": "case", "backend", "E", "topk", "unit", "T", "seed", "target"}`` (and
+  optionally ``"schedule"``: run in the interpreter's interleaved mode under it) ->
   ``{"time": s, "kernel_s": s, "capture_s": s, "lane_ops": n, "ok": bool, "path": str}``
   (``time`` is the whole judged case: inputs, launch, golden model, comparison;
   ``capture_s`` the part of it spent getting kernels ready to run: FlyDSL's
@@ -66,7 +67,11 @@ def _case(req):
     case = Case(req["E"], req["topk"], req["T"], unit_size=req["unit"], seed=req["seed"])
     _capture["s"] = 0.0
     start = time.perf_counter()
-    out = run_case(case, req["backend"], req["target"])
+    if req.get("schedule"):
+        with emu.interpreter_options(schedule=req["schedule"]):
+            out = run_case(case, req["backend"], req["target"])
+    else:
+        out = run_case(case, req["backend"], req["target"])
     elapsed = time.perf_counter() - start
     recs = emu.last_launches()
     return {"time": elapsed, "kernel_s": sum(r.time_s for r in recs), "lane_ops": sum(r.lane_ops for r in recs),

@@ -30,7 +30,7 @@ semantics), :mod:`.memory` (memory model + sanitizer shadows),
 :mod:`.atomic_ops` (atomic read-modify-writes and their order),
 :mod:`.atomic_memory` (atomics in memory and the sanitizer's view of them),
 :mod:`.torch_device` (torch's device queries under emulation), :mod:`.graph`
-(graph capture: launches recorded and replayed), :mod:`.hostsync` (host reads
+(graph capture: launches recorded and replayed), :mod:`.schedule` (interleaved waves), :mod:`.hostsync` (host reads
 of tensors refused during a capture), :mod:`.stats`,
 :mod:`.errors`.  Target facts are :mod:`kernels.targets`.
 ``python -m kernels.emu ops`` lists every op the interpreter runs.
@@ -59,6 +59,7 @@ from .findings import collect as collect_findings
 from .graph import EmulatedGraph, capture_graph
 from .hostsync import HostSyncError
 from .runtime import MASKED_OFFSET_FLOOR
+from .schedule import Schedule
 from .simt import Options
 from .stats import STATS
 
@@ -68,14 +69,14 @@ __all__ = [
     "mark_output_only", "unmark_output_only", "output_only", "capture_graph", "EmulatedGraph", "HostSyncError",
     "EmuError", "SanitizerError", "OutOfBoundsError", "UninitializedReadError", "RaceError",
     "ScheduleDependenceError", "DivergentBarrierError", "UndefinedBehaviorError", "UnsupportedOpError",
-    "TARGETS", "Target", "get_target", "MASKED_OFFSET_FLOOR",
+    "TARGETS", "Target", "get_target", "MASKED_OFFSET_FLOOR", "Schedule",
 ]
 
 ENV_SWITCH = "MOESORT_EMULATE"
 
 
 _OPTION_DEFAULTS = [dict(sanitize=True, shuffle_schedule=False, profile=False, seed=0, strict_buffers=False,
-                         findings="raise", uniformity=True)]
+                         findings="raise", uniformity=True, schedule=None)]
 
 
 @contextlib.contextmanager
@@ -98,7 +99,7 @@ def interpreter_options(**options):
 @contextlib.contextmanager
 def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedule: bool | None = None,
             profile: bool | None = None, seed: int | None = None, strict_buffers: bool | None = None,
-            findings: str | None = None, uniformity: bool | None = None):
+            findings: str | None = None, uniformity: bool | None = None, schedule=None):
     """Run every ``@flyc.jit`` launcher called inside on the CPU interpreter.
 
     ``target``: ``"gfx942"`` or ``"gfx950"`` (wave64; LDS 64/160 KiB).
@@ -125,12 +126,18 @@ def emulate(target: str = "gfx950", sanitize: bool | None = None, shuffle_schedu
     ``uniformity``: generate code with the uniformity analysis (values the same in
     every lane computed once; default on).  Off runs the plain per-lane code: the
     same results, findings and op counts, slower.
+    ``schedule``: run in the interleaved mode under this schedule (a
+    :class:`~kernels.emu.schedule.Schedule` or its string, ``"pct:seed=3"``):
+    each wave of a workgroup runs with its own program counter between
+    barriers (the workgroups of a batch under one schedule, :mod:`.schedule`); default None, the
+    lockstep mode.
     Options left as None take the innermost :func:`interpreter_options`
     value (defaults: sanitize on, no shuffle, no profile, seed 0, not strict,
     findings raised, uniformity analysis on).
     """
     given = dict(sanitize=sanitize, shuffle_schedule=shuffle_schedule, profile=profile, seed=seed,
-                 strict_buffers=strict_buffers, findings=findings, uniformity=uniformity)
+                 strict_buffers=strict_buffers, findings=findings, uniformity=uniformity,
+                 schedule=schedule)
     chosen = {k: (v if v is not None else _OPTION_DEFAULTS[-1][k]) for k, v in given.items()}
     s = scope.enter(target, Options(**chosen))
     try:

@@ -15,6 +15,17 @@ that reaches it).  This is one legal schedule of a launch; the schedule check
 fast paths).  A workgroup's LDS starts as :data:`LDS_POISON`, never zeros, so a
 kernel that reads LDS it has not written gets garbage with the sanitizer on or off.
 
+**Interleaved mode** (``Options.schedule``, a :class:`~.schedule.Schedule`;
+off by default): workgroups are batched as in lockstep, and the waves run
+with their own program counters between barriers, the scheduler choosing which
+wave performs the next memory access, atomic or barrier arrival
+(:mod:`.schedule`); wave ``w`` of every workgroup of a batch is one generator,
+so the workgroups of a batch follow one schedule.  Results are those of that schedule; findings are the same
+checks on the same lanes and waves.  Cross-lane ops act within one wave, whose
+lanes step together, so they keep their wave-level semantics in every schedule.
+Op counts of a launch count each region once per wave that runs it (lockstep:
+once per workgroup); lane-ops are the same.
+
 ``Program(module_ir, target)`` caches the generated code of every function;
 ``Program.run_host(name, args, gmem, opts)`` executes the host function.
 """
@@ -34,6 +45,7 @@ from .irload import Block, Func
 from .memory import LDS
 from .mtypes import byte_size
 from .runtime import AtomicLog
+from .schedule import Schedule, run_batch
 from .stats import STATS, LaunchRecord
 
 #: What LDS holds when a workgroup starts (:meth:`.memory.LDS.reset`), never zeros: this
@@ -53,7 +65,9 @@ class Options:
     every finding and goes on, :mod:`.findings`), per-op timing (``profile``),
     workgroup batching (``wg_batch``, up to ``max_batch_lanes``), and whether the
     generated code uses the uniformity analysis (``uniformity``; off gives the plain
-    per-lane code, for comparison: results, findings and op counts are the same)."""
+    per-lane code, for comparison: results, findings and op counts are the same), and
+    the interleaved mode's ``schedule`` (None: lockstep; a :class:`~.schedule.Schedule`
+    or its string)."""
 
     sanitize: bool = True
     shuffle_schedule: bool = False
@@ -64,9 +78,17 @@ class Options:
     strict_buffers: bool = False
     findings: str = "raise"
     uniformity: bool = True
+    schedule: Schedule | None = None
 
     def __post_init__(self):
         Reporter(self.findings)      # validates the mode
+        if isinstance(self.schedule, str):
+            self.schedule = Schedule.parse(self.schedule)
+        if self.schedule is not None and not isinstance(self.schedule, Schedule):
+            raise ValueError(f"schedule={self.schedule!r}; expected None, a Schedule or its string")
+        if self.schedule is not None and self.shuffle_schedule:
+            raise ValueError("schedule and shuffle_schedule=True: the schedule check runs lockstep; "
+                             "choose one of the two")
 
 
 class WG:
@@ -242,8 +264,8 @@ class Program:
             layout[name] = (off, None)
         return layout, off
 
-    def compiled(self, name, kind, profile=False, uniform=True):
-        key = (name, kind, profile, uniform)
+    def compiled(self, name, kind, profile=False, uniform=True, interleave=False):
+        key = (name, kind, profile, uniform) + (("interleave",) if interleave else ())
         c = self._compiled.get(key)
         if c is None:
             if self._full_ir is not None:        # loaded from the capture cache without its ops
@@ -252,7 +274,8 @@ class Program:
             if name not in funcs:
                 raise EmuError(f"function @{name} not found in the captured module")
             lay = {k: (lo, hi if hi is not None else None) for k, (lo, hi) in self.lds_layout.items()}
-            c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay, uniform=uniform)
+            c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay, uniform=uniform,
+                                 interleave=interleave)
             self._compiled[key] = c
         return c
 
@@ -276,7 +299,7 @@ class Program:
         slim = dataclasses.replace(full, kernels={n: bare(f) for n, f in full.kernels.items()},
                                    host={n: bare(f) for n, f in full.host.items()})
         return {"ir": slim, "full_ir": pickle.dumps(full, protocol=pickle.HIGHEST_PROTOCOL),
-                "compiled": {k: c.state() for k, c in self._compiled.items() if not k[2]}}
+                "compiled": {k: c.state() for k, c in self._compiled.items() if not k[2] and len(k) == 4}}
 
     @classmethod
     def from_state(cls, state: dict, target) -> "Program":
@@ -339,7 +362,8 @@ class Program:
         self.launch_seq += 1
 
     def _launch_once(self, kname, grid, block, dyn_smem, kargs, gmem, opts, rng, report, atomic_log=None):
-        c = self.compiled(kname, "kernel", opts.profile, opts.uniformity)
+        interleaved = opts.schedule is not None
+        c = self.compiled(kname, "kernel", opts.profile, opts.uniformity, interleaved)
         t0 = time.perf_counter()
         W = self.target.wave_size
         nthreads = block[0] * block[1] * block[2]
@@ -401,7 +425,11 @@ class Program:
                     X.lds.reset(None if rng is not None and start else LDS_POISON)
                 if pre is None and c.pre is not None:      # launch-uniform values, once per launch
                     pre = c.pre(X, X.m0, args)
-                fn(X, X.m0, args, pre)
+                if interleaved:
+                    rec.schedule_steps = max(rec.schedule_steps,
+                                             run_batch(X, fn, args, pre, opts.schedule, kname))
+                else:
+                    fn(X, X.m0, args, pre)
         rec.workgroups = n_wg
         rec.batch = nb
         rec.time_s = time.perf_counter() - t0

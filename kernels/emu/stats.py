@@ -24,6 +24,7 @@ class LaunchRecord:
         self.lane_ops = 0
         self.time_s = 0.0
         self.workgroups = 0
+        self.schedule_steps = 0         # interleaved mode: most scheduler steps one batch of workgroups took
         self.ops_by_kind = Counter()
         self.time_by_kind = Counter()
 

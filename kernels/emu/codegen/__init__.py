@@ -29,7 +29,10 @@ from .table import OPS, OpEntry, entries
 __all__ = ["OPS", "Compiled", "FunctionCodegen", "OpEntry", "compile_function", "entries"]
 
 
-def compile_function(func, kind: str, profile: bool = False, lds_layout=None, uniform: bool = True) -> Compiled:
+def compile_function(func, kind: str, profile: bool = False, lds_layout=None, uniform: bool = True,
+                     interleave: bool = False) -> Compiled:
     """Generate and compile ``func`` (``kind``: ``"kernel"`` or ``"host"``); see :class:`FunctionCodegen`
-    (``uniform``: use the uniformity analysis, :mod:`.uniformity`)."""
-    return FunctionCodegen(func, kind, profile=profile, lds_layout=lds_layout, uniform=uniform).build()
+    (``uniform``: use the uniformity analysis, :mod:`.uniformity`; ``interleave``: the per-wave
+    generator of the interleaved mode)."""
+    return FunctionCodegen(func, kind, profile=profile, lds_layout=lds_layout, uniform=uniform,
+                           interleave=interleave).build()

@@ -67,8 +67,12 @@ def mbcnt(g, op, m):
 
 @handles("gpu.barrier", "rocdl.barrier", "rocdl.s.barrier", uniformity="effect")
 def barrier(g, op, m):
-    """Workgroup barrier: every live lane must reach it; starts a new LDS epoch."""
-    g.emit(f"rt.barrier(X, {m}, {g.info(op)})")
+    """Workgroup barrier: every live lane must reach it; starts a new LDS epoch.  In the
+    interleaved variant the wave yields its arrival and the scheduler runs the barrier."""
+    if g.interleave:
+        g.emit(f"yield rt.Arrival({m}, {g.info(op)})")
+    else:
+        g.emit(f"rt.barrier(X, {m}, {g.info(op)})")
 
 
 @handles("rocdl.sched.barrier", "rocdl.sched.group.barrier", "rocdl.s.waitcnt", "rocdl.s.setprio",

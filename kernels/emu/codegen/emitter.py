@@ -18,6 +18,13 @@ receives; and loads whose address is uniform over each workgroup take the
 runtime's once-per-workgroup path (:func:`~kernels.emu.runtime.load_uniform`).
 ``uniform=False`` generates the plain per-lane code, for comparison.
 
+``interleave=True`` generates the variant the interleaved mode runs once per
+wave (:mod:`kernels.emu.schedule`): a generator that yields before every
+schedule point (:data:`SCHEDULE_POINTS`: memory accesses and atomics; it yields
+the op's ``(name, location)``) and at every barrier (a
+:class:`~kernels.emu.runtime.Arrival` instead of running the barrier).  Nothing
+else changes: between two yields a wave runs what it runs in lockstep.
+
 Per-region op histograms feed the statistics (op counts by kind; lane-ops =
 ops x active lanes).  With ``profile=True`` every op is timed (slow; for the
 benchmark's per-op-kind profile).  An op missing from the table raises
@@ -41,6 +48,15 @@ from ..mtypes import np_dtype
 from .table import OPS
 from .uniformity import LAUNCH, Uniformity
 from .wide import refuse_unless_taken
+
+#: Ops the interleaved variant pauses before (barriers pause in their own handler): every access
+#: to memory another wave can see -- loads, stores, atomics, through pointers, views and buffers.
+SCHEDULE_POINTS = frozenset({
+    "llvm.load", "llvm.store", "memref.load", "memref.store", "llvm.atomicrmw", "llvm.cmpxchg",
+    "rocdl.raw.ptr.buffer.load", "rocdl.raw.ptr.buffer.store", "rocdl.raw.ptr.buffer.atomic.cmpswap",
+    "rocdl.raw.ptr.buffer.atomic.fadd", "rocdl.raw.ptr.buffer.atomic.fmax", "rocdl.raw.ptr.buffer.atomic.smax",
+    "rocdl.raw.ptr.buffer.atomic.umin",
+})
 
 #: Names every generated function's namespace has besides its constants.
 _BUILTIN_NAMES = {"np": np, "rt": runtime, "S": semantics, "_pc": perf_counter, "_nd": ndim}
@@ -107,10 +123,11 @@ class FunctionCodegen:
     the workgroup's LDS (``hi`` None for dynamic shared memory).
     """
 
-    def __init__(self, func, kind, profile=False, lds_layout=None, uniform=True):
+    def __init__(self, func, kind, profile=False, lds_layout=None, uniform=True, interleave=False):
         self.func = func
         self.kind = kind
         self.profile = profile
+        self.interleave = interleave and kind == "kernel"
         self.uni = Uniformity(func) if uniform and kind == "kernel" else None
         self.alias = {}             # value id -> name it is read by (constants)
         self.pre_lines = []         # the prologue's lines (launch-uniform values)
@@ -215,6 +232,9 @@ class FunctionCodegen:
                 entry.handler(self, op, mask)
                 self.lines = body
                 self.hoisted.extend(r for r in op.results if r not in self.alias)
+            elif self.interleave and op.name in SCHEDULE_POINTS:
+                self.emit(f"yield {self.info(op)}")
+                entry.handler(self, op, mask)
             elif self.profile and entry.counted and not op.regions:
                 self.emit("_t0 = _pc()")
                 entry.handler(self, op, mask)
@@ -234,6 +254,8 @@ class FunctionCodegen:
         self.lines.append(self._unpack(args, "args"))
         head = len(self.lines)
         self.depth = 1
+        if self.interleave:
+            self.emit("if False: yield  # a generator even without a schedule point")
         self.block(f.body, "m0")
         self.emit("return None")
         if self.hoisted:

@@ -16,6 +16,7 @@ from .access import load, load_uniform, store
 from .atomics import AtomicLog, atomicrmw, buffer_atomic, cmpxchg
 from .buffers import MASKED_OFFSET_FLOOR, buffer_load, buffer_store, make_rsrc
 from .control import (
+                      Arrival,
                       barrier,
                       check_div,
                       divergent_switch,
@@ -46,7 +47,7 @@ from .values import (
 from .views import view_check
 
 __all__ = [
-    "MASKED_OFFSET_FLOOR", "AtomicLog", "atomicrmw", "ballot", "barrier", "bpermute", "broadcast", "buffer_atomic", "buffer_load", "buffer_store", "check_div", "cmpxchg",
+    "MASKED_OFFSET_FLOOR", "Arrival", "AtomicLog", "atomicrmw", "ballot", "barrier", "bpermute", "broadcast", "buffer_atomic", "buffer_load", "buffer_store", "check_div", "cmpxchg",
     "divergent_switch", "dpp", "ext_i1_signed", "for_bounds", "from_elements", "full", "insert", "keep", "load", "load_uniform",
     "make_rsrc", "mbcnt_hi", "mbcnt_lo", "merge", "merge_any", "merge_mask", "readfirstlane", "readlane", "reshape",
     "sel", "selv", "shaped_bitcast", "shuffle", "store", "uniform", "vbitcast", "vextract_dyn", "vinsert",

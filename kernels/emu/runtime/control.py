@@ -7,11 +7,21 @@ divergent branch lane by lane.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..amdgpu import BufferResource
 from ..arrays import ndim
 from ..errors import UnsupportedOpError
+
+
+class Arrival(NamedTuple):
+    """What the interleaved code of a wave yields at a barrier: its active lanes there and
+    the barrier op (:mod:`kernels.emu.schedule` runs :func:`barrier` once all waves arrived)."""
+
+    mask: np.ndarray
+    info: tuple
 
 
 def barrier(X, m, info):
