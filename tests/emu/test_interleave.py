@@ -233,22 +233,27 @@ def test_no_witness_for_the_kernel_with_its_barrier():
     assert found.summary().startswith("no witness in 12 schedules")
 
 
-P23_FIXTURE = "E128-k1-T17-u32-onehot-p23-race-c3682ee54b177d54"
-P23_WITNESS = "pct:seed=0:depth=1:steps=185"
+def _witnessed_entries():
+    from regressions import known_findings
+    return [e for e in known_findings.load().entries if e.evidence == known_findings.WITNESSED]
 
 
 @pytest.mark.skipif(not os.environ.get("FLYDSL_ROOT"), reason="FLYDSL_ROOT is not set (FlyDSL's kernel needs a checkout)")
-def test_the_p23_cumsum_race_has_a_witness_with_a_wrong_block_expert():
-    """Under the recorded witness the wave owning thread 31 of block 31 overwrites cumsum[31]
-    before another wave reads it; that wave writes block 31's id into block 0."""
+def test_every_witnessed_race_entry_replays_its_witness():
+    """Each known finding whose evidence is ``witnessed`` sorts right in lockstep and wrong
+    under its recorded schedule, on its fixture and its first backend (for p23-cumsum-race:
+    a wave overwrites cumsum[31] before another reads it, and block 0 gets expert 31)."""
     from fuzz.witness import fixture_runner
     from regressions.fixtures import FIXTURE_DIR, load
 
-    fixture = load(FIXTURE_DIR / f"{P23_FIXTURE}.json")
-    run = fixture_runner(fixture, "flydsl-upstream")
-    assert run(None) == []
-    diff = run(Schedule.parse(P23_WITNESS))
-    assert any(d.startswith("value: sorted_expert_ids[0]") for d in diff), diff
+    entries = _witnessed_entries()
+    assert entries, "no known finding is witnessed"
+    for entry in entries:
+        fixture = load(FIXTURE_DIR / f"{entry.fixture}.json")
+        run = fixture_runner(fixture, entry.backends[0])
+        assert run(None) == [], entry.id
+        schedule = entry.witness[0]
+        assert run(Schedule.parse(schedule)), f"{entry.id}: no difference under {schedule}"
 
 
 def test_an_unknown_option_value_is_an_error_before_running():
