@@ -143,9 +143,10 @@ def _mutate(args, sources, backend, out, session) -> int:
     if (args.upstream or args.screen) and not args.list:
         exclude = out / "screened-cases.json"
         print(f"screening: every check on the unmutated {backend} (cases it fails are left out)", flush=True)
-        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources))
+        modes = ("suite",) if args.no_baseline or args.recheck_equivalents else ("suite", "baseline")
+        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources), modes=modes)
         lines = failing.get("lines")
-        print(f"screened out {len(failing['suite'])} suite and {len(failing['baseline'])} baseline case(s) "
+        print(f"screened out {len(failing['suite'])} suite and {len(failing.get('baseline', []))} baseline case(s) "
               f"the unmutated kernel fails ({exclude})", flush=True)
     every = runner.select(sources, OWN_SOURCES, set(args.operator) or None, None, args.const_per_file, args.seed)
     chosen = runner.select(sources, OWN_SOURCES, set(args.operator) or None, args.sample,

@@ -30,7 +30,8 @@ With a sort backend of FlyDSL's checkout that has router twins
 router's logits cases (:func:`fuzz.mutation.router_cases.router_cases`) on the
 fused entry and gating backends, judged by the gating contract
 (:func:`fuzz.judge_logits.judge_router`); their ``case@target`` keys end in
-``#<backend>``.
+``#<backend>``.  ``--on`` restricts the suite's cases to the backends that run the
+mutated file (``sort``, ``fused``, ``gating``: :data:`fuzz.mutation.config.RUN_BY`).
 
 ``baseline`` mode: the fixed FlyDSL test-shape list, compared per block,
 sanitizer off — what FlyDSL's own test file would see — and, with router twins,
@@ -174,18 +175,35 @@ def _boundaries(backend: str, num_experts: int, topk: int, unit_size: int, targe
     return () if b.path_boundaries is None else tuple(b.path_boundaries(num_experts, topk, unit_size, target))
 
 
+@functools.lru_cache(maxsize=None)
+def _single_path(backend: str) -> bool:
+    """The backend declares no path boundaries: one kernel path for every M."""
+    return get(backend).path_boundaries is None
+
+
+def _role(on: str, backend: str) -> str:
+    """What the backend ``on`` is to a run of ``backend``: ``sort`` (itself), ``fused`` or ``gating``."""
+    router = ROUTER_BACKENDS.get(backend, ())
+    return "sort" if on == backend else ("fused", "gating")[router.index(on)]
+
+
 def round_robin(plan, backend="flydsl-own"):
     """``plan`` reordered so that every (path, target, variant) group gets its cheapest
     case first, then its second cheapest, and so on: a bug on any path and in any input
-    mode shows within the first round, not after every cheaper case of other paths."""
-    def variant(case):
+    mode shows within the first round, not after every cheaper case of other paths.  On a
+    backend of one path that takes logits (the gating kernel) each layout, which the kernel
+    picks from E and the logits' element width, counts as a path of its own."""
+    def variant(case, on):
+        layout = ()
+        if _is_logits(case) and _single_path(on):
+            layout = (case.num_experts, 32 if case.dtype == "f32" else 16)
         return (case.mask_mode != "none", case.num_local_tokens is not None,
-                getattr(case, "moe_buf", DEFAULT_MOE_BUF) != DEFAULT_MOE_BUF)
+                getattr(case, "moe_buf", DEFAULT_MOE_BUF) != DEFAULT_MOE_BUF) + layout
 
     groups = defaultdict(list)
     for item in plan:
         _, case, target, on = item
-        groups[(on, _case_paths(case, target, on), target, variant(case))].append(item)
+        groups[(on, _case_paths(case, target, on), target, variant(case, on))].append(item)
     ranked = []
     for items in groups.values():
         items.sort(key=lambda it: it[1].tokens * it[1].topk + it[1].num_experts)
@@ -196,7 +214,7 @@ def round_robin(plan, backend="flydsl-own"):
 
 def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
           paths=None, budget: float = float("inf"), exclude=frozenset(), collect: bool = False,
-          reached=None) -> dict:
+          reached=None, roles=()) -> dict:
     """Run the checks of ``mode``; stop at the first failure or after ``budget`` seconds.
 
     ``paths`` (suite mode): only cases that take one of these kernel paths
@@ -205,7 +223,9 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     ``collect``: run every case (within ``budget``) and return ``{"status": "screened",
     "failing": [keys], "reached": [keys run]}``.
     ``reached``: when given, only these keys run; a case a budget-bound screen did not
-    reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant.
+    reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant (the
+    result counts those it skipped under ``not_screened``).
+    ``roles``: only cases on the backends of these roles (:func:`_role`); empty: all.
     """
     deadline = time.monotonic() + budget
 
@@ -243,7 +263,8 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         return None
 
     def wanted(case, target, on) -> bool:
-        return not paths or _case_paths(case, target, on) in paths
+        return ((not paths or _case_paths(case, target, on) in paths)
+                and (not roles or _role(on, backend) in roles))
 
     runs = 0
     plan = [(kind, case, target, on) for kind, case, on in _cases(mode, backend) for target in targets]
@@ -253,9 +274,13 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         plan = round_robin(plan, backend)
     failing, ran = [], []
     extra = {}
+    unscreened = 0
     for kind, case, target, on in plan:
         key = _key(case, target, backend, on)
-        if not wanted(case, target, on) or key in exclude or (reached is not None and key not in reached):
+        if not wanted(case, target, on) or key in exclude:
+            continue
+        if reached is not None and key not in reached:
+            unscreened += 1
             continue
         if time.monotonic() > deadline:
             extra["budget_exhausted"] = True
@@ -267,6 +292,8 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
             failing.append(key)
         elif found:
             return dict(found, runs=runs)
+    if unscreened and not extra.get("budget_exhausted"):
+        extra["not_screened"] = unscreened
     if collect:
         return dict({"status": "screened", "failing": failing, "reached": ran, "runs": runs}, **extra)
     if suite and backend == "flydsl-own":     # its own budget: a few dozen compiles
@@ -332,6 +359,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hypothesis-examples", type=int, default=30)
     p.add_argument("--paths", default="", help="comma-separated kernel paths the mutated file implements")
+    p.add_argument("--on", default="", help="comma-separated roles (sort, fused, gating) of the backends that run "
+                                            "the mutated file: only their cases run")
     p.add_argument("--budget", type=float, default=float("inf"), help="seconds before giving up (survived)")
     p.add_argument("--exclude", default=None,
                    help="JSON written by the screen: per mode, case@target keys that fail on the unmutated "
@@ -353,7 +382,8 @@ def main(argv=None) -> int:
             reached = frozenset(screened["reached"][args.mode])
     try:
         result = check(args.mode, args.backend, args.target or list(TARGET_NAMES), args.seed,
-                       args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached)
+                       args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached,
+                       tuple(r for r in args.on.split(",") if r))
     except Exception as exc:  # noqa: BLE001 - the checks ran the mutant: whatever escapes them is its crash
         result = {"status": "killed", "check": "crash", "detail": f"{type(exc).__name__}: {exc}"[:500]}
     if lines is not None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .baseline import baseline_cases
+from .config import run_by
 from .operators import Mutant, mutants
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +134,7 @@ def workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") ->
 
 def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=(),
            exclude: Optional[Path] = None, collect: bool = False, lines_of=(),
-           hang_grace: float = HANG_GRACE_S) -> dict:
+           hang_grace: float = HANG_GRACE_S, roles=()) -> dict:
     # the interpreter's capture cache is private to the workspace too: its entries name the
     # workspace's files, so no other mutant could use them (and none may see another's)
     env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
@@ -142,6 +143,8 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
         env["FLYDSL_ROOT"] = str(where / "flydsl")
     cmd = [sys.executable, "-m", "fuzz.mutation.check_mutant", "--mode", mode, "--seed", str(seed),
            "--backend", backend, "--paths", ",".join(paths), "--budget", str(timeout)]
+    if roles:
+        cmd += ["--on", ",".join(roles)]
     if exclude is not None:
         cmd += ["--exclude", str(exclude)]
     if collect:
@@ -169,8 +172,10 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
     return json.loads(lines[-1])
 
 
-def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> dict:
-    """Run every check of both modes on the unmutated sources; write the cases that fail
+def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=(),
+           modes=("suite", "baseline")) -> dict:
+    """Run every check of ``modes`` (both by default; a run without the baseline
+    needs only the suite's) on the unmutated sources; write the cases that fail
     there to ``out`` (JSON ``{"suite": [...], "baseline": [...], "reached": {mode: [...]}}``
     of ``case@target`` keys: failing ones, and every one the screen ran) and return it.
     Mutants then run only reached cases that do not fail.  ``lines_of`` (source paths):
@@ -182,7 +187,7 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=()) -> d
         # twice a mutant's budget: covers every case a mutant can reach in the same order
         screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True,
                                  lines_of=(tuple(lines_of) if mode == "suite" else ()))
-                    for mode in ("suite", "baseline")}
+                    for mode in modes}
         broken = {mode: r["detail"] for mode, r in screened.items() if r.get("status") == "error"}
         if broken:
             raise RuntimeError(f"the screen could not run the checks on the unmutated kernel: {broken}")
@@ -202,7 +207,9 @@ def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, b
     start = time.time()
     where = workspace(mutant, base)
     try:
-        suite = _check(where, "suite", timeout, seed, backend, paths, exclude, hang_grace=hang_grace)
+        # the suite's cases only on the backends that run the mutated file (config.RUN_BY)
+        suite = _check(where, "suite", timeout, seed, backend, paths, exclude, hang_grace=hang_grace,
+                       roles=run_by(mutant.path))
         base_result = (_check(where, "baseline", timeout, seed, backend, (), exclude, hang_grace=hang_grace)
                        if baseline else None)
     finally:
