@@ -6,7 +6,9 @@ checks and with FlyDSL's own test-shape list (the baseline), and writes
 compile_failed, survivors, kill_rate_percent, killed_of_all_percent, plus the
 baseline's numbers) and ``mutation.md`` into ``--out`` (default: ``reports/``;
 with ``--upstream``, ``out/mutation-upstream``, whose diffs hold FlyDSL's source;
-``--figures-as STEM`` writes ``reports/STEM.json`` / ``.md``, figures only).
+``--figures-as STEM`` writes ``reports/STEM.json`` / ``.md``, figures only;
+``--rejudge-into STEM`` folds an ``--only`` run's verdicts into such a report:
+:mod:`fuzz.mutation.refigure`).
 Surviving mutants judged equivalent are listed, with the reason and what it
 assumes, in ``fuzz/mutation/equivalent.json`` (FlyDSL's kernel:
 ``equivalent-upstream.json``; :mod:`fuzz.mutation.equivalents`).
@@ -78,6 +80,10 @@ def add_arguments(p) -> None:
     p.add_argument("--figures-as", default=None, metavar="STEM",
                    help="also write reports/STEM.json / STEM.md holding figures only (no source text or diffs): "
                         "what may be committed for a kernel of another project, e.g. mutation-upstream")
+    p.add_argument("--rejudge-into", default=None, metavar="STEM",
+                   help="with --only: replace those mutants' rows of reports/STEM.json (an earlier --figures-as "
+                        "report of the same sources) by this run's verdicts, recompute its figures and note in "
+                        "its config what was re-judged")
 
 
 def main(args) -> int:
@@ -100,6 +106,11 @@ def main(args) -> int:
             raise UsageError(f"--source {s!r}: no such file ({runner.source_file(s)})")
     if args.hang_grace is not None and (args.scheduler or args.hang_grace <= 0):
         raise UsageError(f"--hang-grace {args.hang_grace}: must be > 0, and applies to local runs only")
+    if args.rejudge_into and (not args.only or args.figures_as or args.recheck_equivalents):
+        raise UsageError(f"--rejudge-into {args.rejudge_into}: needs --only, and excludes --figures-as and "
+                         "--recheck-equivalents")
+    if args.rejudge_into and not (REPORTS / f"{args.rejudge_into}.json").is_file():
+        raise UsageError(f"--rejudge-into {args.rejudge_into}: no such report ({REPORTS / args.rejudge_into}.json)")
     bad = set(args.operator) - set(OPERATORS)
     if bad:
         raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(OPERATORS)}")
@@ -209,6 +220,8 @@ def _mutate(args, sources, backend, out, session) -> int:
         stem.with_suffix(".md").write_text(runner.markdown(results, summary, equivalent, originals, config, title,
                                                            with_source=False))
         print(f"figures: {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
+    if args.rejudge_into:
+        summary = _rejudge_into(args, results, sources, equivalent, originals, title)
     b = summary.get("baseline")
     print(f"suite kill rate {summary['kill_rate_percent']}% of non-equivalent, {summary['killed_of_all_percent']}% "
           f"of all ({summary['killed']} killed, {summary['equivalent']} equivalent of which "
@@ -228,6 +241,25 @@ def _mutate(args, sources, backend, out, session) -> int:
               f"see 'detail' in {out / 'mutation-details.json'}): {' '.join(summary['unjudged'])}", file=sys.stderr)
         return EXIT_UNJUDGED
     return 1 if summary["survivors"] else 0
+
+
+def _rejudge_into(args, results, sources, equivalent, originals, title) -> dict:
+    """Fold ``results`` into ``reports/<--rejudge-into>.json`` / ``.md``; the merged summary."""
+    from fuzz.mutation import refigure, runner
+
+    stem = REPORTS / args.rejudge_into
+    every = {m.id: m for m in runner.select(sources, OWN_SOURCES)}
+    try:
+        merged, report, config = refigure.merge(json.loads(stem.with_suffix(".json").read_text()), results, every,
+                                                equivalent, args.timeout, not args.no_baseline, stem.name + ".json")
+    except ValueError as exc:
+        raise UsageError(f"--rejudge-into: {exc}") from None
+    summary = {k: v for k, v in report.items() if k not in ("mutants_judged", "config")}
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(runner.markdown(merged, summary, equivalent, originals, config, title,
+                                                       with_source=False))
+    print(f"re-judged into {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
+    return summary
 
 
 def _report_recheck(results, stale, equivalent, out, lost) -> int:
