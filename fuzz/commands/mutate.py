@@ -70,6 +70,9 @@ def add_arguments(p) -> None:
                           "and gating backends; cases the unmutated kernel fails are screened out first")
     p.add_argument("--screen", action="store_true",
                    help="screen out the cases the unmutated kernel fails (always on with --upstream)")
+    p.add_argument("--screen-seconds", type=float, default=None, metavar="SECONDS",
+                   help="seconds the screen of the unmutated kernel runs per check set (default: twice --timeout); "
+                        "a mutant's kill by a case past it is confirmed on the unmutated kernel")
     p.add_argument("--no-baseline", action="store_true", help="skip the FlyDSL test-shape baseline")
     p.add_argument("--list", action="store_true", help="only list the mutants and their diffs")
     p.add_argument("--recheck-equivalents", action="store_true",
@@ -155,7 +158,8 @@ def _mutate(args, sources, backend, out, session) -> int:
         exclude = out / "screened-cases.json"
         print(f"screening: every check on the unmutated {backend} (cases it fails are left out)", flush=True)
         modes = ("suite",) if args.no_baseline or args.recheck_equivalents else ("suite", "baseline")
-        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources), modes=modes)
+        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources), modes=modes,
+                                budget=args.screen_seconds)
         lines = failing.get("lines")
         print(f"screened out {len(failing['suite'])} suite and {len(failing.get('baseline', []))} baseline case(s) "
               f"the unmutated kernel fails ({exclude})", flush=True)
@@ -174,6 +178,8 @@ def _mutate(args, sources, backend, out, session) -> int:
         stale = sorted(set(listed) - {m.id for m in generated})
         chosen = [m for m in generated if m.id in listed]
     if args.only:
+        if not args.recheck_equivalents:     # named mutants: neither the sample nor the screen's lines apply
+            chosen = every
         unknown = set(args.only) - {m.id for m in chosen}
         if unknown:
             raise UsageError(f"--only {sorted(unknown)}: no such mutant among the selected ones")

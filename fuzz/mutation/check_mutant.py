@@ -31,7 +31,11 @@ router's logits cases (:func:`fuzz.mutation.router_cases.router_cases`) on the
 fused entry and gating backends, judged by the gating contract
 (:func:`fuzz.judge_logits.judge_router`); their ``case@target`` keys end in
 ``#<backend>``.  ``--on`` restricts the suite's cases to the backends that run the
-mutated file (``sort``, ``fused``, ``gating``: :data:`fuzz.mutation.config.RUN_BY`).
+mutated file (``sort``, ``fused``, ``gating``: :data:`fuzz.mutation.config.RUN_BY`);
+``--function`` names the mutated function: the cases whose kernel path launches a
+kernel of that name run first.  ``--past-screen`` also runs the cases the screen
+did not reach; a kill by one of them says so (``"unscreened": true``), for the
+caller to confirm on the unmutated kernel (:func:`fuzz.mutation.runner.judge`).
 
 ``baseline`` mode: the fixed FlyDSL test-shape list, compared per block,
 sanitizer off — what FlyDSL's own test file would see — and, with router twins,
@@ -187,6 +191,25 @@ def _role(on: str, backend: str) -> str:
     return "sort" if on == backend else ("fused", "gating")[router.index(on)]
 
 
+def _launches(item, function: str) -> bool:
+    """The kernel path ``item``'s case takes on its backend launches a kernel named ``function``."""
+    _, case, target, on = item
+    b = get(on)
+    kernels = b.declared_kernels(case.num_experts, case.topk, case.unit_size, target) if b.path_kernels else None
+    path = _case_paths(case, target, on)
+    if not kernels or not path.startswith("path"):
+        return False
+    index = int(path[4:])
+    return index < len(kernels) and function in kernels[index]
+
+
+def function_first(plan, function: str) -> list:
+    """``plan`` with the items whose kernel path launches ``function`` moved to the front
+    (each part in its order): a mutant of a kernel meets the cases that run it first."""
+    first = [it for it in plan if _launches(it, function)]
+    return first + [it for it in plan if not _launches(it, function)] if first else plan
+
+
 def round_robin(plan, backend="flydsl-own"):
     """``plan`` reordered so that every (path, target, variant) group gets its cheapest
     case first, then its second cheapest, and so on: a bug on any path and in any input
@@ -214,7 +237,7 @@ def round_robin(plan, backend="flydsl-own"):
 
 def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
           paths=None, budget: float = float("inf"), exclude=frozenset(), collect: bool = False,
-          reached=None, roles=()) -> dict:
+          reached=None, roles=(), function: str = "", past_screen: bool = False) -> dict:
     """Run the checks of ``mode``; stop at the first failure or after ``budget`` seconds.
 
     ``paths`` (suite mode): only cases that take one of these kernel paths
@@ -226,6 +249,8 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant (the
     result counts those it skipped under ``not_screened``).
     ``roles``: only cases on the backends of these roles (:func:`_role`); empty: all.
+    ``function``: the mutated function; cases whose path launches it first (:func:`function_first`).
+    ``past_screen``: cases outside ``reached`` run too; a kill by one is marked ``unscreened``.
     """
     deadline = time.monotonic() + budget
 
@@ -272,6 +297,8 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         plan += [("hypothesis", case, targets[i % len(targets)], backend)
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
         plan = round_robin(plan, backend)
+        if function:
+            plan = function_first(plan, function)
     failing, ran = [], []
     extra = {}
     unscreened = 0
@@ -279,7 +306,8 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         key = _key(case, target, backend, on)
         if not wanted(case, target, on) or key in exclude:
             continue
-        if reached is not None and key not in reached:
+        outside = reached is not None and key not in reached
+        if outside and not past_screen:
             unscreened += 1
             continue
         if time.monotonic() > deadline:
@@ -291,7 +319,7 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         if found and collect:
             failing.append(key)
         elif found:
-            return dict(found, runs=runs)
+            return dict(found, runs=runs, key=key, **({"unscreened": True} if outside else {}))
     if unscreened and not extra.get("budget_exhausted"):
         extra["not_screened"] = unscreened
     if collect:
@@ -359,6 +387,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hypothesis-examples", type=int, default=30)
     p.add_argument("--paths", default="", help="comma-separated kernel paths the mutated file implements")
+    p.add_argument("--function", default="", help="the mutated function: cases whose path launches it run first")
+    p.add_argument("--past-screen", action="store_true",
+                   help="also run the cases the screen did not reach (a kill by one is marked unscreened)")
     p.add_argument("--on", default="", help="comma-separated roles (sort, fused, gating) of the backends that run "
                                             "the mutated file: only their cases run")
     p.add_argument("--budget", type=float, default=float("inf"), help="seconds before giving up (survived)")
@@ -383,7 +414,7 @@ def main(argv=None) -> int:
     try:
         result = check(args.mode, args.backend, args.target or list(TARGET_NAMES), args.seed,
                        args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached,
-                       tuple(r for r in args.on.split(",") if r))
+                       tuple(r for r in args.on.split(",") if r), args.function, args.past_screen)
     except Exception as exc:  # noqa: BLE001 - the checks ran the mutant: whatever escapes them is its crash
         result = {"status": "killed", "check": "crash", "detail": f"{type(exc).__name__}: {exc}"[:500]}
     if lines is not None:
