@@ -106,3 +106,50 @@ def test_a_rejudged_mutant_outside_the_report_is_refused():
                        {a.id: a, b.id: b}, {}, 300, with_baseline=True, where="r.json")
     with pytest.raises(ValueError, match="mutants_judged is missing"):
         refigure.merge({"killed": 1}, [], {}, {}, 300, with_baseline=True, where="r.json")
+
+
+def test_a_kernel_mutant_meets_first_the_cases_whose_path_launches_its_kernel(monkeypatch):
+    from fuzz.mutation import check_mutant
+
+    monkeypatch.setattr(check_mutant, "_launches", lambda item, function: item[1] in ("c", "e"))
+    plan = [("b", x, "gfx950", "on") for x in "abcde"]
+    assert [it[1] for it in check_mutant.function_first(plan, "k")] == list("ceabd")
+    monkeypatch.setattr(check_mutant, "_launches", lambda item, function: False)
+    assert check_mutant.function_first(plan, "k") == plan
+
+
+def _verdicts(monkeypatch, runs, original_passes):
+    """Run :func:`runner._suite_verdict` with the mutant's checks answering ``runs`` in turn and
+    the unmutated kernel passing the keys in ``original_passes``; (verdict, screens each run got)."""
+    from fuzz.mutation import runner
+
+    answers, screens = iter(runs), []
+
+    def check(where, mode, timeout, seed, backend, paths, screen, **kw):
+        assert kw["past_screen"] is (screen is not None)
+        screens.append(None if screen is None else __import__("json").loads(screen.read_text()))
+        return next(answers)
+
+    monkeypatch.setattr(runner, "_check", check)
+    monkeypatch.setattr(runner, "_confirmed", lambda key, *a: key in original_passes)
+    return screens
+
+
+def test_a_kill_past_the_screen_counts_once_the_original_passes_that_case(tmp_path, monkeypatch):
+    from fuzz.mutation import runner
+
+    screen = tmp_path / "screen.json"
+    screen.write_text('{"suite": ["old@gfx950"], "reached": {"suite": []}}')
+    m = _mutant("f")
+    kill = {"status": "killed", "check": "golden-model", "key": "A@gfx950", "unscreened": True}
+    _verdicts(monkeypatch, [dict(kill)], {"A@gfx950"})
+    out = runner._suite_verdict(m, tmp_path, tmp_path, 10, 0, "b", (), screen, 1)
+    assert out["status"] == "killed" and out["confirmed_on_original"]
+    # the original fails A too: A is left out and the mutant judged again
+    screens = _verdicts(monkeypatch, [dict(kill), {"status": "survived"}], set())
+    out = runner._suite_verdict(m, tmp_path, tmp_path, 10, 0, "b", (), screen, 1)
+    assert out["status"] == "survived"
+    assert screens[1]["suite"] == ["A@gfx950", "old@gfx950"]
+    # every kill past the screen fails on the original as well: not judged
+    _verdicts(monkeypatch, [dict(kill)] * (runner.MAX_CONFIRMATIONS + 1), set())
+    assert runner._suite_verdict(m, tmp_path, tmp_path, 10, 0, "b", (), screen, 1)["status"] == "error"
