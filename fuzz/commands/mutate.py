@@ -87,6 +87,9 @@ def add_arguments(p) -> None:
                    help="with --only: replace those mutants' rows of reports/STEM.json (an earlier --figures-as "
                         "report of the same sources) by this run's verdicts, recompute its figures and note in "
                         "its config what was re-judged")
+    p.add_argument("--verdicts-from", default=None, metavar="DIR",
+                   help="with --rejudge-into: take the --only mutants' verdicts from the --out directory DIR of an "
+                        "earlier run of the same sources instead of judging them again")
 
 
 def main(args) -> int:
@@ -112,13 +115,15 @@ def main(args) -> int:
     if args.rejudge_into and (not args.only or args.figures_as or args.recheck_equivalents):
         raise UsageError(f"--rejudge-into {args.rejudge_into}: needs --only, and excludes --figures-as and "
                          "--recheck-equivalents")
+    if args.verdicts_from and not args.rejudge_into:
+        raise UsageError(f"--verdicts-from {args.verdicts_from}: needs --rejudge-into")
     if args.rejudge_into and not (REPORTS / f"{args.rejudge_into}.json").is_file():
         raise UsageError(f"--rejudge-into {args.rejudge_into}: no such report ({REPORTS / args.rejudge_into}.json)")
     bad = set(args.operator) - set(OPERATORS)
     if bad:
         raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(OPERATORS)}")
     session = None
-    if not args.list:
+    if not args.list and not args.verdicts_from:
         from kernels.registry import all_backends
 
         needs_checkout = args.upstream or "FLYDSL_ROOT" in getattr(all_backends().get(backend), "needs", ())
@@ -154,7 +159,7 @@ def _mutate(args, sources, backend, out, session) -> int:
     out = out.resolve()              # the checks run in private copies: every path they get is absolute
     out.mkdir(parents=True, exist_ok=True)
     exclude, lines = None, None
-    if (args.upstream or args.screen) and not args.list:
+    if (args.upstream or args.screen) and not args.list and not args.verdicts_from:
         exclude = out / "screened-cases.json"
         print(f"screening: every check on the unmutated {backend} (cases it fails are left out)", flush=True)
         modes = ("suite",) if args.no_baseline or args.recheck_equivalents else ("suite", "baseline")
@@ -190,6 +195,9 @@ def _mutate(args, sources, backend, out, session) -> int:
             print(f"== {m.id}  {m.path}:{m.line}  {m.before!r} -> {m.after!r}")
         print(f"{len(chosen)} mutants")
         return 0
+    title = "FlyDSL's own moe_sorting and top-k gating kernels" if args.upstream else "the suite's own FlyDSL kernels"
+    if args.verdicts_from:
+        return _fold_earlier_verdicts(args, chosen, sources, originals, title)
     total = len(chosen)
     done = [0]
 
@@ -214,7 +222,6 @@ def _mutate(args, sources, backend, out, session) -> int:
     if lost:
         config["stopped_early"] = f"{len(results)} of {total} mutants judged: {lost}"
     (out / "mutation.json").write_text(json.dumps(dict(summary, config=config), indent=1) + "\n")
-    title = "FlyDSL's own moe_sorting and top-k gating kernels" if args.upstream else "the suite's own FlyDSL kernels"
     (out / "mutation.md").write_text(runner.markdown(results, summary, equivalent, originals, config, title))
     (out / "mutation-details.json").write_text(json.dumps([r.to_dict(originals[r.mutant.path]) for r in results],
                                                           indent=1) + "\n")
@@ -246,6 +253,24 @@ def _mutate(args, sources, backend, out, session) -> int:
         print(f"fuzz mutate: {len(summary['unjudged'])} mutant(s) could not be judged (the checks did not run; "
               f"see 'detail' in {out / 'mutation-details.json'}): {' '.join(summary['unjudged'])}", file=sys.stderr)
         return EXIT_UNJUDGED
+    return 1 if summary["survivors"] else 0
+
+
+def _fold_earlier_verdicts(args, chosen, sources, originals, title) -> int:
+    """``--verdicts-from``: fold the verdicts of an earlier ``--only`` run into ``--rejudge-into``."""
+    from fuzz.mutation import refigure, runner
+
+    try:
+        results, args.timeout = refigure.load_verdicts(
+            Path(args.verdicts_from), chosen, {s: runner.source_digest(originals[s]) for s in sources})
+    except ValueError as exc:
+        raise UsageError(f"--verdicts-from: {exc}") from None
+    args.no_baseline = all(r.baseline is None for r in results)
+    summary = _rejudge_into(args, results, sources, equivalents.load(), originals, title)
+    print(f"kill rate {summary['kill_rate_percent']}% of non-equivalent, {summary['killed_of_all_percent']}% of all "
+          f"({summary['killed']} killed, {summary['equivalent']} equivalent of which {summary['hardware_only']} only "
+          f"hardware could tell, {summary['compile_failed']} compile-failed, survivors: "
+          f"{' '.join(summary['survivors']) or 'none'})")
     return 1 if summary["survivors"] else 0
 
 

@@ -8,11 +8,14 @@ other row as it was, recomputes the figures from the rows
 ``refigured`` note what was re-judged, when, with which time limit, and
 whether the baseline verdicts are new or the earlier run's.  Rows keep the
 report's order.  A re-judged mutant the report does not hold is an error: the
-sample of a report is fixed.
+sample of a report is fixed.  :func:`load_verdicts` reads the verdicts of an earlier
+``--only`` run's output directory instead (``--verdicts-from``).
 """
 from __future__ import annotations
 
 import datetime
+import json
+from pathlib import Path
 
 from .runner import Judged, figures, summarize
 
@@ -22,6 +25,15 @@ def _judged(row: dict, mutant) -> Judged:
     suite = {"status": row["suite"], "check": row.get("killed_by"), "case": row.get("case")}
     baseline = None if row.get("baseline") is None else {"status": row["baseline"]}
     return Judged(mutant, suite, baseline, row.get("seconds") or 0.0)
+
+
+def _how(suite: dict) -> str:
+    """`` (check, by case@target, ...)`` of a verdict, or nothing."""
+    parts = [suite.get("check"), suite.get("key") and f"by {suite['key']}",
+             suite.get("confirmed_on_original") and "which the unmutated kernel passes",
+             suite.get("budget_exhausted") and "budget exhausted"]
+    parts = [p for p in parts if p]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def merge(report: dict, rejudged: list, mutants: dict, equivalent: dict, timeout: float,
@@ -51,8 +63,7 @@ def merge(report: dict, rejudged: list, mutants: dict, equivalent: dict, timeout
         results.append(j)
     summary = summarize(results, equivalent)
     config = dict(report.get("config", {}))
-    verdicts = ", ".join(f"{i} {new[i].suite.get('status')}"
-                         + (f" ({new[i].suite['check']})" if new[i].suite.get("check") else "") for i in new)
+    verdicts = ", ".join(f"{i} {new[i].suite.get('status')}" + _how(new[i].suite) for i in new)
     basis = ("suite and baseline" if with_baseline
              else "suite only; their baseline verdicts are the earlier run's")
     note = (f"re-judged {datetime.date.today().isoformat()} at --timeout {timeout:g} with today's checks and "
@@ -60,3 +71,25 @@ def merge(report: dict, rejudged: list, mutants: dict, equivalent: dict, timeout
             f"(--timeout {config.get('timeout_s', '?'):g})")
     config["refigured"] = "; ".join(n for n in (config.get("refigured"), note) if n)
     return results, dict(figures(results, summary), config=config), config
+
+
+def load_verdicts(run_dir: Path, chosen: list, digests: dict) -> tuple[list, float]:
+    """The verdicts of ``chosen`` (mutants) from an earlier run's ``--out`` directory
+    (``mutation-details.json``, ``mutation.json``), and that run's ``--timeout``.  ValueError
+    when the directory lacks a chosen mutant or its run mutated other source text than
+    ``digests`` ({source: :func:`~fuzz.mutation.runner.source_digest`}) names."""
+    details, summary = run_dir / "mutation-details.json", run_dir / "mutation.json"
+    for f in (details, summary):
+        if not f.is_file():
+            raise ValueError(f"{f}: no such file: not the --out directory of a fuzz mutate run")
+    config = json.loads(summary.read_text()).get("config", {})
+    ran = config.get("sources", {})
+    other = sorted(s for s in ran if digests.get(s) != ran[s])
+    if other:
+        raise ValueError(f"{summary}: the run mutated other text of {other} than the sources have now")
+    rows = {r["id"]: r for r in json.loads(details.read_text())}
+    missing = sorted(m.id for m in chosen if m.id not in rows)
+    if missing:
+        raise ValueError(f"{details}: no verdict for {missing}")
+    return ([Judged(m, rows[m.id]["suite"], rows[m.id].get("baseline"), rows[m.id].get("seconds") or 0.0)
+             for m in chosen], float(config.get("timeout_s", 0)))

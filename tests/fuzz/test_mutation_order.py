@@ -153,3 +153,21 @@ def test_a_kill_past_the_screen_counts_once_the_original_passes_that_case(tmp_pa
     # every kill past the screen fails on the original as well: not judged
     _verdicts(monkeypatch, [dict(kill)] * (runner.MAX_CONFIRMATIONS + 1), set())
     assert runner._suite_verdict(m, tmp_path, tmp_path, 10, 0, "b", (), screen, 1)["status"] == "error"
+
+
+def test_earlier_verdicts_are_read_only_for_the_same_source_text(tmp_path):
+    import json
+
+    a = _mutant("a")
+    (tmp_path / "mutation.json").write_text(json.dumps({"config": {"sources": {"flydsl:k.py": "abc"},
+                                                                   "timeout_s": 1200.0}}))
+    (tmp_path / "mutation-details.json").write_text(json.dumps([{"id": a.id, "suite": {"status": "killed"},
+                                                                 "baseline": None, "seconds": 9.0}]))
+    (judged,), timeout = refigure.load_verdicts(tmp_path, [a], {"flydsl:k.py": "abc"})
+    assert judged.suite == {"status": "killed"} and judged.baseline is None and timeout == 1200.0
+    with pytest.raises(ValueError, match="other text"):
+        refigure.load_verdicts(tmp_path, [a], {"flydsl:k.py": "abd"})
+    with pytest.raises(ValueError, match="no verdict for"):
+        refigure.load_verdicts(tmp_path, [a, _mutant("b")], {"flydsl:k.py": "abc"})
+    with pytest.raises(ValueError, match="not the --out directory"):
+        refigure.load_verdicts(tmp_path / "nowhere", [a], {})
