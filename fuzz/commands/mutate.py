@@ -7,7 +7,8 @@ compile_failed, survivors, kill_rate_percent, killed_of_all_percent, plus the
 baseline's numbers) and ``mutation.md`` into ``--out`` (default: ``reports/``;
 with ``--upstream``, ``out/mutation-upstream``, whose diffs hold FlyDSL's source;
 ``--figures-as STEM`` writes ``reports/STEM.json`` / ``.md``, figures only;
-``--rejudge-into STEM`` folds an ``--only`` run's verdicts into such a report:
+``--rejudge-into STEM`` folds an ``--only`` run's verdicts into such a report, or
+with ``--verdicts-from DIR`` those of an earlier ``--only`` run's ``--out``:
 :mod:`fuzz.mutation.refigure`).
 Surviving mutants judged equivalent are listed, with the reason and what it
 assumes, in ``fuzz/mutation/equivalent.json`` (FlyDSL's kernel:
