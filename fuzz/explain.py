@@ -74,7 +74,7 @@ class Region:
 def triggers_for(finding: str) -> Callable[[Outcome], bool]:
     """The test a run must pass to count as showing ``finding`` (an entry id or a signature key)."""
     if "/" not in finding:
-        return lambda o: finding in o.known
+        return lambda o: finding in o.known_counts
     backend, _target, _path, output, kind = finding.split("/", 4)
     return lambda o: any((s.backend, s.output, s.kind) == (backend, output, kind) for s in o.signatures)
 

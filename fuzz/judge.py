@@ -79,7 +79,7 @@ class Judgement:
     executed_on: str
     verdict: Optional[oracle.Verdict]      # None: the launch raised, no outputs to compare
     findings: list                          # every Finding of the launch
-    known: dict                             # known-finding id -> how many findings/mismatches it matched
+    known_counts: dict                      # known-finding id -> how many findings/mismatches it matched
     new: list                               # Findings no entry matches
     unexplained: list                       # Mismatches no wrong-output entry covers
     crash: Optional[BaseException] = None   # a raise that is no kernel finding
@@ -138,12 +138,12 @@ class Judgement:
         if fails:
             more = f" (+{len(fails) - 1} more)" if len(fails) > 1 else ""
             return fails[0].summary + more
-        known = f"; known: {', '.join(sorted(self.known))}" if self.known else ""
-        known += "".join(f"; known (line text changed): {k}, entry `{old}`, now `{now}`"
+        matched = f"; known: {', '.join(sorted(self.known_counts))}" if self.known_counts else ""
+        matched += "".join(f"; known (line text changed): {k}, entry `{old}`, now `{now}`"
                          for k, (old, now) in sorted(self.text_changed.items()))
         policy = "" if self.invalid_ids == "reject" else f" {self.invalid_ids}"
         tolerated = f"; tolerated: {len(self.tolerated)} finding(s) outside the clause" if self.tolerated else ""
-        return f"[{self.backend} {self.target or ''} path={self.path or '-'}{policy}] ok{known}{tolerated}"
+        return f"[{self.backend} {self.target or ''} path={self.path or '-'}{policy}] ok{matched}{tolerated}"
 
 
 def _mismatch_summary(j: Judgement) -> str:
@@ -169,11 +169,11 @@ def choose_policy(found: oracle.IdCensus, backend) -> Optional[str]:
 
 
 def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: bool = True,
-              known=None, invalid_ids: str = "reject", seconds: Optional[float] = None) -> Judgement:
+              known_list=None, invalid_ids: str = "reject", seconds: Optional[float] = None) -> Judgement:
     """Launch ``kernels.run(backend, **run_kwargs, target=..., red_zone=..., invalid_ids=...)`` and judge it.
 
     ``expected`` is the golden model's result for those inputs (None under
-    ``invalid_ids="unchecked"``, where only memory safety is judged); ``known`` the
+    ``invalid_ids="unchecked"``, where only memory safety is judged); ``known_list`` the
     :class:`~regressions.known_findings.KnownFindings` (default: the committed list);
     ``seconds`` a time limit on each launch (:mod:`fuzz.time_limit`; None: none).
     When the launch raises a known finding whose entry names a ``retry`` (an input the
@@ -181,14 +181,14 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
     outputs are judged.
     """
     b = get(backend)
-    known = known or known_findings.default()
+    known_list = known_list or known_findings.default()
     if (expected is None) != (invalid_ids == "unchecked"):
         raise ValueError(f"invalid_ids={invalid_ids!r} with expected={'None' if expected is None else 'a result'}: "
                          "only an unchecked run has no golden answer")
     launch = dict(target=target, red_zone=RED_ZONE if canary else 0, invalid_ids=invalid_ids, seconds=seconds)
     result, crash, raised, findings, timed_out = _launch(backend, b, run_kwargs, **launch)
     if raised is not None and crash is None and timed_out is None:
-        entry = known.match(findings[-1], backend)
+        entry = known_list.match(findings[-1], backend)
         if entry is not None and entry.retry:
             result, crash, _, more, timed_out = _launch(backend, b, known_findings.RETRIES[entry.retry](run_kwargs),
                                                         **launch)
@@ -202,29 +202,29 @@ def judge_run(backend: str, expected, run_kwargs: dict, *, target=None, canary: 
         inputs = oracle.normalize_inputs(**{k: run_kwargs.get(k, v) for k, v in _INPUT_ARGS.items()},
                                          invalid_ids="unchecked")
         unsafe += oracle.check_robustness(result, inputs)
-    counts, changed, new, tolerated = sort_findings(findings, known, backend, invalid_ids)
+    counts, changed, new, tolerated = sort_findings(findings, known_list, backend, invalid_ids)
     mismatches = verdict.mismatches if verdict is not None else []
-    unexplained = _unexplained([m for m in mismatches if m.kind != "red_zone"], known, result, backend, counts)
-    unsafe = _unexplained(unsafe + [m for m in mismatches if m.kind == "red_zone"], known, result, backend, counts)
+    unexplained = _unexplained([m for m in mismatches if m.kind != "red_zone"], known_list, result, backend, counts)
+    unsafe = _unexplained(unsafe + [m for m in mismatches if m.kind == "red_zone"], known_list, result, backend, counts)
     dispatch, source = (None, None) if result is None else _dispatch(b, result.path, run_kwargs, target)
     return Judgement(backend=backend, target=target, path=getattr(result, "path", None),
-                     executed_on=b.executes_on(target), verdict=verdict, findings=findings, known=counts, new=new,
+                     executed_on=b.executes_on(target), verdict=verdict, findings=findings, known_counts=counts, new=new,
                      unexplained=unexplained, crash=crash, raised=raised,
                      writer_note=_writer_note(result, unexplained), invalid_ids=invalid_ids, unsafe=unsafe,
                      tolerated=tolerated, timed_out=timed_out, dispatch=dispatch, dispatch_source=source,
                      text_changed=changed)
 
 
-def sort_findings(findings, known, backend: str, invalid_ids: str = "reject") -> tuple:
+def sort_findings(findings, known_list, backend: str, invalid_ids: str = "reject") -> tuple:
     """``(known counts, line-text changes, new, tolerated)`` of a launch's ``findings`` on
-    ``backend`` against the list ``known``: each finding an entry matches is counted under
+    ``backend`` against the list ``known_list``: each finding an entry matches is counted under
     its id (a "line text changed" match also records both texts); under ``unchecked`` a
     finding outside the memory-safety checks is tolerated; every other finding is new."""
     counts: dict = {}
     changed: dict = {}
     new, tolerated = [], []
     for f in findings:
-        found = known.match_detail(f, backend)
+        found = known_list.match_detail(f, backend)
         entry = None if found is None else found.entry
         if found is not None and found.kind == known_findings.LINE_TEXT_CHANGED:
             changed.setdefault(entry.id, (found.entry_text, found.finding_text))
@@ -255,12 +255,12 @@ _INPUT_ARGS = {"topk_ids": None, "topk_weights": None, "num_experts": None, "uni
                "num_local_tokens": None}
 
 
-def _unexplained(mismatches: list, known, result, backend: str, counts: dict) -> list:
+def _unexplained(mismatches: list, known_list, result, backend: str, counts: dict) -> list:
     """The ``mismatches`` no ``wrong-output`` entry covers; covered ones are counted in
     ``counts`` under their entry's id."""
     out = []
     for m in mismatches:
-        entry = known.match_mismatch(m, result, backend)
+        entry = known_list.match_mismatch(m, result, backend)
         if entry is None:
             out.append(m)
         else:
@@ -322,7 +322,7 @@ class Outcome:
     seconds: float
     executed_on: str = ""
     judged: bool = True              # the outputs were compared with the golden model
-    known: dict = dataclasses.field(default_factory=dict)     # known-finding id -> matches
+    known_counts: dict = dataclasses.field(default_factory=dict)  # known-finding id -> matches
     findings: list = dataclasses.field(default_factory=list)  # every Finding, as dicts
     invalid_ids: str = "reject"      # the policy of the run (oracle.invalid_ids)
     tolerated: list = dataclasses.field(default_factory=list)  # "<check>@<chain>" of findings an unchecked
@@ -344,7 +344,7 @@ class Outcome:
 
 
 def judge_inputs(backend: str, run_kwargs: dict, target: Optional[str] = None, *, canary: bool = True,
-                 known=None, seconds: Optional[float] = None) -> Optional[Judgement]:
+                 known_list=None, seconds: Optional[float] = None) -> Optional[Judgement]:
     """Judge a launch of ``run_kwargs`` (keyword arguments of ``kernels.run``) under the
     policy its ids need (:func:`choose_policy`); None when ``backend`` declares no
     policy that takes them."""
@@ -357,7 +357,7 @@ def judge_inputs(backend: str, run_kwargs: dict, target: Optional[str] = None, *
     if policy != "unchecked":
         model_args = {k: v for k, v in run_kwargs.items() if k != "moe_buf"}
         expected = oracle.moe_sorting(**model_args, invalid_ids=policy)
-    return judge_run(backend, expected, run_kwargs, target=target, canary=canary, known=known, invalid_ids=policy,
+    return judge_run(backend, expected, run_kwargs, target=target, canary=canary, known_list=known_list, invalid_ids=policy,
                      seconds=seconds)
 
 
@@ -369,7 +369,7 @@ def case_kwargs(case: Case) -> dict:
 
 
 def run_case(case: Case, backend: str, target: Optional[str] = None, *, canary: bool = True,
-             known=None, seconds: Optional[float] = None) -> Outcome:
+             known_list=None, seconds: Optional[float] = None) -> Outcome:
     """Materialize ``case``, run it on ``backend`` and judge it (:func:`judge_inputs`).
     A case with invalid ids ``backend`` declares no policy for is refused (ValueError):
     hostile input never reaches a backend by accident.  A ``cases.LogitsCase`` is judged by
@@ -377,13 +377,13 @@ def run_case(case: Case, backend: str, target: Optional[str] = None, *, canary: 
     if getattr(case, "kind", "ids") == "logits":
         from .judge_logits import run_logits_case
 
-        return run_logits_case(case, backend, target, known=known, seconds=seconds)
+        return run_logits_case(case, backend, target, known_list=known_list, seconds=seconds)
     start = time.perf_counter()
-    j = judge_inputs(backend, case_kwargs(case), target, canary=canary, known=known, seconds=seconds)
+    j = judge_inputs(backend, case_kwargs(case), target, canary=canary, known_list=known_list, seconds=seconds)
     if j is None:
         raise ValueError(f"{case.name}: its ids need invalid_ids='drop' or 'unchecked'; backend {backend!r} "
                          f"supports {get(backend).invalid_ids}")
     elapsed = time.perf_counter() - start
     return Outcome(case, backend, target, j.path, j.ok, j.failures(), j.summary, elapsed,
-                   j.executed_on, j.judged, dict(j.known), [f.to_dict() for f in j.findings], j.invalid_ids,
+                   j.executed_on, j.judged, dict(j.known_counts), [f.to_dict() for f in j.findings], j.invalid_ids,
                    [f"{f.check}@{f.chain}" for f in j.tolerated], j.dispatch_source, dict(j.text_changed))

@@ -60,7 +60,7 @@ def verdict_of(run, inputs, backend: str) -> Optional[oracle.Verdict]:
     return oracle.Verdict(_mismatches(problems), ORDERING, run.path, backend)
 
 
-def judge_router(backend: str, inputs, target=None, *, known=None, seconds: Optional[float] = None) -> Judgement:
+def judge_router(backend: str, inputs, target=None, *, known_list=None, seconds: Optional[float] = None) -> Judgement:
     """Launch ``backend`` (``takes == "logits"``) on ``inputs`` and judge it (module docstring)."""
     b = get(backend)
     if b.takes != "logits":
@@ -68,7 +68,7 @@ def judge_router(backend: str, inputs, target=None, *, known=None, seconds: Opti
     reason = b.probe()
     if reason is not None:
         raise RuntimeError(f"backend={backend!r} is unavailable here: {reason}")
-    known = known or known_findings.default()
+    known_list = known_list or known_findings.default()
     run, crash, raised, findings, timed_out = None, None, None, [], None
     try:
         with time_limit(seconds):
@@ -84,21 +84,21 @@ def judge_router(backend: str, inputs, target=None, *, known=None, seconds: Opti
         else:
             findings.append(finding)
     verdict = None if run is None else verdict_of(run, inputs, backend)
-    counts, changed, new, _ = sort_findings(findings, known, backend)
+    counts, changed, new, _ = sort_findings(findings, known_list, backend)
     result = None if run is None else run.result
-    unexplained = _unexplained([] if verdict is None else verdict.mismatches, known, result, backend, counts)
+    unexplained = _unexplained([] if verdict is None else verdict.mismatches, known_list, result, backend, counts)
     path = None if run is None else run.path
     dispatch = None if path is None else dispatch_error(b, path, inputs.m, inputs.num_experts, inputs.topk,
                                                         inputs.unit_size, target)
     source = None if path is None else dispatch_source(b, inputs.num_experts, inputs.topk, inputs.unit_size, target)
     return Judgement(backend=backend, target=target, path=path, executed_on=b.executes_on(target), verdict=verdict,
-                     findings=findings, known=counts, new=new, unexplained=unexplained, crash=crash, raised=raised,
+                     findings=findings, known_counts=counts, new=new, unexplained=unexplained, crash=crash, raised=raised,
                      timed_out=timed_out, dispatch=dispatch, dispatch_source=source, text_changed=changed)
 
 
-def run_logits_case(case, backend: str, target=None, *, known=None, seconds: Optional[float] = None) -> Outcome:
+def run_logits_case(case, backend: str, target=None, *, known_list=None, seconds: Optional[float] = None) -> Outcome:
     """Rebuild ``case`` (a ``cases.LogitsCase``), run it on ``backend`` and judge it."""
     start = time.perf_counter()
-    j = judge_router(backend, case.inputs(), target, known=known, seconds=seconds)
+    j = judge_router(backend, case.inputs(), target, known_list=known_list, seconds=seconds)
     return Outcome(case, backend, target, j.path, j.ok, j.failures(), j.summary, time.perf_counter() - start,
-                   j.executed_on, j.judged, dict(j.known), [f.to_dict() for f in j.findings], j.invalid_ids, [])
+                   j.executed_on, j.judged, dict(j.known_counts), [f.to_dict() for f in j.findings], j.invalid_ids, [])

@@ -68,13 +68,13 @@ def _region(fixture) -> list[str]:
     return out
 
 
-def _verified_fix(entry, known: KnownFindings) -> list[str]:
+def _verified_fix(entry, known_list: KnownFindings) -> list[str]:
     """The entry's own fix (``regressions.fixes``): its summary and the commit it was verified at."""
     patch = patch_of(entry)
     if patch is None:
         return []
     state = f"fix verified at {patch.verified_at}" if patch.verified_at else "fix not verified yet"
-    edits = patch_of(known.by_id(patch.same_as)).edits if patch.same_as else patch.edits
+    edits = patch_of(known_list.by_id(patch.same_as)).edits if patch.same_as else patch.edits
     files = ", ".join(f"`{f}`" for f in sorted({e.file for e in edits}))
     return [f"- **Verified fix** ({state}; {len(edits)} source edit(s) in {files}, stored in the entry's "
             f"`[finding.patch]`): {patch.summary}"]
@@ -101,8 +101,8 @@ def _status(entry) -> str:
     return entry.status + (f" ({entry.evidence})" if entry.evidence else "")
 
 
-def render(known: KnownFindings) -> str:
-    meta = known.meta
+def render(known_list: KnownFindings) -> str:
+    meta = known_list.meta
     commit = meta.get("flydsl_commit", "")
     lines = [
         "# Findings in the kernels this suite checks",
@@ -125,9 +125,9 @@ def render(known: KnownFindings) -> str:
         "| id | status | check | title |",
         "|---|---|---|---|",
     ]
-    for e in known.entries:
+    for e in known_list.entries:
         lines.append(f"| [{e.id}](#{e.id}) | {_status(e)} | {e.check} | {e.title} |")
-    for e in known.entries:
+    for e in known_list.entries:
         fx = _fixture(e.fixture) if e.fixture else None
         lines += ["", f"## {e.id}", "", f"**{e.title}**", ""]
         lines.append(f"- **Status**: {_status(e)}")
@@ -152,7 +152,7 @@ def render(known: KnownFindings) -> str:
         lines.append(f"- **Why it matters on hardware**: {e.why}")
         lines += _evidence(e)
         lines.append(f"- **Suggested fix**: {e.fix}")
-        lines += _verified_fix(e, known)
+        lines += _verified_fix(e, known_list)
         if e.notes:
             lines.append(f"- **Notes**: {e.notes}")
     return "\n".join(lines) + "\n"

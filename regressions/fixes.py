@@ -106,9 +106,9 @@ def patch_of(entry: KnownFinding) -> Optional[Patch]:
     return patch
 
 
-def missing_patches(known: KnownFindings) -> list[str]:
+def missing_patches(known_list: KnownFindings) -> list[str]:
     """Ids of ``bug`` entries without a fix."""
-    return [e.id for e in known.entries if e.status == "bug" and e.patch is None]
+    return [e.id for e in known_list.entries if e.status == "bug" and e.patch is None]
 
 
 def _normalized(text: str) -> str:
@@ -155,42 +155,42 @@ def _apply_edit(lines: list[str], edit: Edit, entry: str) -> list[str]:
     return lines
 
 
-def _chosen(known: KnownFindings, ids: Optional[Iterable[str]]) -> list[KnownFinding]:
+def _chosen(known_list: KnownFindings, ids: Optional[Iterable[str]]) -> list[KnownFinding]:
     if ids is None:
-        return [e for e in known.entries if e.status == "bug"]
+        return [e for e in known_list.entries if e.status == "bug"]
     chosen = []
     for ident in ids:
         try:
-            chosen.append(known.by_id(ident))
+            chosen.append(known_list.by_id(ident))
         except KeyError:
             raise FixError(f"no known finding {ident!r} to take a fix from") from None
     return chosen
 
 
 def apply_fixes(worktree_root: Path, ids: Optional[list[str]] = None,
-                known: Optional[KnownFindings] = None) -> list[str]:
+                known_list: Optional[KnownFindings] = None) -> list[str]:
     """Apply the fixes of entries ``ids`` (None: every ``bug`` entry) of ``known`` (default:
     the committed list) to the FlyDSL checkout at ``worktree_root``; the ids of the entries
     whose fixes were applied (an entry whose fix is ``same_as`` another's brings that one's
     id too), in the list's order.  :class:`FixError` when an entry has no fix or a fix's
     source text no longer matches; nothing is written then."""
-    known = known or default()
+    known_list = known_list or default()
     root = Path(worktree_root)
     wanted: list[str] = []
-    for entry in _chosen(known, ids):
+    for entry in _chosen(known_list, ids):
         patch = patch_of(entry)
         if patch is None:
-            raise FixError(f"finding {entry.id!r} has no fix ([finding.patch]) in {known.path}")
+            raise FixError(f"finding {entry.id!r} has no fix ([finding.patch]) in {known_list.path}")
         wanted.append(entry.id)
         if patch.same_as:
-            target = _chosen(known, [patch.same_as])[0]
+            target = _chosen(known_list, [patch.same_as])[0]
             if patch_of(target) is None or patch_of(target).same_as:
                 raise FixError(f"finding {entry.id!r}: patch same_as = {patch.same_as!r} names no entry with edits")
             wanted.append(target.id)
-    applied = [e.id for e in known.entries if e.id in wanted]
+    applied = [e.id for e in known_list.entries if e.id in wanted]
     texts: dict[str, list[str]] = {}
     for ident in applied:
-        for edit in patch_of(known.by_id(ident)).edits:
+        for edit in patch_of(known_list.by_id(ident)).edits:
             if edit.file not in texts:
                 path = root / edit.file
                 if not path.is_file():

@@ -442,10 +442,10 @@ def _entry(raw: dict, index: int, path) -> KnownFinding:
     where = f"{path}: finding #{index + 1}"
     ident = _field(raw, "id", str, where)
     where = f"{path}: finding {ident!r}"
-    known = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
+    fields = {"id", "title", "status", "backends", "check", "file", "where", "error", "output", "covers",
              "fixture", "why", "fix", "notes", "retry", "trigger", "introduced_at", "patch", "evidence", "witness",
              "hardware"}
-    extra = sorted(set(raw) - known)
+    extra = sorted(set(raw) - fields)
     if extra:
         raise KnownFindingsError(f"{where}: unknown field(s) {extra}")
     status = _field(raw, "status", str, where)

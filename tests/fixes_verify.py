@@ -63,7 +63,7 @@ def fixture_problems(entry) -> list[str]:
     for backend in backends:
         for target in TARGET_NAMES:
             outcome = judge_router(backend, fixture.inputs, target) if logits else run_case(case, backend, target)
-            seen = sorted(set(outcome.known) & _bug_ids())
+            seen = sorted(set(outcome.known_counts) & _bug_ids())
             if not outcome.ok:
                 problems.append(f"{backend}@{target}: {outcome.summary}")
             if seen:

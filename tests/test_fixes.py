@@ -114,7 +114,7 @@ def test_malformed_patch_names_the_field(bad, message, tmp_path):
     if message is None:   # function is optional: the same edit then matches twice in the file
         known = _known(LIST.replace(bad, "", 1))
         with pytest.raises(FixError, match=r"'a-bug'.*whole file.*found 2 times \(lines \[9, 14\]\)"):
-            apply_fixes(_checkout(tmp_path), ["a-bug"], known=known)
+            apply_fixes(_checkout(tmp_path), ["a-bug"], known_list=known)
         return
     with pytest.raises(FixError, match=message):
         patch_of(_known(LIST.replace(bad, "", 1)).by_id("a-bug"))
@@ -132,7 +132,7 @@ def test_a_patch_with_edits_and_same_as_is_refused():
 # ---------------------------------------------------------------- apply_fixes on a synthetic checkout
 def test_apply_fixes_edits_a_copy_keeping_indentation(tmp_path):
     root = _checkout(tmp_path)
-    applied = apply_fixes(root, None, known=_known())
+    applied = apply_fixes(root, None, known_list=_known())
     assert applied == ["a-bug", "same-bug"]          # every bug entry; the benign one has no fix
     text = (root / "kernels/moe/sort.py").read_text()
     kernel_guard = "    if total:\n        store(total)\n\n\ndef other"
@@ -143,7 +143,7 @@ def test_apply_fixes_edits_a_copy_keeping_indentation(tmp_path):
 
 def test_same_as_brings_the_other_entry_fix(tmp_path):
     root = _checkout(tmp_path)
-    assert apply_fixes(root, ["same-bug"], known=_known()) == ["a-bug", "same-bug"]
+    assert apply_fixes(root, ["same-bug"], known_list=_known()) == ["a-bug", "same-bug"]
     assert "if total > 0:" in (root / "kernels/moe/sort.py").read_text()
 
 
@@ -154,7 +154,7 @@ def test_a_source_text_that_no_longer_matches_is_refused_and_nothing_is_written(
                                              "    if total:\n        store(total_renamed)\n\n\ndef other"))
     before = path.read_text()
     with pytest.raises(FixError) as err:
-        apply_fixes(root, ["a-bug"], known=_known())
+        apply_fixes(root, ["a-bug"], known_list=_known())
     assert "'a-bug'" in str(err.value) and "function kernel" in str(err.value)
     assert "store(total)" in str(err.value) and "not found" in str(err.value)
     assert path.read_text() == before
@@ -162,22 +162,22 @@ def test_a_source_text_that_no_longer_matches_is_refused_and_nothing_is_written(
 
 def test_applying_twice_is_refused(tmp_path):
     root = _checkout(tmp_path)
-    apply_fixes(root, ["a-bug"], known=_known())
+    apply_fixes(root, ["a-bug"], known_list=_known())
     with pytest.raises(FixError, match="not found"):
-        apply_fixes(root, ["a-bug"], known=_known())
+        apply_fixes(root, ["a-bug"], known_list=_known())
 
 
 def test_unknown_id_and_entry_without_fix_are_refused(tmp_path):
     root = _checkout(tmp_path)
     with pytest.raises(FixError, match="no known finding 'nope'"):
-        apply_fixes(root, ["nope"], known=_known())
+        apply_fixes(root, ["nope"], known_list=_known())
     with pytest.raises(FixError, match="'benign-one' has no fix"):
-        apply_fixes(root, ["benign-one"], known=_known())
+        apply_fixes(root, ["benign-one"], known_list=_known())
 
 
 def test_a_missing_file_is_refused(tmp_path):
     with pytest.raises(FixError, match="does not exist"):
-        apply_fixes(tmp_path, ["a-bug"], known=_known())
+        apply_fixes(tmp_path, ["a-bug"], known_list=_known())
 
 
 # ---------------------------------------------------------------- with FlyDSL: the fixes remove the findings

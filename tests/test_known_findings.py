@@ -177,14 +177,14 @@ def test_wrong_output_entry_covers_only_the_moe_buf_tail():
 
 # ---------------------------------------------------------------- the machinery, case by case
 def test_known_finding_is_counted_and_the_outputs_still_judged(known_list):
-    outcome = run_case(Case(8, 2, 5), PLANTED, known=known_findings.load(known_list))
+    outcome = run_case(Case(8, 2, 5), PLANTED, known_list=known_findings.load(known_list))
     assert outcome.ok and outcome.judged, outcome.summary
-    assert outcome.known == {"planted-benign-read": 1}
+    assert outcome.known_counts == {"planted-benign-read": 1}
     assert [f["check"] for f in outcome.findings] == ["lds-out-of-bounds"]
 
 
 def test_without_its_entry_the_same_finding_fails_naming_it():
-    outcome = run_case(Case(8, 2, 5), PLANTED, known=known_findings.parse(""))
+    outcome = run_case(Case(8, 2, 5), PLANTED, known_list=known_findings.parse(""))
     assert not outcome.ok and outcome.judged
     sig = outcome.signature
     assert sig.output == "memory-safety" and sig.target is None     # an LDS access out of bounds
@@ -193,9 +193,9 @@ def test_without_its_entry_the_same_finding_fails_naming_it():
 
 
 def test_a_new_finding_fails_beside_a_known_one(known_list):
-    outcome = run_case(Case(9, 2, 5), PLANTED, known=known_findings.load(known_list))
+    outcome = run_case(Case(9, 2, 5), PLANTED, known_list=known_findings.load(known_list))
     assert not outcome.ok and outcome.judged
-    assert outcome.known == {"planted-benign-read": 1}
+    assert outcome.known_counts == {"planted-benign-read": 1}
     kinds = [s.kind for s in outcome.signatures]
     assert kinds and all(k.startswith("lds-race@") for k in kinds), kinds
     assert "new finding: lds-race in planted_kernel" in outcome.summary
@@ -203,13 +203,13 @@ def test_a_new_finding_fails_beside_a_known_one(known_list):
 
 def test_a_refused_input_is_known_and_the_sort_still_judged_through_the_retry(known_list):
     case = Case(8, 2, 5, moe_buf="uint8x3")
-    outcome = run_case(case, PLANTED, known=known_findings.load(known_list))
+    outcome = run_case(case, PLANTED, known_list=known_findings.load(known_list))
     assert outcome.ok and outcome.judged, outcome.summary
-    assert outcome.known == {"planted-odd-moe-buf": 1, "planted-benign-read": 1}
+    assert outcome.known_counts == {"planted-odd-moe-buf": 1, "planted-benign-read": 1}
     without_retry = known_findings.parse(LIST.replace('retry = "default-moe-buf"\n', ""))
-    outcome = run_case(case, PLANTED, known=without_retry)
-    assert outcome.ok and not outcome.judged and outcome.known == {"planted-odd-moe-buf": 1}
-    outcome = run_case(case, PLANTED, known=known_findings.parse(""))
+    outcome = run_case(case, PLANTED, known_list=without_retry)
+    assert outcome.ok and not outcome.judged and outcome.known_counts == {"planted-odd-moe-buf": 1}
+    outcome = run_case(case, PLANTED, known_list=known_findings.parse(""))
     assert not outcome.ok and outcome.signature.kind.startswith("host-exception:ValueError@planted_findings.py:")
 
 
@@ -219,8 +219,8 @@ def test_outputs_are_compared_even_when_only_known_findings_show(known_list, mon
     def wrong_sort(inputs, buffers, target):
         buffers.sorted_expert_ids[0] = 77
     monkeypatch.setattr(planted_findings, "torch_launch", wrong_sort)
-    outcome = run_case(Case(8, 2, 5), PLANTED, known=known_findings.load(known_list))
-    assert not outcome.ok and outcome.known == {"planted-benign-read": 1}
+    outcome = run_case(Case(8, 2, 5), PLANTED, known_list=known_findings.load(known_list))
+    assert not outcome.ok and outcome.known_counts == {"planted-benign-read": 1}
     assert outcome.signature.output in ("sorted_expert_ids", "sorted_ids", "num_valid_ids")
 
 
@@ -268,21 +268,21 @@ def _one_entry(line: str, **fields):
 
 
 def test_a_finding_whose_line_text_changed_is_known_and_says_so_with_both_texts():
-    outcome = run_case(Case(8, 2, 5), PLANTED, known=_one_entry(RENAMED))
-    assert outcome.ok and outcome.known == {"the-entry": 1}, outcome.summary
+    outcome = run_case(Case(8, 2, 5), PLANTED, known_list=_one_entry(RENAMED))
+    assert outcome.ok and outcome.known_counts == {"the-entry": 1}, outcome.summary
     assert outcome.text_changed == {"the-entry": (RENAMED, BENIGN_LINE)}
     assert f"known (line text changed): the-entry, entry `{RENAMED}`, now `{BENIGN_LINE}`" in outcome.summary
-    exact = run_case(Case(8, 2, 5), PLANTED, known=_one_entry(BENIGN_LINE))
-    assert exact.ok and exact.known == {"the-entry": 1} and exact.text_changed == {}
+    exact = run_case(Case(8, 2, 5), PLANTED, known_list=_one_entry(BENIGN_LINE))
+    assert exact.ok and exact.known_counts == {"the-entry": 1} and exact.text_changed == {}
     assert "line text changed" not in exact.summary
 
 
 def test_a_finding_in_a_moved_file_is_the_entry_of_that_file_name():
     # the entry names the file where an older tree kept it; the finding's frames lie in tests/backends/
-    moved = run_case(Case(8, 2, 5), PLANTED, known=_one_entry(BENIGN_LINE, file="kernels/planted_findings.py"))
-    assert moved.ok and moved.known == {"the-entry": 1}, moved.summary
-    other = run_case(Case(8, 2, 5), PLANTED, known=_one_entry(BENIGN_LINE, file="kernels/other_findings.py"))
-    assert not other.ok and other.known == {}, other.summary
+    moved = run_case(Case(8, 2, 5), PLANTED, known_list=_one_entry(BENIGN_LINE, file="kernels/planted_findings.py"))
+    assert moved.ok and moved.known_counts == {"the-entry": 1}, moved.summary
+    other = run_case(Case(8, 2, 5), PLANTED, known_list=_one_entry(BENIGN_LINE, file="kernels/other_findings.py"))
+    assert not other.ok and other.known_counts == {}, other.summary
 
 
 @pytest.mark.parametrize("why, entry", [
@@ -295,8 +295,8 @@ def test_a_finding_in_a_moved_file_is_the_entry_of_that_file_name():
     ("the entry's line is still there", lambda: _one_entry("dsl.lds_store(a, tid, tid + fx.Int32(1))")),
 ])
 def test_findings_that_are_not_the_entry_stay_new(why, entry):
-    outcome = run_case(Case(8, 2, 5), PLANTED, known=entry())
-    assert not outcome.ok and outcome.known == {}, why
+    outcome = run_case(Case(8, 2, 5), PLANTED, known_list=entry())
+    assert not outcome.ok and outcome.known_counts == {}, why
     assert "new finding: lds-out-of-bounds in planted_kernel" in outcome.summary, why
 
 

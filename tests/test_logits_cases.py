@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 
 import regressions
 from cases import DISTRIBUTIONS, LOGIT_DTYPES, LogitsCase, RouterInputs, case_from_dict
@@ -128,6 +128,29 @@ def test_old_fixtures_load_unchanged_and_apart_from_logits():
     assert {f.failure["known_finding"] for f in logits} <= {e.id for e in regressions.known_findings.default().entries}
 
 
+def test_the_campaign_strategy_finds_the_planted_router_bug_and_its_fixture_replays(tmp_path, capsys):
+    """The fast form of the campaign test below, in this process: the campaign's strategy for
+    the planted router (a fixed derandomized search) meets a failing case, the campaign's
+    saver writes its fixture, and ``fuzz replay`` fails it on the planted router alone."""
+    from fuzz.__main__ import build_parser
+    from fuzz.__main__ import main as fuzz_main
+    from fuzz.campaign.worker import logits_strategy, save_failure
+
+    config = build_parser().parse_args(["run", "--backend", "planted-router-high-tie"])   # the campaign's defaults
+    strategy = logits_strategy(config, "planted-router-high-tie", None)
+    case = find(strategy, lambda c: not run_logits_case(c, "planted-router-high-tie").ok,
+                settings=settings(max_examples=50, database=None, derandomize=True, phases=[Phase.generate],
+                                  suppress_health_check=list(HealthCheck)))
+    saved = save_failure(run_logits_case(case, "planted-router-high-tie"), tmp_path, shrunk=True)
+    assert load(saved).takes == "logits"
+    capsys.readouterr()
+    assert fuzz_main(["replay", "--fixture", str(saved), "--backend", "planted-router-high-tie",
+                      "--backend", "torch-router-cpu"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"planted-router-high-tie@-\s+FAIL", out) and re.search(r"torch-router-cpu@-\s+pass", out), out
+
+
+@pytest.mark.nightly
 def test_campaign_finds_a_router_bug_and_its_fixture_replays(tmp_path):
     run = fuzz(*campaign_args(tmp_path, "--backend", "planted-router-high-tie", "--cases", "20"), timeout=600)
     assert run.returncode == 1, run.stdout + run.stderr

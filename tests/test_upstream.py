@@ -208,13 +208,13 @@ def test_known_finding_still_reproduces(entry):
         outcomes = [_judge_fixture(fixture, backend, target) for target in TARGETS]
         for o in outcomes:
             assert o.ok, f"{entry.id} on {backend}@{o.target}: {o.summary}"
-        if any(entry.id in o.known for o in outcomes):
+        if any(entry.id in o.known_counts for o in outcomes):
             continue
         absent = known_findings.absence(entry, [os.environ["FLYDSL_ROOT"]])
         if absent:
             pytest.skip(f"{entry.id}: {absent}")
         pytest.fail(f"known finding {entry.id} is stale (fixed?): it no longer reproduces on {backend} with "
-                    f"{fixture.name}, though its code is present: saw {[sorted(o.known) for o in outcomes]}; "
+                    f"{fixture.name}, though its code is present: saw {[sorted(o.known_counts) for o in outcomes]}; "
                     f"remove or update the entry in regressions/known_findings.toml")
 
 
@@ -232,7 +232,7 @@ def test_an_unlisted_finding_fails_naming_check_line_and_chain():
     lines 172 < 1835).  The full list matches the same finding to its entry, exactly
     or with its line text changed."""
     fewer = dataclasses.replace(KNOWN, entries=tuple(e for e in KNOWN.entries if e.id != "p23-cumsum-race"))
-    outcome = run_case(Case(128, 1, 17, routing="one_expert"), SAN, "gfx950", known=fewer)
+    outcome = run_case(Case(128, 1, 17, routing="one_expert"), SAN, "gfx950", known_list=fewer)
     assert not outcome.ok and outcome.judged
     assert outcome.signature.output == "finding"
     finding = Finding.from_dict(outcome.failures[0].finding)
@@ -247,7 +247,7 @@ def test_an_unlisted_finding_fails_naming_check_line_and_chain():
 
 def test_one_finding_is_one_signature_on_both_targets():
     fewer = dataclasses.replace(KNOWN, entries=())
-    keys = {t: [s.key for s in run_case(Case(8, 2, 1), SAN, t, known=fewer).signatures] for t in TARGETS}
+    keys = {t: [s.key for s in run_case(Case(8, 2, 1), SAN, t, known_list=fewer).signatures] for t in TARGETS}
     assert keys["gfx942"] == keys["gfx950"] and keys["gfx942"], keys
 
 

@@ -174,7 +174,7 @@ def test_zero_tokens_ask_for_an_empty_grid_the_known_finding(target):
     fixture = next(f for f in load_all(takes="logits") if f.name == "E8-k2-T0-f32-emptygrid")
     j = judge_router("flydsl-upstream-gating-sanitized", fixture.inputs, target)
     assert [f.check for f in j.findings] == ["launch-grid-out-of-range"], j.summary
-    assert j.known == {"gating-empty-grid": 1} and j.ok, j.summary
+    assert j.known_counts == {"gating-empty-grid": 1} and j.ok, j.summary
     assert "refuses the launch" in j.findings[0].message
 
 

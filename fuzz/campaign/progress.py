@@ -17,7 +17,7 @@ def _status_line(stats: CampaignStats, budget: str) -> str:
     return (f"{stats.elapsed:7.1f}s/{budget}  {stats.cases} cases  {stats.cases_per_second:.2f} cases/s "
             f"on {_workers(stats)}  "
             f"judged {stats.judged}  " + (f"hostile {hostile}  " if hostile else "") +
-            f"known findings seen {len(stats.known)}  "
+            f"known findings seen {len(stats.known_counts)}  "
             f"failures: {len(stats.failures)} new, {stats.failed_cases} failing cases")
 
 
@@ -76,7 +76,7 @@ class RichProgress(PlainProgress):
             p = paths[i] if i < len(paths) else ("", "")
             b = buckets[i] if i < len(buckets) else ("", "")
             table.add_row(p[0], str(p[1]), b[0], str(b[1]))
-        for key, count in self.stats.known.most_common():
+        for key, count in self.stats.known_counts.most_common():
             table.add_row(f"[yellow]known {key}", str(count), "", "")
         for key, entry in self.stats.failures.items():
             table.add_row(f"[red]FAIL {key}", "", entry.get("case", ""), "")

@@ -75,17 +75,17 @@ def _known_findings_section(s: dict, cfg: dict) -> list[str]:
     stale, perhaps fixed upstream, or not reached by this campaign."""
     from regressions import known_findings
 
-    known = known_findings.cached(cfg.get("known_findings"))
+    known_list = known_findings.cached(cfg.get("known_findings"))
     fuzzed = {pair[0] for pair in cfg.get("pairs", [])}
     seen = s.get("known", {})
     cases = max(s["cases"], 1)
     judged = s.get("judged", s["cases"])
     out = [f"{judged} of {s['cases']} cases ({100.0 * judged / cases:.1f}%) fully judged: outputs compared with "
            f"the golden model, every finding matched by an entry or reported as a failure.", ""]
-    rows = [(k, known.by_id(k).status if any(e.id == k for e in known.entries) else "?", v)
+    rows = [(k, known_list.by_id(k).status if any(e.id == k for e in known_list.entries) else "?", v)
             for k, v in sorted(seen.items(), key=lambda kv: -kv[1])]
     out += _table(["known finding", "status", "cases"], rows) if rows else ["No known finding was seen."]
-    unseen = [e for e in known.entries if fuzzed & set(e.backends) and e.id not in seen]
+    unseen = [e for e in known_list.entries if fuzzed & set(e.backends) and e.id not in seen]
     absent = [(e, why) for e in unseen for why in [_entry_absence(e, fuzzed)] if why]
     stale = [e for e in unseen if e.id not in {a.id for a, _ in absent}]
     out += ["", "Entries absent in this revision (their code is gone from the checkout; not a failure):", ""]

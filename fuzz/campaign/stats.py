@@ -24,7 +24,7 @@ class CampaignStats:
         self.cases = 0
         self.judged = 0
         self.failed_cases = 0
-        self.known = collections.Counter()  # known-finding id -> cases it was seen in
+        self.known_counts = collections.Counter()  # known-finding id -> cases it was seen in
         self.seconds_in_kernels = 0.0
         self.by_backend = collections.Counter()
         self.by_path = collections.Counter()
@@ -71,7 +71,7 @@ class CampaignStats:
                 self.hostile[event["hostile"]] += 1
             self.policies[event.get("invalid_ids", "reject")] += 1
             self.tolerated.update(event.get("tolerated", ()))
-            self.known.update(event.get("known", ()))
+            self.known_counts.update(event.get("known", ()))
             self.text_changed.update(event.get("text_changed", ()))
             if event.get("dispatch_source"):
                 self.dispatch_sources[f"{event['backend']}: {event['dispatch_source']}"] += 1
@@ -92,7 +92,7 @@ class CampaignStats:
         return {
             "cases": self.cases + self.previous_cases,
             "judged": self.judged + self.previous_judged,
-            "known": dict(self.known),
+            "known": dict(self.known_counts),
             "elapsed_s": round(self.elapsed + self.previous_elapsed, 3),
             "cases_per_second": round(self.cases_per_second, 3),
             "seconds_in_kernels": round(self.seconds_in_kernels, 3),

@@ -125,8 +125,8 @@ def failure_fixture(outcome: Outcome, shrunk: bool, key: Optional[str] = None):
               "flydsl_version": _flydsl_version(), "shrunk": shrunk, "run_invalid_ids": outcome.invalid_ids}
     if failure.finding:
         record["finding"] = failure.finding
-    if outcome.known:
-        record["known_findings_also_seen"] = sorted(outcome.known)
+    if outcome.known_counts:
+        record["known_findings_also_seen"] = sorted(outcome.known_counts)
     note = ("minimal case found by a fuzz campaign" if shrunk else
             "unshrunk: the campaign stopped before shrinking finished")
     if getattr(case, "kind", "ids") == "logits":
@@ -240,7 +240,7 @@ def boundary_label(case: Case) -> Optional[str]:
 class CampaignWorker:
     """The search of one campaign worker: chunks of Hypothesis examples and replays of shared failures.
 
-    State: ``known`` (signatures that count as duplicates; a minimal failure adds its own),
+    State: ``known_keys`` (signatures that count as duplicates; a minimal failure adds its own),
     ``cases`` (cases run), ``unshrunk`` (signature -> fixture saved before shrinking, until the
     shrunk one replaces it), the shared records already replayed.  ``save(outcome, shrunk, key)
     -> path`` stores a failure (default: :func:`save_failure` into ``config.fixtures_dir``).
@@ -248,9 +248,9 @@ class CampaignWorker:
     (KeyboardInterrupt), shrinking included.
     """
 
-    def __init__(self, config: CampaignConfig, worker: int, emit: Callable[[dict], None], db, known: set,
+    def __init__(self, config: CampaignConfig, worker: int, emit: Callable[[dict], None], db, known_keys: set,
                  save: Optional[Callable] = None, stop_requested: Callable[[], bool] = lambda: False):
-        self.config, self.worker, self.emit, self.db, self.known = config, worker, emit, db, known
+        self.config, self.worker, self.emit, self.db, self.known_keys = config, worker, emit, db, known_keys
         self.save = save or (lambda outcome, shrunk, key: save_failure(outcome, config.fixtures_dir, shrunk, key))
         self.stop_requested = stop_requested
         self.known_list = known_findings.cached(config.known_findings)
@@ -275,18 +275,18 @@ class CampaignWorker:
             raise KeyboardInterrupt
         if self.out_of_budget() and self._target_key is None:
             return
-        outcome = run_case(case, *pair, known=self.known_list, seconds=self.config.case_seconds)
+        outcome = run_case(case, *pair, known_list=self.known_list, seconds=self.config.case_seconds)
         self.cases += 1
         keys = [s.key for s in outcome.signatures]
         self.emit({"type": "case", "worker": self.worker, "backend": outcome.backend, "target": outcome.target,
                    "path": outcome.path, "bucket": shape_bucket(case.num_experts, case.tokens),
                    "experts": case.num_experts, "tokens": case.tokens, "ok": outcome.ok,
-                   "boundary": boundary_label(case), "judged": outcome.judged, "known": sorted(outcome.known),
+                   "boundary": boundary_label(case), "judged": outcome.judged, "known": sorted(outcome.known_counts),
                    "seconds": outcome.seconds, "signature": keys[0] if keys else None, "signatures": keys,
                    "hostile": case.hostile_ids if case.hostile else None, "invalid_ids": outcome.invalid_ids,
                    "tolerated": outcome.tolerated, "dispatch_source": outcome.dispatch_source,
                    "text_changed": sorted(outcome.text_changed)})
-        new = [k for k in keys if k not in self.known]
+        new = [k for k in keys if k not in self.known_keys]
         if not new:
             return
         for key in new:
@@ -330,7 +330,7 @@ class CampaignWorker:
             key = self._target_key
             path = self.save(outcome, True, key)
             self.unshrunk.pop(key, None)
-            self.known.add(key)
+            self.known_keys.add(key)
             self.publish(outcome, key)
             self.emit({"type": "failure", "worker": self.worker, "signature": key, "case": outcome.case.name,
                        "summary": outcome.failure(key).summary, "fixture": str(path)})
@@ -349,16 +349,16 @@ class CampaignWorker:
             except (ValueError, KeyError, TypeError) as exc:
                 self.emit({"type": "warning", "worker": self.worker, "message": f"bad shared failure record: {exc}"})
                 continue
-            if record.get("signature") in self.known or pair not in self.config.pairs:
+            if record.get("signature") in self.known_keys or pair not in self.config.pairs:
                 continue
-            outcome = run_case(case, *pair, known=self.known_list, seconds=self.config.case_seconds)
+            outcome = run_case(case, *pair, known_list=self.known_list, seconds=self.config.case_seconds)
             self.cases += 1
             for failure in outcome.failures:
                 key = failure.signature.key
-                if key in self.known:
+                if key in self.known_keys:
                     continue
                 path = self.save(outcome, True, key)
-                self.known.add(key)
+                self.known_keys.add(key)
                 self.emit({"type": "failure", "worker": self.worker, "signature": key,
                            "case": case.name, "summary": failure.summary, "fixture": str(path)})
 

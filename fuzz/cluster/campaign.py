@@ -62,12 +62,12 @@ _CHUNK_LOCK = threading.Lock()
 @dataclasses.dataclass
 class ChunkResult:
     """What one chunk hands back: ``fixtures`` {signature: Fixture} (a shrunk one replaces the
-    unshrunk one), ``known`` the signatures it shrank or replayed, ``replayed`` the shared
+    unshrunk one), ``known_keys`` the signatures it shrank or replayed, ``replayed`` the shared
     failure records it has seen, ``changes`` of the example database, ``cases`` run."""
 
     events: list
     fixtures: dict
-    known: list
+    known_keys: list
     replayed: list
     changes: list
     cases: int
@@ -106,7 +106,7 @@ def _stop_poller(name: Optional[str]) -> Callable[[], bool]:
 
 
 def chunk_task(expected: dict, config: CampaignConfig, slot: int, chunk: int, seconds_left: Optional[float],
-               max_cases: Optional[int], known: list, shared_records: list, known_findings_text: str,
+               max_cases: Optional[int], known_keys: list, shared_records: list, known_findings_text: str,
                stop_name: Optional[str]) -> ChunkResult:
     """Replay shared failures, then run chunk ``chunk`` of slot ``slot`` on this worker."""
     verify(expected)
@@ -130,8 +130,8 @@ def chunk_task(expected: dict, config: CampaignConfig, slot: int, chunk: int, se
                 fixtures[key] = fixture
             return fixture.filename
 
-        start_known = set(known)
-        search = CampaignWorker(config, slot, events.append, db, set(known), save=save,
+        start_known = set(known_keys)
+        search = CampaignWorker(config, slot, events.append, db, set(known_keys), save=save,
                                 stop_requested=_stop_poller(stop_name))
         try:
             search.replay_shared()
@@ -139,7 +139,7 @@ def chunk_task(expected: dict, config: CampaignConfig, slot: int, chunk: int, se
                 search.run_chunk(search.pair(chunk), chunk)
         except KeyboardInterrupt:
             pass  # the submitter asked to stop: hand back what was found
-        return ChunkResult(events=events, fixtures=fixtures, known=sorted(search.known - start_known),
+        return ChunkResult(events=events, fixtures=fixtures, known_keys=sorted(search.known_keys - start_known),
                            replayed=sorted(search.seen_records), changes=recording.changes, cases=search.cases)
 
 
@@ -150,7 +150,7 @@ class _Submitter:
                  on_event: Callable[[dict], None]):
         self.session, self.config, self.slots, self.on_event = session, config, slots, on_event
         self.db = open_database(config.db_dir)
-        self.known = known_signatures(config.fixtures_dir)
+        self.known_keys = known_signatures(config.fixtures_dir)
         self.unshrunk: dict = {}  # signature -> local path of its unshrunk fixture
         self.replayed: set = set()  # shared failure records some chunk has replayed
         self.known_findings_text = Path(config.known_findings).read_text()
@@ -186,7 +186,7 @@ class _Submitter:
         chunk = self.next_chunk.get(slot, 0)
         self.next_chunk[slot] = chunk + 1
         shared = [r for r in self.db.fetch(SHARED_FAILURES_KEY) if r not in self.replayed]
-        self.queue.add(slot, chunk_task, self.config, slot, chunk, budget[0], budget[1], sorted(self.known),
+        self.queue.add(slot, chunk_task, self.config, slot, chunk, budget[0], budget[1], sorted(self.known_keys),
                        shared, self.known_findings_text, self.stop.name)
 
     def top_up(self) -> None:
@@ -198,12 +198,12 @@ class _Submitter:
 
     def absorb(self, slot: int, result: ChunkResult) -> None:
         replay_changes(self.db, result.changes)
-        self.known.update(result.known)
+        self.known_keys.update(result.known_keys)
         self.replayed.update(result.replayed)
         paths = {}
         for key, fixture in result.fixtures.items():
             paths[key] = store_failure(fixture, self.config.fixtures_dir)
-            if key in self.known:
+            if key in self.known_keys:
                 self.unshrunk.pop(key, None)
             else:
                 self.unshrunk[key] = paths[key]

@@ -24,13 +24,13 @@ def main(args) -> int:
     from regressions.findings_doc import FINDINGS_MD, render
 
     try:
-        known = known_findings.default()
+        known_list = known_findings.default()
     except known_findings.KnownFindingsError as exc:
         raise UsageError(str(exc)) from None
-    text = render(known)
+    text = render(known_list)
     if args.write:
         FINDINGS_MD.write_text(text)
-        print(f"wrote {FINDINGS_MD} ({len(known.entries)} findings)")
+        print(f"wrote {FINDINGS_MD} ({len(known_list.entries)} findings)")
         return 0
     if args.check:
         current = FINDINGS_MD.read_text() if FINDINGS_MD.exists() else ""
@@ -39,8 +39,8 @@ def main(args) -> int:
             return 1
         print(f"{FINDINGS_MD} is up to date")
         return 0
-    width = max((len(e.id) for e in known.entries), default=2)
-    for e in known.entries:
+    width = max((len(e.id) for e in known_list.entries), default=2)
+    for e in known_list.entries:
         print(f"{e.id:<{width}}  {e.status:<10} {e.check:<22} {', '.join(e.backends)}")
-    print(f"{len(known.entries)} known findings ({known_findings.KNOWN_FINDINGS_FILE})")
+    print(f"{len(known_list.entries)} known findings ({known_findings.KNOWN_FINDINGS_FILE})")
     return 0

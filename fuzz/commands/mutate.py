@@ -6,7 +6,10 @@ checks and with FlyDSL's own test-shape list (the baseline), and writes
 compile_failed, survivors, kill_rate_percent, killed_of_all_percent, plus the
 baseline's numbers) and ``mutation.md`` into ``--out`` (default: ``reports/``;
 with ``--upstream``, ``out/mutation-upstream``, whose diffs hold FlyDSL's source;
-``--figures-as STEM`` writes ``reports/STEM.json`` / ``.md``, figures only).
+``--figures-as STEM`` writes ``reports/STEM.json`` / ``.md``, figures only;
+``--rejudge-into STEM`` folds an ``--only`` run's verdicts into such a report, or
+with ``--verdicts-from DIR`` those of an earlier ``--only`` run's ``--out``:
+:mod:`fuzz.mutation.refigure`).
 Surviving mutants judged equivalent are listed, with the reason and what it
 assumes, in ``fuzz/mutation/equivalent.json`` (FlyDSL's kernel:
 ``equivalent-upstream.json``; :mod:`fuzz.mutation.equivalents`).
@@ -68,6 +71,9 @@ def add_arguments(p) -> None:
                           "and gating backends; cases the unmutated kernel fails are screened out first")
     p.add_argument("--screen", action="store_true",
                    help="screen out the cases the unmutated kernel fails (always on with --upstream)")
+    p.add_argument("--screen-seconds", type=float, default=None, metavar="SECONDS",
+                   help="seconds the screen of the unmutated kernel runs per check set (default: twice --timeout); "
+                        "a mutant's kill by a case past it is confirmed on the unmutated kernel")
     p.add_argument("--no-baseline", action="store_true", help="skip the FlyDSL test-shape baseline")
     p.add_argument("--list", action="store_true", help="only list the mutants and their diffs")
     p.add_argument("--recheck-equivalents", action="store_true",
@@ -78,6 +84,13 @@ def add_arguments(p) -> None:
     p.add_argument("--figures-as", default=None, metavar="STEM",
                    help="also write reports/STEM.json / STEM.md holding figures only (no source text or diffs): "
                         "what may be committed for a kernel of another project, e.g. mutation-upstream")
+    p.add_argument("--rejudge-into", default=None, metavar="STEM",
+                   help="with --only: replace those mutants' rows of reports/STEM.json (an earlier --figures-as "
+                        "report of the same sources) by this run's verdicts, recompute its figures and note in "
+                        "its config what was re-judged")
+    p.add_argument("--verdicts-from", default=None, metavar="DIR",
+                   help="with --rejudge-into: take the --only mutants' verdicts from the --out directory DIR of an "
+                        "earlier run of the same sources instead of judging them again")
 
 
 def main(args) -> int:
@@ -100,11 +113,18 @@ def main(args) -> int:
             raise UsageError(f"--source {s!r}: no such file ({runner.source_file(s)})")
     if args.hang_grace is not None and (args.scheduler or args.hang_grace <= 0):
         raise UsageError(f"--hang-grace {args.hang_grace}: must be > 0, and applies to local runs only")
+    if args.rejudge_into and (not args.only or args.figures_as or args.recheck_equivalents):
+        raise UsageError(f"--rejudge-into {args.rejudge_into}: needs --only, and excludes --figures-as and "
+                         "--recheck-equivalents")
+    if args.verdicts_from and not args.rejudge_into:
+        raise UsageError(f"--verdicts-from {args.verdicts_from}: needs --rejudge-into")
+    if args.rejudge_into and not (REPORTS / f"{args.rejudge_into}.json").is_file():
+        raise UsageError(f"--rejudge-into {args.rejudge_into}: no such report ({REPORTS / args.rejudge_into}.json)")
     bad = set(args.operator) - set(OPERATORS)
     if bad:
         raise UsageError(f"--operator {sorted(bad)}: known operators are {sorted(OPERATORS)}")
     session = None
-    if not args.list:
+    if not args.list and not args.verdicts_from:
         from kernels.registry import all_backends
 
         needs_checkout = args.upstream or "FLYDSL_ROOT" in getattr(all_backends().get(backend), "needs", ())
@@ -142,12 +162,13 @@ def _mutate(args, sources, backend, out, session) -> int:
     exclude, lines = None, None
     if args.recheck_equivalents:
         args.no_baseline = True         # the verdict under re-check is the suite's, not the baseline's
-    if (args.upstream or args.screen) and not args.list:
+    if (args.upstream or args.screen) and not args.list and not args.verdicts_from:
         exclude = out / "screened-cases.json"
         modes = ("suite",) if args.no_baseline else ("suite", "baseline")
         print(f"screening: every {'/'.join(modes)} check on the unmutated {backend} "
               f"(cases it fails are left out)", flush=True)
-        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources), modes=modes)
+        failing = runner.screen(args.seed, backend, args.timeout, exclude, lines_of=tuple(sources), modes=modes,
+                                budget=args.screen_seconds)
         lines = failing.get("lines")
         print(f"screened out {len(failing['suite'])} suite and {len(failing.get('baseline', []))} baseline "
               f"case(s) the unmutated kernel fails ({exclude})", flush=True)
@@ -165,6 +186,8 @@ def _mutate(args, sources, backend, out, session) -> int:
         stale = sorted(set(listed) - {m.id for m in generated})
         chosen = [m for m in generated if m.id in listed]
     if args.only:
+        if not args.recheck_equivalents:     # named mutants: neither the sample nor the screen's lines apply
+            chosen = every
         unknown = set(args.only) - {m.id for m in chosen}
         if unknown:
             raise UsageError(f"--only {sorted(unknown)}: no such mutant among the selected ones")
@@ -175,6 +198,9 @@ def _mutate(args, sources, backend, out, session) -> int:
             print(f"== {m.id}  {m.path}:{m.line}  {m.before!r} -> {m.after!r}")
         print(f"{len(chosen)} mutants")
         return 0
+    title = "FlyDSL's own moe_sorting and top-k gating kernels" if args.upstream else "the suite's own FlyDSL kernels"
+    if args.verdicts_from:
+        return _fold_earlier_verdicts(args, chosen, sources, originals, title)
     total = len(chosen)
     done = [0]
 
@@ -199,7 +225,6 @@ def _mutate(args, sources, backend, out, session) -> int:
     if lost:
         config["stopped_early"] = f"{len(results)} of {total} mutants judged: {lost}"
     (out / "mutation.json").write_text(json.dumps(dict(summary, config=config), indent=1) + "\n")
-    title = "FlyDSL's own moe_sorting and top-k gating kernels" if args.upstream else "the suite's own FlyDSL kernels"
     (out / "mutation.md").write_text(runner.markdown(results, summary, equivalent, originals, config, title))
     (out / "mutation-details.json").write_text(json.dumps([r.to_dict(originals[r.mutant.path]) for r in results],
                                                           indent=1) + "\n")
@@ -211,6 +236,8 @@ def _mutate(args, sources, backend, out, session) -> int:
         stem.with_suffix(".md").write_text(runner.markdown(results, summary, equivalent, originals, config, title,
                                                            with_source=False))
         print(f"figures: {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
+    if args.rejudge_into:
+        summary = _rejudge_into(args, results, sources, equivalent, originals, title)
     b = summary.get("baseline")
     print(f"suite kill rate {summary['kill_rate_percent']}% of non-equivalent, {summary['killed_of_all_percent']}% "
           f"of all ({summary['killed']} killed, {summary['equivalent']} equivalent of which "
@@ -230,6 +257,43 @@ def _mutate(args, sources, backend, out, session) -> int:
               f"see 'detail' in {out / 'mutation-details.json'}): {' '.join(summary['unjudged'])}", file=sys.stderr)
         return EXIT_UNJUDGED
     return 1 if summary["survivors"] else 0
+
+
+def _fold_earlier_verdicts(args, chosen, sources, originals, title) -> int:
+    """``--verdicts-from``: fold the verdicts of an earlier ``--only`` run into ``--rejudge-into``."""
+    from fuzz.mutation import refigure, runner
+
+    try:
+        results, args.timeout = refigure.load_verdicts(
+            Path(args.verdicts_from), chosen, {s: runner.source_digest(originals[s]) for s in sources})
+    except ValueError as exc:
+        raise UsageError(f"--verdicts-from: {exc}") from None
+    args.no_baseline = all(r.baseline is None for r in results)
+    summary = _rejudge_into(args, results, sources, equivalents.load(), originals, title)
+    print(f"kill rate {summary['kill_rate_percent']}% of non-equivalent, {summary['killed_of_all_percent']}% of all "
+          f"({summary['killed']} killed, {summary['equivalent']} equivalent of which {summary['hardware_only']} only "
+          f"hardware could tell, {summary['compile_failed']} compile-failed, survivors: "
+          f"{' '.join(summary['survivors']) or 'none'})")
+    return 1 if summary["survivors"] else 0
+
+
+def _rejudge_into(args, results, sources, equivalent, originals, title) -> dict:
+    """Fold ``results`` into ``reports/<--rejudge-into>.json`` / ``.md``; the merged summary."""
+    from fuzz.mutation import refigure, runner
+
+    stem = REPORTS / args.rejudge_into
+    every = {m.id: m for m in runner.select(sources, OWN_SOURCES)}
+    try:
+        merged, report, config = refigure.merge(json.loads(stem.with_suffix(".json").read_text()), results, every,
+                                                equivalent, args.timeout, not args.no_baseline, stem.name + ".json")
+    except ValueError as exc:
+        raise UsageError(f"--rejudge-into: {exc}") from None
+    summary = {k: v for k, v in report.items() if k not in ("mutants_judged", "config")}
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(runner.markdown(merged, summary, equivalent, originals, config, title,
+                                                       with_source=False))
+    print(f"re-judged into {stem.with_suffix('.json')}, {stem.with_suffix('.md')}")
+    return summary
 
 
 def _report_recheck(results, stale, equivalent, out, lost) -> int:

@@ -46,10 +46,10 @@ def _fixtures(args):
 def _row(name, backend, target, j) -> tuple:
     if not j.ok:
         return (name, backend, target, "FAIL", j.summary)
-    if j.known:
+    if j.known_counts:
         changed = "".join(f"; {k} (line text changed): entry `{old}`, now `{now}`"
                           for k, (old, now) in sorted(j.text_changed.items()))
-        return (name, backend, target, "known", ", ".join(sorted(j.known)) + changed)
+        return (name, backend, target, "known", ", ".join(sorted(j.known_counts)) + changed)
     return (name, backend, target, "pass", "")
 
 
@@ -70,7 +70,7 @@ def main(args) -> int:
     if not fixtures:
         raise UsageError("no fixture matched")
     try:
-        known = known_findings.cached(args.known_findings)
+        known_list = known_findings.cached(args.known_findings)
     except known_findings.KnownFindingsError as exc:
         raise UsageError(f"--known-findings: {exc}") from None
     rows, failed = [], 0
@@ -87,14 +87,14 @@ def main(args) -> int:
                     if fx.inputs.tokens < b.min_tokens:
                         rows.append((fx.name, n, t, "skip", f"T={fx.inputs.tokens} is below min_tokens={b.min_tokens}"))
                         continue
-                    j = judge_router(n, fx.inputs, t, known=known)
+                    j = judge_router(n, fx.inputs, t, known_list=known_list)
                     failed += not j.ok
                     rows.append(_row(fx.name, n, t, j))
                     continue
                 if b.max_tokens is not None and fx.topk_ids.shape[0] > b.max_tokens:
                     rows.append((fx.name, n, t, "skip", f"T exceeds max_tokens={b.max_tokens}"))
                     continue
-                j = judge_inputs(n, dict(fx.run_args(), moe_buf=fx.moe_buf()), t, known=known)
+                j = judge_inputs(n, dict(fx.run_args(), moe_buf=fx.moe_buf()), t, known_list=known_list)
                 if j is None:
                     rows.append((fx.name, n, t, "skip", f"its ids need invalid_ids={fx.invalid_ids!r}; the "
                                                         f"backend supports {b.invalid_ids}"))

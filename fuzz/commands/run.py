@@ -129,14 +129,14 @@ def _config(args):
     pairs = _pairs(args)
     _check_hostile(args.hostile_cases, pairs)
     seconds = None if args.cases is not None else parse_duration(args.budget)
-    known = _known_findings_path(args.known_findings)
+    known_path = _known_findings_path(args.known_findings)
     chunk = {"ci": 10, "dev": CHUNK, "overnight": 100, None: CHUNK}[args.profile]
     return CampaignConfig(
         pairs=pairs, seed=args.seed,
         deadline=None if seconds is None else time.time() + seconds,
         max_cases=args.cases, max_tokens=args.max_tokens,
         db_dir=args.db, fixtures_dir=str(args.fixtures or FIXTURE_DIR), redis_url=args.redis,
-        max_examples_per_chunk=chunk, known_findings=known, hostile_cases=args.hostile_cases,
+        max_examples_per_chunk=chunk, known_findings=known_path, hostile_cases=args.hostile_cases,
         case_seconds=args.case_timeout or None, **_shape_filter(args.shape),
     )
 

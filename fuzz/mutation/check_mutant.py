@@ -30,7 +30,12 @@ With a sort backend of FlyDSL's checkout that has router twins
 router's logits cases (:func:`fuzz.mutation.router_cases.router_cases`) on the
 fused entry and gating backends, judged by the gating contract
 (:func:`fuzz.judge_logits.judge_router`); their ``case@target`` keys end in
-``#<backend>``.
+``#<backend>``.  ``--on`` restricts the suite's cases to the backends that run the
+mutated file (``sort``, ``fused``, ``gating``: :data:`fuzz.mutation.config.RUN_BY`);
+``--function`` names the mutated function: the cases whose kernel path launches a
+kernel of that name run first.  ``--past-screen`` also runs the cases the screen
+did not reach; a kill by one of them says so (``"unscreened": true``), for the
+caller to confirm on the unmutated kernel (:func:`fuzz.mutation.runner.judge`).
 
 ``baseline`` mode: the fixed FlyDSL test-shape list, compared per block,
 sanitizer off — what FlyDSL's own test file would see — and, with router twins,
@@ -174,18 +179,54 @@ def _boundaries(backend: str, num_experts: int, topk: int, unit_size: int, targe
     return () if b.path_boundaries is None else tuple(b.path_boundaries(num_experts, topk, unit_size, target))
 
 
+@functools.lru_cache(maxsize=None)
+def _single_path(backend: str) -> bool:
+    """The backend declares no path boundaries: one kernel path for every M."""
+    return get(backend).path_boundaries is None
+
+
+def _role(on: str, backend: str) -> str:
+    """What the backend ``on`` is to a run of ``backend``: ``sort`` (itself), ``fused`` or ``gating``."""
+    router = ROUTER_BACKENDS.get(backend, ())
+    return "sort" if on == backend else ("fused", "gating")[router.index(on)]
+
+
+def _launches(item, function: str) -> bool:
+    """The kernel path ``item``'s case takes on its backend launches a kernel named ``function``."""
+    _, case, target, on = item
+    b = get(on)
+    kernels = b.declared_kernels(case.num_experts, case.topk, case.unit_size, target) if b.path_kernels else None
+    path = _case_paths(case, target, on)
+    if not kernels or not path.startswith("path"):
+        return False
+    index = int(path[4:])
+    return index < len(kernels) and function in kernels[index]
+
+
+def function_first(plan, function: str) -> list:
+    """``plan`` with the items whose kernel path launches ``function`` moved to the front
+    (each part in its order): a mutant of a kernel meets the cases that run it first."""
+    first = [it for it in plan if _launches(it, function)]
+    return first + [it for it in plan if not _launches(it, function)] if first else plan
+
+
 def round_robin(plan, backend="flydsl-own"):
     """``plan`` reordered so that every (path, target, variant) group gets its cheapest
     case first, then its second cheapest, and so on: a bug on any path and in any input
-    mode shows within the first round, not after every cheaper case of other paths."""
-    def variant(case):
+    mode shows within the first round, not after every cheaper case of other paths.  On a
+    backend of one path that takes logits (the gating kernel) each layout, which the kernel
+    picks from E and the logits' element width, counts as a path of its own."""
+    def variant(case, on):
+        layout = ()
+        if _is_logits(case) and _single_path(on):
+            layout = (case.num_experts, 32 if case.dtype == "f32" else 16)
         return (case.mask_mode != "none", case.num_local_tokens is not None,
-                getattr(case, "moe_buf", DEFAULT_MOE_BUF) != DEFAULT_MOE_BUF)
+                getattr(case, "moe_buf", DEFAULT_MOE_BUF) != DEFAULT_MOE_BUF) + layout
 
     groups = defaultdict(list)
     for item in plan:
         _, case, target, on = item
-        groups[(on, _case_paths(case, target, on), target, variant(case))].append(item)
+        groups[(on, _case_paths(case, target, on), target, variant(case, on))].append(item)
     ranked = []
     for items in groups.values():
         items.sort(key=lambda it: it[1].tokens * it[1].topk + it[1].num_experts)
@@ -196,7 +237,7 @@ def round_robin(plan, backend="flydsl-own"):
 
 def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
           paths=None, budget: float = float("inf"), exclude=frozenset(), collect: bool = False,
-          reached=None) -> dict:
+          reached=None, roles=(), function: str = "", past_screen: bool = False) -> dict:
     """Run the checks of ``mode``; stop at the first failure or after ``budget`` seconds.
 
     ``paths`` (suite mode): only cases that take one of these kernel paths
@@ -205,8 +246,12 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
     ``collect``: run every case (within ``budget``) and return ``{"status": "screened",
     "failing": [keys], "reached": [keys run]}``.
     ``reached``: when given, only these keys run; a case a budget-bound screen did not
-    reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant.
+    reach has an unknown outcome on the unmutated kernel, so it cannot judge a mutant (the
+    result counts those it skipped under ``not_screened``).
     The budget counts from the first case: building the plan (case generation) is not judging.
+    ``roles``: only cases on the backends of these roles (:func:`_role`); empty: all.
+    ``function``: the mutated function; cases whose path launches it first (:func:`function_first`).
+    ``past_screen``: cases outside ``reached`` run too; a kill by one is marked ``unscreened``.
     """
     suite = mode == "suite"
     options = dict(sanitize=suite, shuffle_schedule=suite)
@@ -242,7 +287,8 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         return None
 
     def wanted(case, target, on) -> bool:
-        return not paths or _case_paths(case, target, on) in paths
+        return ((not paths or _case_paths(case, target, on) in paths)
+                and (not roles or _role(on, backend) in roles))
 
     runs = 0
     plan = [(kind, case, target, on) for kind, case, on in _cases(mode, backend) for target in targets]
@@ -250,12 +296,19 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         plan += [("hypothesis", case, targets[i % len(targets)], backend)
                  for i, case in enumerate(_hypothesis_cases(seed, hypothesis_examples))]
         plan = round_robin(plan, backend)
+        if function:
+            plan = function_first(plan, function)
     failing, ran = [], []
     extra = {}
+    unscreened = 0
     deadline = time.monotonic() + budget
     for kind, case, target, on in plan:
         key = _key(case, target, backend, on)
-        if not wanted(case, target, on) or key in exclude or (reached is not None and key not in reached):
+        if not wanted(case, target, on) or key in exclude:
+            continue
+        outside = reached is not None and key not in reached
+        if outside and not past_screen:
+            unscreened += 1
             continue
         if time.monotonic() > deadline:
             extra["budget_exhausted"] = True
@@ -266,7 +319,9 @@ def check(mode: str, backend: str, targets, seed: int, hypothesis_examples: int,
         if found and collect:
             failing.append(key)
         elif found:
-            return dict(found, runs=runs)
+            return dict(found, runs=runs, key=key, **({"unscreened": True} if outside else {}))
+    if unscreened and not extra.get("budget_exhausted"):
+        extra["not_screened"] = unscreened
     if collect:
         return dict({"status": "screened", "failing": failing, "reached": ran, "runs": runs}, **extra)
     if suite and backend == "flydsl-own":     # its own budget: a few dozen compiles
@@ -332,6 +387,11 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hypothesis-examples", type=int, default=30)
     p.add_argument("--paths", default="", help="comma-separated kernel paths the mutated file implements")
+    p.add_argument("--function", default="", help="the mutated function: cases whose path launches it run first")
+    p.add_argument("--past-screen", action="store_true",
+                   help="also run the cases the screen did not reach (a kill by one is marked unscreened)")
+    p.add_argument("--on", default="", help="comma-separated roles (sort, fused, gating) of the backends that run "
+                                            "the mutated file: only their cases run")
     p.add_argument("--budget", type=float, default=float("inf"), help="seconds before giving up (survived)")
     p.add_argument("--exclude", default=None,
                    help="JSON written by the screen: per mode, case@target keys that fail on the unmutated "
@@ -353,7 +413,8 @@ def main(argv=None) -> int:
             reached = frozenset(screened["reached"][args.mode])
     try:
         result = check(args.mode, args.backend, args.target or list(TARGET_NAMES), args.seed,
-                       args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached)
+                       args.hypothesis_examples, paths, args.budget, exclude, args.collect, reached,
+                       tuple(r for r in args.on.split(",") if r), args.function, args.past_screen)
     except Exception as exc:  # noqa: BLE001 - the checks ran the mutant: whatever escapes them is its crash
         result = {"status": "killed", "check": "crash", "detail": f"{type(exc).__name__}: {exc}"[:500]}
     if lines is not None:

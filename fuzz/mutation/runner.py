@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .baseline import baseline_cases
+from .config import run_by
 from .operators import Mutant, mutants
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +134,7 @@ def workspace(mutant: Optional[Mutant], base: Path, prefix: str = "original") ->
 
 def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, paths=(),
            exclude: Optional[Path] = None, collect: bool = False, lines_of=(),
-           hang_grace: float = HANG_GRACE_S) -> dict:
+           hang_grace: float = HANG_GRACE_S, roles=(), function: str = "", past_screen: bool = False) -> dict:
     # the interpreter's capture cache is private to the workspace too: its entries name the
     # workspace's files, so no other mutant could use them (and none may see another's)
     env = dict(os.environ, PYTHONPATH=str(where), PYTHONDONTWRITEBYTECODE="1",
@@ -142,6 +143,12 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
         env["FLYDSL_ROOT"] = str(where / "flydsl")
     cmd = [sys.executable, "-m", "fuzz.mutation.check_mutant", "--mode", mode, "--seed", str(seed),
            "--backend", backend, "--paths", ",".join(paths), "--budget", str(timeout)]
+    if roles:
+        cmd += ["--on", ",".join(roles)]
+    if function:
+        cmd += ["--function", function]
+    if past_screen:
+        cmd.append("--past-screen")
     if exclude is not None:
         cmd += ["--exclude", str(exclude)]
     if collect:
@@ -170,18 +177,21 @@ def _check(where: Path, mode: str, timeout: float, seed: int, backend: str, path
 
 
 def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=(),
-           modes=("suite", "baseline")) -> dict:
-    """Run every check of ``modes`` on the unmutated sources; write the cases that fail
+           modes=("suite", "baseline"), budget: Optional[float] = None) -> dict:
+    """Run every check of ``modes`` (both by default; a run without the baseline
+    needs only the suite's) on the unmutated sources; write the cases that fail
     there to ``out`` (JSON ``{"suite": [...], "baseline": [...], "reached": {mode: [...]}}``
     of ``case@target`` keys: failing ones, and every one the screen ran) and return it.
-    Mutants then run only reached cases that do not fail.  ``lines_of`` (source paths):
+    Mutants then run only cases that do not fail: in the baseline mode only reached ones; in
+    the suite mode the others too, a kill by one of them confirmed on the unmutated kernel
+    (:func:`judge`).  ``budget``: seconds per mode (default: twice a mutant's ``timeout``,
+    which covers every case a mutant can reach in the same order).  ``lines_of`` (source paths):
     the suite mode also records which of their lines ran, under ``"lines"`` ({path: [...]}):
     a mutant elsewhere cannot be told from the original by these checks."""
     base = Path(tempfile.mkdtemp(prefix="moesort-screen-"))
     try:
         where = workspace(None, base)
-        # twice a mutant's budget: covers every case a mutant can reach in the same order
-        screened = {mode: _check(where, mode, 2 * timeout, seed, backend, collect=True,
+        screened = {mode: _check(where, mode, 2 * timeout if budget is None else budget, seed, backend, collect=True,
                                  lines_of=(tuple(lines_of) if mode == "suite" else ()))
                     for mode in modes}
         broken = {mode: r["detail"] for mode, r in screened.items() if r.get("status") == "error"}
@@ -200,17 +210,69 @@ def screen(seed: int, backend: str, timeout: float, out: Path, lines_of=(),
     return found
 
 
+#: How many kills by cases past the screen :func:`judge` checks on the unmutated kernel
+#: before it stops looking (each one the original fails too is left out and the suite rerun).
+MAX_CONFIRMATIONS = 3
+
+
 def judge(mutant: Mutant, base: Path, timeout: float, seed: int, backend: str, baseline: bool,
           paths=(), exclude: Optional[Path] = None, hang_grace: float = HANG_GRACE_S) -> Judged:
+    """Judge ``mutant`` in a private workspace: the suite's checks (only on the backends
+    that run its file, the cases that launch its function first) and the baseline.  With a
+    screen (``exclude``), the suite also runs the cases the screen did not reach; a kill by
+    one of them counts only once the unmutated kernel passes that case (:func:`_confirmed`)."""
     start = time.time()
     where = workspace(mutant, base)
     try:
-        suite = _check(where, "suite", timeout, seed, backend, paths, exclude, hang_grace=hang_grace)
+        suite = _suite_verdict(mutant, where, base, timeout, seed, backend, paths, exclude, hang_grace)
         base_result = (_check(where, "baseline", timeout, seed, backend, (), exclude, hang_grace=hang_grace)
                        if baseline else None)
     finally:
         shutil.rmtree(where, ignore_errors=True)
     return Judged(mutant, suite, base_result, time.time() - start)
+
+
+def _suite_verdict(mutant, where, base, timeout, seed, backend, paths, exclude, hang_grace) -> dict:
+    def run(screen):
+        return _check(where, "suite", timeout, seed, backend, paths, screen, hang_grace=hang_grace,
+                      roles=run_by(mutant.path), function=mutant.function, past_screen=screen is not None)
+
+    suite, screen = run(exclude), exclude
+    for _ in range(MAX_CONFIRMATIONS):
+        if not (suite.get("status") == "killed" and suite.get("unscreened")):
+            break
+        if _confirmed(suite["key"], base, timeout, seed, backend, paths, hang_grace):
+            suite["confirmed_on_original"] = True
+            break
+        screen = _excluding(screen, suite["key"], base)          # the original fails it too
+        suite = run(screen)
+    else:
+        if suite.get("status") == "killed" and suite.get("unscreened"):
+            suite = {"status": "error", "check": None,
+                     "detail": f"{MAX_CONFIRMATIONS} cases past the screen fail on the unmutated kernel too"}
+    return suite
+
+
+def _confirmed(key: str, base: Path, timeout: float, seed: int, backend: str, paths, hang_grace) -> bool:
+    """The unmutated kernel passes the case ``key`` (``case@target[#backend]``)."""
+    only = base / f"confirm-{os.getpid()}-{time.monotonic_ns()}.json"
+    only.write_text(json.dumps({"suite": [], "reached": {"suite": [key]}}))
+    original = workspace(None, base, "confirm")
+    try:
+        result = _check(original, "suite", timeout, seed, backend, paths, only, collect=True, hang_grace=hang_grace)
+    finally:
+        shutil.rmtree(original, ignore_errors=True)
+        only.unlink(missing_ok=True)
+    return result.get("status") == "screened" and key in result.get("reached", []) and not result.get("failing")
+
+
+def _excluding(screen: Optional[Path], key: str, base: Path) -> Path:
+    """A copy of the screen file ``screen`` with ``key`` added to the suite's failing cases."""
+    data = json.loads(screen.read_text()) if screen is not None else {"suite": []}
+    data["suite"] = sorted(set(data.get("suite", [])) | {key})
+    out = base / f"screen-{os.getpid()}-{time.monotonic_ns()}.json"
+    out.write_text(json.dumps(data))
+    return out
 
 
 def run_all(chosen: list[Mutant], jobs: int, timeout: float, seed: int, backend: str,

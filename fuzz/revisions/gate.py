@@ -98,7 +98,7 @@ class Tally:
     def __init__(self):
         self.runs = self.judged = self.agreeing = 0
         self.paths: set = set()
-        self.known: Counter = Counter()
+        self.known_counts: Counter = Counter()
         self.new: dict = {}
         self.by_kind: Counter = Counter()
 
@@ -112,15 +112,15 @@ class Tally:
         if j.judged:
             self.judged += 1
             self.agreeing += not j.unexplained and j.crash is None
-        for ident in j.known:
-            self.known[ident] += 1
+        for ident in j.known_counts:
+            self.known_counts[ident] += 1
         for failure in j.failures():
             seen = self.new.setdefault(failure.signature.key, {"summary": failure.summary[:400], "first": f"{kind} "
                                        f"{name}@{target}", "runs": 0})
             seen["runs"] += 1
 
 
-def capture_run(backend, target, tally: "Tally", known) -> None:
+def capture_run(backend, target, tally: "Tally", known_list) -> None:
     """Capture the entry point once on :data:`CAPTURE_CASE`, M = :data:`CAPTURE_M` [0] handed to it
     in a device tensor, and replay it for each M; a raise during the capture (a host read of M) is
     judged as a finding of the kernel's host code, each replay against the golden model."""
@@ -138,9 +138,9 @@ def capture_run(backend, target, tally: "Tally", known) -> None:
                                        m_values=CAPTURE_M, target=target)
     except Exception as exc:  # noqa: BLE001 - judged: a finding of the host code, or a new failure
         finding = finding_from_exception(exc, backend.sources())
-        entry = None if finding is None else known.match(finding, backend.name)
+        entry = None if finding is None else known_list.match(finding, backend.name)
         if entry is not None:
-            tally.known[entry.id] += 1
+            tally.known_counts[entry.id] += 1
         else:
             what = finding.describe() if finding is not None else one_line(exc)
             seen = tally.new.setdefault(f"{backend.name}/{target}/capture/{type(exc).__name__}",
@@ -190,21 +190,21 @@ def gate(root: Path, backend_name: str, targets, max_cases: int, fixtures: bool,
     from fuzz.judge import judge_inputs
     from regressions import known_findings
 
-    known = known_findings.default().without(fixed)
+    known_list = known_findings.default().without(fixed)
     start = time.monotonic()
     for i, (kind, name, target, kwargs) in enumerate(plan):
         if kind == "capture":
-            capture_run(backend, target, tally, known)
+            capture_run(backend, target, tally, known_list)
             continue
-        j = judge_inputs(backend_name, kwargs(), target, seconds=case_timeout, known=known)
+        j = judge_inputs(backend_name, kwargs(), target, seconds=case_timeout, known_list=known_list)
         if j is not None:
             tally.add(kind, name, target, j)
         if progress and (i + 1) % 25 == 0:
             progress(f"gate: {i + 1}/{len(plan)} runs, {time.monotonic() - start:.0f} s")
     out.update(paths=sorted(tally.paths), runs=tally.runs, judged=tally.judged, agreeing=tally.agreeing,
-               by_kind=dict(tally.by_kind), known=dict(sorted(tally.known.items())),
+               by_kind=dict(tally.by_kind), known=dict(sorted(tally.known_counts.items())),
                new={k: dict(v, summary=v["summary"].replace(str(root), "<tree>")) for k, v in tally.new.items()})
-    out.update(_unmatched(backend_name, set(tally.known), root, known))
+    out.update(_unmatched(backend_name, set(tally.known_counts), root, known_list))
     return out
 
 
@@ -243,10 +243,10 @@ def _plan(backend, targets, max_cases: int, fixtures: bool, shapes=()) -> list:
     return plan
 
 
-def _unmatched(backend_name: str, matched: set, root: Path, known) -> dict:
-    """The entries of ``known`` for ``backend_name`` no run matched: ``absent`` (code gone) and ``stale``."""
+def _unmatched(backend_name: str, matched: set, root: Path, known_list) -> dict:
+    """The entries of ``known_list`` for ``backend_name`` no run matched: ``absent`` (code gone) and ``stale``."""
     absent, stale = [], []
-    for entry in known.entries:
+    for entry in known_list.entries:
         if backend_name not in entry.backends or entry.id in matched:
             continue
         (stale if absence(entry, [root]) is None else absent).append(entry.id)

@@ -45,7 +45,7 @@ def shows(fixture, j, backend: str) -> tuple[bool, str]:
     failure = fixture.failure or {}
     if failure.get("known_finding"):
         ident = failure["known_finding"]
-        if ident in j.known:
+        if ident in j.known_counts:
             return True, f"known finding {ident} matched"
         entry = known_findings.default().by_id(ident)
         moved = dataclasses.replace(entry, file=Path(entry.file).name) if entry.file else entry

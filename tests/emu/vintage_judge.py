@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     print(json.dumps({
         "summary": j.summary,
         "outputs_ok": j.verdict is not None and not j.unexplained and j.crash is None,
-        "known": j.known,
+        "known": j.known_counts,
         "new": [{"check": f.check, "kernel": f.kernel, "op": f.op, "text": f.describe(),
                  "frame": [f.frames[0].file, f.frames[0].line, f.frames[0].text] if f.frames else None}
                 for f in j.new],

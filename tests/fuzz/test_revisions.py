@@ -308,12 +308,12 @@ def test_introduced_at_is_read_checked_and_shown_in_findings_md():
             known_findings.parse(ENTRY.format(extra=bad))
 
 
-def _judgement(*failures, known=None):
+def _judgement(*failures, known_counts=None):
     from fuzz.judge import Failure
     from fuzz.signature import Signature
 
     made = [Failure(Signature("b", "gfx950", "p", output, kind), f"{output} {kind}") for output, kind in failures]
-    return types.SimpleNamespace(known=known or {}, new=[], summary="ok", failures=lambda: made)
+    return types.SimpleNamespace(known_counts=known_counts or {}, new=[], summary="ok", failures=lambda: made)
 
 
 def test_a_fixture_shows_by_its_known_entry_its_signature_up_to_line_numbers_or_any_failure():
@@ -328,7 +328,7 @@ def test_a_fixture_shows_by_its_known_entry_its_signature_up_to_line_numbers_or_
     assert shows(edge, _judgement(("sorted_ids", "value")), "b")[0] is True
     assert shows(edge, _judgement(), "b")[0] is False
     known = types.SimpleNamespace(failure={"known_finding": "p23-cumsum-race"})
-    assert shows(known, _judgement(known={"p23-cumsum-race": 1}), "flydsl-upstream-sanitized")[0] is True
+    assert shows(known, _judgement(known_counts={"p23-cumsum-race": 1}), "flydsl-upstream-sanitized")[0] is True
     assert shows(known, _judgement(("finding", "lds-race@x.py:1")), "flydsl-upstream-sanitized")[0] is False
 
 
