@@ -288,7 +288,7 @@ def _shadow_scenario(monkeypatch, words, buf, tail):
         wr([1, 137], [[7], [7]], [0, 1], [0, 0])
     wr([0, 24, 72, 136], np.full((4, 4), 5), [2, 1, 0, 2], [0, 0, 1, 0], ep=3)
     got.append(rd([0, 8, 76, 140], 4, [1, 2, 0, 1], [0, 1, 1, 1], ep=3))
-    grans = [gm.race.shadow(a).gran for a in gm.allocs]
+    grans = [gm.race.shadows[a].gran for a in gm.allocs]
     for a in gm.allocs:
         gm.race._byte_shadows(a, gm.race.shadow(a))
     return got, list(gm.report), _race_shadows(gm), grans
