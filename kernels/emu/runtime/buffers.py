@@ -260,13 +260,13 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     lean = _lean_access(X, rsrc, voff, soff, m, nbytes, gran)
     if lean is not None and lean[1] is not None:
         idx, a, o = lean
-        acc = who(X, idx)
+        by = who(X, idx)
         if nbytes == gran:
-            out = X.gmem.read_at(a, o, gran, info, acc)
+            out = X.gmem.read_at(a, o, gran, info, by)
         else:
             out = np.empty((idx.shape[0], nbytes), np.uint8)
             for c in range(0, nbytes, gran):
-                out[:, c:c + gran] = X.gmem.read_at(a, o + c if c else o, gran, info, acc)
+                out[:, c:c + gran] = X.gmem.read_at(a, o + c if c else o, gran, info, by)
         vals = from_bytes(out, mdt, shape)
         return scatter_active(X, idx, vals if conv is None else conv(vals), shape)
     idx = lean[0] if lean is not None else _near_lanes(X, rsrc, voff, m, gran)
@@ -316,10 +316,10 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     raw = to_bytes(np.asarray(v, dtype=mdt), nbytes)
     if lean is not None:
         _, a, o = lean
-        acc = who(X, idx)
+        by = who(X, idx)
         for c in range(0, nbytes, gran):
             X.gmem.write_at(a, o + c if c else o, raw if nbytes == gran else np.ascontiguousarray(raw[:, c:c + gran]),
-                            info, acc)
+                            info, by)
         return
     vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
     order = X.store_order(idx)
