@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import provenance
-from .memory import ATOMIC, NOBODY, Access
-from .memory.access import byte_index, subset
+from .memory import ATOMIC, NOBODY
+from .memory.access import byte_index, new_access, subset
 
 
 def _last_writes(keys):
@@ -77,7 +77,7 @@ def lds_atomic(lds, offs, lanes, lo, hi, info, nbytes, rmw, vals, cmps=None):
     o, ln, v, c = offs[inside], lanes[inside], vals[inside], subset(cmps, inside)
     phys = lds.phys(o, ln)
     if lds.sanitize:
-        acc = Access(ATOMIC, info, phys, nbytes, None, lds.waves(ln), None, ln)
+        acc = new_access((ATOMIC, info, phys, nbytes, None, lds.waves(ln), None, ln, None))
         lds.uninit.on_atomic(acc)
         lds.race.on_atomic(acc)
     old, ok = _rmw_bytes(lds.mem, phys, nbytes, rmw, v, c)
@@ -106,7 +106,7 @@ def global_atomic(gmem, addr, nbytes, rmw, vals, cmps, info, by=NOBODY):
         v, c = (vals, cmps) if sel is None else (vals[sel], subset(cmps, sel))
         o = np.asarray(o, np.int64)
         if gmem.sanitize:
-            acc = Access(ATOMIC, info, o, nbytes, *by.select(sel))
+            acc = new_access((ATOMIC, info, o, nbytes) + by.select(sel) + (None,))
             if a.output_only:
                 gmem.uninit.on_atomic(a, acc)
             gmem.race.on_atomic(a, acc)

@@ -54,10 +54,15 @@ def _lds_access(op, offs, lanes, nbytes=4):
     return Access(op, SITE, np.asarray(offs, np.int64), nbytes, None, lanes // W, None, lanes)
 
 
+def _words(offs):
+    """The dword indices of aligned dword accesses at ``offs``."""
+    return np.asarray(offs, np.int64) >> 2
+
+
 def _lds_store(race, written, offs, lanes):
     """A store of dwords that changes them (marked written afterwards, as LdsUninit does)."""
     n = len(offs)
-    race.on_store(_lds_access(STORE, offs, lanes), np.ones(n, bool), np.ones(n, bool), True)
+    race.on_store(_lds_access(STORE, offs, lanes), np.ones(n, bool), np.ones(n, bool), np.asarray(offs) >> 2)
     for o in offs:
         written[o:o + 4] = True
 
@@ -65,7 +70,7 @@ def _lds_store(race, written, offs, lanes):
 def test_lds_race_between_two_waves_in_one_epoch_names_the_second_access():
     race, written = _lds_race()
     _lds_store(race, written, [8], [3])                          # wave 0
-    race.on_load(_lds_access(LOAD, [0, 8], [65, 70]), True)     # wave 1 reads the word
+    race.on_load(_lds_access(LOAD, [0, 8], [65, 70]), _words([0, 8]))     # wave 1 reads the word
     assert [(f["check"], f["lane"], f["addr"], f["count"]) for f in race.report] == [("lds-race", 70, "LDS+8", 1)]
     assert "touched by wave 1 and another wave between two barriers" in race.report[0]["message"]
 
@@ -73,18 +78,18 @@ def test_lds_race_between_two_waves_in_one_epoch_names_the_second_access():
 def test_lds_no_race_across_a_barrier_or_within_one_wave():
     race, written = _lds_race()
     _lds_store(race, written, [8], [3])
-    race.on_load(_lds_access(LOAD, [8], [5]), True)              # the same wave
+    race.on_load(_lds_access(LOAD, [8], [5]), _words([8]))              # the same wave
     race.epoch[0] += 1                                          # a barrier
-    race.on_load(_lds_access(LOAD, [8], [70]), True)             # another wave, next epoch
+    race.on_load(_lds_access(LOAD, [8], [70]), _words([8]))             # another wave, next epoch
     _lds_store(race, written, [8], [71])                         # ... and it writes: the reader is itself
     assert race.report == []
 
 
 def test_lds_write_after_read_of_another_wave_races_and_first_store_is_a_write():
     race, written = _lds_race()
-    race.on_load(_lds_access(LOAD, [4], [1]), True)              # wave 0 reads an unwritten word
+    race.on_load(_lds_access(LOAD, [4], [1]), _words([4]))              # wave 0 reads an unwritten word
     # wave 1 stores the value the word already holds: still a write (its first store)
-    race.on_store(_lds_access(STORE, [4], [64]), np.zeros(1, bool), np.ones(1, bool), True)
+    race.on_store(_lds_access(STORE, [4], [64]), np.zeros(1, bool), np.ones(1, bool), np.array([1]))
     assert [(f["check"], f["lane"]) for f in race.report] == [("lds-race", 64)]
 
 
@@ -92,8 +97,8 @@ def test_lds_unchanged_store_to_a_written_word_is_not_a_write():
     race, written = _lds_race()
     _lds_store(race, written, [4], [1])
     race.epoch[0] += 1
-    race.on_load(_lds_access(LOAD, [4], [2]), True)
-    race.on_store(_lds_access(STORE, [4], [64]), np.zeros(1, bool), np.ones(1, bool), True)
+    race.on_load(_lds_access(LOAD, [4], [2]), _words([4]))
+    race.on_store(_lds_access(STORE, [4], [64]), np.zeros(1, bool), np.ones(1, bool), np.array([1]))
     assert race.report == []
 
 
@@ -102,7 +107,7 @@ def test_lds_uniform_store_by_several_waves_is_each_waves_own_and_a_uniform_race
     lanes = np.array([2, 3, 66, 67])
     race.on_uniform_store(Access(STORE, SITE, 12, 4, None, (0, 1), None, lanes), True)
     written[12:16] = True
-    race.on_load(_lds_access(LOAD, [12], [66]), True)            # wave 1 reads what it stored itself
+    race.on_load(_lds_access(LOAD, [12], [66]), _words([12]))            # wave 1 reads what it stored itself
     assert race.report == []
     _lds_store(race, written, [20], [5])                         # wave 0 writes word 5 ...
     race.on_uniform_load(Access(LOAD, SITE, 20, 4, None, (1,), None, np.array([70, 90])))   # ... wave 1 reads it
@@ -114,7 +119,7 @@ def test_lds_atomic_and_plain_access_of_another_wave_race_atomics_do_not():
     race.on_atomic(_lds_access(ATOMIC, [8], [3]))
     race.on_atomic(_lds_access(ATOMIC, [8], [70]))               # atomics never race with atomics
     assert race.report == []
-    race.on_load(_lds_access(LOAD, [8], [130]), True)            # wave 2, plain
+    race.on_load(_lds_access(LOAD, [8], [130]), _words([8]))            # wave 2, plain
     assert [(f["check"], f["lane"]) for f in race.report] == [("lds-race", 130)]
     assert "accessed plainly by wave 2 and updated by an atomic" in race.report[0]["message"]
 
@@ -122,16 +127,16 @@ def test_lds_atomic_and_plain_access_of_another_wave_race_atomics_do_not():
 # ---------------------------------------------------------------- uninitialized reads
 def test_lds_read_before_write_is_reported_with_lane_and_count():
     u = _checker(LdsUninit, 64)
-    u.on_store(_lds_access(STORE, [0], [1]), True)
-    u.on_load(_lds_access(LOAD, [0, 4, 8], [1, 2, 3]), True)
+    u.on_store(_lds_access(STORE, [0], [1]), _words([0]))
+    u.on_load(_lds_access(LOAD, [0, 4, 8], [1, 2, 3]), _words([0, 4, 8]))
     assert [(f["check"], f["lane"], f["addr"], f["count"]) for f in u.report] == [("uninitialized-lds", 2, "LDS+4", 2)]
     u.report.clear()
-    u.on_load(_lds_access(LOAD, [1], [9], nbytes=2), False)      # unaligned, written bytes
+    u.on_load(_lds_access(LOAD, [1], [9], nbytes=2), None)      # unaligned, written bytes
     u.on_uniform_load(Access(LOAD, SITE, 16, 4, None, (0,), None, np.array([7, 8])))
     assert [(f["check"], f["lane"], f["message"]) for f in u.report] == [
         ("uninitialized-lds", 7, "LDS byte 16 read before any write in this launch")]
     u.on_reset()
-    u.on_load(_lds_access(LOAD, [0], [1]), True)
+    u.on_load(_lds_access(LOAD, [0], [1]), _words([0]))
     assert len(u.report) == 2
 
 

@@ -10,6 +10,7 @@ The codes the checkers' shadows hold besides real wave and workgroup ids
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -80,6 +81,11 @@ class Access(NamedTuple):
             return self
         return Access(self.op, self.site, self.offsets[sel], self.nbytes, subset(self.workgroup, sel),
                       subset(self.wave, sel), subset(self.epoch, sel), subset(self.lanes, sel), subset(self.weights, sel))
+
+
+#: ``new_access(fields)``: the :class:`Access` of a tuple of all its nine fields, in order (the
+#: accessors' fast construction: no keyword or default handling).
+new_access = functools.partial(tuple.__new__, Access)
 
 
 class ViewSite(tuple):

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import provenance
 from ..findings import RAISE
-from .access import _UW, LOAD, NOBODY, STORE, Access, byte_index
+from .access import _UW, LOAD, NOBODY, STORE, byte_index, new_access
 from .bounds import GlobalBounds
 from .global_race import GlobalRace
 from .uninit import OutputInit
@@ -199,7 +199,7 @@ class GlobalMemory:
             return np.zeros(nbytes, np.uint8)
         o = addr - a.start
         if self.race is not None:
-            acc = Access(LOAD, info, o, nbytes, *by)
+            acc = new_access((LOAD, info, o, nbytes) + by + (None,))
             if a.output_only:
                 self.uninit.on_uniform_load(a, acc)
             self.race.on_uniform_load(a, acc)
@@ -213,7 +213,7 @@ class GlobalMemory:
             return
         o = addr - a.start
         if self.race is not None:
-            acc = Access(STORE, info, o, nbytes, *by)
+            acc = new_access((STORE, info, o, nbytes) + by + (None,))
             if not np.array_equal(a.bytes[o:o + nbytes], raw):
                 self.race.on_uniform_store(a, acc)
             if a.output_only:
@@ -243,7 +243,7 @@ class GlobalMemory:
     def read_at(self, a, o, nbytes, info, by=NOBODY):
         """:meth:`read` of accesses all inside allocation ``a``, at its byte offsets ``o`` (int64)."""
         if self.race is not None:
-            acc = Access(LOAD, info, o, nbytes, *by)
+            acc = new_access((LOAD, info, o, nbytes) + by + (None,))
             if a.output_only:
                 self.uninit.on_load(a, acc)
             self.race.on_load(a, acc)
@@ -273,7 +273,7 @@ class GlobalMemory:
             wi = o // nbytes
             dw = np.ascontiguousarray(d).view(_UW[nbytes]).reshape(-1)
             if self.race is not None:
-                acc = Access(STORE, info, o, nbytes, *by)
+                acc = new_access((STORE, info, o, nbytes) + by + (None,))
                 self.race.on_store(a, acc, v[wi] != dw)
                 if a.output_only:
                     self.uninit.on_store(a, acc)
@@ -283,7 +283,7 @@ class GlobalMemory:
             return
         idx = byte_index(o, nbytes)
         if self.race is not None:
-            acc = Access(STORE, info, o, nbytes, *by)
+            acc = new_access((STORE, info, o, nbytes) + by + (None,))
             self.race.on_store(a, acc, (a.bytes[idx].reshape(-1, nbytes) != d).any(axis=1))
             if a.output_only:
                 self.uninit.on_store(a, acc)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..arrays import ndim
 from ..findings import RAISE
-from .access import _UW, LOAD, STORE, Access, byte_index
+from .access import _UW, LOAD, STORE, Access, byte_index, new_access
 from .bounds import LdsBounds
 from .lds_race import LdsRace
 from .uninit import LdsUninit
@@ -161,7 +161,7 @@ class LDS:
         else:
             if not self.sanitize:
                 return self._hw_read(offs, nbytes, lanes)
-            outside = self.bounds.outside(Access(LOAD, info, offs, nbytes, lanes=lanes, weights=weights), lo, hi)
+            outside = self.bounds.outside(new_access((LOAD, info, offs, nbytes, None, None, None, lanes, weights)), lo, hi)
             if outside is not None:        # recorded: those lanes read what the hardware reads
                 out = self._hw_read(offs, nbytes, lanes)
                 ok = ~outside
@@ -171,11 +171,12 @@ class LDS:
                 return out
             offs = self.phys(offs, lanes)
             aligned = nbytes == 4 and not np.count_nonzero(offs & 3)
-        acc = Access(LOAD, info, offs, nbytes, None, self.waves(lanes), None, lanes, weights)
-        self.uninit.on_load(acc, aligned)
-        self.race.on_load(acc, aligned)
+        words = offs >> 2 if aligned else None
+        acc = new_access((LOAD, info, offs, nbytes, None, self.waves(lanes), None, lanes, weights))
+        self.uninit.on_load(acc, words)
+        self.race.on_load(acc, words)
         if aligned:                                       # aligned dwords: word views
-            return self.mem32[offs >> 2].view(np.uint8).reshape(-1, 4)
+            return self.mem32[words].view(np.uint8).reshape(-1, 4)
         return self.mem[byte_index(offs, nbytes)].reshape(-1, nbytes)
 
     def write(self, offs, data, lanes, lo, hi, info, order=None):
@@ -183,7 +184,7 @@ class LDS:
         ``order``: a permutation of the lanes (the order of stores to one address)."""
         nbytes = data.shape[1]
         outside = None if not self.sanitize else \
-            self.bounds.outside(Access(STORE, info, offs, nbytes, lanes=lanes), lo, hi)
+            self.bounds.outside(new_access((STORE, info, offs, nbytes, None, None, None, lanes, None)), lo, hi)
         if outside is not None:        # recorded: those stores land as on the hardware, unchecked
             self._hw_write(offs[outside], data[outside], lanes[outside])
             ok = ~outside
@@ -203,15 +204,15 @@ class LDS:
                 self.mem[byte_index(offs, nbytes)] = data.reshape(-1)
             return
         offs = self.phys(offs, lanes)
-        acc = Access(STORE, info, offs, nbytes, None, self.waves(lanes), None, lanes)
+        acc = new_access((STORE, info, offs, nbytes, None, self.waves(lanes), None, lanes, None))
         if nbytes == 4 and not (offs & 3).any():     # aligned dwords: word views
             w = offs >> 2
             d = np.ascontiguousarray(data).view(np.uint32).reshape(-1)
             old = self.mem32[w]
             self.mem32[w] = d
             agree = self.mem32[w] == d
-            self.race.on_store(acc, (old != d) | ~agree, agree, True)
-            self.uninit.on_store(acc, True)
+            self.race.on_store(acc, (old != d) | ~agree, agree, w)
+            self.uninit.on_store(acc, w)
             return
         idx = byte_index(offs, nbytes)
         old = self.mem[idx].reshape(-1, nbytes)
@@ -219,8 +220,8 @@ class LDS:
         # a store that leaves the bytes as they were (and agrees with every other lane
         # storing there) is benign and not tracked as a write
         agree = (self.mem[idx].reshape(-1, nbytes) == data).all(axis=1)
-        self.race.on_store(acc, (old != data).any(axis=1) | ~agree, agree, False)
-        self.uninit.on_store(acc, False)
+        self.race.on_store(acc, (old != data).any(axis=1) | ~agree, agree, None)
+        self.uninit.on_store(acc, None)
 
     # -- uniform accesses: one offset for every active lane of one workgroup
     def read_uniform(self, off, nbytes, waves, lo, hi, info, lanes=None):
@@ -232,7 +233,7 @@ class LDS:
             return np.zeros(nbytes, np.uint8)           # hardware: LDS reads past the allocation give 0
         if (off < lo or off + nbytes > hi) and self._outside1(LOAD, off, nbytes, lo, hi, info, lanes):
             return self._hw_read(np.array([off]), nbytes, np.zeros(1, np.int64))[0]
-        acc = Access(LOAD, info, off, nbytes, None, waves, None, lanes)
+        acc = new_access((LOAD, info, off, nbytes, None, waves, None, lanes, None))
         self.uninit.on_uniform_load(acc)
         self.race.on_uniform_load(acc)
         return self.mem[off:off + nbytes].copy()
@@ -249,7 +250,7 @@ class LDS:
             return
         # every active lane stores the same value at the same address: only a
         # change of the bytes counts as a write for the race check
-        acc = Access(STORE, info, off, nbytes, None, waves, None, lanes)
+        acc = new_access((STORE, info, off, nbytes, None, waves, None, lanes, None))
         self.race.on_uniform_store(acc, not np.array_equal(self.mem[off:off + nbytes], raw))
         self.uninit.on_uniform_store(acc)
         self.mem[off:off + nbytes] = raw

@@ -57,22 +57,22 @@ class LdsRace(Checker):
         return self.epoch[np.minimum(words // self.wpc, self.copies - 1)]
 
     # -- hooks
-    def on_load(self, acc, aligned):
-        """A per-lane load (``aligned``: of whole aligned dwords)."""
+    def on_load(self, acc, words):
+        """A per-lane load; ``words``: its dword indices when it is of whole aligned dwords, else None."""
         self._race(acc.offsets, acc.nbytes, acc.wave, False, acc.site, lanes=acc.lanes, weights=acc.weights,
-                   aligned=aligned)
+                   words=words)
 
-    def on_store(self, acc, changed, agree, aligned):
+    def on_store(self, acc, changed, agree, words):
         """A per-lane store: ``changed`` marks the lanes whose store changed the bytes, ``agree``
-        those whose bytes are what memory holds after the instruction."""
+        those whose bytes are what memory holds after the instruction; ``words`` as for :meth:`on_load`."""
         offs, nbytes, waves, lanes = acc.offsets, acc.nbytes, acc.wave, acc.lanes
-        if aligned:
+        if words is not None:
             # the first store to a word is always a write: its old content was undefined
-            changed = changed | (self.written32[offs >> 2] != WORD_WRITTEN)
+            changed = changed | (self.written32[words] != WORD_WRITTEN)
             nch = np.count_nonzero(changed)
             if nch:
                 sel = changed if nch != changed.shape[0] else slice(None)
-                self._race(offs[sel], 4, waves[sel], True, acc.site, agree[sel], lanes[sel], aligned=True)
+                self._race(offs[sel], 4, waves[sel], True, acc.site, agree[sel], lanes[sel], words=words[sel])
             return
         changed = changed | ~self.written[byte_index(offs, nbytes)].reshape(-1, nbytes).all(axis=1)
         if changed.any():
@@ -86,7 +86,8 @@ class LdsRace(Checker):
     def on_uniform_store(self, acc, changed):
         """A store of one value to one offset by every lane of ``acc``; ``changed``: it changes the bytes."""
         off, nbytes = acc.offsets, acc.nbytes
-        if changed or not self.written[off:off + nbytes].all():
+        if changed or not (self.written32[off >> 2] == WORD_WRITTEN if nbytes == 4 and not off & 3
+                           else self.written[off:off + nbytes].all()):
             self._race1(off, nbytes, acc.wave, True, acc.site, acc.lanes)
 
     def on_atomic(self, acc):
@@ -129,15 +130,15 @@ class LdsRace(Checker):
                 elif len(waves) > 1 or self.rd_wave[w] != waves[0]:
                     self.rd_wave[w] = MANY_WAVES
 
-    def _race(self, offs, nbytes, waves, is_write, site, agree=None, lanes=None, weights=None, aligned=False):
+    def _race(self, offs, nbytes, waves, is_write, site, agree=None, lanes=None, weights=None, words=None):
         """Race check of a per-lane access; ``agree`` (writes): per lane, whether its bytes
         are what the word holds after the instruction (lanes of several waves storing one
         value to one word in one instruction are benign; different values race).
-        ``lanes`` name the accessing lanes in reports; ``aligned``: the offsets are known
-        to be multiples of 4."""
+        ``lanes`` name the accessing lanes in reports; ``words``: the dword indices of an
+        access of whole aligned dwords (None: computed here)."""
         per = 1
-        if nbytes == 4 and aligned:
-            words = offs >> 2
+        if words is not None:
+            pass
         elif nbytes > 4 or ((offs & 3) + nbytes > 4).any():
             per = (nbytes + 3) // 4 + 1
             words = ((offs >> 2)[:, None] + np.arange(per)[None, :])

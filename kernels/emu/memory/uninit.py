@@ -35,11 +35,11 @@ class LdsUninit(Checker):
         self.report("uninitialized-lds", f"LDS byte {int(offs[j])} read before any write in this launch", acc.site,
                     lane=int(acc.lanes[j]), addr=f"LDS+{int(offs[j])}", count=weighted(unset, acc.weights))
 
-    def on_load(self, acc, aligned):
-        """A per-lane load (``aligned``: of whole aligned dwords)."""
+    def on_load(self, acc, words):
+        """A per-lane load; ``words``: its dword indices when it is of whole aligned dwords, else None."""
         offs, nbytes = acc.offsets, acc.nbytes
-        if aligned:
-            unset = self.written32[offs >> 2] != WORD_WRITTEN
+        if words is not None:
+            unset = self.written32[words] != WORD_WRITTEN
             if np.count_nonzero(unset):
                 self._report(offs, unset, acc)
             return
@@ -50,13 +50,20 @@ class LdsUninit(Checker):
     def on_uniform_load(self, acc):
         """A load of one offset by every accessing lane (findings name the first)."""
         off = acc.offsets
-        if not self.written[off:off + acc.nbytes].all():
+        if not self.all_written(off, acc.nbytes):
             self.report("uninitialized-lds", f"LDS byte {off} read before any write in this launch", acc.site,
                         lane=None if acc.lanes is None else int(acc.lanes[0]), addr=f"LDS+{off}")
 
-    def on_store(self, acc, aligned):
-        if aligned:
-            self.written32[acc.offsets >> 2] = WORD_WRITTEN
+    def all_written(self, off, nbytes) -> bool:
+        """Whether the bytes ``[off, off + nbytes)`` are all written."""
+        if nbytes == 4 and not off & 3:
+            return self.written32[off >> 2] == WORD_WRITTEN
+        return self.written[off:off + nbytes].all()
+
+    def on_store(self, acc, words):
+        """A per-lane store; ``words`` as for :meth:`on_load`."""
+        if words is not None:
+            self.written32[words] = WORD_WRITTEN
         else:
             self.written[byte_index(acc.offsets, acc.nbytes)] = True
 
