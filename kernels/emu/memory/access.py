@@ -60,10 +60,14 @@ class Access(NamedTuple):
 
     ``op`` (:data:`LOAD`, :data:`STORE`, :data:`ATOMIC`); ``site``: the op's ``(name,
     location)`` (a :class:`ViewSite` for an access through a memref view); ``offsets``: byte
-    offsets in the memory (an allocation's for global memory, physical LDS offsets for LDS),
-    an int64 array, or an int for a uniform access; ``nbytes``: the size of each; then the
-    accessor's fields (:class:`Accessor`); ``weights``: how many lanes each access stands
-    for in reported counts (None: one each)."""
+    offsets in the memory (an allocation's for global memory; for LDS physical offsets, or
+    the workgroup's own ones for the bounds check), an int64 array, or an int for a uniform
+    access (one address for every accessing lane); ``nbytes``: the size of each; then the
+    accessor's fields (:class:`Accessor`; in LDS ``workgroup`` and ``epoch`` are None, the
+    memory's epochs hold them, and ``wave`` is the wave of each lane, or the tuple of the
+    waves of a uniform access); ``lanes``: one per offset, or every accessing lane of a
+    uniform access (findings name the first, or the first of the wave concerned);
+    ``weights``: how many lanes each access stands for in reported counts (None: one each)."""
 
     op: str
     site: tuple
