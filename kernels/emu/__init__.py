@@ -26,9 +26,9 @@ generated NumPy code),
 :mod:`.runtime` (helpers the generated code calls), :mod:`.simt` (host and
 kernel executor), :mod:`.semantics` (integer and float semantics),
 :mod:`.amdgpu` (AMD facts: address spaces, buffer descriptors, cross-lane
-semantics), :mod:`.memory` (memory model + sanitizer shadows),
+semantics), :mod:`.memory` (memory model, with the sanitizer's checkers beside it),
 :mod:`.atomic_ops` (atomic read-modify-writes and their order),
-:mod:`.atomic_memory` (atomics in memory and the sanitizer's view of them),
+:mod:`.atomic_memory` (atomics applied in memory, handed to the checkers),
 :mod:`.torch_device` (torch's device queries under emulation), :mod:`.graph`
 (graph capture: launches recorded and replayed), :mod:`.schedule` (interleaved waves), :mod:`.hostsync` (host reads
 of tensors refused during a capture), :mod:`.stats`,

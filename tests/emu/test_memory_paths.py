@@ -1,8 +1,7 @@
 """The memory model's shortcuts give what its general paths give: contents, findings, shadows."""
 import numpy as np
 
-from kernels.emu import memory
-from kernels.emu.memory import LDS, Allocation, GlobalMemory
+from kernels.emu.memory import LDS, Accessor, Allocation, GlobalMemory, global_race, lds_race
 
 INFO = ("test.op", "loc")
 
@@ -31,8 +30,9 @@ def _lds_scenario(lds, offset, where):
 
 
 def _same_lds(a, b):
-    return all(np.array_equal(getattr(a, n), getattr(b, n))
-               for n in ("mem", "init", "wr_ep", "wr_wave", "rd_ep", "rd_wave", "epoch"))
+    return all(np.array_equal(getattr(a, n), getattr(b, n)) for n in ("mem", "epoch")) and \
+        np.array_equal(a.uninit.written, b.uninit.written) and \
+        all(np.array_equal(getattr(a.race, n), getattr(b.race, n)) for n in ("wr_ep", "wr_wave", "rd_ep", "rd_wave"))
 
 
 def test_lds_read_of_one_offset_matches_the_per_lane_read():
@@ -51,18 +51,16 @@ def test_lds_read_of_one_offset_matches_the_per_lane_read():
 def _global_scenario(monkeypatch, limit):
     """Workgroup 0 reads 16 bytes (two waves), workgroup 1 then writes 4 of them; the read is
     logged (large limit) or applied at once (limit 0)."""
-    monkeypatch.setattr(memory, "_PENDING_LIMIT", limit)
+    monkeypatch.setattr(global_race, "PENDING_LIMIT", limit)
     buf = np.zeros(64, np.uint8)
     gm = GlobalMemory([Allocation(buf.ctypes.data, 64, "t")])
     gm.report = Log()
     gm.begin_launch()
     base = buf.ctypes.data
     lanes = np.arange(4)
-    out = gm.read(base + 4 * lanes, 4, INFO, wg=0, wave=np.array([0, 0, 1, 1]), ep=1, lanes=lanes)
-    gm.write(np.array([base + 4, base + 32]), np.full((2, 4), 7, np.uint8), INFO, wg=1, wave=0, ep=1,
-             lanes=np.array([0, 1]))
-    a = gm.allocs[0]
-    shadows = [getattr(a, n).copy() for n in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep")]
+    out = gm.read(base + 4 * lanes, 4, INFO, Accessor(0, np.array([0, 0, 1, 1]), 1, lanes))
+    gm.write(np.array([base + 4, base + 32]), np.full((2, 4), 7, np.uint8), INFO, Accessor(1, 0, 1, np.array([0, 1])))
+    shadows = _race_shadows(gm)
     return out, list(gm.report), shadows, buf.copy()
 
 
@@ -75,23 +73,29 @@ def test_global_read_log_and_shadows_agree(monkeypatch):
     assert np.array_equal(logged[3], applied[3])
 
 
+def _race_shadows(gm):
+    """Copies of every race shadow of every allocation of ``gm``."""
+    return [getattr(gm.race.shadow(a), n).copy() for a in gm.allocs
+            for n in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep")]
+
+
 def test_read_log_counts_each_array_once():
     seen, log = set(), []                    # the log keeps its arrays alive, so their ids stay theirs
     shared = np.zeros(10, np.int64)
     log.append((np.zeros(4, np.int64), shared, 3, None, np.zeros(5, np.int32)))
-    assert memory._new_bytes(seen, log[-1]) == 132
+    assert global_race._new_bytes(seen, log[-1]) == 132
     log.append((np.zeros(2, np.int64), shared))
-    assert memory._new_bytes(seen, log[-1]) == 16
+    assert global_race._new_bytes(seen, log[-1]) == 16
 
 
 def test_repeat_checks():
-    assert not memory._may_share_bytes(np.array([0, 4, 8]), 4)
-    assert memory._may_share_bytes(np.array([0, 2, 8]), 4)
-    assert memory._may_share_bytes(np.array([8, 0]), 4)
-    assert not memory._may_share_bytes(np.array([5]), 4)
-    assert not memory._repeats(np.array([1, 2, 9]))
-    assert memory._repeats(np.array([1, 1, 9]))
-    assert memory._repeats(np.array([3, 2]))
+    assert not global_race._may_share_bytes(np.array([0, 4, 8]), 4)
+    assert global_race._may_share_bytes(np.array([0, 2, 8]), 4)
+    assert global_race._may_share_bytes(np.array([8, 0]), 4)
+    assert not global_race._may_share_bytes(np.array([5]), 4)
+    assert not lds_race._repeats(np.array([1, 2, 9]))
+    assert lds_race._repeats(np.array([1, 1, 9]))
+    assert lds_race._repeats(np.array([3, 2]))
 
 
 def _two_workgroups(allocations):
@@ -140,9 +144,7 @@ def _buffer_scenario(monkeypatch, general):
     got = [buffers.buffer_load(X, rsrc, voff, 0, m, np.int32, (4,), 16, 4, None, INFO)]
     buffers.buffer_store(X, val, rsrc, masked, 0, m, np.int32, (), 4, 4, None, INFO)
     got.append(buffers.buffer_load(X, rsrc, masked, 0, m, np.uint16, (), 2, 2, semantics.bits_to_bf16, INFO))
-    a = gm.allocs[0]
-    shadows = [getattr(a, n).copy() for n in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep")]
-    return got, list(log), shadows, buf.copy()
+    return got, list(log), _race_shadows(gm), buf.copy()
 
 
 def test_masked_buffer_accesses_match_the_general_path(monkeypatch):
@@ -214,8 +216,7 @@ def _lean_scenario(monkeypatch, lean, buf):
         buffers.buffer_store(X, val.astype(np.int16), ra, offsets(l22=6, l90=50), 0, m, np.int16, (), 2, 2, None, INFO)
         got.append(buffers.buffer_load(X, rb, offsets(l23=8, l100=16), 0, m, np.int64, (), 8, 8, None, INFO))
         got.append(buffers.buffer_load(X, ra, offsets(l24=2), 0, m, np.int32, (), 4, 4, None, INFO))
-    shadows = [getattr(a, n).copy() for a in gm.allocs for n in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep")]
-    return got, list(log), shadows, buf.copy(), {k: w.copy() for k, (_, w) in writes.items()}
+    return got, list(log), _race_shadows(gm), buf.copy(), {k: w.copy() for k, (_, w) in writes.items()}
 
 
 def test_lean_buffer_accesses_match_the_general_path(monkeypatch):
@@ -251,7 +252,7 @@ def _shadow_scenario(monkeypatch, words, buf, tail):
     nothing else touches, so that the first racing lane is not the first.  ``words``:
     False keeps the race shadows per byte from the start.  Returns what was read, the
     findings, every shadow (per byte) and the shadows' granularity at the end."""
-    monkeypatch.setattr(memory, "_WORD_SHADOWS", words)
+    monkeypatch.setattr(global_race, "WORD_SHADOWS", words)
     buf[:] = np.arange(buf.shape[0], dtype=np.uint8)
     base = buf.ctypes.data
     gm = GlobalMemory([Allocation(base + 1024 * k, 1024, name) for k, name in enumerate("abc")])
@@ -268,13 +269,13 @@ def _shadow_scenario(monkeypatch, words, buf, tail):
 
     def rd(addr, n, wg, wave, ep=1):
         a, g, w, ln = lanes_of(addr, wg, wave)
-        return gm.read(a, n, INFO, wg=g, wave=w, ep=ep, lanes=ln)
+        return gm.read(a, n, INFO, Accessor(g, w, ep, ln))
 
     def wr(addr, vals, wg, wave, ep=1):
         a, g, w, ln = lanes_of(addr, wg, wave)
         vals = np.asarray(vals, np.uint8)
         gm.write(a, np.concatenate([np.zeros((a.shape[0] - vals.shape[0], vals.shape[1]), np.uint8), vals]), INFO,
-                 wg=g, wave=w, ep=ep, lanes=ln)
+                 Accessor(g, w, ep, ln))
 
     got = [rd([0, 8, 64, 136], 4, [0, 1, 2, 1], [0, 1, 0, 0]), rd([16], 8, [1], [1]), rd([66], 4, [2], [1])]
     wr([0, 4, 68, 136], np.full((4, 4), 9), [0, 0, 1, 0], [0, 1, 0, 1])          # wg 0 writes what wg 1 read...
@@ -287,11 +288,10 @@ def _shadow_scenario(monkeypatch, words, buf, tail):
         wr([1, 137], [[7], [7]], [0, 1], [0, 0])
     wr([0, 24, 72, 136], np.full((4, 4), 5), [2, 1, 0, 2], [0, 0, 1, 0], ep=3)
     got.append(rd([0, 8, 76, 140], 4, [1, 2, 0, 1], [0, 1, 1, 1], ep=3))
-    grans = [a.gran for a in gm.allocs]
+    grans = [gm.race.shadows[a].gran for a in gm.allocs]
     for a in gm.allocs:
-        gm._byte_shadows(a)
-    shadows = [getattr(a, n).copy() for a in gm.allocs for n in ("wr", "rd", "wr_wv", "wr_ep", "rd_wv", "rd_ep")]
-    return got, list(gm.report), shadows, grans
+        gm.race._byte_shadows(a, gm.race.shadow(a))
+    return got, list(gm.report), _race_shadows(gm), grans
 
 
 def test_dword_race_shadows_match_byte_shadows(monkeypatch):

@@ -28,12 +28,12 @@ def _mem_read(X, space, addr, nbytes, idx, lo, hi, info):
         raise UnsupportedOpError(f"load from address space {space}", op=info[0], loc=info[1])
     is_lds = _split_flat(addr) if space == AddressSpace.FLAT else None
     if is_lds is None:
-        return X.gmem.read(addr, nbytes, info, **who(X, idx))
+        return X.gmem.read(addr, nbytes, info, who(X, idx))
     out = np.empty((addr.shape[0], nbytes), np.uint8)
     out[is_lds] = X.lds.read(addr[is_lds] - LDS_APERTURE, nbytes, idx[is_lds], 0, X.lds.nbytes, info)
     g = ~is_lds
     if g.any():
-        out[g] = X.gmem.read(addr[g], nbytes, info, **who(X, idx[g]))
+        out[g] = X.gmem.read(addr[g], nbytes, info, who(X, idx[g]))
     return out
 
 
@@ -44,11 +44,11 @@ def _mem_write(X, space, addr, raw, idx, lo, hi, info):
         raise UnsupportedOpError(f"store to address space {space}", op=info[0], loc=info[1])
     is_lds = _split_flat(addr) if space == AddressSpace.FLAT else None
     if is_lds is None:
-        return X.gmem.write(addr, raw, info, **who(X, idx))
+        return X.gmem.write(addr, raw, info, who(X, idx))
     X.lds.write(addr[is_lds] - LDS_APERTURE, raw[is_lds], idx[is_lds], 0, X.lds.nbytes, info)
     g = ~is_lds
     if g.any():
-        X.gmem.write(addr[g], raw[g], info, **who(X, idx[g]))
+        X.gmem.write(addr[g], raw[g], info, who(X, idx[g]))
 
 
 def _scalar_path(X, ptr, space):
@@ -63,9 +63,9 @@ def load(X, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
     if _scalar_path(X, ptr, space):
         a = int(ptr)
         if space == AddressSpace.LDS:
-            raw = X.lds.read_uniform(a, nbytes, waves_of(X, m), lo, hi, info)
+            raw = X.lds.read_uniform(a, nbytes, waves_of(X, m), lo, hi, info, lanes(X, m) if X.sanitize else None)
         else:
-            raw = X.gmem.read_uniform(a, nbytes, info, **who_uniform(X, m))
+            raw = X.gmem.read_uniform(a, nbytes, info, who_uniform(X, m))
         v = raw.view(mdt).reshape(shape)
         if conv is not None:
             v = conv(v)
@@ -85,9 +85,9 @@ def store(X, val, ptr, m, space, mdt, shape, nbytes, conv, lo, hi, info):
         v = val if conv is None else conv(val)
         raw = np.ascontiguousarray(np.asarray(v, dtype=mdt)).reshape(-1).view(np.uint8)
         if space == AddressSpace.LDS:
-            X.lds.write_uniform(int(ptr), raw, waves_of(X, m), lo, hi, info)
+            X.lds.write_uniform(int(ptr), raw, waves_of(X, m), lo, hi, info, lanes(X, m) if X.sanitize else None)
         else:
-            X.gmem.write_uniform(int(ptr), raw, info, **who_uniform(X, m))
+            X.gmem.write_uniform(int(ptr), raw, info, who_uniform(X, m))
         return
     idx = lanes(X, m)
     addr = pick(X, ptr, idx, 0).astype(np.int64)

@@ -94,7 +94,7 @@ def _apply(X, space, addr, lidx, vr, cr, rmw, esize, lo, hi, info):
         raise UnsupportedOpError(f"atomic on address space {space}", op=info[0], loc=info[1])
     is_lds = addr >= LDS_APERTURE if space == AddressSpace.FLAT else None
     if is_lds is None or not is_lds.any():
-        return atomic_memory.global_atomic(X.gmem, addr, esize, rmw, vr, cr, info, **who(X, lidx))
+        return atomic_memory.global_atomic(X.gmem, addr, esize, rmw, vr, cr, info, who(X, lidx))
     old = np.zeros((addr.shape[0], esize), np.uint8)
     ok = np.zeros(addr.shape[0], bool)
     old[is_lds], ok[is_lds] = atomic_memory.lds_atomic(X.lds, addr[is_lds] - LDS_APERTURE, lidx[is_lds], 0,
@@ -103,7 +103,7 @@ def _apply(X, space, addr, lidx, vr, cr, rmw, esize, lo, hi, info):
     g = ~is_lds
     if g.any():
         old[g], ok[g] = atomic_memory.global_atomic(X.gmem, addr[g], esize, rmw, vr[g], None if cr is None else cr[g],
-                                                    info, **who(X, lidx[g]))
+                                                    info, who(X, lidx[g]))
     return old, ok
 
 

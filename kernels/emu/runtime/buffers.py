@@ -252,7 +252,7 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
         _past_end(X, base, vo, nbytes, nrec, stride, info, "load")
         for c in range(0, nbytes, gran):
             if _in_range_uniform(vo + c, gran, nrec, stride):
-                raw[c:c + gran] = X.gmem.read_uniform(int(base) + so + vo + c, gran, info, **who_uniform(X, m))
+                raw[c:c + gran] = X.gmem.read_uniform(int(base) + so + vo + c, gran, info, who_uniform(X, m))
         v = raw.view(mdt).reshape(shape)
         if conv is not None:
             v = conv(v)
@@ -260,13 +260,13 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     lean = _lean_access(X, rsrc, voff, soff, m, nbytes, gran)
     if lean is not None and lean[1] is not None:
         idx, a, o = lean
-        acc = who(X, idx)
+        by = who(X, idx)
         if nbytes == gran:
-            out = X.gmem.read_at(a, o, gran, info, **acc)
+            out = X.gmem.read_at(a, o, gran, info, by)
         else:
             out = np.empty((idx.shape[0], nbytes), np.uint8)
             for c in range(0, nbytes, gran):
-                out[:, c:c + gran] = X.gmem.read_at(a, o + c if c else o, gran, info, **acc)
+                out[:, c:c + gran] = X.gmem.read_at(a, o + c if c else o, gran, info, by)
         vals = from_bytes(out, mdt, shape)
         return scatter_active(X, idx, vals if conv is None else conv(vals), shape)
     idx = lean[0] if lean is not None else _near_lanes(X, rsrc, voff, m, gran)
@@ -278,9 +278,9 @@ def buffer_load(X, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, info):
     for c in range(0, nbytes, gran):
         sel = _in_range(vo, c, gran, nl, stride)
         if sel is None:                  # every lane in range: no per-lane selection
-            out[:, c:c + gran] = X.gmem.read(_addresses(bl, so, vo, c), gran, info, **who(X, idx))
+            out[:, c:c + gran] = X.gmem.read(_addresses(bl, so, vo, c), gran, info, who(X, idx))
         elif sel.shape[0]:
-            out[sel, c:c + gran] = X.gmem.read(_addresses(bl, so, vo, c, sel), gran, info, **who(X, idx[sel]))
+            out[sel, c:c + gran] = X.gmem.read(_addresses(bl, so, vo, c, sel), gran, info, who(X, idx[sel]))
     vals = from_bytes(out, mdt, shape)
     if conv is not None:
         vals = conv(vals)
@@ -300,7 +300,7 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
         _past_end(X, base, vo, nbytes, nrec, stride, info, "store")
         for c in range(0, nbytes, gran):
             if _in_range_uniform(vo + c, gran, nrec, stride):
-                X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, **who_uniform(X, m))
+                X.gmem.write_uniform(int(base) + so + vo + c, raw[c:c + gran], info, who_uniform(X, m))
         return
     lean = _lean_access(X, rsrc, voff, soff, m, nbytes, gran)
     if lean is not None and lean[1] is None:
@@ -316,10 +316,10 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     raw = to_bytes(np.asarray(v, dtype=mdt), nbytes)
     if lean is not None:
         _, a, o = lean
-        acc = who(X, idx)
+        by = who(X, idx)
         for c in range(0, nbytes, gran):
             X.gmem.write_at(a, o + c if c else o, raw if nbytes == gran else np.ascontiguousarray(raw[:, c:c + gran]),
-                            info, **acc)
+                            info, by)
         return
     vo, so, bl, nl = _lane_offsets(X, rsrc, voff, soff, idx)
     order = X.store_order(idx)
@@ -330,7 +330,7 @@ def buffer_store(X, val, rsrc, voff, soff, m, mdt, shape, nbytes, esize, conv, i
     for c in range(0, nbytes, gran):
         sel = _in_range(vo, c, gran, nl, stride)
         if sel is None:                  # every lane in range: no per-lane selection
-            X.gmem.write(_addresses(bl, so, vo, c), np.ascontiguousarray(raw[:, c:c + gran]), info, **who(X, idx))
+            X.gmem.write(_addresses(bl, so, vo, c), np.ascontiguousarray(raw[:, c:c + gran]), info, who(X, idx))
         elif sel.shape[0]:
             X.gmem.write(_addresses(bl, so, vo, c, sel), np.ascontiguousarray(raw[sel, c:c + gran]), info,
-                         **who(X, idx[sel]))
+                         who(X, idx[sel]))

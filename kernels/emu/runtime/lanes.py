@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..memory import MANY_WAVES
+from ..memory import MANY_WAVES, Accessor
 
 
 def lanes(X, m):
@@ -91,11 +91,11 @@ def scatter_active(X, idx, vals, shape):
 
 
 def who(X, idx):
-    """Keyword arguments naming the accessing lanes ``idx`` for the global race check:
-    workgroup, wave inside it and the workgroup's barrier epoch (scalars or per lane),
-    and the lanes themselves (for findings)."""
+    """The :class:`~kernels.emu.memory.Accessor` of the accessing lanes ``idx`` for the global
+    race check: workgroup, wave inside it and the workgroup's barrier epoch (scalars or per
+    lane), and the lanes themselves (for findings)."""
     if not X.sanitize:
-        return {"wg": X.wg if X.nb == 1 else X.wg_lane[idx], "lanes": idx}
+        return Accessor(X.wg if X.nb == 1 else X.wg_lane[idx], None, 0, idx)
     c = X.wcache                      # wave, workgroup and LDS copy of the lanes: cached per index array
     if c[0] is idx:
         wave, wg, copy = c[1], c[2], c[3]
@@ -108,13 +108,14 @@ def who(X, idx):
         wg, copy = (X.wg, None) if X.nb == 1 else (X.wg_lane[idx], X.copy_lane[idx])
         X.wcache = (idx, wave, wg, copy)
     if X.nb == 1:
-        return {"wg": wg, "wave": wave, "ep": int(X.lds.epoch[0]), "lanes": idx}
-    return {"wg": wg, "wave": wave, "ep": X.lds.epoch[copy], "lanes": idx}
+        return Accessor(wg, wave, int(X.lds.epoch[0]), idx)
+    return Accessor(wg, wave, X.lds.epoch[copy], idx)
 
 
 def who_uniform(X, m):
-    """:func:`who` for a uniform access by the active lanes ``m`` of one workgroup."""
+    """:func:`who` for a uniform access by the active lanes ``m`` of one workgroup: their wave
+    (``MANY_WAVES`` for several) and the lanes, of which findings name the first."""
     if not X.sanitize:
-        return {"wg": X.wg}
+        return Accessor(X.wg)
     waves = waves_of(X, m)
-    return {"wg": X.wg, "wave": waves[0] if len(waves) == 1 else MANY_WAVES, "ep": int(X.lds.epoch[0])}
+    return Accessor(X.wg, waves[0] if len(waves) == 1 else MANY_WAVES, int(X.lds.epoch[0]), lanes(X, m))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..memory import ViewSite
 from .lanes import lanes
 
 
@@ -51,7 +52,7 @@ def view_check(X, m, idxs, shape, addr, view, info):
              info, lane=j, addr=f"LDS+{a}", count=count)
 
 
-class ViewAccess(tuple):
+class ViewAccess(ViewSite):
     """The ``(op name, source location)`` of an access through a one-dimensional view whose bytes
     ``[lo, lo + extent)`` lie inside its root global; ``step`` is the byte distance between
     elements, ``view`` the view's description and ``size`` its one dimension."""
