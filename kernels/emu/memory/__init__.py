@@ -2,7 +2,8 @@
 
 The model (:mod:`.global_memory`, :mod:`.lds`) stores and loads bytes and knows
 nothing of checks; with the sanitizer on it installs checkers and hands each
-access to their hooks as one :class:`~.access.Access` (:mod:`.access`):
+access to their hooks as one :class:`~.access.Access` (:mod:`.access`); both hand
+the launch's reporter to their checkers alike (:mod:`.checked`):
 
 * :mod:`.bounds` -- global accesses outside every tensor, LDS accesses outside
   their allocation or memref view;

@@ -25,6 +25,7 @@ from .. import provenance
 from ..findings import RAISE
 from .access import _UW, LOAD, NOBODY, STORE, byte_index, new_access
 from .bounds import GlobalBounds
+from .checked import CheckedMemory
 from .global_race import GlobalRace
 from .uninit import OutputInit
 
@@ -61,7 +62,7 @@ def _aligned(o, nbytes):
     return nbytes == 1 or (nbytes in _UW and not np.count_nonzero(o & (nbytes - 1)))
 
 
-class GlobalMemory:
+class GlobalMemory(CheckedMemory):
     """The caller's tensors as the global address space of a launch.
 
     ``uninit`` and ``race`` are the installed checkers (None while ``sanitize`` is off),
@@ -93,18 +94,6 @@ class GlobalMemory:
         elif not on:
             self.uninit = self.race = None
         self.report = self._report
-
-    @property
-    def report(self):
-        """The launch's Reporter (set by the executor); the checkers report through it."""
-        return self._report
-
-    @report.setter
-    def report(self, reporter) -> None:
-        self._report = reporter
-        for c in (self.bounds, self.uninit, self.race):
-            if c is not None:
-                c.report = reporter
 
     def begin_launch(self):
         """A new launch: the checkers forget the previous one."""

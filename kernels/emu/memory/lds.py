@@ -24,11 +24,12 @@ from ..arrays import ndim
 from ..findings import RAISE
 from .access import _UW, LOAD, STORE, Access, byte_index, new_access
 from .bounds import LdsBounds
+from .checked import CheckedMemory
 from .lds_race import LdsRace
 from .uninit import LdsUninit
 
 
-class LDS:
+class LDS(CheckedMemory):
     """Shared memory of the workgroups of a batch.  ``bounds``, ``uninit``, ``race``: the
     installed checkers (None without the sanitizer)."""
 
@@ -54,18 +55,6 @@ class LDS:
             self.race = LdsRace((total + 3) // 4, self.epoch, self.wpc, self.stride, wave_size,
                                 self.uninit.written)
         self.report = RAISE
-
-    @property
-    def report(self):
-        """The launch's Reporter (set by the executor); the checkers report through it."""
-        return self._report
-
-    @report.setter
-    def report(self, reporter) -> None:
-        self._report = reporter
-        for c in (self.bounds, self.uninit, self.race):
-            if c is not None:
-                c.report = reporter
 
     def reset(self, garbage):
         """New workgroup: contents are ``garbage``, shadows cleared.  ``garbage`` is a
