@@ -8,7 +8,8 @@ Both trees are measured in the same run, alternating, without ``FLYDSL_ROOT``
 
 * fixture read: seconds to load the committed fixtures of
   ``regressions/fixtures``, of every kind the tree knows and of ids alone (the
-  kind both trees know: like for like), median of ``--reads``;
+  kind both trees know: like for like), once warm (the median of 20 reads in
+  each process), median of ``--reads`` processes;
 * test run: wall seconds of ``pytest -q -n WORKERS`` on ``--tests`` (default:
   the default selection), median of ``--repeat``, with the pass/skip line of each.
 
@@ -30,16 +31,23 @@ from benchmarks.bench_cases import checkout, remove_checkout
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Run in a tree: load the committed fixtures of every kind the tree knows, then those of ids
-#: (the kind every revision knows); print each count and its seconds.
+#: (the kind every revision knows), each once and then again; print each count and the median
+#: seconds of the repeated reads.
 _READ = """
-import inspect, time
+import inspect, statistics, time
 from regressions import fixtures
 every = {"takes": None} if "takes" in inspect.signature(fixtures.load_all).parameters else {}
 for kw in (every, {}):
-    t = time.perf_counter()
-    n = len(fixtures.load_all(**kw))
-    print(n, time.perf_counter() - t)
+    n, times = len(fixtures.load_all(**kw)), []
+    for _ in range(%d):
+        t = time.perf_counter()
+        fixtures.load_all(**kw)
+        times.append(time.perf_counter() - t)
+    print(n, statistics.median(times))
 """
+
+#: Reads of the whole set per process after the first (its median is the process's figure).
+_READS_PER_PROCESS = 20
 
 
 def _env() -> dict:
@@ -52,7 +60,7 @@ def _env() -> dict:
 def read_fixtures(tree: Path) -> dict:
     """``{"every kind": (count, seconds), "ids": (count, seconds)}`` of one fresh interpreter whose
     imports come from ``tree``."""
-    out = subprocess.run([sys.executable, "-c", _READ], cwd=tree, env=_env(), capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", _READ % _READS_PER_PROCESS], cwd=tree, env=_env(), capture_output=True, text=True,
                          check=True).stdout.split()
     return {"every kind": (int(out[0]), float(out[1])), "ids": (int(out[2]), float(out[3]))}
 
