@@ -37,7 +37,7 @@ def _mismatches(problems) -> list:
     out = []
     for p in problems:
         row = getattr(p, "row", None)
-        out.append(oracle.Mismatch(output=p.output, kind=p.kind,
+        out.append(oracle.Mismatch(output=p.output, kind=p.kind, token=row,
                                    detail=(f"row {row}: " if row is not None else "") + p.detail))
     return out
 

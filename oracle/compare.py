@@ -53,7 +53,7 @@ class Mismatch:
         if self.expert is not None:
             ctx.append(f"expert {self.expert}")
         if self.token is not None:
-            ctx.append(f"token {self.token} slot {self.slot}")
+            ctx.append(f"token {self.token}" + (f" slot {self.slot}" if self.slot is not None else ""))
         ctx_s = f" ({', '.join(ctx)})" if ctx else ""
         body = self.detail or f"expected {self.expected!r}, got {self.actual!r}"
         return f"{self.kind}: {where}{ctx_s}: {body}"

@@ -34,6 +34,11 @@ What "agree" means (the contract of ``oracle/CONTRACT.md``, gating section):
   expected sort is then built with the pairs the kernel did sort for it (the
   missing ones dropped), so every other row is still judged exactly.  With a
   mask the choice cannot be read back: such a case is inconclusive.
+* **every token placed**: a token below M (its row not degenerate) with no
+  pair at all in the sort is a :class:`FusedProblem` of kind
+  ``TOKEN_WITHOUT_PAIRS`` naming its row (mask-free cases, where the sort can
+  be read back); the expected sort then drops that token, so the other rows
+  are still judged exactly.
 * **weights within tolerance**: ``|w - w_ref| <= WEIGHT_RTOL * |w_ref| + WEIGHT_ATOL``
   for valid entries; padding weights must be exactly ``+0.0``.
 * ``moe_buf`` all zero afterwards.
@@ -85,6 +90,10 @@ class FusedResult:
 #: Kind of the :class:`FusedProblem` for a degenerate row whose token is not sorted as
 #: ``topk`` pairs with distinct experts in ``[0, E)``.
 DEGENERATE_ROW_PAIRS = "degenerate-row-pairs"
+#: A token below M with no pair at all in the sort (its row not degenerate).
+TOKEN_WITHOUT_PAIRS = "token-without-pairs"
+#: Problems of one row; the other outputs are still compared, that row's expected pairs adjusted.
+ROW_PROBLEMS = (DEGENERATE_ROW_PAIRS, TOKEN_WITHOUT_PAIRS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,6 +273,19 @@ def _choices(logits, topk, result, unit_size, expert_mask, renormalize, M, probl
     return gold_ids, gold_w, ties, degenerate, True
 
 
+def _tokens_without_pairs(result, M, topk, unit_size, gold_ids, degenerate, problems) -> None:
+    """A token below M that the sort holds no pair of (and whose row is not degenerate) is a
+    problem of its own (:data:`TOKEN_WITHOUT_PAIRS`, its row named); it is then expected as
+    dropped, so the other outputs are compared as if its row chose no expert."""
+    kernel_ids = _read_back_ids(result, M, topk, unit_size, [])
+    for r in np.flatnonzero((kernel_ids < 0).all(axis=1)):
+        if int(r) in degenerate or (gold_ids[r] < 0).all():
+            continue
+        problems.append(FusedProblem("sorted_ids", TOKEN_WITHOUT_PAIRS, f"token {int(r)} has no pair in the sort",
+                                     int(r)))
+        gold_ids[r] = -1
+
+
 def check_fused(logits: torch.Tensor, topk: int, result: FusedResult, *, unit_size: int = 32,
                 expert_mask=None, renormalize: bool = True,
                 num_local_tokens: Optional[int] = None) -> FusedVerdict:
@@ -275,8 +297,10 @@ def check_fused(logits: torch.Tensor, topk: int, result: FusedResult, *, unit_si
         logits, topk, result, unit_size, expert_mask, renormalize, M, problems)
     if not conclusive:
         return FusedVerdict(False, False, problems, ties, degenerate)
-    if any(p.kind != DEGENERATE_ROW_PAIRS for p in problems):
+    if any(p.kind not in ROW_PROBLEMS for p in problems):
         return FusedVerdict(False, True, problems, ties, degenerate)
+    if expert_mask is None:
+        _tokens_without_pairs(result, M, topk, unit_size, gold_ids, degenerate, problems)
     gold_ids = np.ascontiguousarray(gold_ids, np.int32)
     dropped = (gold_ids[:M] < 0).any()
     expected = oracle.moe_sorting(gold_ids, np.ascontiguousarray(gold_w, np.float32), E, unit_size, expert_mask,
