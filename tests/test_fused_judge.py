@@ -53,3 +53,18 @@ def test_the_known_entry_covers_tokens_from_the_eighth_on_only(dropped, covered)
         entry = known_list.match_mismatch(m, result, "flydsl-upstream-fused")
         assert (entry is not None and entry.id == "fused-oneshot-tokens-past-first-gating-block") == covered
         assert known_list.match_mismatch(m, result, "torch-router-cpu") is None
+
+
+def test_logits_one_ulp_apart_with_equal_probabilities_are_a_near_tie():
+    """Experts 0 and 2 share a logit and expert 3's is 1 ulp higher: float32 softmax gives the
+    three one probability, so the stable order puts expert 3 third, outside the topk + 1
+    window; the row is still a near tie, and choosing expert 3 (the larger logit) passes."""
+    from kernels.backends.flydsl_upstream_fused import accept_near_tie_choice, near_tie_rows
+
+    a = np.float32(0.6836860775947571)
+    row = np.array([a, -2.2035098, a, np.nextafter(a, np.float32(1))], np.float32)
+    x = torch.from_numpy(np.stack([row, np.array([3.0, 0.0, 0.0, 0.0], np.float32)]))
+    probs = oracle.softmax(x)
+    assert probs[0, 0] == probs[0, 3]                       # the premise: equal probabilities
+    assert near_tie_rows(x, 1) == [0]
+    assert not isinstance(accept_near_tie_choice(probs[0], np.array([3]), True), str)

@@ -166,14 +166,20 @@ def run_fused(logits: torch.Tensor, topk: int, *, unit_size: int = 32, expert_ma
 
 def near_tie_rows(logits: torch.Tensor, topk: int, num_local_tokens: Optional[int] = None,
                   tol: float = TIE_RTOL) -> list:
-    """Rows (< M) where two of the ``topk + 1`` most probable experts have different
-    logits but golden probabilities within ``tol`` (relative) of each other."""
+    """Rows (< M) where two of the experts that compete for the ``topk`` slots have
+    different logits but golden probabilities within ``tol`` (relative) of each other.  The
+    competitors are the ``topk + 1`` most probable experts and every other expert whose
+    golden probability lies within ``tol`` of the ``(topk + 1)``-th: logits a few ulps apart
+    can round to one float32 probability, so an equal probability does not make the choice
+    exact when the logits differ."""
     x = _logits_f32(logits)
     M = x.shape[0] if num_local_tokens is None else num_local_tokens
     probs = oracle.softmax(logits)
     rows = []
     for r in range(M):
-        order = np.argsort(-probs[r], kind="stable")[: topk + 1]
+        order = np.argsort(-probs[r], kind="stable")
+        edge = probs[r][order[min(topk, order.size - 1)]]
+        order = order[: max(topk + 1, int((probs[r] >= edge - tol * np.abs(edge)).sum()))]
         p, xs = probs[r][order], x[r][order]
         gap = np.abs(p[:-1] - p[1:]) <= tol * np.abs(p[:-1])
         if (gap & (xs[:-1] != xs[1:])).any():
