@@ -1,6 +1,6 @@
 """The fused entry's judge (``check_fused``) on results built from the golden model: a token
 left out of the sort is named as such, and the known finding of tokens past the first gating
-block covers only tokens from the eighth on.  Needs no FlyDSL checkout."""
+block covers only tokens from the eighth on, in results of the fused oneshot kernel.  Needs no FlyDSL checkout."""
 from __future__ import annotations
 
 import numpy as np
@@ -20,15 +20,16 @@ def _logits() -> torch.Tensor:
     return torch.from_numpy(rng.permuted(np.tile(np.linspace(-3.0, 3.0, E, dtype=np.float32), (T, 1)), axis=1))
 
 
-def _result(logits: torch.Tensor, dropped=()) -> FusedResult:
-    """The golden model's sort of the golden choice, with the tokens ``dropped`` choosing no expert."""
+def _result(logits: torch.Tensor, dropped=(), path="moe_sorting_oneshot_fused_kernel_0") -> FusedResult:
+    """The golden model's sort of the golden choice, with the tokens ``dropped`` choosing no
+    expert, as if launched on ``path``."""
     ids, weights = oracle.softmax_topk(logits, TOPK, True)
     ids = np.array(ids, np.int32)
     ids[list(dropped)] = -1
     out = oracle.moe_sorting(ids, np.ascontiguousarray(weights, np.float32), E, UNIT, None, None,
                              invalid_ids="drop" if dropped else "reject")
     return FusedResult(out.sorted_ids.copy(), out.sorted_weights.copy(), out.sorted_expert_ids.copy(),
-                       out.num_valid_ids.copy(), True, "moe_sorting_oneshot_fused_kernel_0", "gfx950")
+                       out.num_valid_ids.copy(), True, path, "gfx950")
 
 
 def test_the_golden_sort_passes():
@@ -44,10 +45,15 @@ def test_a_token_left_out_is_named_and_nothing_else_differs(dropped):
     assert [(p.kind, p.row) for p in verdict.problems] == [(TOKEN_WITHOUT_PAIRS, r) for r in dropped]
 
 
-@pytest.mark.parametrize("dropped,covered", [((8,), True), ((8, 9, 10, 11), True), ((3,), False)])
-def test_the_known_entry_covers_tokens_from_the_eighth_on_only(dropped, covered):
+@pytest.mark.parametrize("dropped,path,covered", [
+    ((8,), "moe_sorting_oneshot_fused_kernel_0", True),
+    ((8, 9, 10, 11), "moe_sorting_oneshot_fused_kernel_0", True),
+    ((3,), "moe_sorting_oneshot_fused_kernel_0", False),
+    ((8,), "topk_gating_softmax_kernel_0+moe_sorting_oneshot_kernel_0", False),
+])
+def test_the_known_entry_covers_tokens_from_the_eighth_on_of_the_fused_kernel_only(dropped, path, covered):
     x = _logits()
-    result = _result(x, dropped)
+    result = _result(x, dropped, path)
     known_list = known_findings.default()
     for m in _mismatches(check_fused(x, TOPK, result, unit_size=UNIT).problems):
         entry = known_list.match_mismatch(m, result, "flydsl-upstream-fused")
