@@ -108,6 +108,9 @@ def main(args) -> int:
     fixture = _load(args.fixture)
     if args.witness or args.replay is not None:
         return _witness(fixture, args)
+    if fixture.takes == "logits":
+        raise UsageError(f"{fixture.name}: a fixture of router logits; the region map varies cases of ids only "
+                         "(--witness runs logits fixtures, and so does fuzz replay)")
     if not fixture.case:
         raise UsageError(f"{fixture.name}: the fixture holds no case description to vary")
     finding, backend = _defaults(fixture, args)

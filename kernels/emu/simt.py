@@ -42,6 +42,7 @@ from .codegen import Compiled, compile_function
 from .errors import EmuError
 from .findings import Reporter
 from .irload import Block, Func
+from .lds_layout import align_up, kernel_globals, struct_layout
 from .memory import LDS
 from .mtypes import byte_size
 from .runtime import AtomicLog
@@ -235,34 +236,42 @@ def launched_grid(kname, grid, report, info) -> tuple:
 
 
 class Program:
-    def __init__(self, module_ir, target):
+    def __init__(self, module_ir, target, lds_layouts=None):
         self.ir = module_ir
         self.target = target
         self._compiled = {}
         self._full_ir = None            # pickled whole IR of a program loaded from the capture cache
-        self.lds_layout, self.static_lds = self._layout_lds()
+        self.lds_layouts = lds_layouts if lds_layouts is not None else self._layout_lds()
         self.launch_seq = 0
 
     def _layout_lds(self):
-        layout = {}
-        off = 0
-        dynamic = []
+        """Per kernel, ``({symbol: (lo, hi)}, static bytes)`` of the LDS globals it refers to,
+        placed as the AMDGPU backend places them (:mod:`.lds_layout`); dynamic LDS
+        (``hi`` None) follows the static struct.  Key None: every LDS global, for
+        host functions."""
+        static, dynamic = {}, {}
         for name, g in self.ir.globals.items():
             if int(g.attrs.get("addr_space", 0)) != AddressSpace.LDS:
                 continue
             t = g.attrs.get("global_type")
             size = byte_size(t) if t is not None else 0
             align = int(g.attrs.get("alignment", 16) or 16)
-            if size == 0:
-                dynamic.append((name, align))
-                continue
-            off = (off + align - 1) // align * align
-            layout[name] = (off, off + size)
-            off += size
-        for name, align in dynamic:
-            off = (off + align - 1) // align * align
-            layout[name] = (off, None)
-        return layout, off
+            (static if size else dynamic)[name] = (size, align)
+
+        def layout(names):
+            offsets, end = struct_layout([(n, *static[n]) for n in names if n in static])
+            lay = {n: (off, off + static[n][0]) for n, off in offsets.items()}
+            off = end
+            for n in sorted(n for n in names if n in dynamic):
+                off = align_up(off, dynamic[n][1])
+                lay[n] = (off, None)
+            return lay, end
+
+        every = set(static) | set(dynamic)
+        layouts = {None: layout(every)}
+        for kname, f in self.ir.kernels.items():
+            layouts[kname] = layout(kernel_globals(f.body, every))
+        return layouts
 
     def compiled(self, name, kind, profile=False, uniform=True, interleave=False):
         key = (name, kind, profile, uniform) + (("interleave",) if interleave else ())
@@ -273,7 +282,7 @@ class Program:
             funcs = self.ir.kernels if kind == "kernel" else self.ir.host
             if name not in funcs:
                 raise EmuError(f"function @{name} not found in the captured module")
-            lay = {k: (lo, hi if hi is not None else None) for k, (lo, hi) in self.lds_layout.items()}
+            lay = dict(self.lds_layouts[name if kind == "kernel" else None][0])
             c = compile_function(funcs[name], kind, profile=profile, lds_layout=lay, uniform=uniform,
                                  interleave=interleave)
             self._compiled[key] = c
@@ -298,13 +307,13 @@ class Program:
             return Func(f.name, Block(f.body.args, f.body.arg_types, []), f.attrs, f.loc)
         slim = dataclasses.replace(full, kernels={n: bare(f) for n, f in full.kernels.items()},
                                    host={n: bare(f) for n, f in full.host.items()})
-        return {"ir": slim, "full_ir": pickle.dumps(full, protocol=pickle.HIGHEST_PROTOCOL),
+        return {"ir": slim, "full_ir": pickle.dumps(full, protocol=pickle.HIGHEST_PROTOCOL), "lds": self.lds_layouts,
                 "compiled": {k: c.state() for k, c in self._compiled.items() if not k[2] and len(k) == 4}}
 
     @classmethod
     def from_state(cls, state: dict, target) -> "Program":
         """The program :meth:`state` described, for ``target``, without generating code again."""
-        p = cls(state["ir"], target)
+        p = cls(state["ir"], target, lds_layouts=state["lds"])
         p._full_ir = state["full_ir"]
         p._compiled = {k: Compiled.from_state(c) for k, c in state["compiled"].items()}
         return p
@@ -371,7 +380,7 @@ class Program:
             raise EmuError(f"kernel {kname}: block of {nthreads} threads exceeds "
                            f"{self.target.max_threads_per_block}")
         L = -(-nthreads // W) * W
-        lds_bytes = self.static_lds + dyn_smem
+        lds_bytes = self.lds_layouts[kname][1] + dyn_smem
         if lds_bytes > self.target.lds_bytes:
             raise EmuError(f"kernel {kname}: needs {lds_bytes} bytes of LDS, target {self.target.arch} has "
                            f"{self.target.lds_bytes}")

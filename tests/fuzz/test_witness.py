@@ -1,7 +1,8 @@
 """The witness search (``fuzz.witness``) on stand-in runs: lockstep first, round robin, then PCT
 seeds in order; a case already wrong in lockstep needs other differences.  ``fuzz explain FIXTURE
 --witness``: a fixture without a race has no witness and says so with the count of schedules
-tried; a malformed ``--replay`` schedule is a usage error naming the part."""
+tried; a malformed ``--replay`` schedule is a usage error naming the part, and so is the region
+map of a logits fixture."""
 import subprocess
 import sys
 
@@ -62,3 +63,14 @@ def test_the_suite_sort_has_no_witness_in_the_schedules_tried():
 def test_a_replay_of_a_malformed_schedule_is_refused():
     proc = _explain("--replay", "pct:seed=1:depth=zero", "--backend", "flydsl-own")
     assert proc.returncode == 2 and "depth='zero' is not an integer" in proc.stderr
+
+
+def test_the_region_map_of_a_logits_fixture_is_refused_in_one_line():
+    """The region map varies cases of ids; a fixture of router logits gets a usage error that
+    names it and says what runs it, not a traceback."""
+    logits_fixture = "E512-k1-T9-u16-f32-plain-7efb2784-96e030eb6248debf"
+    proc = subprocess.run([sys.executable, "-m", "fuzz", "explain", logits_fixture], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "E512-k1-T9-u16-f32-plain-7efb2784: a fixture of router logits" in proc.stderr
+    assert "--witness" in proc.stderr
