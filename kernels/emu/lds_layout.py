@@ -21,7 +21,8 @@ of them: on the hardware such an access lands in the neighbour the backend put
 there, or outside the workgroup's LDS.  Measured on a gfx942 code object built
 here (``tests/emu/test_lds_layout.py`` holds the figures): arrays of 132, 132,
 1056 and 32 bytes, 16-byte aligned, declared in that order, lie at 1056, 1200,
-0 and 1344, 1376 bytes in all.
+0 and 1344, 1376 bytes in all; twelve equal arrays named ``__shared_alloc_0`` .. ``_11``
+lie in the order 0, 1, 10, 11, 2, ..., 9 (names compared as strings).
 
 Contract: :func:`struct_layout` takes ``(name, size, align)`` triples and
 returns ``({name: offset}, end)``; :func:`kernel_globals` names the LDS

@@ -36,9 +36,13 @@ def test_the_least_padding_comes_first_then_the_more_aligned():
     assert offsets["b"] == 0 and offsets["d"] == 32 and offsets["a"] == 40 and end == 72
 
 
-def test_equal_fields_keep_name_order():
-    offsets, _ = struct_layout([("y", 64, 16), ("x", 64, 16)])
-    assert offsets == {"x": 0, "y": 64}
+def test_equal_fields_keep_name_order_as_strings():
+    """Measured the same way: twelve 64-byte arrays ``__shared_alloc_0`` .. ``_11``, declared in
+    that order, lie in the order 0, 1, 10, 11, 2, 3, ..., 9 (the symbols sorted as strings)."""
+    names = [f"__shared_alloc_{i}" for i in range(12)]
+    measured_slot = {0: 0, 1: 1, 10: 2, 11: 3, **{i: i + 2 for i in range(2, 10)}}
+    offsets, end = struct_layout([(n, 64, 16) for n in names])
+    assert offsets == {f"__shared_alloc_{i}": 64 * slot for i, slot in measured_slot.items()} and end == 768
 
 
 def _word_before_array_kernel():
