@@ -147,7 +147,6 @@ def _degenerate_row_pairs(mismatch, result) -> bool:
     return getattr(mismatch, "kind", None) == "degenerate-row-pairs"
 
 
-#: Named differences a ``wrong-output`` entry may cover: (mismatch, result) -> covered.
 #: Tokens one block of FlyDSL's gating layout holds at its narrowest production layout
 #: (E = 512: 32 threads per token, 2 tokens per 64-lane wave, 4 waves of a 256-thread block).
 NARROWEST_GATING_BLOCK_TOKENS = 8
@@ -157,13 +156,15 @@ def _token_past_gating_block(mismatch, result) -> bool:
     """A fused-entry problem saying a token has no pair in the sort, for a token past the
     first :data:`NARROWEST_GATING_BLOCK_TOKENS` (those one gating block holds), in a result
     of the fused oneshot kernel (the launch that runs the gating body in one block)."""
+    from kernels.backends.flydsl_upstream_fused import TOKEN_WITHOUT_PAIRS
     from kernels.backends.flydsl_upstream_router import FUSED_KERNEL
 
-    return (getattr(mismatch, "kind", None) == "token-without-pairs" and mismatch.token is not None
+    return (getattr(mismatch, "kind", None) == TOKEN_WITHOUT_PAIRS and mismatch.token is not None
             and mismatch.token >= NARROWEST_GATING_BLOCK_TOKENS
             and FUSED_KERNEL in (getattr(result, "path", None) or ""))
 
 
+#: Named differences a ``wrong-output`` entry may cover: (mismatch, result) -> covered.
 DIFFERENCES: dict[str, Callable] = {
     "moe_buf-tail-below-16-bytes": _moe_buf_tail,
     "sorted_ids-token-past-m": _token_past_m,

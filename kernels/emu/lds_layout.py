@@ -43,13 +43,13 @@ def struct_layout(fields) -> tuple:
     """Offsets of ``fields`` (``(name, size, align)``; ``align`` a power of two) as
     ``performOptimizedStructLayout`` places them with no fixed offsets (module
     docstring), and the end of the last field."""
-    remaining = [(name, int(size), int(align)) for name, size, align in sorted(fields, key=lambda f: f[0])]
+    remaining = [(rank, name, int(size), int(align))
+                 for rank, (name, size, align) in enumerate(sorted(fields, key=lambda f: f[0]))]
     offsets: dict = {}
     end = 0
     while remaining:
-        rank = {name: i for i, (name, _, _) in enumerate(remaining)}
-        best = min(remaining, key=lambda f: (align_up(end, f[2]) - end, -f[2], -f[1], rank[f[0]]))
-        name, size, align = best
+        best = min(remaining, key=lambda f: (align_up(end, f[3]) - end, -f[3], -f[2], f[0]))
+        _, name, size, align = best
         offsets[name] = align_up(end, align)
         end = offsets[name] + size
         remaining.remove(best)
