@@ -45,11 +45,12 @@ class LoopbackCluster:
         self.scheduler = self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", "0", *LOOPBACK_HTTP,
                                                    "--scheduler-file", str(info)])
         deadline = time.time() + START_TIMEOUT_S
-        while not info.exists():
+        while not (text := info.read_text() if info.exists() else "").rstrip().endswith("}"):
+            # the scheduler creates the file, then writes it: wait for the whole JSON object
             if time.time() > deadline or self.scheduler.poll() is not None:
                 raise RuntimeError(f"dask scheduler did not start: {self.log('scheduler')}")
             time.sleep(0.1)
-        self.address = json.loads(info.read_text())["address"]
+        self.address = json.loads(text)["address"]
         assert self.address.startswith("tcp://127.0.0.1:"), self.address
         return self.address
 
